@@ -1,0 +1,15 @@
+/**
+ * The backend registry: adding a backend is one file plus one line here. Backends load
+ * lazily, so their dependencies (h5wasm, the AWS SDK) cost nothing until used.
+ */
+import type { Backend } from '../store.js';
+
+const loaders: Record<string, () => Promise<{ backend: Backend }>> = {
+  ram: () => import('./ram.js'),
+};
+
+export const backendNames: readonly string[] = Object.freeze(Object.keys(loaders));
+
+export async function loadBackend(name: string): Promise<Backend> {
+  return (await loaders[name]()).backend;
+}

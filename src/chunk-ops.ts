@@ -1,0 +1,271 @@
+/**
+ * What happens to one chunk in each operation. A job is plain data describing an operation
+ * on a dataset; `executeChunk` carries it out for one chunk against a store. Every engine
+ * runs these same functions (in-process, in a worker thread or on another rank) and differs
+ * only in where and how many at once, so the semantics cannot drift between engines.
+ */
+import { ndarray } from './ndarray.js';
+import { allocate, bytesOf, castInto, viewAs, type DType, type TypedArray } from './dtypes.js';
+import { KernelError, ShapeError } from './errors.js';
+import { gatherPadded, paddedAxis } from './halo.js';
+import { resolveKernel, type ChunkContext, type Kernel } from './kernel.js';
+import {
+  chunkPart, cStrides, formatShape, product, selectionShape, touchedChunks,
+  type AxisPart, type Selection,
+} from './slicing.js';
+import type { ChunkIndex, ConnectionSettings, DatasetMeta, Store } from './store.js';
+import { copyStrided, fillStrided, type StridedView } from './strided.js';
+import { toStridedView } from './values.js';
+
+/** Copy the selected part of each chunk into `out` (C order over the unsqueezed selection). */
+export interface ReadJob { readonly kind: 'read'; readonly dataset: DatasetMeta; readonly selection: Selection; readonly out: TypedArray }
+/** Write `source` (strided over the unsqueezed selection shape, already of the dtype) into each chunk. */
+export interface WriteJob { readonly kind: 'write'; readonly dataset: DatasetMeta; readonly selection: Selection; readonly source: StridedView }
+/** Fill each chunk from the same region of another dataset (possibly another connection). */
+export interface CopyJob { readonly kind: 'copy'; readonly dataset: DatasetMeta; readonly source: { readonly settings: ConnectionSettings; readonly meta: DatasetMeta } }
+/** Apply a kernel to each chunk of `input`, writing `output` (the same dataset for `apply`). */
+export interface MapJob {
+  readonly kind: 'map'; readonly input: DatasetMeta; readonly output: DatasetMeta;
+  readonly kernel: Kernel; readonly halo: readonly number[]; readonly args: unknown;
+}
+/** Remove each chunk. */
+export interface ClearJob { readonly kind: 'clear'; readonly dataset: DatasetMeta }
+/** Copy each stored chunk's bytes to another dataset of the same layout. */
+export interface CloneJob { readonly kind: 'clone'; readonly dataset: DatasetMeta; readonly target: DatasetMeta }
+
+export type ChunkJob = ReadJob | WriteJob | CopyJob | MapJob | ClearJob | CloneJob;
+
+/** The dataset a job writes, if any: its chunks are locked while a task writes them. */
+export function writtenDataset(job: ChunkJob): DatasetMeta | undefined {
+  switch (job.kind) {
+    case 'read': return undefined;
+    case 'map': return job.output;
+    case 'clone': return job.target;
+    default: return job.dataset;
+  }
+}
+
+/** What running one chunk cost. */
+export interface ChunkStats { bytesRead: number; bytesWritten: number; ioMs: number; computeMs: number }
+
+/** Where a task finds what it needs besides its own store. */
+export interface ChunkEnv {
+  readonly store: Store;
+  /** A connected store for other settings (the source of a `copy` job). */
+  storeFor(settings: ConnectionSettings): Promise<Store>;
+}
+
+export function newStats(): ChunkStats {
+  return { bytesRead: 0, bytesWritten: 0, ioMs: 0, computeMs: 0 };
+}
+
+/** Runs one chunk of a job. */
+export async function executeChunk(env: ChunkEnv, job: ChunkJob, index: ChunkIndex, stats = newStats()): Promise<ChunkStats> {
+  switch (job.kind) {
+    case 'read': await readPart(env.store, job.dataset, job.selection, job.out, index, stats); break;
+    case 'write': await writePart(env.store, job.dataset, job.selection, job.source, index, stats); break;
+    case 'copy': await copyChunk(env, job, index, stats); break;
+    case 'map': await mapChunk(env.store, job, index, stats); break;
+    case 'clear': await timed(stats, 'ioMs', () => env.store.deleteChunk(job.dataset, index)); break;
+    case 'clone': await cloneChunk(env.store, job, index, stats); break;
+  }
+  return stats;
+}
+
+async function timed<T>(stats: ChunkStats, field: 'ioMs' | 'computeMs', fn: () => Promise<T> | T): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await fn();
+  } finally {
+    stats[field] += performance.now() - t0;
+  }
+}
+
+/** Shape of the chunk's own cells: `chunkSize`, cut at the dataset's far edges. */
+export function validShape(meta: DatasetMeta, index: ChunkIndex): number[] {
+  return meta.chunkSize.map((c, a) => Math.min(c, meta.shape[a] - index[a] * c));
+}
+
+export function chunkOrigin(meta: DatasetMeta, index: ChunkIndex): number[] {
+  return meta.chunkSize.map((c, a) => index[a] * c);
+}
+
+/** A new full-size chunk buffer holding the fill value everywhere. */
+export function newChunkBuffer(meta: DatasetMeta): TypedArray {
+  const buf = allocate(meta.dtype, product(meta.chunkSize));
+  if (meta.fillValue !== 0 && meta.fillValue !== 0n) (buf as Float64Array).fill(meta.fillValue as number);
+  return buf;
+}
+
+/** A typed view of stored chunk bytes (shared with the store: read only). */
+export function chunkArray(meta: DatasetMeta, bytes: Uint8Array): TypedArray {
+  return viewAs(meta.dtype, bytes);
+}
+
+function chunkView(data: TypedArray, meta: DatasetMeta, parts: readonly AxisPart[], elementShift = 0): StridedView {
+  const strides = cStrides(meta.chunkSize);
+  let offset = -elementShift;
+  for (let a = 0; a < parts.length; a++) offset += parts[a].localStart * strides[a];
+  return { data, offset, shape: parts.map((p) => p.count), strides: parts.map((p, a) => strides[a] * p.step) };
+}
+
+function selectionView(data: TypedArray, offset0: number, strides: readonly number[], parts: readonly AxisPart[]): StridedView {
+  let offset = offset0;
+  for (let a = 0; a < parts.length; a++) offset += parts[a].outStart * strides[a];
+  return { data, offset, shape: parts.map((p) => p.count), strides };
+}
+
+/** Element range [first, last] of the chunk that a part touches. */
+function elementSpan(meta: DatasetMeta, parts: readonly AxisPart[]): [number, number] {
+  const strides = cStrides(meta.chunkSize);
+  let lo = 0;
+  let hi = 0;
+  for (let a = 0; a < parts.length; a++) {
+    const first = parts[a].localStart;
+    const last = first + (parts[a].count - 1) * parts[a].step;
+    lo += Math.min(first, last) * strides[a];
+    hi += Math.max(first, last) * strides[a];
+  }
+  return [lo, hi];
+}
+
+/** Copies the part of `selection` inside chunk `index` into `out`. */
+export async function readPart(
+  store: Store, meta: DatasetMeta, selection: Selection, out: TypedArray, index: ChunkIndex, stats: ChunkStats,
+): Promise<void> {
+  const parts = chunkPart(selection, meta.chunkSize, index);
+  if (!parts) return;
+  const dst = selectionView(out, 0, cStrides(selectionShape(selection)), parts);
+  const bpe = out.BYTES_PER_ELEMENT;
+  const chunkElements = product(meta.chunkSize);
+  const [lo, hi] = elementSpan(meta, parts);
+  // Fetch a byte range when the part is a small window of a large chunk (remote stores).
+  const useRange = store.capabilities.rangeReads && store.readChunkRange && (hi - lo + 1) * 2 <= chunkElements;
+  const bytes = await timed(stats, 'ioMs', () => useRange
+    ? store.readChunkRange!(meta, index, lo * bpe, (hi + 1) * bpe)
+    : store.readChunk(meta, index));
+  if (!bytes) {
+    fillStrided(dst, meta.fillValue);
+    return;
+  }
+  stats.bytesRead += bytes.byteLength;
+  copyStrided(dst, chunkView(chunkArray(meta, bytes), meta, parts, useRange ? lo : 0));
+}
+
+/** Writes the part of `source` that falls in chunk `index`, reading the chunk first only when the part does not cover it. */
+export async function writePart(
+  store: Store, meta: DatasetMeta, selection: Selection, source: StridedView, index: ChunkIndex, stats: ChunkStats,
+): Promise<void> {
+  const parts = chunkPart(selection, meta.chunkSize, index);
+  if (!parts) return;
+  const valid = validShape(meta, index);
+  const covers = parts.every((p, a) => Math.abs(p.step) === 1 && p.count === valid[a]);
+  let buf: TypedArray;
+  if (covers) {
+    buf = newChunkBuffer(meta);
+  } else {
+    const existing = await timed(stats, 'ioMs', () => store.readChunk(meta, index));
+    if (existing) {
+      stats.bytesRead += existing.byteLength;
+      buf = chunkArray(meta, existing).slice();
+    } else {
+      buf = newChunkBuffer(meta);
+    }
+  }
+  copyStrided(chunkView(buf, meta, parts), selectionView(source.data, source.offset, source.strides, parts));
+  const bytes = bytesOf(buf);
+  await timed(stats, 'ioMs', () => store.writeChunk(meta, index, bytes));
+  stats.bytesWritten += bytes.byteLength;
+}
+
+/** Reads a box of a dataset (a selection without integer axes) into a new C-order array. */
+export async function readRegion(store: Store, meta: DatasetMeta, selection: Selection, stats: ChunkStats): Promise<TypedArray> {
+  const out = allocate(meta.dtype, product(selectionShape(selection)));
+  await Promise.all(touchedChunks(selection, meta.chunkSize).map((c) => readPart(store, meta, selection, out, c, stats)));
+  return out;
+}
+
+function boxSelection(origin: readonly number[], shape: readonly number[]): Selection {
+  return shape.map((n, a) => ({ start: origin[a], step: 1, count: n, squeeze: false }));
+}
+
+/** Writes `data` (C order over the chunk's valid shape) as the whole chunk. */
+async function writeWholeChunk(store: Store, meta: DatasetMeta, index: ChunkIndex, view: StridedView, stats: ChunkStats): Promise<void> {
+  const buf = newChunkBuffer(meta);
+  copyStrided({ data: buf, offset: 0, shape: view.shape, strides: cStrides(meta.chunkSize) }, view);
+  const bytes = bytesOf(buf);
+  await timed(stats, 'ioMs', () => store.writeChunk(meta, index, bytes));
+  stats.bytesWritten += bytes.byteLength;
+}
+
+function castArray(data: TypedArray, dtype: DType): TypedArray {
+  const out = allocate(dtype, data.length);
+  castInto(out, data);
+  return out;
+}
+
+async function copyChunk(env: ChunkEnv, job: CopyJob, index: ChunkIndex, stats: ChunkStats): Promise<void> {
+  const meta = job.dataset;
+  const valid = validShape(meta, index);
+  const source = await env.storeFor(job.source.settings);
+  let data = await readRegion(source, job.source.meta, boxSelection(chunkOrigin(meta, index), valid), stats);
+  if (job.source.meta.dtype !== meta.dtype) data = castArray(data, meta.dtype);
+  await writeWholeChunk(env.store, meta, index, { data, offset: 0, shape: valid, strides: cStrides(valid) }, stats);
+}
+
+async function cloneChunk(store: Store, job: CloneJob, index: ChunkIndex, stats: ChunkStats): Promise<void> {
+  const bytes = await timed(stats, 'ioMs', () => store.readChunk(job.dataset, index));
+  if (!bytes) return;
+  stats.bytesRead += bytes.byteLength;
+  await timed(stats, 'ioMs', () => store.writeChunk(job.target, index, bytes));
+  stats.bytesWritten += bytes.byteLength;
+}
+
+async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: ChunkStats): Promise<void> {
+  const { input, output } = job;
+  const valid = validShape(input, index);
+  const origin = chunkOrigin(input, index);
+  const halo = job.halo;
+  let data: TypedArray;
+  let shape: number[];
+  if (halo.every((h) => h === 0)) {
+    data = await readRegion(store, input, boxSelection(origin, valid), stats);
+    shape = valid;
+  } else {
+    const axes = valid.map((n, a) => paddedAxis(origin[a], n, halo[a], input.shape[a]));
+    const box = await readRegion(store, input, axes.map((ax) => ({ start: ax.lo, step: 1, count: ax.hi - ax.lo, squeeze: false })), stats);
+    data = gatherPadded(input.dtype, box, axes);
+    shape = axes.map((ax) => ax.coords.length);
+  }
+  const chunk = ndarray(data, shape);
+  const ctx: ChunkContext = {
+    index: [...index], origin, shape: valid, halo: [...halo], args: job.args,
+    dataset: { name: input.name, shape: input.shape, dtype: input.dtype, chunkSize: input.chunkSize },
+  };
+  const result = await timed(stats, 'computeMs', async () => {
+    const fn = await resolveKernel(job.kernel);
+    try {
+      return await fn(chunk, ctx);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new KernelError(`chunk function failed on chunk [${index.join(', ')}]: ${message}`, [...index], { cause: error });
+    }
+  });
+  const view = toStridedView(result ?? chunk, output.dtype);
+  await writeWholeChunk(store, output, index, cropToChunk(view, shape, valid, halo), stats);
+}
+
+/** The chunk's own cells of a kernel's result, which may have the padded or the chunk's shape. */
+function cropToChunk(view: StridedView, padded: readonly number[], valid: readonly number[], halo: readonly number[]): StridedView {
+  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+  if (same(view.shape, valid)) return view;
+  if (same(view.shape, padded)) {
+    let offset = view.offset;
+    for (let a = 0; a < halo.length; a++) offset += halo[a] * view.strides[a];
+    return { data: view.data, offset, shape: valid, strides: view.strides };
+  }
+  throw new ShapeError(
+    `chunk function returned shape ${formatShape(view.shape)}; expected the chunk's ${formatShape(valid)}`
+    + (same(padded, valid) ? '' : ` or the padded ${formatShape(padded)}`),
+  );
+}

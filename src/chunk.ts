@@ -1,0 +1,41 @@
+/** DataChunk: one cell of a dataset's chunk grid, read and written like a small dataset. */
+import type { NdArray } from './ndarray.js';
+import { chunkOrigin, validShape } from './chunk-ops.js';
+import type { Dataset } from './dataset.js';
+import type { TypedArray } from './dtypes.js';
+import { normalizeIndex, type Index, type Selection } from './slicing.js';
+import type { Value } from './values.js';
+
+export class DataChunk {
+  /** Grid index of the chunk. */
+  readonly index: readonly number[];
+  /** Dataset coordinates of the chunk's first cell. */
+  readonly origin: readonly number[];
+  /** Shape of the chunk's cells inside the dataset (edge chunks are smaller than `chunkSize`). */
+  readonly shape: readonly number[];
+
+  constructor(readonly dataset: Dataset, index: readonly number[]) {
+    this.index = index;
+    this.origin = chunkOrigin(dataset.meta, index);
+    this.shape = validShape(dataset.meta, index);
+  }
+
+  /** Whether the chunk is stored (it reads as the fill value when not). */
+  exists(): Promise<boolean> {
+    return this.dataset.connection.store.hasChunk(this.dataset.meta, this.index);
+  }
+
+  /** Reads the chunk, or a NumPy-style slice of it in chunk-local coordinates. */
+  getData(index?: Index): Promise<NdArray<TypedArray>> {
+    return this.dataset.readSelection(this.toDataset(normalizeIndex(index, this.shape)), [[...this.index]]);
+  }
+
+  /** Writes the chunk, or a slice of it in chunk-local coordinates; the value broadcasts. */
+  async setData(value: Value, index?: Index): Promise<void> {
+    await this.dataset.writeSelection(this.toDataset(normalizeIndex(index, this.shape)), value, [[...this.index]]);
+  }
+
+  private toDataset(sel: Selection): Selection {
+    return sel.map((a, axis) => ({ ...a, start: a.start + this.origin[axis] }));
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The one place where work over many chunks is scheduled: a bounded pool of async runners
+ * pulling tasks in order, with cancellation, progress, per-task timings and per-key locks.
+ * Engines differ in what a task does (run here, post to a worker, skip other ranks' chunks),
+ * never in how tasks are scheduled.
+ *
+ * Hand-written rather than p-limit/p-queue because the semantics we need are exact: stop
+ * starting tasks on the first failure or abort, let tasks already running finish (so a failed
+ * `map` can be cleaned up without racing its own writes), then reject with the first error.
+ * p-limit's `clearQueue` leaves discarded promises pending forever, which breaks the last step.
+ */
+import { AbortError } from './errors.js';
+
+/** Progress of a run, reported after each task. */
+export interface Progress {
+  readonly done: number;
+  readonly total: number;
+  /** Bytes read plus written so far. */
+  readonly bytes: number;
+}
+
+/** Timings and traffic of one task. */
+export interface TaskRecord {
+  readonly chunk: readonly number[];
+  /** Who ran it: thread id, rank, or 0 for the main thread. */
+  readonly worker: number;
+  /** From the run's start until the task started. */
+  readonly queueMs: number;
+  readonly ioMs: number;
+  readonly computeMs: number;
+  readonly totalMs: number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+}
+
+/** What one engine run did: kept on the dataset as `lastRun` so users can inspect and save it. */
+export interface RunReport {
+  readonly operation: string;
+  readonly engine: string;
+  readonly concurrency: number;
+  readonly chunks: number;
+  readonly wallMs: number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  readonly tasks: readonly TaskRecord[];
+}
+
+export interface RunTasksOptions<T> {
+  readonly concurrency: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: Progress) => void;
+  /** Tasks with the same key never overlap, within this run and across runs sharing `locks`. */
+  readonly lockKey?: (item: T) => string | undefined;
+  readonly locks?: KeyedMutex;
+}
+
+/** Per-task measurements a task reports back. */
+export interface TaskResult {
+  readonly worker?: number;
+  readonly ioMs?: number;
+  readonly computeMs?: number;
+  readonly bytesRead?: number;
+  readonly bytesWritten?: number;
+}
+
+/** Runs `task` over `items` with at most `concurrency` at once; see the module comment for failure semantics. */
+export async function runTasks<T extends readonly number[]>(
+  items: readonly T[],
+  task: (item: T) => Promise<TaskResult>,
+  options: RunTasksOptions<T>,
+): Promise<{ wallMs: number; records: TaskRecord[] }> {
+  const { signal, onProgress, lockKey, locks } = options;
+  const t0 = performance.now();
+  const records: TaskRecord[] = [];
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  let bytes = 0;
+  const abortError = () => new AbortError('operation aborted', { cause: signal?.reason });
+  const runner = async () => {
+    while (!failure && next < items.length) {
+      if (signal?.aborted) {
+        failure ??= { error: abortError() };
+        return;
+      }
+      const item = items[next++];
+      const started = performance.now();
+      try {
+        const key = lockKey?.(item);
+        const result = key !== undefined && locks ? await locks.run(key, () => task(item)) : await task(item);
+        const ended = performance.now();
+        const record: TaskRecord = {
+          chunk: item, worker: result.worker ?? 0, queueMs: started - t0,
+          ioMs: result.ioMs ?? 0, computeMs: result.computeMs ?? 0, totalMs: ended - started,
+          bytesRead: result.bytesRead ?? 0, bytesWritten: result.bytesWritten ?? 0,
+        };
+        records.push(record);
+        bytes += record.bytesRead + record.bytesWritten;
+        onProgress?.({ done: records.length, total: items.length, bytes });
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  const n = Math.max(1, Math.min(options.concurrency, items.length));
+  await Promise.all(Array.from({ length: n }, runner));
+  if (!failure && signal?.aborted) failure = { error: abortError() };
+  if (failure) throw failure.error;
+  return { wallMs: performance.now() - t0, records };
+}
+
+/** Sums the records of a run into a report. */
+export function summarize(operation: string, engine: string, concurrency: number, run: { wallMs: number; records: TaskRecord[] }): RunReport {
+  let bytesRead = 0;
+  let bytesWritten = 0;
+  for (const r of run.records) {
+    bytesRead += r.bytesRead;
+    bytesWritten += r.bytesWritten;
+  }
+  return { operation, engine, concurrency, chunks: run.records.length, wallMs: run.wallMs, bytesRead, bytesWritten, tasks: run.records };
+}
+
+/** Async mutual exclusion per key: `run(key, fn)` waits for earlier holders of the same key. */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async run<R>(key: string, fn: () => Promise<R>): Promise<R> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => { release = resolve; });
+    const tail = previous.then(() => mine);
+    this.tails.set(key, tail);
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}

@@ -1,0 +1,234 @@
+/** Connections: where datasets are created, found and deleted. */
+import { loadBackend } from './backends/index.js';
+import { checkBackendName, checkEngineName, current, currentEngineOptions } from './config.js';
+import { castScalar, checkDType, type DType, type Scalar } from './dtypes.js';
+import type { EngineSession } from './engine.js';
+import { loadEngine } from './engines/index.js';
+import { ConnectionError, DatasetNotFoundError, DosnaError, ShapeError } from './errors.js';
+import { Dataset } from './dataset.js';
+import { checkName } from './names.js';
+import type { ConnectionSettings, DatasetMeta, Store } from './store.js';
+import { inspectArray, type ArrayValue } from './values.js';
+
+/** Options of `dn.connection`: the backend's own options, plus optional per-connection choices. */
+export interface ConnectionOptions {
+  /** Overrides the process-wide backend for this connection. */
+  backend?: string;
+  /** Overrides the process-wide engine for this connection. */
+  engine?: string;
+  engineOptions?: Record<string, unknown>;
+  /** Backend options (`directory`, `endpoint`, `conffile`, ...). */
+  [option: string]: unknown;
+}
+
+/** Options of `createDataset`. Give `data`, or `shape` (and optionally `dtype`). */
+export interface CreateDatasetOptions {
+  /** Initial data; shape and dtype come from it unless given. */
+  data?: ArrayValue | Dataset;
+  shape?: readonly number[];
+  /** Element type; `float32` by default (as in DosNa), or the data's own type. */
+  dtype?: DType;
+  /** Value of every cell never written; 0 by default. */
+  fillValue?: Scalar;
+  /** Shape of each chunk; the whole shape (one chunk) by default. */
+  chunkSize?: readonly number[];
+  /** Backend-specific dataset settings (e.g. `{ compression: 'gzip' }` on hdf5). */
+  options?: Record<string, unknown>;
+}
+
+const RESERVED = new Set(['backend', 'engine', 'engineOptions']);
+
+/** A connection to one named store (a ram table, a folder, a bucket). Create with `dn.connection`. */
+export class Connection {
+  /** The connection's name: a folder for `hdf5`, a bucket for `s3`/`ceph`. */
+  readonly name: string;
+  readonly backend: string;
+  readonly engine: string;
+  #backendOptions: Record<string, unknown>;
+  #engineOptions: Record<string, unknown>;
+  #store: Store | undefined;
+  #session: EngineSession | undefined;
+  #foreignStores = new Map<string, Promise<Store>>();
+
+  constructor(name: string, options: ConnectionOptions = {}) {
+    this.name = name;
+    const selected = current();
+    this.backend = options.backend === undefined ? selected.backend : checkBackendName(options.backend);
+    this.engine = options.engine === undefined ? selected.engine : checkEngineName(options.engine);
+    this.#engineOptions = options.engineOptions
+      ?? (options.engine === undefined || options.engine === selected.engine ? currentEngineOptions() : {});
+    this.#backendOptions = Object.fromEntries(Object.entries(options).filter(([k]) => !RESERVED.has(k)));
+  }
+
+  /** True between `connect()` and `disconnect()`. */
+  get connected(): boolean {
+    return this.#session !== undefined;
+  }
+
+  /** How to open this connection elsewhere (a worker, another rank): plain, cloneable data. */
+  get settings(): ConnectionSettings {
+    return { backend: this.backend, name: this.name, options: { ...this.#backendOptions } };
+  }
+
+  /** This process's rank under `cluster-rank` (0 otherwise). */
+  get rank(): number { return this.#session?.rank ?? 0; }
+  /** The number of ranks under `cluster-rank` (1 otherwise). */
+  get size(): number { return this.#session?.size ?? 1; }
+  get isRoot(): boolean { return this.rank === 0; }
+
+  /** Waits for every rank (a no-op with one rank). */
+  async barrier(): Promise<void> {
+    await this.session.barrier();
+  }
+
+  /** Opens the store and the engine. Throws `ConnectionError` when the store cannot be reached. */
+  async connect(): Promise<this> {
+    if (this.#session) return this;
+    const backend = await loadBackend(this.backend);
+    const store = backend.open(this.name, this.#backendOptions);
+    await store.connect();
+    try {
+      const engine = await loadEngine(this.engine);
+      this.#session = await engine.open({
+        settings: this.settings,
+        store,
+        options: this.#engineOptions,
+        storeFor: (settings) => this.storeFor(settings),
+      });
+    } catch (error) {
+      await store.disconnect();
+      throw error;
+    }
+    this.#store = store;
+    return this;
+  }
+
+  /** Closes the engine and the store. Safe to call twice. */
+  async disconnect(): Promise<void> {
+    const session = this.#session;
+    const store = this.#store;
+    this.#session = undefined;
+    this.#store = undefined;
+    const foreign = [...this.#foreignStores.values()];
+    this.#foreignStores.clear();
+    await session?.close();
+    await store?.disconnect();
+    for (const s of foreign) await (await s.catch(() => undefined))?.disconnect();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.disconnect();
+  }
+
+  /** @internal The engine session; throws when not connected. */
+  get session(): EngineSession {
+    if (!this.#session) throw new ConnectionError(`connection ${JSON.stringify(this.name)} is not connected; call connect() first`);
+    return this.#session;
+  }
+
+  /** @internal The store; throws when not connected. */
+  get store(): Store {
+    if (!this.#store) throw new ConnectionError(`connection ${JSON.stringify(this.name)} is not connected; call connect() first`);
+    return this.#store;
+  }
+
+  /** @internal A connected store for other settings (this one's own when they match). */
+  storeFor(settings: ConnectionSettings): Promise<Store> {
+    const key = JSON.stringify(settings);
+    if (key === JSON.stringify(this.settings)) return Promise.resolve(this.store);
+    let store = this.#foreignStores.get(key);
+    if (!store) {
+      store = loadBackend(settings.backend).then(async (backend) => {
+        const s = backend.open(settings.name, settings.options);
+        await s.connect();
+        return s;
+      });
+      this.#foreignStores.set(key, store);
+    }
+    return store;
+  }
+
+  /** Creates a dataset from `data`, or empty (all `fillValue`) from `shape`. */
+  async createDataset(name: string, options: CreateDatasetOptions): Promise<Dataset> {
+    checkName(name);
+    const meta = describeNewDataset(name, options);
+    const session = this.session;
+    await session.onRoot(() => this.store.createMeta(meta));
+    const ds = new Dataset(this, meta);
+    if (options.data !== undefined) await ds.load(options.data);
+    return ds;
+  }
+
+  /** The dataset `name`; throws `DatasetNotFoundError` when it does not exist. */
+  async getDataset(name: string): Promise<Dataset> {
+    checkName(name);
+    const meta = await this.store.readMeta(name);
+    if (!meta) throw new DatasetNotFoundError(`dataset ${JSON.stringify(name)} not found in connection ${JSON.stringify(this.name)}`);
+    return new Dataset(this, meta);
+  }
+
+  async hasDataset(name: string): Promise<boolean> {
+    checkName(name);
+    return (await this.store.readMeta(name)) !== undefined;
+  }
+
+  /** Deletes a dataset and all its chunks; throws `DatasetNotFoundError` when it does not exist. */
+  async delDataset(name: string): Promise<void> {
+    checkName(name);
+    const store = this.store;
+    await this.session.onRoot(async () => {
+      if (!(await store.readMeta(name))) {
+        throw new DatasetNotFoundError(`dataset ${JSON.stringify(name)} not found in connection ${JSON.stringify(this.name)}`);
+      }
+      await store.deleteDataset(name);
+    });
+  }
+
+  async listDatasets(): Promise<string[]> {
+    return this.store.listDatasets();
+  }
+
+  toString(): string {
+    return `Connection(${JSON.stringify(this.name)}, backend=${this.backend}, engine=${this.engine}${this.connected ? '' : ', disconnected'})`;
+  }
+}
+
+function checkShape(shape: unknown, what: string, allowZero: boolean): number[] {
+  if (!Array.isArray(shape) || shape.length === 0
+    || !shape.every((n) => Number.isInteger(n) && (allowZero ? n >= 0 : n >= 1))) {
+    throw new ShapeError(`${what} must be a non-empty array of ${allowZero ? 'non-negative' : 'positive'} integers, got ${JSON.stringify(shape)}`);
+  }
+  return [...shape];
+}
+
+/** Validates createDataset's options into metadata, before anything is stored. */
+export function describeNewDataset(name: string, options: CreateDatasetOptions): DatasetMeta {
+  if (typeof options !== 'object' || options === null) throw new DosnaError('createDataset needs options: { data } or { shape, dtype, ... }');
+  let shape: number[];
+  let dtype: DType;
+  if (options.data !== undefined) {
+    const data = options.data;
+    const inferred = data instanceof Dataset ? { shape: [...data.shape], dtype: data.dtype } : inspectArray(data);
+    shape = inferred.shape;
+    if (options.shape !== undefined) {
+      const given = checkShape(options.shape, 'shape', true);
+      if (given.join() !== shape.join()) {
+        throw new ShapeError(`shape ${JSON.stringify(given)} does not match the data's shape ${JSON.stringify(shape)}`);
+      }
+    }
+    dtype = options.dtype === undefined ? inferred.dtype : checkDType(options.dtype);
+  } else {
+    if (options.shape === undefined) throw new ShapeError('createDataset needs a shape (or data)');
+    shape = checkShape(options.shape, 'shape', true);
+    dtype = options.dtype === undefined ? 'float32' : checkDType(options.dtype);
+  }
+  checkShape(shape, 'shape', true);
+  const chunkSize = options.chunkSize === undefined
+    ? shape.map((n) => Math.max(1, n))
+    : checkShape(options.chunkSize, 'chunkSize', false);
+  if (chunkSize.length !== shape.length) {
+    throw new ShapeError(`chunkSize ${JSON.stringify(chunkSize)} has ${chunkSize.length} axes but the shape ${JSON.stringify(shape)} has ${shape.length}`);
+  }
+  const fillValue = castScalar(dtype, options.fillValue ?? 0);
+  return { name, shape, dtype, chunkSize, fillValue, ...(options.options ? { options: { ...options.options } } : {}) };
+}

@@ -1,0 +1,48 @@
+/**
+ * The `cpu` engine: everything in this thread. Compute is sequential (one JS thread), but up
+ * to `concurrency` chunk tasks are in flight, so I/O to remote stores overlaps.
+ */
+import { executeChunk, writtenDataset } from '../chunk-ops.js';
+import { KeyedMutex, runTasks, summarize } from '../concurrency.js';
+import { allocate } from '../dtypes.js';
+import type { Engine, EngineSession } from '../engine.js';
+import { DosnaError } from '../errors.js';
+
+/** Chunk tasks in flight at once by default: enough to hide remote latency, few enough to bound memory. */
+export const DEFAULT_CONCURRENCY = 8;
+
+export function concurrencyOption(options: Readonly<Record<string, unknown>>, fallback: number): number {
+  const value = options.concurrency ?? fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new DosnaError(`engine option concurrency must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+export const engine: Engine = {
+  name: 'cpu',
+  async open(context): Promise<EngineSession> {
+    const concurrency = concurrencyOption(context.options, DEFAULT_CONCURRENCY);
+    const locks = new KeyedMutex();
+    const env = { store: context.store, storeFor: context.storeFor };
+    return {
+      rank: 0,
+      size: 1,
+      onRoot: (fn) => fn(),
+      barrier: async () => {},
+      allocate,
+      async run(job, chunks, options) {
+        const target = writtenDataset(job);
+        const run = await runTasks(chunks, async (index) => executeChunk(env, job, index), {
+          concurrency,
+          signal: options.signal,
+          onProgress: options.onProgress,
+          locks,
+          lockKey: target ? (index) => `${target.name}\u0000${index.join(',')}` : undefined,
+        });
+        return summarize(options.operation, 'cpu', concurrency, run);
+      },
+      close: async () => {},
+    };
+  },
+};

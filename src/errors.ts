@@ -1,0 +1,49 @@
+/**
+ * Every error the library throws on purpose extends {@link DosnaError}, so a caller can catch
+ * "anything dosna refused" in one place and still tell the cases apart by class.
+ */
+
+/** Base class of all errors thrown by dosna. */
+export class DosnaError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A dataset that was asked for does not exist in the connection. */
+export class DatasetNotFoundError extends DosnaError {}
+
+/** A dataset of that name already exists in the connection. */
+export class DatasetExistsError extends DosnaError {}
+
+/** An index is out of range, malformed, or has a step of 0. */
+export class IndexError extends DosnaError {}
+
+/** Shapes do not match: a value that cannot broadcast, data of the wrong shape, a bad chunk size. */
+export class ShapeError extends DosnaError {}
+
+/** An unknown dtype, or a value that the dataset's dtype cannot hold. */
+export class DTypeError extends DosnaError {}
+
+/** The backend cannot be reached, or the connection is not connected. */
+export class ConnectionError extends DosnaError {}
+
+/** A dataset or connection name that is empty, escapes its folder or prefix, or has unstorable characters. */
+export class InvalidNameError extends DosnaError {}
+
+/** A function given to `map`/`apply` failed on a chunk; `cause` holds the original error and its stack. */
+export class KernelError extends DosnaError {
+  /** Grid index of the chunk the function failed on. */
+  readonly chunk: readonly number[];
+  constructor(message: string, chunk: readonly number[], options?: ErrorOptions) {
+    super(message, options);
+    this.chunk = chunk;
+  }
+}
+
+/** `createChunk` was asked for a chunk that is already stored. */
+export class ChunkExistsError extends DosnaError {}
+
+/** An operation was cancelled through its `AbortSignal`. */
+export class AbortError extends DosnaError {}

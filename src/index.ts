@@ -1,0 +1,56 @@
+/**
+ * dosna: chunked N-dimensional arrays in object stores, processed in parallel.
+ *
+ * ```ts
+ * import * as dn from 'dosna';
+ * const con = await dn.connect('tutorial');
+ * const ds = await con.createDataset('data', { shape: [100, 100, 100], chunkSize: [32, 32, 32] });
+ * await ds.set([dn.s(36, 80)], 5);
+ * ```
+ * @packageDocumentation
+ */
+import { Connection, type ConnectionOptions } from './connection.js';
+
+export { use, current, backends, engines, type UseOptions } from './config.js';
+export { Connection, type ConnectionOptions, type CreateDatasetOptions } from './connection.js';
+export { Dataset, type ChunkSlice, type MapOptions, type RunControl } from './dataset.js';
+export { DataChunk } from './chunk.js';
+export { s, Slice, ELLIPSIS, type Index, type IndexEntry } from './slicing.js';
+export { DTYPES, type DType, type Scalar, type TypedArray, type TypedArrayFor } from './dtypes.js';
+export { kernel, type ChunkContext, type ChunkFunction, type Kernel, type KernelRef } from './kernel.js';
+export type { Progress, RunReport, TaskRecord } from './concurrency.js';
+export type { ArrayValue, NestedArray, Value } from './values.js';
+export type { Backend, Store, StoreCapabilities, DatasetMeta, ChunkIndex, ConnectionSettings } from './store.js';
+export type { Engine, EngineSession, EngineContext, RunOptions } from './engine.js';
+export {
+  DosnaError, DatasetNotFoundError, DatasetExistsError, IndexError, ShapeError, DTypeError,
+  ConnectionError, InvalidNameError, KernelError, AbortError, ChunkExistsError,
+} from './errors.js';
+
+/** A connection, not yet connected, with the current backend and engine (or those named in `options`). */
+export function connection(name: string, options: ConnectionOptions = {}): Connection {
+  return new Connection(name, options);
+}
+
+/** Makes and connects a connection; use with `await using con = await dn.connect(...)`. */
+export async function connect(name: string, options: ConnectionOptions = {}): Promise<Connection> {
+  return new Connection(name, options).connect();
+}
+
+/** Connects, runs `fn`, and always disconnects. */
+export async function withConnection<T>(name: string, fn: (con: Connection) => Promise<T>): Promise<T>;
+export async function withConnection<T>(name: string, options: ConnectionOptions, fn: (con: Connection) => Promise<T>): Promise<T>;
+export async function withConnection<T>(
+  name: string,
+  optionsOrFn: ConnectionOptions | ((con: Connection) => Promise<T>),
+  maybeFn?: (con: Connection) => Promise<T>,
+): Promise<T> {
+  const [options, fn] = typeof optionsOrFn === 'function' ? [{}, optionsOrFn] : [optionsOrFn, maybeFn!];
+  const con = await connect(name, options);
+  try {
+    return await fn(con);
+  } finally {
+    await con.disconnect();
+  }
+}
+export { ndarray, type NdArray } from './ndarray.js';

@@ -1,0 +1,112 @@
+/**
+ * The hot path: copying an N-d strided block between two flat typed arrays of the same dtype.
+ * Contiguous innermost runs go through `TypedArray.set` (or `fill` for a broadcast value);
+ * axes that are contiguous in both arrays are merged first, so a whole-chunk copy is one
+ * `set`. No per-element allocation.
+ */
+import type { Scalar, TypedArray } from './dtypes.js';
+
+/** A strided view on a flat typed array: element (i0, i1, ...) is at `offset + sum(i_k * strides[k])`. */
+export interface StridedView<T extends TypedArray = TypedArray> {
+  readonly data: T;
+  readonly offset: number;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+}
+
+/** Merges adjacent axes that are contiguous in every view; drops axes of length 1. */
+function coalesce(shape: readonly number[], stridesList: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = stridesList.map(() => []);
+  for (let axis = 0; axis < shape.length; axis++) {
+    const n = shape[axis];
+    if (n === 1) continue;
+    const last = outShape.length - 1;
+    if (last >= 0 && stridesList.every((st, v) => outStrides[v][last] === st[axis] * n)) {
+      outShape[last] *= n;
+      stridesList.forEach((st, v) => { outStrides[v][last] = st[axis]; });
+      continue;
+    }
+    outShape.push(n);
+    stridesList.forEach((st, v) => outStrides[v].push(st[axis]));
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+/** Copies `src` into `dst`; both views must have the same shape and element family. */
+export function copyStrided(dst: StridedView, src: StridedView): void {
+  const { shape, strides } = coalesce(dst.shape, [dst.strides, src.strides]);
+  const [ds, ss] = strides;
+  const d = dst.data as Float64Array;
+  const sd = src.data as Float64Array;
+  if (shape.length === 0) {
+    if (dst.shape.every((n) => n > 0)) d[dst.offset] = sd[src.offset];
+    return;
+  }
+  if (shape.some((n) => n === 0)) return;
+  const inner = shape.length - 1;
+  const n = shape[inner];
+  const dStep = ds[inner];
+  const sStep = ss[inner];
+  forEachRow(shape, ds, ss, dst.offset, src.offset, (di, si) => {
+    if (dStep === 1 && sStep === 1) {
+      d.set(sd.subarray(si, si + n), di);
+    } else if (dStep === 1 && sStep === 0) {
+      d.fill(sd[si], di, di + n);
+    } else {
+      for (let k = 0; k < n; k++) d[di + k * dStep] = sd[si + k * sStep];
+    }
+  });
+}
+
+/** Sets every element of a view to `value` (already of the view's element type). */
+export function fillStrided(dst: StridedView, value: Scalar): void {
+  const { shape, strides } = coalesce(dst.shape, [dst.strides]);
+  const [ds] = strides;
+  const d = dst.data as Float64Array;
+  const v = value as number;
+  if (shape.length === 0) {
+    if (dst.shape.every((n) => n > 0)) d[dst.offset] = v;
+    return;
+  }
+  if (shape.some((n) => n === 0)) return;
+  const inner = shape.length - 1;
+  const n = shape[inner];
+  const step = ds[inner];
+  forEachRow(shape, ds, ds, dst.offset, dst.offset, (di) => {
+    if (step === 1) d.fill(v, di, di + n);
+    else for (let k = 0; k < n; k++) d[di + k * step] = v;
+  });
+}
+
+/**
+ * Calls `row(dOffset, sOffset)` for every position of all axes but the last, with an
+ * odometer over the outer axes (no recursion, no allocation per row).
+ */
+function forEachRow(
+  shape: readonly number[], ds: readonly number[], ss: readonly number[],
+  dOffset: number, sOffset: number, row: (di: number, si: number) => void,
+): void {
+  const outer = shape.length - 1;
+  if (outer === 0) {
+    row(dOffset, sOffset);
+    return;
+  }
+  const counter = new Array<number>(outer).fill(0);
+  let di = dOffset;
+  let si = sOffset;
+  for (;;) {
+    row(di, si);
+    let axis = outer - 1;
+    for (; axis >= 0; axis--) {
+      counter[axis]++;
+      di += ds[axis];
+      si += ss[axis];
+      if (counter[axis] < shape[axis]) break;
+      di -= ds[axis] * shape[axis];
+      si -= ss[axis] * shape[axis];
+      counter[axis] = 0;
+    }
+    if (axis < 0) return;
+  }
+}
