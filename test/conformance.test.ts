@@ -1,0 +1,465 @@
+/**
+ * The conformance suite: the public contract, run unchanged over every backend x engine.
+ * A new backend or engine is done when this file passes for it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as dn from '../src/index.js';
+import { s } from '../src/index.js';
+import type { DType } from '../src/dtypes.js';
+import { combos, openConnection, type Combo } from './support/matrix.js';
+import { randomIndex, randInt, refGet, refSet, rng, type Flat } from './support/reference.js';
+import { ALL_DTYPES, randomTyped } from './support/data.js';
+
+const flatOf = (a: { data: ArrayLike<number | bigint> }): Flat => Array.from(a.data as ArrayLike<number | bigint>);
+
+describe.each(combos())('conformance: $label', (combo: Combo) => {
+  let con: dn.Connection;
+  beforeAll(async () => { con = await openConnection(combo); });
+  afterAll(async () => { await con?.disconnect(); });
+
+  describe('datasets', () => {
+    it('creates from shape with defaults: float32, fill 0, one chunk', async () => {
+      const ds = await con.createDataset('defaults', { shape: [5, 7] });
+      expect(ds.dtype).toBe('float32');
+      expect(ds.shape).toEqual([5, 7]);
+      expect(ds.ndim).toBe(2);
+      expect(ds.size).toBe(35);
+      expect(ds.chunkSize).toEqual([5, 7]);
+      expect(ds.chunkGrid).toEqual([1, 1]);
+      expect(ds.totalChunks).toBe(1);
+      expect(ds.fillValue).toBe(0);
+      expect(flatOf(await ds.get())).toEqual(new Array(35).fill(0));
+      await ds.delete();
+    });
+
+    it('creates from data: shape and dtype come from it', async () => {
+      const data = dn.ndarray(new Int16Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+      const ds = await con.createDataset('fromdata', { data, chunkSize: [1, 2] });
+      expect(ds.dtype).toBe('int16');
+      expect(ds.shape).toEqual([2, 3]);
+      expect(ds.chunkGrid).toEqual([2, 2]);
+      expect(flatOf(await ds.get())).toEqual([1, 2, 3, 4, 5, 6]);
+      const nested = await con.createDataset('nested', { data: [[1.5, 2], [3, 4]] });
+      expect(nested.dtype).toBe('float64');
+      expect(flatOf(await nested.get([1]))).toEqual([3, 4]);
+      const cast = await con.createDataset('cast', { data: [[1.7, -2.2]], dtype: 'int32' });
+      expect(flatOf(await cast.get())).toEqual([1, -2]);
+    });
+
+    it('gets, has, lists and deletes datasets; a new Dataset object sees the same data', async () => {
+      await con.createDataset('listed', { shape: [4], dtype: 'int32', chunkSize: [2] });
+      expect(await con.hasDataset('listed')).toBe(true);
+      expect(await con.listDatasets()).toContain('listed');
+      const again = await con.getDataset('listed');
+      await again.set([s(1, 3)], 9);
+      const third = await con.getDataset('listed');
+      expect(third.dtype).toBe('int32');
+      expect(third.chunkSize).toEqual([2]);
+      expect(flatOf(await third.get())).toEqual([0, 9, 9, 0]);
+      await con.delDataset('listed');
+      expect(await con.hasDataset('listed')).toBe(false);
+      expect(await con.listDatasets()).not.toContain('listed');
+      await expect(con.getDataset('listed')).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+      await expect(con.delDataset('listed')).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+    });
+
+    it('refuses to create a dataset twice and keeps the first one intact', async () => {
+      const ds = await con.createDataset('twice', { shape: [3], dtype: 'uint8', fillValue: 7 });
+      await ds.set([0], 1);
+      await expect(con.createDataset('twice', { shape: [9] })).rejects.toBeInstanceOf(dn.DatasetExistsError);
+      const back = await con.getDataset('twice');
+      expect(back.shape).toEqual([3]);
+      expect(flatOf(await back.get())).toEqual([1, 7, 7]);
+    });
+
+    it('rejects unsafe and empty names with InvalidNameError', async () => {
+      for (const bad of ['', '..', '.', '../x', 'a/b', 'a\\b', 'nul\u0000byte']) {
+        await expect(con.createDataset(bad, { shape: [2] }), JSON.stringify(bad)).rejects.toBeInstanceOf(dn.InvalidNameError);
+        await expect(con.getDataset(bad)).rejects.toBeInstanceOf(dn.InvalidNameError);
+        await expect(con.delDataset(bad)).rejects.toBeInstanceOf(dn.InvalidNameError);
+      }
+    });
+
+    it('validates shapes, chunk sizes, dtypes and fill values before creating anything', async () => {
+      await expect(con.createDataset('bad1', { shape: [2, -1] })).rejects.toBeInstanceOf(dn.ShapeError);
+      await expect(con.createDataset('bad2', { shape: [4, 4], chunkSize: [2] })).rejects.toBeInstanceOf(dn.ShapeError);
+      await expect(con.createDataset('bad3', { shape: [4], chunkSize: [0] })).rejects.toBeInstanceOf(dn.ShapeError);
+      await expect(con.createDataset('bad4', { shape: [4], dtype: 'complex64' as DType })).rejects.toBeInstanceOf(dn.DTypeError);
+      await expect(con.createDataset('bad5', { shape: [4], dtype: 'uint8', fillValue: 300 })).rejects.toBeInstanceOf(dn.DTypeError);
+      await expect(con.createDataset('bad6', { shape: [4], dtype: 'int32', fillValue: 0.5 })).rejects.toBeInstanceOf(dn.DTypeError);
+      await expect(con.createDataset('bad7', { data: [[1, 2], [3]] })).rejects.toBeInstanceOf(dn.ShapeError);
+      await expect(con.createDataset('bad8', { data: [1, 2], shape: [3] })).rejects.toBeInstanceOf(dn.ShapeError);
+      for (const name of ['bad1', 'bad2', 'bad3', 'bad4', 'bad5', 'bad6', 'bad8']) expect(await con.hasDataset(name)).toBe(false);
+    });
+  });
+
+  describe('slicing against a NumPy model', () => {
+    const layouts: { shape: number[]; chunk: number[] }[] = [
+      { shape: [23], chunk: [5] },
+      { shape: [9, 11], chunk: [4, 3] },
+      { shape: [7, 100, 3], chunk: [2, 32, 5] },
+      { shape: [5, 6, 7], chunk: [5, 6, 7] },
+      { shape: [4, 5, 3, 6], chunk: [3, 2, 2, 4] },
+    ];
+
+    it.each(layouts)('get matches NumPy on random indices: shape $shape, chunks $chunk', async ({ shape, chunk }) => {
+      const r = rng(shape.length * 1000 + chunk[0]);
+      for (const dtype of ['float64', 'int64', 'uint8'] as DType[]) {
+        const values = randomTyped(r, dtype, shape.reduce((a, b) => a * b, 1));
+        const ds = await con.createDataset(`get-${shape.join('x')}-${dtype}`, { data: dn.ndarray(values, shape), chunkSize: chunk });
+        const flat = Array.from(values as ArrayLike<number | bigint>);
+        for (let t = 0; t < 40; t++) {
+          const index = randomIndex(r, shape);
+          const expected = refGet(flat, shape, index);
+          const got = await ds.get(index);
+          const where = `${dtype} index ${index.map(String).join(', ')}`;
+          expect(got.shape, where).toEqual(expected.shape);
+          expect(flatOf(got), where).toEqual(expected.data);
+        }
+      }
+    });
+
+    it.each(layouts)('set matches NumPy on random indices and broadcasts: shape $shape, chunks $chunk', async ({ shape, chunk }) => {
+      const r = rng(shape.length * 7777 + chunk[0]);
+      for (const dtype of ['float32', 'int32', 'uint64'] as DType[]) {
+        const ds = await con.createDataset(`set-${shape.join('x')}-${dtype}`, { shape, dtype, chunkSize: chunk, fillValue: dtype === 'uint64' ? 3n : 3 });
+        let model: Flat = new Array(shape.reduce((a, b) => a * b, 1)).fill(dtype === 'uint64' ? 3n : 3);
+        for (let t = 0; t < 25; t++) {
+          const index = randomIndex(r, shape);
+          const target = refGet(model, shape, index).shape;
+          // A value of the full target shape, or a broadcastable one (trailing axes, ones).
+          const valueShape = target.map((n, a) => (r() < 0.3 ? 1 : n)).slice(randInt(r, 0, target.length));
+          const n = valueShape.reduce((a, b) => a * b, 1);
+          const value = randomTyped(r, dtype, n);
+          await ds.set(index, dn.ndarray(value, valueShape));
+          model = refSet(model, shape, index, Array.from(value as ArrayLike<number | bigint>), valueShape);
+          const where = `${dtype} step ${t} index ${index.map(String).join(', ')} value ${JSON.stringify(valueShape)}`;
+          expect(flatOf(await ds.get()), where).toEqual(model);
+        }
+      }
+    });
+
+    it('integers squeeze, negative integers count from the end, ellipsis expands', async () => {
+      const values = Float64Array.from({ length: 4 * 5 * 6 }, (_, i) => i);
+      const ds = await con.createDataset('squeeze', { data: dn.ndarray(values, [4, 5, 6]), chunkSize: [3, 2, 4] });
+      const point = await ds.get([1, 2, 3]);
+      expect(point.shape).toEqual([]);
+      expect(point.get()).toBe(1 * 30 + 2 * 6 + 3);
+      expect((await ds.get([-1, -1, -1])).get()).toBe(119);
+      expect((await ds.get(['...', 0])).shape).toEqual([4, 5]);
+      expect(flatOf(await ds.get([0, '...', 0]))).toEqual([0, 6, 12, 18, 24]);
+      expect((await ds.get([2])).shape).toEqual([5, 6]);
+      expect(flatOf(await ds.get([0, 0, s(null, null, -2)]))).toEqual([5, 3, 1]);
+      expect(flatOf(await ds.get([0, 0, s(4, 1, -1)]))).toEqual([4, 3, 2]);
+      expect(flatOf(await ds.get([0, 0, s(-2)]))).toEqual([4, 5]);
+      expect((await ds.get([s(10, 20)])).shape).toEqual([0, 5, 6]);
+      expect(flatOf(await ds.get([0, 0, s(-100, 100, 4)]))).toEqual([0, 4]);
+    });
+
+    it('throws IndexError for out-of-range integers, zero steps, too many or bad entries', async () => {
+      const ds = await con.createDataset('idxerr', { shape: [4, 5] });
+      await expect(ds.get([4])).rejects.toBeInstanceOf(dn.IndexError);
+      await expect(ds.get([0, -6])).rejects.toBeInstanceOf(dn.IndexError);
+      await expect(ds.get([0, 0, 0])).rejects.toBeInstanceOf(dn.IndexError);
+      await expect(ds.get(['...', '...'])).rejects.toBeInstanceOf(dn.IndexError);
+      await expect(ds.get([1.5])).rejects.toBeInstanceOf(dn.IndexError);
+      await expect(ds.get([{} as never])).rejects.toBeInstanceOf(dn.IndexError);
+      expect(() => s(0, 4, 0)).toThrow(dn.IndexError);
+      await expect(ds.set([9], 1)).rejects.toBeInstanceOf(dn.IndexError);
+    });
+  });
+
+  describe('set: broadcasting, casting, errors', () => {
+    it('broadcasts scalars, rows and lower-rank arrays; missing trailing axes are full', async () => {
+      const ds = await con.createDataset('bcast', { shape: [3, 4], dtype: 'int32', chunkSize: [2, 3] });
+      await ds.set([s(0, 2)], 5);
+      expect(flatOf(await ds.get())).toEqual([5, 5, 5, 5, 5, 5, 5, 5, 0, 0, 0, 0]);
+      await ds.set(undefined, [1, 2, 3, 4]);
+      expect(flatOf(await ds.get())).toEqual([1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]);
+      await ds.set([s(), 1], [[7], [8], [9]].map((r) => r[0]));
+      expect(flatOf(await ds.get([s(), 1]))).toEqual([7, 8, 9]);
+      await ds.set([s(), s(2, 4)], [[10], [20], [30]]);
+      expect(flatOf(await ds.get([s(), s(2, 4)]))).toEqual([10, 10, 20, 20, 30, 30]);
+      await ds.set([2, 3], [[[42]]]);
+      expect((await ds.get([2, 3])).get()).toBe(42);
+    });
+
+    it('throws ShapeError naming both shapes and writes nothing', async () => {
+      const ds = await con.createDataset('shapeerr', { shape: [3, 4], dtype: 'float64', chunkSize: [2, 2], fillValue: 1 });
+      const before = flatOf(await ds.get());
+      const attempt = ds.set([s(0, 2), s(0, 3)], [[1, 2], [3, 4]]);
+      await expect(attempt).rejects.toBeInstanceOf(dn.ShapeError);
+      await expect(ds.set([s(0, 2), s(0, 3)], [[1, 2], [3, 4]])).rejects.toThrow(/\(2, 2\).*\(2, 3\)/);
+      await expect(ds.set(undefined, [1, 2, 3])).rejects.toBeInstanceOf(dn.ShapeError);
+      await expect(ds.set(undefined, dn.ndarray(new Float64Array(24), [2, 3, 4]))).rejects.toBeInstanceOf(dn.ShapeError);
+      expect(flatOf(await ds.get())).toEqual(before);
+      expect(await ds.storedChunks()).toEqual([]);
+    });
+
+    it('casts values to the dtype: C-like for arrays, refused for scalars that do not fit', async () => {
+      const ds = await con.createDataset('casting', { shape: [4], dtype: 'int8' });
+      await ds.set(undefined, new Float64Array([1.9, -1.9, 127, 130]));
+      expect(flatOf(await ds.get())).toEqual([1, -1, 127, -126]);
+      await expect(ds.set([0], 300)).rejects.toBeInstanceOf(dn.DTypeError);
+      await expect(ds.set([0], 1.5)).rejects.toBeInstanceOf(dn.DTypeError);
+      await expect(ds.set([0], 'x' as never)).rejects.toBeInstanceOf(dn.DTypeError);
+      const big = await con.createDataset('casting64', { shape: [3], dtype: 'int64' });
+      await big.set(undefined, [1, -2, 3]);
+      expect(flatOf(await big.get())).toEqual([1n, -2n, 3n]);
+      await big.set([1], 2n ** 62n);
+      expect((await big.get([1])).get()).toBe(2n ** 62n);
+      const f = await con.createDataset('castingf', { shape: [2], dtype: 'float32' });
+      await f.set(undefined, new BigInt64Array([5n, -7n]));
+      expect(flatOf(await f.get())).toEqual([5, -7]);
+    });
+  });
+
+  describe('dtypes', () => {
+    it.each(ALL_DTYPES)('%s round-trips values, extremes and its fill value', async (dtype) => {
+      const extremes: Record<DType, (number | bigint)[]> = {
+        int8: [-128, 127, 0, -1], int16: [-32768, 32767, 1, -1], int32: [-2147483648, 2147483647, 5, -5],
+        int64: [-(2n ** 63n), 2n ** 63n - 1n, 0n, -1n], uint8: [0, 255, 1, 128], uint16: [0, 65535, 1, 2],
+        uint32: [0, 4294967295, 7, 8], uint64: [0n, 2n ** 64n - 1n, 1n, 2n ** 63n],
+        float32: [-3.4028234663852886e38, 3.4028234663852886e38, 1.401298464324817e-45, -0.5],
+        float64: [-Number.MAX_VALUE, Number.MAX_VALUE, Number.MIN_VALUE, Number.NaN],
+      };
+      const fill = dtype.startsWith('float') ? -2.5 : dtype.endsWith('64') ? 11n : 11;
+      const ds = await con.createDataset(`dt-${dtype}`, { shape: [3, 4], dtype, chunkSize: [2, 3], fillValue: fill });
+      expect(ds.fillValue).toBe(fill);
+      await ds.set([1], extremes[dtype]);
+      const back = await con.getDataset(`dt-${dtype}`);
+      expect(back.dtype).toBe(dtype);
+      expect(back.fillValue).toEqual(fill);
+      const got = await back.get();
+      expect(got.data.constructor.name).toBe({
+        int8: 'Int8Array', int16: 'Int16Array', int32: 'Int32Array', int64: 'BigInt64Array',
+        uint8: 'Uint8Array', uint16: 'Uint16Array', uint32: 'Uint32Array', uint64: 'BigUint64Array',
+        float32: 'Float32Array', float64: 'Float64Array',
+      }[dtype]);
+      const f = flatOf(got);
+      expect(f.slice(4, 8)).toEqual(extremes[dtype]);
+      expect([...f.slice(0, 4), ...f.slice(8)]).toEqual(new Array(8).fill(fill));
+    });
+  });
+
+  describe('chunks', () => {
+    it('chunkSlices names the chunks an index touches (100^3, 32^3 chunks)', async () => {
+      const ds = await con.createDataset('slices', { shape: [100, 100, 100], chunkSize: [32, 32, 32] });
+      expect(ds.chunkSlices([50, s(0, 32), s(0, 32)])).toHaveLength(1);
+      expect(ds.chunkSlices([50, s(0, 32), s(0, 33)])).toHaveLength(2);
+      expect(ds.chunkSlices([s(0, 50), s(0, 32), s(0, 33)])).toHaveLength(4);
+      expect(ds.chunkSlices([s(), s(0, 66), s(50, 96)])).toHaveLength(24);
+      expect(ds.chunkSlices()).toHaveLength(64);
+      const [first, second] = ds.chunkSlices([50, s(0, 32), s(30, 33)]);
+      expect(first.index).toEqual([1, 0, 0]);
+      expect(first.chunk.map(String)).toEqual(['18:19:1', '0:32:1', '30:32:1']);
+      expect(first.result.map(String)).toEqual(['0:32:1', '0:2:1']);
+      expect(second.index).toEqual([1, 0, 1]);
+      expect(second.result.map(String)).toEqual(['0:32:1', '2:3:1']);
+      expect(await ds.storedChunks()).toEqual([]);
+    });
+
+    it('reading never creates a chunk; writing creates only the chunks touched', async () => {
+      const ds = await con.createDataset('lazy', { shape: [10, 10], chunkSize: [4, 4], fillValue: 2 });
+      expect(flatOf(await ds.get([s(0, 10)]))).toEqual(new Array(100).fill(2));
+      expect(await ds.hasChunk([0, 0])).toBe(false);
+      expect(await ds.storedChunks()).toEqual([]);
+      await ds.set([s(5, 9), 1], 8);
+      expect(await ds.storedChunks()).toEqual([[1, 0], [2, 0]]);
+    });
+
+    it('getChunk/createChunk/setData/getData/delChunk work in chunk coordinates', async () => {
+      const ds = await con.createDataset('chunkapi', { shape: [5, 5], dtype: 'int16', chunkSize: [3, 3], fillValue: -1 });
+      const edge = ds.getChunk([1, 1]);
+      expect(edge.shape).toEqual([2, 2]);
+      expect(edge.origin).toEqual([3, 3]);
+      expect(await edge.exists()).toBe(false);
+      expect(flatOf(await edge.getData())).toEqual([-1, -1, -1, -1]);
+      const c = await ds.createChunk([0, 1]);
+      expect(await ds.hasChunk([0, 1])).toBe(true);
+      await expect(ds.createChunk([0, 1])).rejects.toBeInstanceOf(dn.ChunkExistsError);
+      await c.setData([[1, 2], [3, 4], [5, 6]]);
+      await c.setData(9, [1, 0]);
+      expect(flatOf(await c.getData())).toEqual([1, 2, 9, 4, 5, 6]);
+      expect(flatOf(await c.getData([s(), 1]))).toEqual([2, 4, 6]);
+      expect(flatOf(await ds.get([s(0, 3), s(3, 5)]))).toEqual([1, 2, 9, 4, 5, 6]);
+      expect(await ds.delChunk([0, 1])).toBe(true);
+      expect(await ds.delChunk([0, 1])).toBe(false);
+      expect(flatOf(await ds.get([0, s(3, 5)]))).toEqual([-1, -1]);
+      expect(() => ds.getChunk([2, 0])).toThrow(dn.IndexError);
+      expect(() => ds.getChunk([0])).toThrow(dn.IndexError);
+    });
+  });
+
+  describe('load, clone, clear, delete', () => {
+    it('loads ndarrays, typed arrays, nested arrays and other datasets; rejects other shapes', async () => {
+      const ds = await con.createDataset('loadme', { shape: [3, 5], dtype: 'float64', chunkSize: [2, 2] });
+      const values = Float64Array.from({ length: 15 }, (_, i) => i * 1.5);
+      await ds.load(dn.ndarray(values, [3, 5]));
+      expect(flatOf(await ds.get())).toEqual(Array.from(values));
+      const transposed = dn.ndarray(Float64Array.from({ length: 15 }, (_, i) => i), [5, 3]).transpose(1, 0);
+      await ds.load(transposed as never);
+      expect(flatOf(await ds.get([0]))).toEqual([0, 3, 6, 9, 12]);
+      const other = await con.createDataset('loadsrc', { data: dn.ndarray(Int32Array.from({ length: 15 }, (_, i) => -i), [3, 5]), chunkSize: [3, 1] });
+      await ds.load(other);
+      expect(flatOf(await ds.get())).toEqual(Array.from({ length: 15 }, (_, i) => (i === 0 ? 0 : -i)));
+      await expect(ds.load(dn.ndarray(values, [5, 3]))).rejects.toBeInstanceOf(dn.ShapeError);
+      await expect(ds.load([1, 2, 3])).rejects.toBeInstanceOf(dn.ShapeError);
+    });
+
+    it('clone copies the layout, and the data only when asked', async () => {
+      const ds = await con.createDataset('orig', { shape: [6], dtype: 'uint16', chunkSize: [4], fillValue: 1 });
+      await ds.set([s(0, 3)], 7);
+      const empty = await ds.clone('orig-empty');
+      expect(empty.shape).toEqual([6]);
+      expect(empty.dtype).toBe('uint16');
+      expect(empty.chunkSize).toEqual([4]);
+      expect(empty.fillValue).toBe(1);
+      expect(flatOf(await empty.get())).toEqual([1, 1, 1, 1, 1, 1]);
+      const full = await ds.clone('orig-full', { data: true });
+      expect(flatOf(await full.get())).toEqual([7, 7, 7, 1, 1, 1]);
+      await full.set([0], 0);
+      expect(flatOf(await ds.get([0]))).toEqual([7]);
+      await expect(ds.clone('orig-full')).rejects.toBeInstanceOf(dn.DatasetExistsError);
+    });
+
+    it('clear brings every value back to the fill value and removes chunks; delete removes the dataset', async () => {
+      const ds = await con.createDataset('clearme', { shape: [8, 8], dtype: 'int32', chunkSize: [3, 3], fillValue: 4 });
+      await ds.set(undefined, 1);
+      expect((await ds.storedChunks()).length).toBe(9);
+      await ds.clear();
+      expect(await ds.storedChunks()).toEqual([]);
+      expect(flatOf(await ds.get())).toEqual(new Array(64).fill(4));
+      await ds.delete();
+      expect(await con.hasDataset('clearme')).toBe(false);
+    });
+  });
+
+  describe('map and apply', () => {
+    /** A 3-point mean along every axis: a stencil of radius 1. */
+    const mean3 = (chunk: dn.NdArray, ctx: dn.ChunkContext) => {
+      const [nx, ny] = chunk.shape;
+      const out = new Float64Array(nx * ny);
+      const at = (i: number, j: number) => chunk.get(Math.min(nx - 1, Math.max(0, i)), Math.min(ny - 1, Math.max(0, j))) as number;
+      for (let i = 0; i < nx; i++) {
+        for (let j = 0; j < ny; j++) {
+          out[i * ny + j] = (at(i - 1, j) + at(i, j) + at(i + 1, j) + at(i, j - 1) + at(i, j + 1)) / 5 + (ctx.args as number);
+        }
+      }
+      return dn.ndarray(out, [nx, ny]);
+    };
+
+    /** The same stencil on the whole array, with mirror reflection at the edges. */
+    function mean3Whole(values: Float64Array, nx: number, ny: number, add: number): number[] {
+      const refl = (i: number, n: number) => (i < 0 ? -i - 1 : i >= n ? 2 * n - i - 1 : i);
+      const at = (i: number, j: number) => values[refl(i, nx) * ny + refl(j, ny)];
+      const out: number[] = [];
+      for (let i = 0; i < nx; i++) for (let j = 0; j < ny; j++) out.push((at(i - 1, j) + at(i, j) + at(i + 1, j) + at(i, j - 1) + at(i, j + 1)) / 5 + add);
+      return out;
+    }
+
+    it('map with halo equals the stencil on the whole array with reflected edges', async () => {
+      const r = rng(5);
+      const values = Float64Array.from({ length: 13 * 17 }, () => Math.round(r() * 100));
+      const ds = await con.createDataset('stencil', { data: dn.ndarray(values, [13, 17]), chunkSize: [4, 5] });
+      const out = await ds.map(mean3, 'stencil-out', { halo: 1, args: 0.25 });
+      expect(out.shape).toEqual([13, 17]);
+      const got = flatOf(await out.get()) as number[];
+      const want = mean3Whole(values, 13, 17, 0.25);
+      got.forEach((v, i) => expect(v).toBeCloseTo(want[i], 10));
+    });
+
+    it('map without halo filters each chunk alone (differs from the whole-array result at chunk borders)', async () => {
+      const values = Float64Array.from({ length: 8 * 8 }, (_, i) => (i * 7919) % 31);
+      const ds = await con.createDataset('nohalo', { data: dn.ndarray(values, [8, 8]), chunkSize: [4, 4] });
+      const out = await ds.map(mean3, 'nohalo-out', { args: 0 });
+      const got = flatOf(await out.get()) as number[];
+      // Chunk [0,0] filtered alone equals the whole-array stencil on that 4x4 block.
+      const block = Float64Array.from({ length: 16 }, (_, k) => values[Math.floor(k / 4) * 8 + (k % 4)]);
+      const want = mean3Whole(block, 4, 4, 0);
+      for (let k = 0; k < 16; k++) expect(got[Math.floor(k / 4) * 8 + (k % 4)]).toBeCloseTo(want[k], 10);
+      expect(got).not.toEqual(mean3Whole(values, 8, 8, 0));
+    });
+
+    it('passes ctx (index, origin, shape, halo, args) and padded chunks; may return the padded shape', async () => {
+      const ds = await con.createDataset('ctx', { shape: [5, 3], dtype: 'int32', chunkSize: [2, 3] });
+      await ds.set(undefined, dn.ndarray(Int32Array.from({ length: 15 }, (_, i) => i), [5, 3]));
+      const seen: string[] = [];
+      const out = await ds.map((chunk, ctx) => {
+        seen.push(JSON.stringify({ index: ctx.index, origin: ctx.origin, shape: ctx.shape, halo: ctx.halo, padded: chunk.shape }));
+        return chunk; // padded shape: the engine keeps the chunk's own cells
+      }, 'ctx-out', { halo: 2 });
+      expect(flatOf(await out.get())).toEqual(Array.from({ length: 15 }, (_, i) => i));
+      if (combo.engine === 'cpu') {
+        expect(seen.sort()).toEqual([
+          '{"index":[0,0],"origin":[0,0],"shape":[2,3],"halo":[2,2],"padded":[6,7]}',
+          '{"index":[1,0],"origin":[2,0],"shape":[2,3],"halo":[2,2],"padded":[6,7]}',
+          '{"index":[2,0],"origin":[4,0],"shape":[1,3],"halo":[2,2],"padded":[5,7]}',
+        ]);
+      }
+    });
+
+    it('apply changes chunks in place (returned or mutated), with or without halo', async () => {
+      const ds = await con.createDataset('applyme', { shape: [7, 6], dtype: 'float32', chunkSize: [3, 4] });
+      const values = Float32Array.from({ length: 42 }, (_, i) => i);
+      await ds.load(dn.ndarray(values, [7, 6]));
+      await ds.apply((chunk) => {
+        const d = chunk.data as Float32Array;
+        for (let i = 0; i < d.length; i++) d[i] += 1;
+      });
+      expect(flatOf(await ds.get())).toEqual(Array.from(values, (v) => v + 1));
+      await ds.apply((chunk) => dn.ndarray(Float32Array.from(chunk.data as Float32Array, (v) => v * 2), chunk.shape));
+      expect(flatOf(await ds.get())).toEqual(Array.from(values, (v) => (v + 1) * 2));
+      // With a halo, every chunk sees its neighbours' old values, never updated ones.
+      const before = Float64Array.from(flatOf(await ds.get()) as number[]);
+      await ds.apply(mean3 as never, { halo: 1, args: 0 });
+      const want = mean3Whole(before, 7, 6, 0);
+      (flatOf(await ds.get()) as number[]).forEach((v, i) => expect(v).toBeCloseTo(want[i], 4));
+      expect((await con.listDatasets()).filter((n) => n.startsWith('__dosna'))).toEqual([]);
+    });
+
+    it('map can change the dtype; a failing function removes the output and reports the chunk', async () => {
+      const ds = await con.createDataset('mapdtype', { shape: [4], dtype: 'int16', chunkSize: [2] });
+      await ds.set(undefined, [1, 2, 3, 4]);
+      const halves = await ds.map((c) => dn.ndarray(Float64Array.from(c.data as Int16Array, (v) => v / 2), c.shape), 'halves', { dtype: 'float64' });
+      expect(halves.dtype).toBe('float64');
+      expect(flatOf(await halves.get())).toEqual([0.5, 1, 1.5, 2]);
+      const failing = ds.map((_c, ctx) => {
+        if (ctx.index[0] === 1) throw new Error('boom on purpose');
+      }, 'never');
+      await expect(failing).rejects.toBeInstanceOf(dn.KernelError);
+      await expect(ds.map((_c, ctx) => { if (ctx.index[0] === 1) throw new Error('boom on purpose'); }, 'never'))
+        .rejects.toThrow(/boom on purpose/);
+      expect(await con.hasDataset('never')).toBe(false);
+      await expect(ds.map((c) => dn.ndarray(new Float64Array(3), [3]), 'wrongshape')).rejects.toBeInstanceOf(dn.ShapeError);
+      await expect(ds.map(42 as never, 'notfn')).rejects.toBeInstanceOf(dn.DosnaError);
+      await expect(ds.map((c) => c, 'mapdtype')).rejects.toBeInstanceOf(dn.DatasetExistsError);
+      expect(flatOf(await ds.get())).toEqual([1, 2, 3, 4]);
+    });
+
+    it('runs module kernels given with dn.kernel', async () => {
+      const ds = await con.createDataset('modk', { shape: [6], dtype: 'float64', chunkSize: [4] });
+      await ds.set(undefined, [1, 2, 3, 4, 5, 6]);
+      const out = await ds.map(dn.kernel(new URL('./support/kernels.ts', import.meta.url), 'scale'), 'modk-out', { args: { factor: 3 } });
+      expect(flatOf(await out.get())).toEqual([3, 6, 9, 12, 15, 18]);
+    });
+
+    it('reports progress and keeps a per-chunk record of the run; honours abort', async () => {
+      const ds = await con.createDataset('progress', { shape: [10, 10], chunkSize: [5, 5] });
+      const seen: dn.Progress[] = [];
+      await ds.apply((c) => c, { onProgress: (p) => seen.push(p) });
+      expect(seen.map((p) => p.done)).toEqual([1, 2, 3, 4]);
+      expect(seen.every((p) => p.total === 4)).toBe(true);
+      expect(ds.lastRun?.operation).toBe('apply');
+      expect(ds.lastRun?.chunks).toBe(4);
+      expect(ds.lastRun?.tasks).toHaveLength(4);
+      expect(ds.lastRun?.bytesWritten).toBe(4 * 25 * 4);
+      const controller = new AbortController();
+      controller.abort();
+      await expect(ds.load(dn.ndarray(new Float32Array(100), [10, 10]), { signal: controller.signal })).rejects.toBeInstanceOf(dn.AbortError);
+      const late = new AbortController();
+      const run = ds.apply(async (c) => { late.abort(); return c; }, { signal: late.signal });
+      await expect(run).rejects.toBeInstanceOf(dn.AbortError);
+    });
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * The backend x engine matrix every conformance test runs over. `run_tests.sh` narrows it
+ * with DOSNA_TEST_BACKENDS / DOSNA_TEST_ENGINES (comma lists); by default it is everything
+ * registered. Each backend gets a fresh, uniquely named connection per test file.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as dn from '../../src/index.js';
+
+export interface Combo {
+  readonly backend: string;
+  readonly engine: string;
+  readonly label: string;
+}
+
+function listFromEnv(variable: string, available: readonly string[]): string[] {
+  const raw = process.env[variable];
+  if (!raw) return [...available];
+  const wanted = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  const unknown = wanted.filter((x) => !available.includes(x));
+  if (unknown.length > 0) {
+    throw new Error(`${variable} names ${unknown.join(', ')}, which is not registered (available: ${available.join(', ')})`);
+  }
+  return wanted;
+}
+
+/** The combinations to test, as `describe.each` rows. */
+export function combos(): Combo[] {
+  const backends = listFromEnv('DOSNA_TEST_BACKENDS', dn.backends.available);
+  const engines = listFromEnv('DOSNA_TEST_ENGINES', dn.engines.available);
+  return backends.flatMap((backend) => engines.map((engine) => ({ backend, engine, label: `${backend} x ${engine}` })));
+}
+
+let counter = 0;
+
+/** Extra connection options given on the command line (`--connection-options k=v`), as JSON. */
+function optionsFromEnv(): Record<string, unknown> {
+  const raw = process.env.DOSNA_TEST_CONNECTION_OPTIONS;
+  return raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
+}
+
+/** Options that give each backend a private place to write in tests. */
+function backendOptions(backend: string): Record<string, unknown> {
+  switch (backend) {
+    case 'hdf5':
+      return { directory: mkdtempSync(join(tmpdir(), 'dosna-test-')), create: true };
+    default:
+      return {};
+  }
+}
+
+/** A connected connection for one combo, with a name no other test uses. */
+export async function openConnection(combo: Combo, engineOptions: Record<string, unknown> = {}): Promise<dn.Connection> {
+  const base = process.env.DOSNA_TEST_CONNECTION ?? 'dosna-test';
+  const name = `${base}-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+  return dn.connect(name, {
+    backend: combo.backend,
+    engine: combo.engine,
+    engineOptions,
+    ...backendOptions(combo.backend),
+    ...optionsFromEnv(),
+  });
+}
