@@ -23,6 +23,9 @@
 #   DOSNA_S3_ACCESS_KEY_ID     S3 access key (default dosna-test-access)
 #   DOSNA_S3_SECRET_ACCESS_KEY S3 secret key (default dosna-test-secret)
 #   DOSNA_CEPH_START_TIMEOUT   seconds to wait for RGW to answer 200 (default 60)
+# When restarting kept bluestore data, unset variables default to the kept instance's settings.
+# The OSD picks free ports in Ceph's range 6800-7300 on 127.0.0.1; keep DOSNA_RGW_PORT outside it.
+# Two instances can run side by side with different DOSNA_CEPH_DIR and ports.
 #
 # Files written under the scratch folder <dir>:
 #   <dir>/ceph.conf         the cluster's configuration (every command uses -c <dir>/ceph.conf)
@@ -315,7 +318,7 @@ show_logs() {
     "$LOGDIR"/*.out; do
     [[ -s "$f" ]] || continue
     echo "==> $f <==" >&2
-    tail -n 15 "$f" >&2
+    tail -n 10 "$f" >&2
   done
 }
 
@@ -364,13 +367,23 @@ install_packages() {
 
 # ---------------------------------------------------------------- commands
 
+# True when the folder holds kept bluestore data that `start` brings back.
+kept_reusable() {
+  [[ -f "$MARKER" && -f "$READY" && "$S_OBJECTSTORE" == bluestore && -d "$DIR/osd/ceph-0" ]]
+}
+
 resolve_settings() {
   load_state
-  OBJECTSTORE=${DOSNA_CEPH_OBJECTSTORE:-${S_OBJECTSTORE:-memstore}}
-  MON_PORT=${DOSNA_CEPH_MON_PORT:-${S_MON_PORT:-3300}}
-  RGW_PORT=${DOSNA_RGW_PORT:-${S_RGW_PORT:-7480}}
-  ACCESS=${DOSNA_S3_ACCESS_KEY_ID:-${S_ACCESS:-dosna-test-access}}
-  SECRET=${DOSNA_S3_SECRET_ACCESS_KEY:-${S_SECRET:-dosna-test-secret}}
+  # Settings of kept data are the defaults when restarting it; otherwise the built-in defaults.
+  local k_store= k_mon= k_rgw= k_access= k_secret=
+  if kept_reusable; then
+    k_store=$S_OBJECTSTORE k_mon=$S_MON_PORT k_rgw=$S_RGW_PORT k_access=$S_ACCESS k_secret=$S_SECRET
+  fi
+  OBJECTSTORE=${DOSNA_CEPH_OBJECTSTORE:-${k_store:-memstore}}
+  MON_PORT=${DOSNA_CEPH_MON_PORT:-${k_mon:-3300}}
+  RGW_PORT=${DOSNA_RGW_PORT:-${k_rgw:-7480}}
+  ACCESS=${DOSNA_S3_ACCESS_KEY_ID:-${k_access:-dosna-test-access}}
+  SECRET=${DOSNA_S3_SECRET_ACCESS_KEY:-${k_secret:-dosna-test-secret}}
   MEMSTORE_BYTES=${DOSNA_CEPH_MEMSTORE_BYTES:-4294967296}
   BLOCK_BYTES=${DOSNA_CEPH_BLOCK_BYTES:-10737418240}
   START_TIMEOUT=${DOSNA_CEPH_START_TIMEOUT:-60}
@@ -403,7 +416,8 @@ cmd_start() {
     if all_running && [[ "$(http_status "$S_RGW_PORT")" == 200 ]]; then
       if [[ -n "${DOSNA_RGW_PORT:-}" && "$DOSNA_RGW_PORT" != "$S_RGW_PORT" ]] ||
         [[ -n "${DOSNA_CEPH_MON_PORT:-}" && "$DOSNA_CEPH_MON_PORT" != "$S_MON_PORT" ]] ||
-        [[ -n "${DOSNA_CEPH_OBJECTSTORE:-}" && "$DOSNA_CEPH_OBJECTSTORE" != "$S_OBJECTSTORE" ]]; then
+        [[ -n "${DOSNA_CEPH_OBJECTSTORE:-}" && "$DOSNA_CEPH_OBJECTSTORE" != "$S_OBJECTSTORE" ]] ||
+        [[ -n "${DOSNA_S3_ACCESS_KEY_ID:-}" && "$DOSNA_S3_ACCESS_KEY_ID" != "$S_ACCESS" ]]; then
         die "an instance with other settings already runs in $DIR (rgw port $S_RGW_PORT, mon port $S_MON_PORT, $S_OBJECTSTORE); stop it first or set DOSNA_CEPH_DIR"
       fi
       say "already running in $DIR (endpoint http://127.0.0.1:$S_RGW_PORT)"
@@ -421,7 +435,7 @@ cmd_start() {
   fi
 
   local reuse=0
-  if [[ -f "$READY" && "$S_OBJECTSTORE" == bluestore && -d "$DIR/osd/ceph-0" ]]; then
+  if kept_reusable; then
     if [[ "$OBJECTSTORE" != bluestore ]]; then
       die "kept bluestore data in $DIR but DOSNA_CEPH_OBJECTSTORE=$OBJECTSTORE; run '$0 stop' to discard it"
     fi
@@ -489,7 +503,8 @@ cmd_start() {
 
   # Create the S3 user (or make sure it has our keys when reusing kept data).
   local info
-  if info=$(run_out 60 radosgw-admin -c "$CONF" user info --uid=dosna-test) && [[ -n "$info" ]]; then
+  if (( reuse )) && info=$(run_out 60 radosgw-admin -c "$CONF" user info --uid=dosna-test) &&
+    [[ -n "$info" ]]; then
     if ! grep -q "\"access_key\": \"$ACCESS\"" <<<"$info"; then
       run 60 radosgw-admin -c "$CONF" key create --uid=dosna-test --key-type=s3 \
         --access-key="$ACCESS" --secret-key="$SECRET" || fail_start "radosgw-admin key create failed"

@@ -33,6 +33,43 @@ function coalesce(shape: readonly number[], stridesList: readonly (readonly numb
   return { shape: outShape, strides: outStrides };
 }
 
+/**
+ * Rows shorter than this are copied by a loop: creating a subarray for `TypedArray.set`
+ * costs more than it saves (measured: 32-element float32 rows copy 1.5x faster by loop).
+ */
+const SHORT_RUN = 64;
+
+/**
+ * Contiguous short rows of a 4- or 8-byte dtype, copied as raw 32-bit words. One monomorphic
+ * Int32Array loop serves every such dtype (and copies bits exactly: no float NaN rewriting).
+ */
+function copyShortRuns(
+  shape: readonly number[], ds: readonly number[], ss: readonly number[],
+  dOffset: number, sOffset: number, d: TypedArray, s: TypedArray,
+): void {
+  const words = d.BYTES_PER_ELEMENT / 4;
+  const dw = new Int32Array(d.buffer, d.byteOffset, d.length * words);
+  const sw = new Int32Array(s.buffer, s.byteOffset, s.length * words);
+  const inner = shape.length - 1;
+  const n = shape[inner] * words;
+  const counter = new Array<number>(inner).fill(0);
+  let di = dOffset * words;
+  let si = sOffset * words;
+  for (;;) {
+    for (let k = 0; k < n; k++) dw[di + k] = sw[si + k];
+    let axis = inner - 1;
+    for (; axis >= 0; axis--) {
+      di += ds[axis] * words;
+      si += ss[axis] * words;
+      if (++counter[axis] < shape[axis]) break;
+      di -= ds[axis] * shape[axis] * words;
+      si -= ss[axis] * shape[axis] * words;
+      counter[axis] = 0;
+    }
+    if (axis < 0) return;
+  }
+}
+
 /** Copies `src` into `dst`; both views must have the same shape and element family. */
 export function copyStrided(dst: StridedView, src: StridedView): void {
   const { shape, strides } = coalesce(dst.shape, [dst.strides, src.strides]);
@@ -48,15 +85,30 @@ export function copyStrided(dst: StridedView, src: StridedView): void {
   const n = shape[inner];
   const dStep = ds[inner];
   const sStep = ss[inner];
-  forEachRow(shape, ds, ss, dst.offset, src.offset, (di, si) => {
-    if (dStep === 1 && sStep === 1) {
-      d.set(sd.subarray(si, si + n), di);
-    } else if (dStep === 1 && sStep === 0) {
-      d.fill(sd[si], di, di + n);
-    } else {
-      for (let k = 0; k < n; k++) d[di + k * dStep] = sd[si + k * sStep];
+  const mode = dStep === 1 && sStep === 1 ? 0 : dStep === 1 && sStep === 0 ? 1 : 2;
+  if (mode === 0 && n < SHORT_RUN && d.BYTES_PER_ELEMENT % 4 === 0) {
+    copyShortRuns(shape, ds, ss, dst.offset, src.offset, d, sd);
+    return;
+  }
+  // The odometer over outer axes is inlined (no callback per row): this loop is the hot path.
+  const counter = new Array<number>(inner).fill(0);
+  let di = dst.offset;
+  let si = src.offset;
+  for (;;) {
+    if (mode === 0) d.set(sd.subarray(si, si + n), di);
+    else if (mode === 1) d.fill(sd[si], di, di + n);
+    else for (let k = 0; k < n; k++) d[di + k * dStep] = sd[si + k * sStep];
+    let axis = inner - 1;
+    for (; axis >= 0; axis--) {
+      di += ds[axis];
+      si += ss[axis];
+      if (++counter[axis] < shape[axis]) break;
+      di -= ds[axis] * shape[axis];
+      si -= ss[axis] * shape[axis];
+      counter[axis] = 0;
     }
-  });
+    if (axis < 0) return;
+  }
 }
 
 /** Sets every element of a view to `value` (already of the view's element type). */

@@ -1,0 +1,87 @@
+/**
+ * The connection flags shared by run_tests.sh, the examples and the `dosna` command:
+ * `--backend B --engine E --connection NAME --connection-options k=v ...`.
+ * Built on node's own `util.parseArgs`, so no CLI dependency is needed.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ConnectionOptions } from '../connection.js';
+
+export interface ConnectionArgs {
+  backend?: string;
+  engine?: string;
+  connection?: string;
+  /** Backend options from `k=v` pairs; numbers and booleans typed. */
+  connectionOptions: Record<string, unknown>;
+  engineOptions: Record<string, unknown>;
+}
+
+export const connectionFlags = {
+  backend: { type: 'string' },
+  engine: { type: 'string' },
+  connection: { type: 'string' },
+  'connection-options': { type: 'string', multiple: true },
+  'engine-options': { type: 'string', multiple: true },
+} as const satisfies ParseArgsConfig['options'];
+
+/** Parses `k=v` pairs; a value that is a number, `true` or `false` becomes one. */
+export function parsePairs(pairs: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`expected key=value, got ${JSON.stringify(pair)}`);
+    const key = pair.slice(0, eq);
+    const raw = pair.slice(eq + 1);
+    out[key] = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw;
+  }
+  return out;
+}
+
+/**
+ * Lets `--connection-options a=1 b=2` (several values after one flag, as DosNa's scripts
+ * take them) through parseArgs, which wants one value per flag.
+ */
+export function expandMultiValueFlags(argv: readonly string[], flags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    out.push(arg);
+    if (flags.includes(arg)) {
+      let first = true;
+      while (i + 1 < argv.length && !argv[i + 1].startsWith('--') && argv[i + 1].includes('=')) {
+        if (!first) out.push(arg);
+        out.push(argv[++i]);
+        first = false;
+      }
+    }
+  }
+  return out;
+}
+
+/** Parses the connection flags and any extra ones; unknown flags are errors. */
+export function parseConnectionArgs<T extends ParseArgsConfig['options']>(argv: readonly string[], extra: T) {
+  const { values, positionals } = parseArgs({
+    args: expandMultiValueFlags(argv, ['--connection-options', '--engine-options']),
+    options: { ...connectionFlags, ...extra },
+    allowPositionals: true,
+    strict: true,
+  });
+  const v = values as Record<string, unknown>;
+  const args: ConnectionArgs = {
+    backend: v.backend as string | undefined,
+    engine: v.engine as string | undefined,
+    connection: v.connection as string | undefined,
+    connectionOptions: parsePairs((v['connection-options'] as string[] | undefined) ?? []),
+    engineOptions: parsePairs((v['engine-options'] as string[] | undefined) ?? []),
+  };
+  return { args, values: v, positionals };
+}
+
+/** Connection options for `dn.connection` from parsed flags. */
+export function toConnectionOptions(args: ConnectionArgs): ConnectionOptions {
+  return {
+    ...args.connectionOptions,
+    ...(args.backend ? { backend: args.backend } : {}),
+    ...(args.engine ? { engine: args.engine } : {}),
+    ...(Object.keys(args.engineOptions).length > 0 ? { engineOptions: args.engineOptions } : {}),
+  };
+}

@@ -1,0 +1,200 @@
+/** Unit tests of the pieces under the public API: selection, copies, halos, config, lifecycle. */
+import { describe, expect, it } from 'vitest';
+import * as dn from '../src/index.js';
+import { s } from '../src/index.js';
+import { reflectIndex, paddedAxis, gatherPadded } from '../src/halo.js';
+import { normalizeIndex, sliceIndices, Slice } from '../src/slicing.js';
+import { copyStrided, fillStrided } from '../src/strided.js';
+import { fromNumpyTypeString, toNumpyTypeString, castScalar, viewAs } from '../src/dtypes.js';
+import { KeyedMutex, runTasks } from '../src/concurrency.js';
+
+describe('slices', () => {
+  it('follow Python slice.indices for every sign combination', () => {
+    // Expected values computed by Python: len(range(*slice(a, b, c).indices(10)))
+    const cases: [number | null, number | null, number | null, number, number, number][] = [
+      [null, null, null, 0, 1, 10], [2, 8, 3, 2, 3, 2], [null, null, -1, 9, -1, 10], [8, 2, -2, 8, -2, 3],
+      [-3, null, null, 7, 1, 3], [-100, 100, null, 0, 1, 10], [100, -100, -1, 9, -1, 10], [5, 5, null, 5, 1, 0],
+      [null, -1, -1, 9, -1, 0], [-1, -11, -1, 9, -1, 10],
+    ];
+    for (const [a, b, c, start, step, count] of cases) {
+      expect(sliceIndices(new Slice(a, b, c), 10), `${a}:${b}:${c}`).toEqual({ start, step, count });
+    }
+  });
+
+  it('s() formats like NumPy and rejects non-integers', () => {
+    expect(String(s(36, 80))).toBe('36:80');
+    expect(String(s(null, null, -1))).toBe('::-1');
+    expect(() => s(1.5)).toThrow(dn.IndexError);
+    expect(() => s(0, 1, 0)).toThrow(/zero/);
+  });
+
+  it('normalizes a single entry, ellipsis in the middle, and squeezes integers', () => {
+    expect(normalizeIndex(3, [5, 6])).toEqual([
+      { start: 3, step: 1, count: 1, squeeze: true }, { start: 0, step: 1, count: 6, squeeze: false },
+    ]);
+    expect(normalizeIndex([1, '...', 2], [4, 5, 6, 7]).map((a) => a.count)).toEqual([1, 5, 6, 1]);
+  });
+});
+
+describe('strided copies', () => {
+  it('copy rows, reversed runs and broadcast rows', () => {
+    const src = Float64Array.from({ length: 12 }, (_, i) => i);
+    const dst = new Float64Array(6);
+    copyStrided({ data: dst, offset: 0, shape: [2, 3], strides: [3, 1] }, { data: src, offset: 11, shape: [2, 3], strides: [-4, -1] });
+    expect(Array.from(dst)).toEqual([11, 10, 9, 7, 6, 5]);
+    copyStrided({ data: dst, offset: 0, shape: [2, 3], strides: [3, 1] }, { data: src, offset: 4, shape: [2, 3], strides: [0, 1] });
+    expect(Array.from(dst)).toEqual([4, 5, 6, 4, 5, 6]);
+    copyStrided({ data: dst, offset: 0, shape: [2, 3], strides: [3, 1] }, { data: src, offset: 2, shape: [2, 3], strides: [1, 0] });
+    expect(Array.from(dst)).toEqual([2, 2, 2, 3, 3, 3]);
+    fillStrided({ data: dst, offset: 1, shape: [2], strides: [3] }, -1);
+    expect(Array.from(dst)).toEqual([2, -1, 2, 3, -1, 3]);
+  });
+});
+
+describe('halo reflection', () => {
+  it('matches SciPy mode="reflect" (d c b a | a b c d | d c b a), also past one period', () => {
+    expect([-3, -2, -1, 0, 1, 2, 3, 4, 5, 6].map((i) => reflectIndex(i, 4))).toEqual([2, 1, 0, 0, 1, 2, 3, 3, 2, 1]);
+    expect([-5, -3, 9].map((i) => reflectIndex(i, 2))).toEqual([0, 1, 1]);
+    expect(reflectIndex(-7, 1)).toBe(0);
+  });
+
+  it('gathers a padded 2-D block from its box', () => {
+    const box = Float64Array.from([0, 1, 2, 10, 11, 12]); // rows 0..1, cols 0..2 of a 2x3 dataset
+    const axes = [paddedAxis(0, 2, 1, 2), paddedAxis(0, 3, 1, 3)];
+    const out = gatherPadded('float64', box, axes);
+    expect(Array.from(out as Float64Array)).toEqual([
+      0, 0, 1, 2, 2,
+      0, 0, 1, 2, 2,
+      10, 10, 11, 12, 12,
+      10, 10, 11, 12, 12,
+    ]);
+  });
+});
+
+describe('dtypes', () => {
+  it('map to NumPy type strings and back', () => {
+    for (const d of dn.DTYPES) expect(fromNumpyTypeString(toNumpyTypeString(d))).toBe(d);
+    expect(fromNumpyTypeString('f4')).toBe('float32');
+    expect(() => fromNumpyTypeString('>f4')).toThrow(dn.DTypeError);
+    expect(() => fromNumpyTypeString('<c8')).toThrow(dn.DTypeError);
+  });
+
+  it('refuse scalars the dtype cannot hold', () => {
+    expect(castScalar('uint64', 2n ** 64n - 1n)).toBe(2n ** 64n - 1n);
+    expect(() => castScalar('uint64', 2n ** 64n)).toThrow(dn.DTypeError);
+    expect(() => castScalar('int8', -129)).toThrow(dn.DTypeError);
+    expect(castScalar('int64', 5)).toBe(5n);
+    expect(castScalar('float32', 3n)).toBe(3);
+  });
+
+  it('view misaligned bytes by copying them once', () => {
+    const bytes = new Uint8Array(9);
+    new Float32Array(bytes.buffer, 0, 2).set([1.5, -2]);
+    const shifted = new Uint8Array(new ArrayBuffer(10), 1, 8);
+    shifted.set(bytes.subarray(0, 8));
+    expect(Array.from(viewAs('float32', shifted))).toEqual([1.5, -2]);
+  });
+});
+
+describe('scheduling', () => {
+  it('bounds concurrency, stops on the first failure, and waits for running tasks', async () => {
+    let running = 0;
+    let peak = 0;
+    const finished: number[] = [];
+    const items = Array.from({ length: 20 }, (_, i) => [i]);
+    const run = runTasks(items, async ([i]) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 2));
+      running--;
+      if (i === 5) throw new Error('task 5 failed');
+      finished.push(i);
+      return {};
+    }, { concurrency: 3 });
+    await expect(run).rejects.toThrow('task 5 failed');
+    expect(peak).toBe(3);
+    expect(running).toBe(0);
+    expect(finished.length).toBeLessThan(19);
+  });
+
+  it('serializes tasks that share a lock key', async () => {
+    const locks = new KeyedMutex();
+    const log: string[] = [];
+    await Promise.all([1, 2, 3].map((i) => locks.run('k', async () => {
+      log.push(`start ${i}`);
+      await new Promise((r) => setTimeout(r, 1));
+      log.push(`end ${i}`);
+    })));
+    expect(log).toEqual(['start 1', 'end 1', 'start 2', 'end 2', 'start 3', 'end 3']);
+  });
+});
+
+describe('selection and lifecycle', () => {
+  it('use() keeps the other key, takes positional form, and refuses unknown names', () => {
+    const before = dn.current();
+    try {
+      dn.use({ backend: 'ram', engine: 'cpu' });
+      dn.use({ engine: 'cpu' });
+      expect(dn.current()).toEqual({ backend: 'ram', engine: 'cpu' });
+      dn.use('ram');
+      expect(dn.current()).toEqual({ backend: 'ram', engine: 'cpu' });
+      expect(() => dn.use({ backend: 'nosuch' })).toThrow(dn.DosnaError);
+      expect(() => dn.use(undefined, 'nosuch')).toThrow(/available/);
+      expect(dn.backends.available).toContain('ram');
+      expect(dn.engines.available).toContain('cpu');
+    } finally {
+      dn.use(before);
+    }
+  });
+
+  it('connected toggles, operations need a connection, withConnection always disconnects', async () => {
+    const con = dn.connection(`life-${process.pid}`);
+    expect(con.connected).toBe(false);
+    await expect(con.listDatasets()).rejects.toBeInstanceOf(dn.ConnectionError);
+    await con.connect();
+    expect(con.connected).toBe(true);
+    expect([con.rank, con.size, con.isRoot]).toEqual([0, 1, true]);
+    await con.barrier();
+    await con.disconnect();
+    expect(con.connected).toBe(false);
+
+    let inside: dn.Connection | undefined;
+    await expect(dn.withConnection(`life2-${process.pid}`, async (c) => {
+      inside = c;
+      expect(c.connected).toBe(true);
+      throw new Error('user error');
+    })).rejects.toThrow('user error');
+    expect(inside?.connected).toBe(false);
+  });
+
+  it('await using disconnects at the end of the block', async () => {
+    let held: dn.Connection;
+    {
+      await using con = await dn.connect(`life3-${process.pid}`);
+      held = con;
+      expect(con.connected).toBe(true);
+    }
+    expect(held.connected).toBe(false);
+  });
+
+  it('connection settings are plain data (cloneable to workers and other processes)', () => {
+    const con = dn.connection('plain', { backend: 'ram' });
+    expect(structuredClone(con.settings)).toEqual({ backend: 'ram', name: 'plain', options: {} });
+  });
+
+  it('the ram backend shares a connection name in-process and keeps chunks in SharedArrayBuffers', async () => {
+    const name = `shared-${process.pid}`;
+    await dn.withConnection(name, async (a) => {
+      const ds = await a.createDataset('x', { shape: [4], dtype: 'int32' });
+      await ds.set(undefined, [1, 2, 3, 4]);
+      await dn.withConnection(name, async (b) => {
+        const again = await b.getDataset('x');
+        expect(Array.from((await again.get()).data as Int32Array)).toEqual([1, 2, 3, 4]);
+        const bytes = await b.store.readChunk(again.meta, [0]);
+        expect(bytes?.buffer).toBeInstanceOf(SharedArrayBuffer);
+      });
+      await ds.delete();
+    });
+    await expect(dn.connection("bad/name").connect()).rejects.toBeInstanceOf(dn.InvalidNameError);
+  });
+});
