@@ -90,9 +90,12 @@ export function chunkOrigin(meta: DatasetMeta, index: ChunkIndex): number[] {
   return meta.chunkSize.map((c, a) => index[a] * c);
 }
 
-/** A new full-size chunk buffer holding the fill value everywhere. */
-export function newChunkBuffer(meta: DatasetMeta): TypedArray {
-  const buf = allocate(meta.dtype, product(meta.chunkSize));
+/**
+ * A new full-size chunk buffer holding the fill value everywhere; in shared memory when the
+ * store keeps chunks there, so the store can adopt it instead of copying it.
+ */
+export function newChunkBuffer(meta: DatasetMeta, store: Store): TypedArray {
+  const buf = allocate(meta.dtype, product(meta.chunkSize), store.capabilities.sharedMemory === true);
   if (meta.fillValue !== 0 && meta.fillValue !== 0n) (buf as Float64Array).fill(meta.fillValue as number);
   return buf;
 }
@@ -162,14 +165,16 @@ export async function writePart(
   const covers = parts.every((p, a) => Math.abs(p.step) === 1 && p.count === valid[a]);
   let buf: TypedArray;
   if (covers) {
-    buf = newChunkBuffer(meta);
+    buf = newChunkBuffer(meta, store);
   } else {
     const existing = await timed(stats, 'ioMs', () => store.readChunk(meta, index));
     if (existing) {
       stats.bytesRead += existing.byteLength;
-      buf = chunkArray(meta, existing).slice();
+      // Copy on write: stored bytes may be shared with readers.
+      buf = allocate(meta.dtype, product(meta.chunkSize), store.capabilities.sharedMemory === true);
+      (buf as Float64Array).set(chunkArray(meta, existing) as Float64Array);
     } else {
-      buf = newChunkBuffer(meta);
+      buf = newChunkBuffer(meta, store);
     }
   }
   copyStrided(chunkView(buf, meta, parts), selectionView(source.data, source.offset, source.strides, parts));
@@ -191,7 +196,7 @@ function boxSelection(origin: readonly number[], shape: readonly number[]): Sele
 
 /** Writes `data` (C order over the chunk's valid shape) as the whole chunk. */
 async function writeWholeChunk(store: Store, meta: DatasetMeta, index: ChunkIndex, view: StridedView, stats: ChunkStats): Promise<void> {
-  const buf = newChunkBuffer(meta);
+  const buf = newChunkBuffer(meta, store);
   copyStrided({ data: buf, offset: 0, shape: view.shape, strides: cStrides(meta.chunkSize) }, view);
   const bytes = bytesOf(buf);
   await timed(stats, 'ioMs', () => store.writeChunk(meta, index, bytes));

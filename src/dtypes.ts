@@ -79,9 +79,11 @@ export function isBigIntDType(dtype: DType): boolean {
   return INFO[dtype].bigint;
 }
 
-/** A new zeroed typed array of `length` elements. */
-export function allocate<D extends DType>(dtype: D, length: number): TypedArrayFor[D] {
-  return new INFO[dtype].ctor(length) as TypedArrayFor[D];
+/** A new zeroed typed array of `length` elements, on a SharedArrayBuffer when `shared`. */
+export function allocate<D extends DType>(dtype: D, length: number, shared = false): TypedArrayFor[D] {
+  const { ctor } = INFO[dtype];
+  if (!shared) return new ctor(length) as TypedArrayFor[D];
+  return new ctor(new SharedArrayBuffer(length * ctor.BYTES_PER_ELEMENT)) as TypedArrayFor[D];
 }
 
 /** A typed-array view of `dtype` on bytes; copies only when the bytes are misaligned for it. */

@@ -57,7 +57,10 @@ export interface Store {
   readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined>;
   /** Bytes `[start, end)` of the chunk, or `undefined` when it was never written. */
   readChunkRange?(meta: DatasetMeta, index: ChunkIndex, start: number, end: number): Promise<Uint8Array | undefined>;
-  /** Replaces the whole chunk atomically: readers see the old bytes or the new, never a mix. */
+  /**
+   * Replaces the whole chunk atomically: readers see the old bytes or the new, never a mix.
+   * The store may keep `bytes` without copying: callers must not modify them afterwards.
+   */
   writeChunk(meta: DatasetMeta, index: ChunkIndex, bytes: Uint8Array): Promise<void>;
   hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean>;
   /** Removes the chunk; returns whether it existed. */

@@ -6,6 +6,7 @@ import type { Backend } from '../store.js';
 
 const loaders: Record<string, () => Promise<{ backend: Backend }>> = {
   ram: () => import('./ram.js'),
+  hdf5: () => import('./hdf5.js'),
 };
 
 export const backendNames: readonly string[] = Object.freeze(Object.keys(loaders));

@@ -69,17 +69,18 @@ class RamStore implements Store {
 
   async writeChunk(meta: DatasetMeta, index: ChunkIndex, bytes: Uint8Array): Promise<void> {
     const chunks = this.dataset(meta).chunks;
-    const k = key(index);
-    let buffer = chunks.get(k);
-    if (buffer && buffer.byteLength !== bytes.byteLength) {
-      throw new DosnaError(`chunk ${k} of ${meta.name} holds ${buffer.byteLength} bytes, not ${bytes.byteLength}`);
-    }
-    if (!buffer) {
+    // Stored buffers are never modified in place: a write swaps in a new buffer, so a reader
+    // holding the old one (in this thread or a worker) never sees a half-written chunk.
+    const adoptable = bytes.buffer instanceof SharedArrayBuffer && bytes.byteOffset === 0
+      && bytes.byteLength === bytes.buffer.byteLength;
+    let buffer: SharedArrayBuffer;
+    if (adoptable) {
+      buffer = bytes.buffer as SharedArrayBuffer;
+    } else {
       buffer = new SharedArrayBuffer(bytes.byteLength);
-      chunks.set(k, buffer);
+      new Uint8Array(buffer).set(bytes);
     }
-    // One synchronous copy: no other task of this thread can observe a half-written chunk.
-    if (bytes.buffer !== buffer) new Uint8Array(buffer).set(bytes);
+    chunks.set(key(index), buffer);
   }
 
   async hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
