@@ -59,6 +59,44 @@ export function newStats(): ChunkStats {
   return { bytesRead: 0, bytesWritten: 0, ioMs: 0, computeMs: 0 };
 }
 
+/** A chunk that a task reads: of the job's own connection (`settings` undefined) or another. */
+export interface ChunkRead {
+  readonly settings?: ConnectionSettings;
+  readonly meta: DatasetMeta;
+  readonly index: ChunkIndex;
+}
+
+/**
+ * Every chunk a task on `index` may read. Engines whose workers cannot open the store
+ * themselves (the in-process `ram` store) hand these over with the task.
+ */
+export function chunkReads(job: ChunkJob, index: ChunkIndex): ChunkRead[] {
+  switch (job.kind) {
+    case 'read': case 'write': return [{ meta: job.dataset, index }];
+    case 'clone': return [{ meta: job.dataset, index }];
+    case 'clear': return [];
+    case 'copy': {
+      const box = boxSelection(chunkOrigin(job.dataset, index), validShape(job.dataset, index));
+      return touchedChunks(box, job.source.meta.chunkSize).map((c) => ({ settings: job.source.settings, meta: job.source.meta, index: c }));
+    }
+    case 'map': {
+      const box = mapInputBox(job.input, index, job.halo);
+      return touchedChunks(box, job.input.chunkSize).map((c) => ({ meta: job.input, index: c }));
+    }
+  }
+}
+
+/** The box of input a map task reads: the chunk, grown by the halo (reflection stays inside). */
+function mapInputBox(input: DatasetMeta, index: ChunkIndex, halo: readonly number[]): Selection {
+  const valid = validShape(input, index);
+  const origin = chunkOrigin(input, index);
+  if (halo.every((h) => h === 0)) return boxSelection(origin, valid);
+  return valid.map((n, a) => {
+    const ax = paddedAxis(origin[a], n, halo[a], input.shape[a]);
+    return { start: ax.lo, step: 1, count: ax.hi - ax.lo, squeeze: false };
+  });
+}
+
 /** Runs one chunk of a job. */
 export async function executeChunk(env: ChunkEnv, job: ChunkJob, index: ChunkIndex, stats = newStats()): Promise<ChunkStats> {
   switch (job.kind) {
@@ -260,9 +298,18 @@ async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: Chu
   await writeWholeChunk(store, output, index, cropToChunk(view, shape, valid, halo), stats);
 }
 
-/** The chunk's own cells of a kernel's result, which may have the padded or the chunk's shape. */
+/**
+ * The chunk's own cells of a kernel's result, which may have the padded or the chunk's shape.
+ * A flat typed array of exactly that many elements counts as C-order data of that shape, so
+ * self-contained kernels can return `Float32Array.from(...)` without building an ndarray.
+ */
 function cropToChunk(view: StridedView, padded: readonly number[], valid: readonly number[], halo: readonly number[]): StridedView {
   const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+  if (view.shape.length === 1 && valid.length > 1 && view.strides[0] === 1) {
+    const n = view.shape[0];
+    if (n === product(valid)) view = { ...view, shape: valid, strides: cStrides(valid) };
+    else if (n === product(padded)) view = { ...view, shape: padded, strides: cStrides(padded) };
+  }
   if (same(view.shape, valid)) return view;
   if (same(view.shape, padded)) {
     let offset = view.offset;

@@ -42,6 +42,9 @@ export class KernelError extends DosnaError {
   }
 }
 
+/** A map/apply function cannot be sent to where the engine runs it (it uses variables of its enclosing scope). */
+export class KernelShippingError extends DosnaError {}
+
 /** `createChunk` was asked for a chunk that is already stored. */
 export class ChunkExistsError extends DosnaError {}
 

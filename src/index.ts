@@ -24,7 +24,7 @@ export type { Backend, Store, StoreCapabilities, DatasetMeta, ChunkIndex, Connec
 export type { Engine, EngineSession, EngineContext, RunOptions } from './engine.js';
 export {
   DosnaError, DatasetNotFoundError, DatasetExistsError, IndexError, ShapeError, DTypeError,
-  ConnectionError, InvalidNameError, KernelError, AbortError, ChunkExistsError,
+  ConnectionError, InvalidNameError, KernelError, KernelShippingError, AbortError, ChunkExistsError,
 } from './errors.js';
 
 /** A connection, not yet connected, with the current backend and engine (or those named in `options`). */

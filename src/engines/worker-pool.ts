@@ -1,0 +1,142 @@
+/**
+ * The `worker-pool` engine: chunk tasks run on a pool of worker threads (piscina). Workers
+ * open their own store from the connection settings and move chunk bytes themselves; with
+ * the in-process `ram` store, chunks are handed over as SharedArrayBuffers (no copies), and
+ * `get` results are written by the workers straight into one shared output buffer.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { chunkReads, writtenDataset, type ChunkJob } from '../chunk-ops.js';
+import { KeyedMutex, runTasks, summarize } from '../concurrency.js';
+import { allocate, type TypedArray } from '../dtypes.js';
+import type { Engine, EngineContext, EngineSession } from '../engine.js';
+import { DosnaError } from '../errors.js';
+import { reviveError } from '../remote-error.js';
+import { shipKernel } from '../shipping.js';
+import type { StridedView } from '../strided.js';
+import type { ChunkIndex, ConnectionSettings, Store } from '../store.js';
+import { concurrencyOption } from './cpu.js';
+import { chunkKey, settingsKey, type SharedChunk, type WorkerJob, type WorkerResult, type WorkerTask } from './worker-pool-worker.js';
+
+/** Where the worker entry is, and how to load it: from source (`.ts`, through tsx) or built (`.js`). */
+function workerEntry(): { filename: string; execArgv: string[] } {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    let tsx: string;
+    try {
+      tsx = import.meta.resolve('tsx');
+    } catch {
+      throw new DosnaError('the worker-pool engine runs from TypeScript sources here and needs the `tsx` package to load its worker; install tsx or use the built package');
+    }
+    return { filename: new URL('./worker-pool-worker.ts', here).href, execArgv: ['--import', tsx] };
+  }
+  return { filename: new URL('./worker-pool-worker.js', here).href, execArgv: [] };
+}
+
+function positiveInteger(value: unknown, name: string, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new DosnaError(`engine option ${name} must be a positive integer, got ${String(value)}`);
+  return v;
+}
+
+/** Copies a typed array into shared memory unless it is there already (one copy per run, not per task). */
+function shared<T extends TypedArray>(data: T): T {
+  if (data.buffer instanceof SharedArrayBuffer) return data;
+  const copy = new (data.constructor as new (buffer: SharedArrayBuffer) => T)(new SharedArrayBuffer(data.byteLength));
+  (copy as unknown as Float64Array).set(data as unknown as Float64Array);
+  return copy;
+}
+
+/** The job as workers receive it: kernels shipped, big arrays in shared memory. */
+function toWorkerJob(job: ChunkJob): WorkerJob {
+  switch (job.kind) {
+    case 'map': return { ...job, kernel: shipKernel(job.kernel) };
+    case 'read':
+      if (!(job.out.buffer instanceof SharedArrayBuffer)) throw new DosnaError('internal: worker-pool read into a non-shared buffer');
+      return job;
+    case 'write': {
+      const source: StridedView = { ...job.source, data: shared(job.source.data) };
+      return { ...job, source };
+    }
+    default: return job;
+  }
+}
+
+class WorkerPoolSession implements EngineSession {
+  readonly rank = 0;
+  readonly size = 1;
+  private readonly locks = new KeyedMutex();
+
+  constructor(
+    private readonly context: EngineContext,
+    private readonly pool: Piscina,
+    readonly threads: number,
+    private readonly concurrency: number,
+  ) {}
+
+  onRoot<T>(fn: () => Promise<T>): Promise<T> { return fn(); }
+  async barrier(): Promise<void> {}
+
+  allocate(dtype: Parameters<typeof allocate>[0], length: number): TypedArray {
+    return allocate(dtype, length, true);
+  }
+
+  async run(job: ChunkJob, chunks: readonly ChunkIndex[], options: Parameters<EngineSession['run']>[2]) {
+    const workerJob = toWorkerJob(job); // throws before any chunk is touched
+    const settings = this.context.settings;
+    const own = this.context.store;
+    const sharedStores = new Map<string, Store>();
+    const remember = (s: ConnectionSettings, store: Store) => { if (store.capabilities.sharedMemory) sharedStores.set(settingsKey(s), store); };
+    remember(settings, own);
+    if (job.kind === 'copy') remember(job.source.settings, await this.context.storeFor(job.source.settings));
+    const target = writtenDataset(job);
+
+    const run = await runTasks(chunks, async (index) => {
+      const handed: SharedChunk[] = [];
+      if (sharedStores.size > 0) {
+        for (const read of chunkReads(job, index)) {
+          const key = settingsKey(read.settings ?? settings);
+          const store = sharedStores.get(key);
+          if (!store) continue;
+          const bytes = await store.readChunk(read.meta, read.index);
+          handed.push([key, read.meta.name, chunkKey(read.index), bytes ? (bytes.buffer as SharedArrayBuffer) : null]);
+        }
+      }
+      const task: WorkerTask = { settings, job: workerJob, index, sharedStores: [...sharedStores.keys()], chunks: handed };
+      const result = (await this.pool.run(task)) as WorkerResult;
+      if (result.error) throw reviveError(result.error, `worker thread ${result.worker}`);
+      if (result.writes?.length && target) {
+        for (const [, key, buffer] of result.writes) {
+          const idx = key.split('.').map(Number);
+          if (buffer) await own.writeChunk(target, idx, new Uint8Array(buffer));
+          else await own.deleteChunk(target, idx);
+        }
+      }
+      const stats = result.stats!;
+      return { worker: result.worker, ...stats };
+    }, {
+      concurrency: this.concurrency,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      locks: this.locks,
+      lockKey: target ? (index) => `${target.name}\u0000${index.join(',')}` : undefined,
+    });
+    return summarize(options.operation, 'worker-pool', this.concurrency, run);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}
+
+export const engine: Engine = {
+  name: 'worker-pool',
+  async open(context): Promise<EngineSession> {
+    const threads = positiveInteger(context.options.threads, 'threads', availableParallelism());
+    // Two tasks per thread keep every worker busy while the next task's chunks are prepared.
+    const concurrency = concurrencyOption(context.options, threads * 2);
+    const { filename, execArgv } = workerEntry();
+    const pool = new Piscina({ filename, execArgv, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
+    return new WorkerPoolSession(context, pool, threads, concurrency);
+  },
+};

@@ -1,0 +1,104 @@
+/** What the worker-pool engine promises beyond the conformance suite. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as dn from '../src/index.js';
+import { s } from '../src/index.js';
+import { freeIdentifiers } from '../src/shipping.js';
+import { combos, openConnection } from './support/matrix.js';
+
+const flat = (a: dn.NdArray) => Array.from(a.data as ArrayLike<number>);
+const backends = [...new Set(combos().filter((c) => c.engine === 'worker-pool').map((c) => c.backend))];
+
+describe('function shipping', () => {
+  it('finds the free identifiers of a function', () => {
+    expect(freeIdentifiers('(a, { b, c: [d] }) => { const e = a + b + d + f; return g(e, Math.PI, obj.prop); }'))
+      .toEqual(['Math', 'f', 'g', 'obj']);
+    expect(freeIdentifiers('function f(x) { for (let i = 0; i < x.length; i++) label: { break label; } return f; }')).toEqual([]);
+    expect(freeIdentifiers('(x) => ({ key: x, short })')).toEqual(['short']);
+  });
+});
+
+describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', label: `${backend} x worker-pool` })))('worker-pool on $backend', (combo) => {
+  let con: dn.Connection;
+  beforeAll(async () => { con = await openConnection(combo, { threads: 2 }); });
+  afterAll(async () => { await con?.disconnect(); });
+
+  it('runs chunk tasks on more than one worker thread', async () => {
+    const ds = await con.createDataset('spread', { shape: [64, 64], chunkSize: [8, 8] });
+    await ds.apply((c) => {
+      const end = Date.now() + 2; // long enough that one thread cannot take every task
+      while (Date.now() < end);
+      return c;
+    });
+    const workers = new Set(ds.lastRun!.tasks.map((t) => t.worker));
+    expect(ds.lastRun!.engine).toBe('worker-pool');
+    expect(workers.size).toBe(2);
+    expect([...workers].every((w) => w > 0)).toBe(true);
+  });
+
+  it('get results land in one shared buffer written by the workers', async () => {
+    const ds = await con.createDataset('sharedout', { shape: [10, 10], dtype: 'int16', chunkSize: [3, 3] });
+    await ds.set(undefined, dn.ndarray(Int16Array.from({ length: 100 }, (_, i) => i), [10, 10]));
+    const got = await ds.get([s(1, 9), s(2, 10, 3)]);
+    expect(got.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(flat(got)).toEqual([1, 2, 3, 4, 5, 6, 7, 8].flatMap((r) => [r * 10 + 2, r * 10 + 5, r * 10 + 8]));
+  });
+
+  it('refuses a closure before touching any chunk, saying why and how to fix it', async () => {
+    const ds = await con.createDataset('closure', { shape: [4], chunkSize: [2] });
+    await ds.set(undefined, [1, 2, 3, 4]);
+    const factor = 3;
+    const attempt = ds.map((c) => Float32Array.from(c.data as Float32Array, (v) => v * factor), 'closure-out');
+    await expect(attempt).rejects.toBeInstanceOf(dn.KernelShippingError);
+    await expect(ds.apply((c) => Float32Array.from(c.data as Float32Array, (v) => v * factor)))
+      .rejects.toThrow(/'factor'.*enclosing scope.*args.*dn\.kernel/s);
+    expect(await con.hasDataset('closure-out')).toBe(false);
+    expect(flat(await ds.get())).toEqual([1, 2, 3, 4]);
+    // The fix the message suggests: pass the value through args.
+    const out = await ds.map((c, ctx) => Float32Array.from(c.data as Float32Array, (v) => v * (ctx.args as number)), 'closure-fixed', { args: factor });
+    expect(flat(await out.get())).toEqual([3, 6, 9, 12]);
+  });
+
+  it('imports a module kernel with imports once per worker and runs it', async () => {
+    const ds = await con.createDataset('modkernel', { shape: [6], chunkSize: [2] });
+    await ds.set(undefined, [-5, 0, 1, 2, 9, 10]);
+    const out = await ds.map(dn.kernel(new URL('./support/kernels-with-import.ts', import.meta.url), 'clampKernel'), 'modkernel-out', { args: { lo: 0, hi: 5 } });
+    expect(flat(await out.get())).toEqual([0, 0, 1, 2, 5, 5]);
+  });
+
+  it('a throwing kernel rejects with the worker stack and the chunk; the pool keeps working', async () => {
+    const ds = await con.createDataset('throws', { shape: [8], chunkSize: [2] });
+    const error = await ds.map((_c, ctx) => {
+      if (ctx.index[0] === 2) throw new TypeError(`bad chunk ${ctx.index[0]}`);
+    }, 'throws-out').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(dn.KernelError);
+    const kernelError = error as dn.KernelError;
+    expect(kernelError.chunk).toEqual([2]);
+    expect(kernelError.message).toMatch(/chunk \[2\].*bad chunk 2/);
+    expect(kernelError.stack).toMatch(/in worker thread \d+/);
+    expect((kernelError.cause as Error).name).toBe('TypeError');
+    expect(await con.hasDataset('throws-out')).toBe(false);
+
+    const fromModule = await ds.map(dn.kernel(new URL('./support/kernels-with-import.ts', import.meta.url), 'failingKernel'), 'throws-out2')
+      .catch((e: unknown) => e as dn.KernelError);
+    expect((fromModule as Error).cause).toBeInstanceOf(Error);
+    expect(((fromModule as Error).cause as Error).stack).toMatch(/kernels-with-import\.ts/);
+
+    const ok = await ds.map((c) => c, 'after-failure');
+    expect(ok.lastRun?.chunks ?? ds.lastRun?.chunks).toBe(4);
+  });
+
+  it('after a failed apply every chunk holds its old or its new data', async () => {
+    const ds = await con.createDataset('halfapplied', { shape: [20], dtype: 'int32', chunkSize: [2] });
+    await ds.set(undefined, 1);
+    await expect(ds.apply((c, ctx) => {
+      if (ctx.index[0] === 7) throw new Error('stop here');
+      return new Int32Array(c.data.length).fill(2);
+    })).rejects.toBeInstanceOf(dn.KernelError);
+    const values = flat(await ds.get());
+    for (let chunk = 0; chunk < 10; chunk++) {
+      const pair = values.slice(chunk * 2, chunk * 2 + 2);
+      expect([[1, 1], [2, 2]]).toContainEqual(pair);
+    }
+    expect(values.slice(14, 16)).toEqual([1, 1]);
+  });
+});
