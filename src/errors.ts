@@ -45,6 +45,16 @@ export class KernelError extends DosnaError {
 /** A map/apply function cannot be sent to where the engine runs it (it uses variables of its enclosing scope). */
 export class KernelShippingError extends DosnaError {}
 
+/** Stored bytes (a chunk, or a dataset's metadata) cannot be read; `file` names the file or object. */
+export class CorruptChunkError extends DosnaError {
+  /** The file (or object key) that could not be read. */
+  readonly file: string;
+  constructor(message: string, file: string, options?: ErrorOptions) {
+    super(message, options);
+    this.file = file;
+  }
+}
+
 /** `createChunk` was asked for a chunk that is already stored. */
 export class ChunkExistsError extends DosnaError {}
 

@@ -24,7 +24,7 @@ export type { Backend, Store, StoreCapabilities, DatasetMeta, ChunkIndex, Connec
 export type { Engine, EngineSession, EngineContext, RunOptions } from './engine.js';
 export {
   DosnaError, DatasetNotFoundError, DatasetExistsError, IndexError, ShapeError, DTypeError,
-  ConnectionError, InvalidNameError, KernelError, KernelShippingError, AbortError, ChunkExistsError,
+  ConnectionError, InvalidNameError, KernelError, KernelShippingError, AbortError, ChunkExistsError, CorruptChunkError,
 } from './errors.js';
 
 /** A connection, not yet connected, with the current backend and engine (or those named in `options`). */
@@ -54,3 +54,4 @@ export async function withConnection<T>(
   }
 }
 export { ndarray, type NdArray } from './ndarray.js';
+export { gaussianWeights, gaussianFilter, gaussianFilter1d, kernels as gaussianKernels, type GaussianArgs } from './kernels/gaussian.js';

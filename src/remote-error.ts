@@ -10,6 +10,7 @@ export interface SerializedError {
   readonly message: string;
   readonly stack?: string;
   readonly chunk?: readonly number[];
+  readonly file?: string;
   readonly cause?: SerializedError;
 }
 
@@ -21,6 +22,7 @@ export function serializeError(error: unknown): SerializedError {
     message: error.message,
     stack: error.stack,
     ...(chunk ? { chunk: [...chunk] } : {}),
+    ...(error instanceof errors.CorruptChunkError ? { file: error.file } : {}),
     ...(error.cause !== undefined ? { cause: serializeError(error.cause) } : {}),
   };
 }
@@ -38,6 +40,8 @@ export function reviveError(data: SerializedError, where: string): Error {
   let error: Error;
   if (data.name === 'KernelError') {
     error = new errors.KernelError(data.message, data.chunk ?? [], { cause });
+  } else if (data.name === 'CorruptChunkError') {
+    error = new errors.CorruptChunkError(data.message, data.file ?? '', { cause });
   } else {
     const Class = classes[data.name];
     error = Class ? new Class(data.message, { cause }) : Object.assign(new Error(data.message, { cause }), { name: data.name });
