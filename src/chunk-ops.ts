@@ -285,8 +285,8 @@ async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: Chu
     index: [...index], origin, shape: valid, halo: [...halo], args: job.args,
     dataset: { name: input.name, shape: input.shape, dtype: input.dtype, chunkSize: input.chunkSize },
   };
+  const fn = await resolveKernel(job.kernel);
   const result = await timed(stats, 'computeMs', async () => {
-    const fn = await resolveKernel(job.kernel);
     try {
       return await fn(chunk, ctx);
     } catch (error) {
