@@ -4,6 +4,7 @@ import type { Engine } from '../engine.js';
 const loaders: Record<string, () => Promise<{ engine: Engine }>> = {
   cpu: () => import('./cpu.js'),
   'worker-pool': () => import('./worker-pool.js'),
+  'cluster-rank': () => import('./cluster-rank.js'),
 };
 
 export const engineNames: readonly string[] = Object.freeze(Object.keys(loaders));

@@ -1,0 +1,124 @@
+/**
+ * The cluster-rank engine, run for real: the same script as 3 processes under our launcher
+ * and under Open MPI's mpiexec (installed by the project's own script), on the hdf5 backend.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { detectRank } from '../src/cluster/ranks.js';
+
+const run = promisify(execFile);
+const node = process.execPath;
+const scenario = resolve('test/fixtures/cluster-scenario.ts');
+
+interface Outcome { code: number; reports: Record<string, unknown>[]; stderr: string; ms: number }
+
+async function runRanks(launcher: 'dosna' | 'mpiexec', name: string, ranks = 3): Promise<Outcome> {
+  const dir = mkdtempSync(join(tmpdir(), `dosna-cluster-${name}-`));
+  const [cmd, args] = launcher === 'dosna'
+    ? [node, ['bin/dosna.mjs', 'launch', '-n', String(ranks), '--grace', '20', scenario, name, dir]]
+    : ['mpiexec', ['--allow-run-as-root', '--oversubscribe', '-n', String(ranks), node, '--import', 'tsx', scenario, name, dir]];
+  const t0 = Date.now();
+  let stdout = '';
+  let stderr = '';
+  let code = 0;
+  try {
+    ({ stdout, stderr } = await run(cmd, args, { timeout: 90_000 }));
+  } catch (error) {
+    const e = error as { stdout: string; stderr: string; code: number };
+    ({ stdout, stderr } = e);
+    code = e.code;
+  }
+  const reports = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  reports.sort((a, b) => (a.rank as number) - (b.rank as number));
+  return { code, reports, stderr, ms: Date.now() - t0 };
+}
+
+describe('rank detection', () => {
+  it('reads Open MPI, MPICH, Slurm and our launcher; defaults to one rank', () => {
+    expect(detectRank({})).toMatchObject({ rank: 0, size: 1, launcher: 'none' });
+    expect(detectRank({ OMPI_COMM_WORLD_RANK: '2', OMPI_COMM_WORLD_SIZE: '4', MASTER_PORT: '1234' })).toMatchObject({ rank: 2, size: 4, launcher: 'openmpi', masterPort: 1234 });
+    expect(detectRank({ PMI_RANK: '1', PMI_SIZE: '2' })).toMatchObject({ rank: 1, size: 2, launcher: 'mpich', masterAddr: '127.0.0.1' });
+    expect(detectRank({ SLURM_PROCID: '3', SLURM_NTASKS: '8', SLURM_JOB_ID: '77', MASTER_ADDR: 'node01' })).toMatchObject({ rank: 3, size: 8, launcher: 'slurm', masterAddr: 'node01' });
+    expect(detectRank({ DOSNA_RANK: '0', DOSNA_SIZE: '1' }).launcher).toBe('dosna');
+    // The same job id gives every rank the same default port; another job gets another.
+    const a = detectRank({ SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_JOB_ID: '77' }).masterPort;
+    expect(detectRank({ SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_JOB_ID: '77' }).masterPort).toBe(a);
+    expect(() => detectRank({ PMI_RANK: '5', PMI_SIZE: '2' })).toThrow(/bad rank/);
+  });
+});
+
+describe.each(['dosna', 'mpiexec'] as const)('3 ranks under %s on hdf5', (launcher) => {
+  beforeAll(() => {
+    if (launcher === 'mpiexec') execFileSync('bash', ['scripts/ensure-debian-packages.sh', 'openmpi-bin'], { stdio: 'inherit' });
+  }, 600_000);
+
+  it('collective load, slabs, clear, map, clone + load and apply give every rank the right data', async () => {
+    const { code, reports, stderr } = await runRanks(launcher, 'collective');
+    expect(code, stderr).toBe(0);
+    expect(reports.map((r) => r.rank)).toEqual([0, 1, 2]);
+    const dealt: string[] = [];
+    for (const r of reports) {
+      expect(r).toMatchObject({
+        size: 3, loadedChunks: 6, readsLoaded: true, clearedToFill: true, storedAfterClear: 0,
+        mapped: true, cloneLoaded: true, applied: true, datasets: ['copy', 'data', 'doubled'],
+      });
+      expect(r.slabs).toEqual(r.expectedSlabs);
+      dealt.push(...(r.applyChunks as string[]));
+      // Chunk i (C order in the 3x2x3 grid) goes to rank i % 3.
+      for (const key of r.applyChunks as string[]) {
+        const [a, b, c] = key.split('.').map(Number);
+        expect((a * 6 + b * 3 + c) % 3).toBe(r.rank);
+      }
+    }
+    expect(dealt.sort()).toHaveLength(18);
+    expect(new Set(dealt).size).toBe(18);
+  });
+
+  it('an error on one rank rejects every rank\'s collective with that rank\'s error and stack', async () => {
+    const { code, reports, stderr } = await runRanks(launcher, 'throw');
+    expect(code, stderr).toBe(0);
+    expect(reports).toHaveLength(3);
+    for (const r of reports) {
+      expect(r.error).toBe('KernelError');
+      expect(r.message).toMatch(/chunk \[1, 1, 1\]: rank-specific failure/);
+      expect(r.causeName).toBe('RangeError');
+      expect(r.outputExists).toBe(false);
+      if (r.rank !== 1) expect(r.stack).toMatch(/\(in rank 1\)/);
+    }
+  });
+
+  it('a killed rank makes the others fail promptly instead of hanging', async () => {
+    const { code, reports, ms } = await runRanks(launcher, 'kill');
+    expect(code).not.toBe(0);
+    const survivors = reports.filter((r) => r.rank !== 2);
+    expect(survivors.map((r) => r.rank)).toEqual([0, 1]);
+    for (const r of survivors) {
+      expect(r.error).toBe('ConnectionError');
+      expect(r.message).toMatch(/rank 2 disconnected/);
+      expect(r.waitedMs as number).toBeLessThan(10_000);
+    }
+    expect(ms).toBeLessThan(60_000);
+  });
+
+  it('refuses the ram backend with more than one rank', async () => {
+    const { reports } = await runRanks(launcher, 'ram');
+    expect(reports).toHaveLength(3);
+    for (const r of reports) {
+      expect(r.error).toBe('DosnaError');
+      expect(r.message).toMatch(/own memory.*hdf5, s3, ceph/);
+    }
+  });
+});
+
+describe('dosna launch', () => {
+  it('prints help and refuses bad arguments with exit code 2', async () => {
+    const help = await run(node, ['bin/dosna.mjs', 'launch', '--help']);
+    expect(help.stdout).toMatch(/usage: dosna launch -n N/);
+    await expect(run(node, ['bin/dosna.mjs', 'launch', 'script.ts'])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/needs -n N/) });
+    await expect(run(node, ['bin/dosna.mjs', 'nosuch'])).rejects.toMatchObject({ code: 2 });
+  });
+});
