@@ -1,5 +1,8 @@
 /** The examples are part of the product: run them for real, as a user would. */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
@@ -17,4 +20,32 @@ describe('examples', () => {
   it('basic.ts rejects unknown flags with a message', async () => {
     await expect(run('tsx', ['examples/basic.ts', '--nonsense'], { timeout: 60_000 })).rejects.toMatchObject({ stderr: expect.stringMatching(/nonsense/) });
   });
+});
+
+describe('convolutions example', () => {
+  it.each([['ram', 'cpu', []], ['ram', 'worker-pool', ['--engine-options', 'threads=2']], ['hdf5', 'cpu', ['--halo', '6']]] as const)(
+    'runs on %s x %s and writes timings.h5, slice images and the chart', async (backend, engine, extra) => {
+      const out = mkdtempSync(join(tmpdir(), 'dosna-conv-'));
+      const { stdout } = await run('tsx', ['examples/convolutions.ts', '--backend', backend, '--engine', engine, ...extra,
+        '--data-sizes', '40,48', '--chunk-sizes', '16,24,64', '--ntest', '2', '--no-progress', '--out', out], { timeout: 120_000 });
+      const difference = Number(/largest difference on the middle slices (\S+)/.exec(stdout)?.[1]);
+      expect(difference).toBeLessThan(1e-5);
+      for (const png of ['input-48.png', 'gaussian3d-48-c24.png', 'gaussian1d-48-c24.png', 'time-vs-chunk-size.png']) {
+        const bytes = readFileSync(join(out, png));
+        expect(bytes.subarray(1, 4).toString(), png).toBe('PNG');
+        if (png !== 'time-vs-chunk-size.png') expect([bytes.readUInt32BE(16), bytes.readUInt32BE(20)], png).toEqual([48, 48]);
+      }
+      const h5 = execFileSync('/usr/bin/python3', ['-c', `
+import h5py, json, math
+f = h5py.File(${JSON.stringify(join(out, 'timings.h5'))})
+t = f['timings']
+print(json.dumps({'shape': list(t.shape), 'axes': [a.decode() if isinstance(a, bytes) else a for a in t.attrs['axes']],
+  'engine': f.attrs['engine'], 'halo': int(f.attrs['halo']), 'sizes': f['data_sizes'][()].tolist(), 'chunks': f['chunk_sizes'][()].tolist(),
+  'nan64': bool(math.isnan(t[0, 2, 0, 0])), 'positive': bool((t[1, 0] > 0).all())}))
+`]).toString();
+      expect(JSON.parse(h5)).toEqual({
+        shape: [2, 3, 3, 2], axes: ['data_size', 'chunk_size', 'method', 'repeat'], engine, halo: extra.includes('--halo') ? 6 : 0,
+        sizes: [40, 48], chunks: [16, 24, 64], nan64: true, positive: true,
+      });
+    });
 });
