@@ -286,14 +286,21 @@ async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: Chu
     dataset: { name: input.name, shape: input.shape, dtype: input.dtype, chunkSize: input.chunkSize },
   };
   const fn = await resolveKernel(job.kernel);
-  const result = await timed(stats, 'computeMs', async () => {
-    try {
-      return await fn(chunk, ctx);
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new KernelError(`chunk function failed on chunk [${index.join(', ')}]: ${message}`, [...index], { cause: error });
-    }
-  });
+  const fail = (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    return new KernelError(`chunk function failed on chunk [${index.join(', ')}]: ${message}`, [...index], { cause: error });
+  };
+  // Timed synchronously: awaiting a plain value would let other tasks run inside the measurement.
+  const t0 = performance.now();
+  let result: Awaited<ReturnType<typeof fn>>;
+  try {
+    const returned = fn(chunk, ctx);
+    result = returned instanceof Promise ? await returned : returned;
+  } catch (error) {
+    throw fail(error);
+  } finally {
+    stats.computeMs += performance.now() - t0;
+  }
   const view = toStridedView(result ?? chunk, output.dtype);
   await writeWholeChunk(store, output, index, cropToChunk(view, shape, valid, halo), stats);
 }

@@ -44,7 +44,7 @@ print(json.dumps({'shape': list(t.shape), 'axes': [a.decode() if isinstance(a, b
   'nan64': bool(math.isnan(t[0, 2, 0, 0])), 'positive': bool((t[1, 0] > 0).all())}))
 `]).toString();
       expect(JSON.parse(h5)).toEqual({
-        shape: [2, 3, 3, 2], axes: ['data_size', 'chunk_size', 'method', 'repeat'], engine, halo: extra.includes('--halo') ? 6 : 0,
+        shape: [2, 3, 3, 2], axes: ['data_size', 'chunk_size', 'method', 'repeat'], engine, halo: (extra as readonly string[]).includes('--halo') ? 6 : 0,
         sizes: [40, 48], chunks: [16, 24, 64], nan64: true, positive: true,
       });
     });

@@ -1,0 +1,47 @@
+/** Shared pieces of the benchmark scripts: timing, medians, and one-line JSON results. */
+export const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Runs `fn` `runs` times; returns the times in ms. `setup`/`teardown` are not timed. */
+export async function timeRuns(runs: number, fn: () => Promise<unknown>, hooks: { before?: () => Promise<unknown>; after?: () => Promise<unknown> } = {}): Promise<number[]> {
+  const times: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    await hooks.before?.();
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+    await hooks.after?.();
+  }
+  return times;
+}
+
+/** Peak resident set size of this process so far, in MiB. */
+export const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;
+
+/** Results go to stdout as one JSON line each, prefixed so the orchestrator can find them. */
+export function emit(record: Record<string, unknown>): void {
+  console.log(`BENCH ${JSON.stringify(record)}`);
+}
+
+/** A bounded-concurrency loop for the plain references (same concurrency as the engine under test). */
+export async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  }));
+}
+
+/** Seeded random float32 data (mulberry32), identical in every process. */
+export function randomFloat32(n: number, seed = 1): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  return out;
+}

@@ -1,0 +1,104 @@
+/**
+ * One backend x engine of the slicing and I/O workloads (../shared/BENCHMARKS.md), beside the
+ * reference for that backend measured in the same process:
+ *   ram -> copying the same bytes with TypedArray.prototype.set (alloc + set);
+ *   hdf5 -> writing/reading the same bytes as the same number of plain files with fs;
+ *   s3/ceph -> a plain @aws-sdk/client-s3 loop putting/getting the same objects at the same concurrency.
+ * usage: io.ts --backend B --engine E [--engine-options k=v] --n 256 --chunks 64 --runs 5
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as dn from '../src/index.js';
+import { s } from '../src/index.js';
+import { parseConnectionArgs } from '../src/cli/connection-args.js';
+import { emit, median, peakRssMiB, pool, randomFloat32, timeRuns } from './common.js';
+
+const { args, values } = parseConnectionArgs(process.argv.slice(2), {
+  n: { type: 'string', default: '256' }, chunks: { type: 'string', default: '64' }, runs: { type: 'string', default: '5' },
+});
+const backend = args.backend ?? 'ram';
+const engine = args.engine ?? 'cpu';
+const N = Number(values.n);
+const runs = Number(values.runs);
+const chunkSizes = String(values.chunks).split(',').map(Number);
+const cube = dn.ndarray(randomFloat32(N ** 3), [N, N, N]);
+const bytes = N ** 3 * 4;
+const scale = (v: number) => Math.round((v * N) / 256);
+const block = [s(scale(36), scale(180)), s(scale(89), scale(250)), s(scale(7), scale(200))];
+const blockShape = [scale(180) - scale(36), scale(250) - scale(89), scale(200) - scale(7)];
+const blockData = dn.ndarray(randomFloat32(blockShape[0] * blockShape[1] * blockShape[2], 7), blockShape);
+const scratch = mkdtempSync(join(tmpdir(), 'dosna-bench-'));
+
+function connectionOptions(): Record<string, unknown> {
+  const base: Record<string, unknown> = { backend, engine, engineOptions: args.engineOptions, ...args.connectionOptions };
+  if (backend === 'hdf5') return { directory: scratch, create: true, ...base };
+  if (backend === 's3') return { endpoint: process.env.DOSNA_S3_ENDPOINT, region: process.env.AWS_REGION ?? 'us-east-1', forcePathStyle: true, create: true, credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY }, ...base };
+  if (backend === 'ceph') return { conffile: process.env.DOSNA_CEPH_CONF, create: true, ...base };
+  return base;
+}
+
+/** The plain reference for this backend: write and read `count` blobs of `size` bytes. */
+async function reference(count: number, size: number, concurrency: number): Promise<{ write: number[]; read: number[] }> {
+  const blobs = Array.from({ length: count }, (_, i) => new Uint8Array(cube.data.buffer, (i * size) % Math.max(1, bytes - size + 1), size));
+  if (backend === 'ram') {
+    const src = cube.data as Float32Array;
+    const copy = () => timeRuns(runs, async () => { new Float32Array(src.length).set(src); });
+    return { write: await copy(), read: await copy() };
+  }
+  if (backend === 'hdf5') {
+    const dir = mkdtempSync(join(scratch, 'ref-'));
+    const keys = blobs.map((_, i) => join(dir, `chunk_${i}.bin`));
+    const write = await timeRuns(runs, () => pool(keys, concurrency, (k) => writeFile(k, blobs[keys.indexOf(k)])));
+    const read = await timeRuns(runs, () => pool(keys, concurrency, (k) => readFile(k)));
+    return { write, read };
+  }
+  const { S3Client, PutObjectCommand, GetObjectCommand, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const client = new S3Client({
+    endpoint: process.env.DOSNA_S3_ENDPOINT, region: process.env.AWS_REGION ?? 'us-east-1', forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const bucket = `dosna-bench-ref-${process.pid}`;
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  const keys = blobs.map((_, i) => `ref/${i}`);
+  const write = await timeRuns(runs, () => pool(keys.map((k, i) => [k, i] as const), concurrency, ([k, i]) => client.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: blobs[i] }))));
+  const read = await timeRuns(runs, () => pool(keys, concurrency, async (k) => (await client.send(new GetObjectCommand({ Bucket: bucket, Key: k }))).Body!.transformToByteArray()));
+  client.destroy();
+  return { write, read };
+}
+
+try {
+  await dn.withConnection(args.connection ?? `bench-${process.pid}`, connectionOptions(), async (con) => {
+    for (const C of chunkSizes) {
+      let ds!: dn.Dataset;
+      const name = `cube-${C}`;
+      const write = await timeRuns(runs, async () => {
+        ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
+        await ds.load(cube);
+      }, { before: async () => { if (await con.hasDataset(name)) await con.delDataset(name); } });
+      const concurrency = ds.lastRun!.concurrency;
+      const read = await timeRuns(runs, () => ds.get());
+      const misaligned = await timeRuns(runs, () => ds.get(block));
+      const plane = await timeRuns(runs, () => ds.get([N / 2]));
+      const line = await timeRuns(runs, () => ds.get([s(), 5, 7]));
+      const setBlock = await timeRuns(runs, () => ds.set(block, blockData));
+      const apply = await timeRuns(runs, () => ds.apply((c) => {
+        const d = c.data as Float32Array;
+        for (let i = 0; i < d.length; i++) d[i] += 1;
+      }));
+      const ref = await reference(ds.totalChunks, C ** 3 * 4, concurrency);
+      await ds.delete();
+      const blockBytes = blockShape.reduce((a, b) => a * b, 4);
+      emit({
+        kind: 'io', backend, engine, engineOptions: args.engineOptions, N, C, runs, bytes, concurrency, chunks: N ** 3 / C ** 3,
+        ms: { write: median(write), read: median(read), misaligned: median(misaligned), plane: median(plane), line: median(line), setBlock: median(setBlock), apply: median(apply) },
+        reference: { name: backend === 'ram' ? 'TypedArray.set' : backend === 'hdf5' ? 'fs files' : 'SDK loop', write: median(ref.write), read: median(ref.read) },
+        misalignedCostPerByte: (median(misaligned) / blockBytes) / (median(read) / bytes),
+        peakRssMiB: peakRssMiB(),
+      });
+    }
+  });
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}

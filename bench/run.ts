@@ -1,0 +1,205 @@
+/**
+ * `npm run bench`: the benchmark command. Runs the slicing/I/O workloads and the convolution
+ * map for the chosen backends and engines, each in its own process (so peak RSS is per
+ * workload) beside its reference from the same run; prints medians, ratios and peak RSS;
+ * writes bench/results/latest.json and regenerates docs/benchmarks.md.
+ *
+ *   npm run bench                       quick (a few minutes on 2 cores)
+ *   npm run bench -- --full             every chunk size, more runs, N = 512 convolution
+ *   npm run bench -- --backends ram,hdf5 --engines cpu,worker-pool --runs 5
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+
+const run = promisify(execFile);
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    full: { type: 'boolean', default: false },
+    backends: { type: 'string', default: 'ram,hdf5,s3,ceph' },
+    engines: { type: 'string', default: 'cpu,worker-pool' },
+    runs: { type: 'string' },
+    out: { type: 'string', default: 'bench/results' },
+    docs: { type: 'string', default: 'docs/benchmarks.md' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  console.log('usage: npm run bench -- [--full] [--backends ram,hdf5,s3,ceph] [--engines cpu,worker-pool] [--runs N] [--out DIR] [--docs FILE]');
+  process.exit(0);
+}
+const full = values.full!;
+const runs = Number(values.runs ?? 5);
+const backends = values.backends!.split(',');
+const engines = values.engines!.split(',');
+const here = new URL('.', import.meta.url).pathname;
+const node = process.execPath;
+type Record_ = Record<string, any>;
+const results: Record_[] = [];
+const notes: string[] = [];
+
+/** Runs one built bench script in its own process and collects its BENCH lines. */
+async function child(script: string, args: string[], env: NodeJS.ProcessEnv = {}, launcher?: number): Promise<Record_[]> {
+  const argv = launcher ? [join(here, '../../bin/dosna.mjs'), 'launch', '-n', String(launcher), join(here, script), ...args] : [join(here, script), ...args];
+  const label = `${script} ${args.join(' ')}${launcher ? ` (x${launcher} ranks)` : ''}`;
+  process.stdout.write(`  ${label} ... `);
+  try {
+    const { stdout } = await run(node, argv, { env: { ...process.env, ...env }, maxBuffer: 64 * 2 ** 20, timeout: 30 * 60_000 });
+    const records = stdout.split('\n').filter((l) => l.startsWith('BENCH ')).map((l) => JSON.parse(l.slice(6)) as Record_);
+    process.stdout.write('done\n');
+    return records;
+  } catch (error) {
+    const e = error as { stderr?: string; message: string };
+    process.stdout.write('FAILED\n');
+    notes.push(`${label} failed: ${(e.stderr || e.message).trim().split('\n').slice(-3).join(' / ')}`);
+    return [];
+  }
+}
+
+/** The S3 endpoint: given in the environment, or a Ceph RGW started by the project's script. */
+function s3Environment(): { env: NodeJS.ProcessEnv; started: boolean } | undefined {
+  if (process.env.DOSNA_S3_ENDPOINT) return { env: {}, started: false };
+  try {
+    const text = execFileSync('bash', [join(here, '../../scripts/ceph-rgw.sh'), 'start'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const env: NodeJS.ProcessEnv = {};
+    for (const m of text.matchAll(/^export (\w+)=['"]?([^'"\n]*)['"]?$/gm)) env[m[1]] = m[2];
+    return { env, started: true };
+  } catch (error) {
+    notes.push(`s3/ceph not measured: no DOSNA_S3_ENDPOINT and scripts/ceph-rgw.sh start failed (${(error as Error).message.split('\n')[0]})`);
+    return undefined;
+  }
+}
+
+const started = Date.now();
+console.log(`dosna benchmarks (${full ? 'full' : 'quick'}), ${runs} runs each, ${cpus().length} cores, Node ${process.version}`);
+console.log('per-chunk kernel:');
+results.push(...(await child('kernel.js', [])));
+
+const remote = backends.some((b) => b === 's3' || b === 'ceph') ? s3Environment() : undefined;
+console.log('slicing and I/O:');
+for (const backend of backends) {
+  const isRemote = backend === 's3' || backend === 'ceph';
+  if (isRemote && !remote) continue;
+  const n = isRemote ? 128 : 256;
+  const chunks = full ? (isRemote ? '32,64' : '32,64,128') : isRemote ? '32' : '64';
+  for (const engine of engines) {
+    const extra = engine === 'worker-pool' ? ['--engine-options', 'threads=2'] : [];
+    results.push(...(await child('io.js', ['--backend', backend, '--engine', engine, ...extra, '--n', String(n), '--chunks', chunks, '--runs', String(runs)], remote?.env)));
+  }
+}
+
+console.log('convolution (gaussian sigma 1.5, 3-D map per chunk):');
+const convN = full ? [256, 512] : [256];
+for (const n of convN) {
+  for (const backend of backends.filter((b) => b === 'ram' || b === 'hdf5')) {
+    for (const engine of engines) {
+      const extra = engine === 'worker-pool' ? ['--engine-options', 'threads=2'] : [];
+      results.push(...(await child('conv.js', ['--backend', backend, '--engine', engine, ...extra, '--n', String(n), '--chunk', '64', '--runs', String(runs)])));
+    }
+  }
+  if (backends.includes('hdf5')) {
+    const dir = mkdtempSync(join(tmpdir(), 'dosna-bench-rank-'));
+    results.push(...(await child('conv.js', ['--backend', 'hdf5', '--engine', 'cluster-rank', '--n', String(n), '--chunk', '64', '--runs', String(runs), '--directory', dir], {}, 2)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (backends.includes('hdf5')) {
+  console.log('memory (map over a 1 GiB hdf5 dataset):');
+  for (const engine of engines) {
+    const extra = engine === 'worker-pool' ? ['--engine-options', 'threads=2'] : [];
+    const records = await child('conv.js', ['--backend', 'hdf5', '--engine', engine, ...extra, '--shape', '1024,512,512', '--chunk', '64', '--runs', '1']);
+    for (const r of records) r.kind = 'memory';
+    results.push(...records);
+  }
+}
+if (remote?.started) execFileSync('bash', [join(here, '../../scripts/ceph-rgw.sh'), 'stop'], { stdio: 'inherit' });
+
+// ----------------------------------------------------------------------------------------
+const MB = 1e6;
+const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
+const mbps = (bytes: number, ms: number) => bytes / MB / (ms / 1000);
+const ok = (met: boolean) => (met ? 'met' : '**not met**');
+const io = results.filter((r) => r.kind === 'io');
+const conv = results.filter((r) => r.kind === 'conv');
+const kernel = results.find((r) => r.kind === 'kernel');
+const memory = results.filter((r) => r.kind === 'memory');
+
+const ioTable = [
+  '| backend | engine | N | C | write MB/s | ref write MB/s | ratio | read MB/s | ref read MB/s | ratio | misaligned cost/byte vs aligned | plane ms | line ms | set block ms | apply ms | peak RSS MiB |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...io.map((r) => `| ${r.backend} | ${r.engine} | ${r.N} | ${r.C} | ${fmt(mbps(r.bytes, r.ms.write), 0)} | ${fmt(mbps(r.bytes, r.reference.write), 0)} (${r.reference.name}) | ${fmt(r.reference.write / r.ms.write, 2)} | ${fmt(mbps(r.bytes, r.ms.read), 0)} | ${fmt(mbps(r.bytes, r.reference.read), 0)} | ${fmt(r.reference.read / r.ms.read, 2)} | ${fmt(r.misalignedCostPerByte, 2)} | ${fmt(r.ms.plane, 2)} | ${fmt(r.ms.line, 2)} | ${fmt(r.ms.setBlock)} | ${fmt(r.ms.apply)} | ${fmt(r.peakRssMiB, 0)} |`),
+];
+const convTable = [
+  '| backend | engine | ranks/threads | N | C | median ms | speedup vs cpu (same backend) | compute ms/chunk | peak RSS MiB |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...conv.map((r) => {
+    const base = conv.find((c) => c.engine === 'cpu' && c.backend === r.backend && c.N === r.N);
+    const par = r.engine === 'worker-pool' ? `${r.engineOptions?.threads ?? '?'} threads` : r.engine === 'cluster-rank' ? `${r.ranks} ranks` : '1';
+    return `| ${r.backend} | ${r.engine} | ${par} | ${r.N} | ${r.C} | ${fmt(r.ms, 0)} | ${base ? fmt(base.ms / r.ms, 2) : '-'} | ${fmt(r.computeMsPerChunk)} | ${fmt(r.peakRssMiB, 0)} |`;
+  }),
+];
+
+const targets: string[] = ['| target | measured | status |', '| --- | --- | --- |'];
+for (const r of io) {
+  const w = r.reference.write / r.ms.write;
+  const rd = r.reference.read / r.ms.read;
+  const need = r.backend === 'ram' || r.backend === 'hdf5' ? 0.5 : 0.8;
+  targets.push(`| ${r.backend} x ${r.engine} C=${r.C}: write >= ${need * 100}% of ${r.reference.name} | ${fmt(w * 100, 0)}% | ${ok(w >= need)} |`);
+  targets.push(`| ${r.backend} x ${r.engine} C=${r.C}: read >= ${need * 100}% of ${r.reference.name} | ${fmt(rd * 100, 0)}% | ${ok(rd >= need)} |`);
+  targets.push(`| ${r.backend} x ${r.engine} C=${r.C}: misaligned read <= 2x aligned per byte | ${fmt(r.misalignedCostPerByte, 2)}x | ${ok(r.misalignedCostPerByte <= 2)} |`);
+}
+for (const r of conv.filter((c) => c.engine !== 'cpu')) {
+  const base = conv.find((c) => c.engine === 'cpu' && c.backend === r.backend && c.N === r.N);
+  if (!base) continue;
+  targets.push(`| ${r.engine} (${r.engine === 'worker-pool' ? '2 threads' : `${r.ranks} ranks`}) on ${r.backend}, N=${r.N} C=64: >= 1.7x cpu | ${fmt(base.ms / r.ms, 2)}x | ${ok(base.ms / r.ms >= 1.7)} |`);
+}
+if (kernel) {
+  targets.push(kernel.scipyMs
+    ? `| gaussian kernel on 64^3 float32 within 1.5x of SciPy gaussian_filter | ${fmt(kernel.ms, 2)} ms vs ${fmt(kernel.scipyMs, 2)} ms = ${fmt(kernel.ms / kernel.scipyMs, 2)}x | ${ok(kernel.ms / kernel.scipyMs <= 1.5)} |`
+    : `| gaussian kernel within 1.5x of SciPy | ${fmt(kernel.ms, 2)} ms; ${kernel.note} | not measured |`);
+}
+for (const r of memory) targets.push(`| map over 1 GiB hdf5 (${r.engine}) peak RSS < 400 MB | ${fmt(r.peakRssMiB * 1.048576, 0)} MB | ${ok(r.peakRssMiB * 1.048576 < 400)} |`);
+
+const command = `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+const doc = `# Benchmarks
+
+Made by \`${command}\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ${runs} runs per figure (medians), ${((Date.now() - started) / 60000).toFixed(1)} minutes in all.
+Workloads and targets are those of \`../shared/BENCHMARKS.md\`. Every figure stands beside a reference measured in the same run on the
+same machine; these machines are shared and noisy, so the ratios mean more than the absolute times. Each row ran in its own process
+(peak RSS is that process's, worker threads included). Raw figures: \`bench/results/latest.json\`.
+
+## Targets
+
+${targets.join('\n')}
+
+## Slicing and I/O
+
+A float32 cube of N^3 random values in cubic chunks of C. write = create + load the whole cube; read = \`get()\` of it; misaligned =
+\`[36:180, 89:250, 7:200]\` (scaled to N), reported as its time per byte over the aligned read's; plane = \`[N/2, :, :]\`;
+line = \`[:, 5, 7]\`; set block = \`set\` of the misaligned block; apply = \`+1\` in place over every chunk. References: ram -> allocating
+and copying the same bytes with \`TypedArray.prototype.set\`; hdf5 -> the same bytes as the same number of plain files with \`fs\`;
+s3/ceph -> a plain \`@aws-sdk/client-s3\` put/get loop over the same objects at the engine's concurrency.
+
+${ioTable.join('\n')}
+
+## Convolution
+
+A gaussian (sigma 1.5, truncated at 4 sigma: radius 6, SciPy's \`mode='reflect'\`) as one 3-D \`map\` per chunk, 64^3 chunks.
+${kernel ? `Per-chunk kernel on one 64^3 float32 block: ${fmt(kernel.ms, 2)} ms${kernel.scipyMs ? `; SciPy \`gaussian_filter\` ${fmt(kernel.scipyMs, 2)} ms` : ''}.` : ''}
+
+${convTable.join('\n')}
+
+## Memory
+
+${memory.length ? memory.map((r) => `- gaussian map over a ${fmt(r.bytes / 2 ** 30, 2)} GiB float32 hdf5 dataset (${r.shape.join(' x ')}, 64^3 chunks) with ${r.engine}: peak RSS ${fmt(r.peakRssMiB, 0)} MiB, map ${fmt(r.ms / 1000, 1)} s, writing the input ${fmt(r.loadMs / 1000, 1)} s.`).join('\n') : 'not measured (hdf5 not selected)'}
+
+${notes.length ? `## Notes\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`;
+
+mkdirSync(values.out!, { recursive: true });
+writeFileSync(join(values.out!, 'latest.json'), JSON.stringify({ command, date: new Date().toISOString(), node: process.version, cpus: cpus().length, runs, full, results, notes }, null, 2));
+writeFileSync(values.docs!, doc);
+console.log(`\n${targets.join('\n')}\n\nwrote ${join(values.out!, 'latest.json')} and ${values.docs}`);
