@@ -5,7 +5,7 @@
  * only in where and how many at once, so the semantics cannot drift between engines.
  */
 import { ndarray } from './ndarray.js';
-import { allocate, bytesOf, castInto, viewAs, type DType, type TypedArray } from './dtypes.js';
+import { allocate, allocateUninitialized, bytesOf, castInto, viewAs, type DType, type TypedArray } from './dtypes.js';
 import { KernelError, ShapeError } from './errors.js';
 import { gatherPadded, paddedAxis } from './halo.js';
 import { resolveKernel, type ChunkContext, type Kernel } from './kernel.js';
@@ -130,10 +130,14 @@ export function chunkOrigin(meta: DatasetMeta, index: ChunkIndex): number[] {
 
 /**
  * A new full-size chunk buffer holding the fill value everywhere; in shared memory when the
- * store keeps chunks there, so the store can adopt it instead of copying it.
+ * store keeps chunks there, so the store can adopt it instead of copying it. With
+ * `overwritten`, the caller writes every cell of a chunk that has no padding, so the buffer
+ * is not initialized at all.
  */
-export function newChunkBuffer(meta: DatasetMeta, store: Store): TypedArray {
-  const buf = allocate(meta.dtype, product(meta.chunkSize), store.capabilities.sharedMemory === true);
+export function newChunkBuffer(meta: DatasetMeta, store: Store, overwritten = false): TypedArray {
+  const n = product(meta.chunkSize);
+  if (store.capabilities.sharedMemory !== true && overwritten) return allocateUninitialized(meta.dtype, n);
+  const buf = allocate(meta.dtype, n, store.capabilities.sharedMemory === true);
   if (meta.fillValue !== 0 && meta.fillValue !== 0n) (buf as Float64Array).fill(meta.fillValue as number);
   return buf;
 }
@@ -203,7 +207,7 @@ export async function writePart(
   const covers = parts.every((p, a) => Math.abs(p.step) === 1 && p.count === valid[a]);
   let buf: TypedArray;
   if (covers) {
-    buf = newChunkBuffer(meta, store);
+    buf = newChunkBuffer(meta, store, valid.every((n, a) => n === meta.chunkSize[a]));
   } else {
     const existing = await timed(stats, 'ioMs', () => store.readChunk(meta, index));
     if (existing) {
@@ -234,7 +238,7 @@ function boxSelection(origin: readonly number[], shape: readonly number[]): Sele
 
 /** Writes `data` (C order over the chunk's valid shape) as the whole chunk. */
 async function writeWholeChunk(store: Store, meta: DatasetMeta, index: ChunkIndex, view: StridedView, stats: ChunkStats): Promise<void> {
-  const buf = newChunkBuffer(meta, store);
+  const buf = newChunkBuffer(meta, store, view.shape.every((n, a) => n === meta.chunkSize[a]));
   copyStrided({ data: buf, offset: 0, shape: view.shape, strides: cStrides(meta.chunkSize) }, view);
   const bytes = bytesOf(buf);
   await timed(stats, 'ioMs', () => store.writeChunk(meta, index, bytes));

@@ -86,6 +86,17 @@ export function allocate<D extends DType>(dtype: D, length: number, shared = fal
   return new ctor(new SharedArrayBuffer(length * ctor.BYTES_PER_ELEMENT)) as TypedArrayFor[D];
 }
 
+/**
+ * A typed array whose contents are whatever the allocator had (not zeroed), for buffers
+ * that are about to be overwritten entirely. Recycled malloc memory avoids the page faults a
+ * fresh zeroed buffer costs.
+ */
+export function allocateUninitialized<D extends DType>(dtype: D, length: number): TypedArrayFor[D] {
+  const { ctor } = INFO[dtype];
+  const bytes = Buffer.allocUnsafeSlow(length * ctor.BYTES_PER_ELEMENT);
+  return new ctor(bytes.buffer, bytes.byteOffset, length) as TypedArrayFor[D];
+}
+
 /** A typed-array view of `dtype` on bytes; copies only when the bytes are misaligned for it. */
 export function viewAs<D extends DType>(dtype: D, bytes: Uint8Array | ArrayBufferLike, byteOffset = 0, length?: number): TypedArrayFor[D] {
   const { ctor } = INFO[dtype];

@@ -493,10 +493,10 @@ function makeTemplate(info: DatasetInfo): Template | null {
   return template;
 }
 
-function writeAll(fd: number, parts: Uint8Array[]): void {
+async function writeAll(handle: fs.promises.FileHandle, parts: Uint8Array[]): Promise<void> {
   let pending = parts.filter((p) => p.byteLength > 0);
   while (pending.length > 0) {
-    let written = fs.writevSync(fd, pending);
+    let { bytesWritten: written } = await handle.writev(pending);
     const rest: Uint8Array[] = [];
     for (const p of pending) {
       if (written >= p.byteLength) { written -= p.byteLength; continue; }
@@ -504,6 +504,43 @@ function writeAll(fd: number, parts: Uint8Array[]): void {
       written = 0;
     }
     pending = rest;
+  }
+}
+
+/**
+ * Reads a chunk file written from `template`: its data bytes (aligned for any dtype, so no
+ * copy follows), `undefined` when the file does not exist, or `null` when the file is not
+ * byte for byte our template (then HDF5 must read it).
+ */
+async function readTemplated(file: string, template: Template, dataBytes: number): Promise<Uint8Array | undefined | null> {
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    const { prefix, suffix } = template;
+    const expected = prefix.length + dataBytes + suffix.length;
+    // One byte more than expected tells a longer file apart; the padding aligns the data to 8 bytes.
+    // allocUnsafeSlow: chunk-sized buffers come back from malloc already faulted in (a fresh,
+    // zeroed ArrayBuffer per chunk costs a page fault per 4 KiB), and every byte used is read.
+    const pad = (8 - (prefix.length % 8)) % 8;
+    const bytes = Buffer.allocUnsafeSlow(pad + expected + 1).subarray(pad);
+    let filled = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+      if (filled === bytes.length) break;
+    }
+    if (filled !== expected
+      || bytes.compare(prefix, 0, prefix.length, 0, prefix.length) !== 0
+      || bytes.compare(suffix, 0, suffix.length, prefix.length + dataBytes, expected) !== 0) return null;
+    return new Uint8Array(bytes.buffer, bytes.byteOffset + prefix.length, dataBytes);
+  } finally {
+    await handle.close();
   }
 }
 
@@ -675,19 +712,9 @@ class Hdf5Store implements Store {
     const info = this.info(meta);
     const template = this.#fastPath ? makeTemplate(info) : null;
     if (template) {
-      let bytes: Buffer;
-      try {
-        bytes = fs.readFileSync(file);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
-      }
-      const { prefix, suffix } = template;
-      if (bytes.length === prefix.length + info.bytes + suffix.length
-        && bytes.compare(prefix, 0, prefix.length, 0, prefix.length) === 0
-        && bytes.compare(suffix, 0, suffix.length, prefix.length + info.bytes) === 0) {
-        return new Uint8Array(bytes.buffer, bytes.byteOffset + prefix.length, info.bytes);
-      }
+      const bytes = await readTemplated(file, template, info.bytes);
+      if (bytes === undefined) return undefined;
+      if (bytes !== null) return bytes;
       // Not our template (h5py wrote it, or it is damaged): HDF5 decides.
     } else if (!fs.existsSync(file)) {
       return undefined;
@@ -712,18 +739,20 @@ class Hdf5Store implements Store {
     try {
       const template = this.#fastPath ? makeTemplate(info) : null;
       if (template) {
-        const fd = fs.openSync(tmp, 'w');
+        // Asynchronous, so chunk files are written by libuv's threads while this thread copies the next chunk.
+        const handle = await fs.promises.open(tmp, 'w');
         try {
-          writeAll(fd, [template.prefix, bytes, template.suffix]);
+          await writeAll(handle, [template.prefix, bytes, template.suffix]);
         } finally {
-          fs.closeSync(fd);
+          await handle.close();
         }
+        await fs.promises.rename(tmp, file);
       } else {
         writeThroughHdf5(tmp, info, bytes);
+        fs.renameSync(tmp, file);
       }
-      fs.renameSync(tmp, file);
     } catch (error) {
-      fs.rmSync(tmp, { force: true });
+      await fs.promises.rm(tmp, { force: true });
       if (!fs.existsSync(info.dir)) {
         throw new DatasetNotFoundError(`dataset ${JSON.stringify(meta.name)} not found in ${this.root}`, { cause: error });
       }
