@@ -16,12 +16,17 @@ export { Connection, type ConnectionOptions, type CreateDatasetOptions } from '.
 export { Dataset, type ChunkSlice, type MapOptions, type RunControl } from './dataset.js';
 export { DataChunk } from './chunk.js';
 export { s, Slice, ELLIPSIS, type Index, type IndexEntry } from './slicing.js';
-export { DTYPES, type DType, type Scalar, type TypedArray, type TypedArrayFor } from './dtypes.js';
+export { DTYPES, type DType, type Scalar, type TypedArray, type TypedArrayFor, type NumberTypedArray, type BigIntTypedArray } from './dtypes.js';
 export { kernel, type ChunkContext, type ChunkFunction, type Kernel, type KernelRef } from './kernel.js';
 export type { Progress, RunReport, TaskRecord } from './concurrency.js';
 export type { ArrayValue, NestedArray, Value } from './values.js';
 export type { Backend, Store, StoreCapabilities, DatasetMeta, ChunkIndex, ConnectionSettings } from './store.js';
 export type { Engine, EngineSession, EngineContext, RunOptions } from './engine.js';
+export type { ChunkJob, ChunkStats, ReadJob, WriteJob, CopyJob, MapJob, ClearJob, CloneJob } from './chunk-ops.js';
+export type { StridedView } from './strided.js';
+export type { Selection, AxisSelection } from './slicing.js';
+export { ndarray, type NdArray } from './ndarray.js';
+export { gaussianWeights, gaussianFilter, gaussianFilter1d, kernels as gaussianKernels, type GaussianArgs, type FloatArray } from './kernels/gaussian.js';
 export {
   DosnaError, DatasetNotFoundError, DatasetExistsError, IndexError, ShapeError, DTypeError,
   ConnectionError, InvalidNameError, KernelError, KernelShippingError, AbortError, ChunkExistsError, CorruptChunkError,
@@ -53,5 +58,3 @@ export async function withConnection<T>(
     await con.disconnect();
   }
 }
-export { ndarray, type NdArray } from './ndarray.js';
-export { gaussianWeights, gaussianFilter, gaussianFilter1d, kernels as gaussianKernels, type GaussianArgs } from './kernels/gaussian.js';

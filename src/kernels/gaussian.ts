@@ -27,7 +27,8 @@ export function gaussianWeights(sigma: number, truncate = 4): Float64Array {
   return w;
 }
 
-type FloatArray = Float32Array | Float64Array;
+/** The arrays the gaussian filters return. */
+export type FloatArray = Float32Array | Float64Array;
 
 /**
  * One correlation pass along `axis` with reflected borders and symmetric weights; writes

@@ -1,0 +1,73 @@
+/**
+ * Every code block in the docs runs. For each page, its TypeScript blocks are run in order as
+ * one script (each block in its own scope, imports of 'dosna' pointed at the sources) in a
+ * fresh folder; a block fenced as ```js file=NAME is written to that folder as NAME first.
+ * Shell blocks are checked for what they name: npm scripts and files must exist.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = resolve('.');
+const pages = ['README.md', ...['docs', 'docs/backends', 'docs/engines'].flatMap((dir) =>
+  readdirSync(dir).filter((f) => f.endsWith('.md') && f !== 'benchmarks.md').map((f) => join(dir, f)))];
+
+interface Block { lang: string; info: string; code: string }
+
+function blocks(markdown: string): Block[] {
+  const out: Block[] = [];
+  // Fences may be indented (inside list items); the block's lines lose that indentation.
+  const fence = /^( *)```(\w*)([^\n]*)\n([\s\S]*?)^\1```/gm;
+  for (const m of markdown.matchAll(fence)) {
+    const indent = m[1].length;
+    out.push({ lang: m[2], info: m[3].trim(), code: m[4].split('\n').map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length))).join('\n') });
+  }
+  return out;
+}
+
+/** One script from a page's TypeScript blocks: imports hoisted and deduplicated, each block in its own scope. */
+function script(page: Block[]): string {
+  const imports = new Set<string>();
+  const bodies: string[] = [];
+  for (const b of page.filter((x) => (x.lang === 'ts' || x.lang === 'typescript') && !x.info.includes('file='))) {
+    const body: string[] = [];
+    for (const line of b.code.split('\n')) {
+      if (/^import .* from ['"][^'"]+['"];?$/.test(line)) imports.add(line.replace(/from ['"]dosna['"]/, `from '${root}/src/index.ts'`));
+      else body.push(line);
+    }
+    bodies.push(`{\n${body.join('\n')}\n}`);
+  }
+  return `${[...imports].join('\n')}\n${bodies.join('\n')}\nexport {};\n`;
+}
+
+/** tsx's loader by absolute URL, since the pages run outside the project folder. */
+const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+const packageScripts = Object.keys(JSON.parse(readFileSync('package.json', 'utf8')).scripts as Record<string, string>);
+
+describe.each(pages)('code blocks of %s', (page) => {
+  const all = blocks(readFileSync(page, 'utf8'));
+  const ts = all.filter((b) => (b.lang === 'ts' || b.lang === 'typescript') && !b.info.includes('file='));
+
+  if (ts.length > 0) it('TypeScript blocks run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dosna-docs-'));
+    for (const b of all.filter((x) => x.info.includes('file='))) {
+      writeFileSync(join(dir, /file=(\S+)/.exec(b.info)![1]), b.code.replace(/from ['"]dosna['"]/g, `from '${pathToFileURL(join(root, 'src/index.ts')).href}'`));
+    }
+    writeFileSync(join(dir, 'page.mts'), script(all));
+    const { stderr } = await run(process.execPath, ['--import', tsx, join(dir, 'page.mts')], { cwd: dir, timeout: 120_000, env: { ...process.env, NODE_OPTIONS: '' } })
+      .catch((e: { stderr: string; stdout: string }) => { throw new Error(`${page}: ${e.stderr || e.stdout}`); });
+    expect(stderr).not.toMatch(/Error/);
+  }, 180_000);
+
+  it('shell blocks name npm scripts and files that exist', () => {
+    for (const b of all.filter((x) => x.lang === 'sh' || x.lang === 'bash')) {
+      for (const m of b.code.matchAll(/npm run ([\w:-]+)/g)) expect(packageScripts, `${page}: npm run ${m[1]}`).toContain(m[1]);
+      for (const m of b.code.matchAll(/(?:^|\s)((?:\.\/)?(?:scripts|examples|bench|test)\/[\w./-]+)/g)) expect(existsSync(m[1]), `${page}: ${m[1]}`).toBe(true);
+    }
+  });
+});
