@@ -7,6 +7,9 @@ if [ "$#" -eq 0 ]; then
   echo "usage: $0 PACKAGE..." >&2
   exit 2
 fi
+# Test files run in parallel and may ask at once: one installer at a time (dpkg allows no more).
+exec 9>"${TMPDIR:-/tmp}/dosna-ensure-debian-packages.lock"
+flock -w 900 9 || { echo "ensure-debian-packages: waited 15 minutes for another install to finish" >&2; exit 1; }
 missing=()
 for pkg in "$@"; do
   if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -29,7 +32,7 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 echo "ensure-debian-packages: missing ${missing[*]}; running apt-get update"
-"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
 echo "ensure-debian-packages: running apt-get install -y --no-install-recommends ${missing[*]}"
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+"${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
 echo "ensure-debian-packages: installed ${missing[*]}"
