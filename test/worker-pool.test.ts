@@ -102,3 +102,22 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', label
     expect(values.slice(14, 16)).toEqual([1, 1]);
   });
 });
+
+describe('worker-pool from the built package', () => {
+  it('loads its worker as plain JavaScript from dist/ (no tsx) and runs a map', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const run = promisify(execFile);
+    await run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { timeout: 120_000 });
+    const script = `
+      import * as dn from './dist/index.js';
+      const con = await dn.connect('built', { engine: 'worker-pool', engineOptions: { threads: 2 } });
+      const ds = await con.createDataset('x', { data: dn.ndarray(Float32Array.from({ length: 64 }, (_, i) => i), [8, 8]), chunkSize: [4, 4] });
+      const out = await ds.map(dn.gaussianKernels.gaussian3d, 'y', { args: { sigma: 1 } });
+      const twice = await ds.map((c) => Float32Array.from(c.data, (v) => v * 2), 'z');
+      console.log(JSON.stringify({ engine: ds.lastRun?.engine, mapped: out.shape, sum: Array.from((await twice.get()).data).reduce((a, b) => a + b, 0) }));
+      await con.disconnect();`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } });
+    expect(JSON.parse(stdout)).toEqual({ engine: 'worker-pool', mapped: [8, 8], sum: 2 * (63 * 64) / 2 });
+  }, 180_000);
+});
