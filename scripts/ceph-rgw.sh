@@ -288,7 +288,7 @@ log file = $LOGDIR/\$name.log
 ms mon client mode = crc
 admin socket = $RUNDIR/\$name.asok
 rgw data = $DIR/rgw
-rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
+rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1
 rgw dynamic resharding = false
 rgw gc obj min wait = 30
 EOF

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import type { DType } from '../src/dtypes.js';
-import { combos, openConnection, type Combo } from './support/matrix.js';
+import { closeConnection, combos, openConnection, type Combo } from './support/matrix.js';
 import { randomIndex, randInt, refGet, refSet, rng, type Flat } from './support/reference.js';
 import { ALL_DTYPES, randomTyped } from './support/data.js';
 
@@ -15,7 +15,7 @@ const flatOf = (a: { data: ArrayLike<number | bigint> }): Flat => Array.from(a.d
 describe.each(combos())('conformance: $label', (combo: Combo) => {
   let con: dn.Connection;
   beforeAll(async () => { con = await openConnection(combo); });
-  afterAll(async () => { await con?.disconnect(); });
+  afterAll(async () => { await closeConnection(con); });
 
   describe('datasets', () => {
     it('creates from shape with defaults: float32, fill 0, one chunk', async () => {

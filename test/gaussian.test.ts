@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
-import { combos, openConnection } from './support/matrix.js';
+import { closeConnection, combos, openConnection } from './support/matrix.js';
 
 const read = (dir: string, name: string) => new Float32Array(Uint8Array.from(readFileSync(join(dir, name))).buffer);
 
@@ -43,7 +43,7 @@ describe('gaussian kernels against SciPy', () => {
 describe.each(combos().filter((c) => c.backend === 'ram' || c.backend === 'hdf5'))('chunked gaussian: $label', (combo) => {
   let con: dn.Connection;
   beforeAll(async () => { con = await openConnection(combo); });
-  afterAll(async () => { await con?.disconnect(); });
+  afterAll(async () => { await closeConnection(con); });
 
   const n = [20, 26, 18];
   const x = Float32Array.from({ length: n[0] * n[1] * n[2] }, (_, i) => Math.sin(i * 0.37) * 3 + ((i * 7919) % 13));

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { freeIdentifiers } from '../src/shipping.js';
-import { combos, openConnection } from './support/matrix.js';
+import { closeConnection, combos, openConnection } from './support/matrix.js';
 
 const flat = (a: dn.NdArray) => Array.from(a.data as ArrayLike<number>);
 const backends = [...new Set(combos().filter((c) => c.engine === 'worker-pool').map((c) => c.backend))];
@@ -20,7 +20,7 @@ describe('function shipping', () => {
 describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', label: `${backend} x worker-pool` })))('worker-pool on $backend', (combo) => {
   let con: dn.Connection;
   beforeAll(async () => { con = await openConnection(combo, { threads: 2 }); });
-  afterAll(async () => { await con?.disconnect(); });
+  afterAll(async () => { await closeConnection(con); });
 
   it('runs chunk tasks on more than one worker thread', async () => {
     const ds = await con.createDataset('spread', { shape: [64, 64], chunkSize: [8, 8] });

@@ -45,6 +45,18 @@ function backendOptions(backend: string): Record<string, unknown> {
   switch (backend) {
     case 'hdf5':
       return { directory: mkdtempSync(join(tmpdir(), 'dosna-test-')), create: true };
+    case 's3':
+    case 'ceph': {
+      // Set by test/support/global-setup.ts (a local Ceph RGW, or DOSNA_S3_ENDPOINT).
+      const { DOSNA_S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = process.env;
+      const conffile = process.env.DOSNA_CEPH_CONF;
+      if (!endpoint || !accessKeyId || !secretAccessKey || !conffile) {
+        throw new Error(`no S3 endpoint for the ${backend} tests: test/support/global-setup.ts should have set DOSNA_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and DOSNA_CEPH_CONF`);
+      }
+      return backend === 's3'
+        ? { endpoint, credentials: { accessKeyId, secretAccessKey }, region: process.env.AWS_REGION ?? 'us-east-1', forcePathStyle: true, create: true }
+        : { conffile, create: true };
+    }
     default:
       return {};
   }
@@ -61,4 +73,14 @@ export async function openConnection(combo: Combo, engineOptions: Record<string,
     ...backendOptions(combo.backend),
     ...optionsFromEnv(),
   });
+}
+
+/** Deletes what a test connection made (buckets and folders on long-lived services stay tidy), then disconnects. */
+export async function closeConnection(con: dn.Connection | undefined): Promise<void> {
+  if (!con?.connected) return;
+  try {
+    for (const name of await con.listDatasets()) await con.delDataset(name);
+  } finally {
+    await con.disconnect();
+  }
 }
