@@ -19,16 +19,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { toNumpyTypeString } from '../dtypes.js';
-import { DosnaError } from '../errors.js';
+import { CorruptChunkError, DosnaError } from '../errors.js';
 import type { Backend, DatasetMeta } from '../store.js';
 import {
   checkBucketName, checkEndpoint, chunkGrid, ObjectStore, optString, tuning, TUNING_OPTIONS,
   type ClientSettings, type MetaLayout, type S3Access,
 } from './s3-common.js';
-import { CorruptMetadataError, fillToJson, metaFromFields } from './s3.js';
+import { fillToJson, metaFromFields } from './s3.js';
 
 export { S3RequestError } from './s3-common.js';
-export { CorruptMetadataError } from './s3.js';
 
 /** The body of every dataset object, as DosNa writes it. */
 export const SIGNATURE = 'DosNa Dataset';
@@ -156,7 +155,7 @@ const layout: MetaLayout = {
     for (const [k, v] of Object.entries(head.metadata)) m[k.toLowerCase().replace(/-/g, '_')] = v;
     const where = `s3://${access.bucket}/${name}`;
     if (m.shape === undefined && m.dtype === undefined) {
-      throw new CorruptMetadataError(`object ${where} exists but is not a DosNa dataset (no shape/dtype metadata)`);
+      throw new CorruptChunkError(`object ${where} exists but is not a DosNa dataset (no shape/dtype metadata)`, where);
     }
     try {
       if (m.dtype === undefined) throw new DosnaError('dtype is missing');
@@ -168,7 +167,7 @@ const layout: MetaLayout = {
         chunkGrid: m.chunk_grid === undefined ? undefined : loadTuple(m.chunk_grid, 'chunk_grid', true),
       });
     } catch (error) {
-      throw new CorruptMetadataError(`dataset object ${where} has unreadable metadata: ${(error as Error).message}`, { cause: error });
+      throw new CorruptChunkError(`dataset object ${where} has unreadable metadata: ${(error as Error).message}`, where, { cause: error });
     }
   },
 

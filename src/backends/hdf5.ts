@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { isMainThread } from 'node:worker_threads';
 import { bytesPerElement, castScalar, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../dtypes.js';
 import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, InvalidNameError } from '../errors.js';
 import { checkName } from '../names.js';
@@ -493,55 +494,99 @@ function makeTemplate(info: DatasetInfo): Template | null {
   return template;
 }
 
-async function writeAll(handle: fs.promises.FileHandle, parts: Uint8Array[]): Promise<void> {
-  let pending = parts.filter((p) => p.byteLength > 0);
-  while (pending.length > 0) {
-    let { bytesWritten: written } = await handle.writev(pending);
-    const rest: Uint8Array[] = [];
-    for (const p of pending) {
-      if (written >= p.byteLength) { written -= p.byteLength; continue; }
-      rest.push(written > 0 ? p.subarray(written) : p);
-      written = 0;
-    }
-    pending = rest;
-  }
-}
-
 /**
  * Reads a chunk file written from `template`: its data bytes (aligned for any dtype, so no
  * copy follows), `undefined` when the file does not exist, or `null` when the file is not
  * byte for byte our template (then HDF5 must read it).
  */
 async function readTemplated(file: string, template: Template, dataBytes: number): Promise<Uint8Array | undefined | null> {
-  let handle: fs.promises.FileHandle;
+  const { prefix, suffix } = template;
+  const expected = prefix.length + dataBytes + suffix.length;
+  // allocUnsafeSlow: chunk-sized buffers come back from malloc already faulted in (a fresh,
+  // zeroed ArrayBuffer per chunk costs a page fault per 4 KiB), and every byte used is read.
+  // One byte more than expected tells a longer file apart; the padding aligns the data to 8 bytes.
+  const pad = (8 - (prefix.length % 8)) % 8;
+  const bytes = Buffer.allocUnsafeSlow(pad + expected + 1).subarray(pad);
+  let filled: number;
   try {
-    handle = await fs.promises.open(file, 'r');
+    filled = BLOCKING_IO ? readFileInto(file, bytes) : await readFileIntoAsync(file, bytes);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
   }
+  if (filled !== expected
+    || bytes.compare(prefix, 0, prefix.length, 0, prefix.length) !== 0
+    || bytes.compare(suffix, 0, suffix.length, prefix.length + dataBytes, expected) !== 0) return null;
+  return new Uint8Array(bytes.buffer, bytes.byteOffset + prefix.length, dataBytes);
+}
+
+/**
+ * In a worker thread nothing else waits for the thread, so blocking file calls are cheaper
+ * than the round trips through libuv's shared thread pool; the main thread stays
+ * asynchronous so its other chunk tasks (copies, kernels) run while files move.
+ */
+const BLOCKING_IO = !isMainThread;
+
+function readFileInto(file: string, bytes: Buffer): number {
+  const fd = fs.openSync(file, 'r');
   try {
-    const { prefix, suffix } = template;
-    const expected = prefix.length + dataBytes + suffix.length;
-    // One byte more than expected tells a longer file apart; the padding aligns the data to 8 bytes.
-    // allocUnsafeSlow: chunk-sized buffers come back from malloc already faulted in (a fresh,
-    // zeroed ArrayBuffer per chunk costs a page fault per 4 KiB), and every byte used is read.
-    const pad = (8 - (prefix.length % 8)) % 8;
-    const bytes = Buffer.allocUnsafeSlow(pad + expected + 1).subarray(pad);
+    let filled = 0;
+    for (;;) {
+      const n = fs.readSync(fd, bytes, filled, bytes.length - filled, filled);
+      if (n === 0) return filled;
+      filled += n;
+      if (filled === bytes.length) return filled;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function readFileIntoAsync(file: string, bytes: Buffer): Promise<number> {
+  const handle = await fs.promises.open(file, 'r');
+  try {
     let filled = 0;
     for (;;) {
       const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
-      if (bytesRead === 0) break;
+      if (bytesRead === 0) return filled;
       filled += bytesRead;
-      if (filled === bytes.length) break;
+      if (filled === bytes.length) return filled;
     }
-    if (filled !== expected
-      || bytes.compare(prefix, 0, prefix.length, 0, prefix.length) !== 0
-      || bytes.compare(suffix, 0, suffix.length, prefix.length + dataBytes, expected) !== 0) return null;
-    return new Uint8Array(bytes.buffer, bytes.byteOffset + prefix.length, dataBytes);
   } finally {
     await handle.close();
   }
+}
+
+/** Writes `parts` to a new file `file` (then renamed over the chunk by the caller). */
+async function writeFileParts(file: string, parts: Uint8Array[]): Promise<void> {
+  if (BLOCKING_IO) {
+    const fd = fs.openSync(file, 'w');
+    try {
+      let pending = parts.filter((p) => p.byteLength > 0);
+      while (pending.length > 0) pending = remaining(pending, fs.writevSync(fd, pending));
+    } finally {
+      fs.closeSync(fd);
+    }
+    return;
+  }
+  const handle = await fs.promises.open(file, 'w');
+  try {
+    let pending = parts.filter((p) => p.byteLength > 0);
+    while (pending.length > 0) pending = remaining(pending, (await handle.writev(pending)).bytesWritten);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The parts still to write after `written` bytes went out. */
+function remaining(parts: Uint8Array[], written: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  for (const p of parts) {
+    if (written >= p.byteLength) { written -= p.byteLength; continue; }
+    rest.push(written > 0 ? p.subarray(written) : p);
+    written = 0;
+  }
+  return rest;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -739,14 +784,9 @@ class Hdf5Store implements Store {
     try {
       const template = this.#fastPath ? makeTemplate(info) : null;
       if (template) {
-        // Asynchronous, so chunk files are written by libuv's threads while this thread copies the next chunk.
-        const handle = await fs.promises.open(tmp, 'w');
-        try {
-          await writeAll(handle, [template.prefix, bytes, template.suffix]);
-        } finally {
-          await handle.close();
-        }
-        await fs.promises.rename(tmp, file);
+        await writeFileParts(tmp, [template.prefix, bytes, template.suffix]);
+        if (BLOCKING_IO) fs.renameSync(tmp, file);
+        else await fs.promises.rename(tmp, file);
       } else {
         writeThroughHdf5(tmp, info, bytes);
         fs.renameSync(tmp, file);

@@ -17,7 +17,7 @@
  * shared config and credentials files (the client's own `profile` option selects a profile).
  */
 import { castScalar, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../dtypes.js';
-import { DosnaError } from '../errors.js';
+import { CorruptChunkError, DosnaError } from '../errors.js';
 import type { Backend, DatasetMeta } from '../store.js';
 import {
   checkBucketName, checkEndpoint, chunkGrid, ObjectStore, optBoolean, optString, tuning, TUNING_OPTIONS,
@@ -30,7 +30,6 @@ export { S3RequestError } from './s3-common.js';
 export const METADATA_OBJECT = '.dosna.json';
 
 /** A metadata object that exists but does not hold what dosna writes there. */
-export class CorruptMetadataError extends DosnaError {}
 
 const OPTIONS = new Set(['endpoint', 'region', 'profile', 'forcePathStyle', 'credentials', 'checksums', ...TUNING_OPTIONS]);
 
@@ -122,7 +121,7 @@ const layout: MetaLayout = {
         chunkGrid: doc.chunk_grid === undefined ? undefined : positiveInts(doc.chunk_grid, 'chunk_grid', true),
       });
     } catch (error) {
-      throw new CorruptMetadataError(`dataset metadata ${where} cannot be read: ${(error as Error).message}`, { cause: error });
+      throw new CorruptChunkError(`dataset metadata ${where} cannot be read: ${(error as Error).message}`, where, { cause: error });
     }
   },
 

@@ -136,7 +136,8 @@ export const engine: Engine = {
     // Two tasks per thread keep every worker busy while the next task's chunks are prepared.
     const concurrency = concurrencyOption(context.options, threads * 2);
     const { filename, execArgv } = workerEntry();
-    const pool = new Piscina({ filename, execArgv, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
+    // Two tasks per worker at once: one computes while the other waits on its I/O (chunk tasks are async).
+    const pool = new Piscina({ filename, execArgv, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 2 });
     return new WorkerPoolSession(context, pool, threads, concurrency);
   },
 };
