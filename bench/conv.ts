@@ -15,6 +15,8 @@ const { args, values } = parseConnectionArgs(process.argv.slice(2), {
   n: { type: 'string', default: '256' }, chunk: { type: 'string', default: '64' }, runs: { type: 'string', default: '5' },
   halo: { type: 'string', default: '0' }, directory: { type: 'string' }, 'skip-load': { type: 'boolean', default: false },
   shape: { type: 'string' },
+  /** Only write the input (into --directory), so another process can measure the map alone. */
+  'load-only': { type: 'boolean', default: false },
 });
 const backend = args.backend ?? 'ram';
 const engine = args.engine ?? 'cpu';
@@ -45,6 +47,8 @@ await dn.withConnection(args.connection ?? 'bench-conv', {
     }
   }
   const loadMs = performance.now() - t0;
+  const peakAfterLoadMiB = peakRssMiB();
+  if (values['load-only']) return;
   const times: number[] = [];
   let computeMs = 0;
   for (let r = 0; r < runs; r++) {
@@ -57,8 +61,8 @@ await dn.withConnection(args.connection ?? 'bench-conv', {
     await out.delete(); // collective: the root deletes, every rank takes part
   }
   if (con.isRoot) {
-    emit({ kind: 'conv', backend, engine, engineOptions: args.engineOptions, ranks: con.size, N, shape, bytes: shape.reduce((a, b) => a * b, 4), C, halo, runs, ms: median(times), all: times, loadMs, computeMsPerChunk: computeMs, peakRssMiB: peakRssMiB() });
+    emit({ kind: 'conv', backend, engine, engineOptions: args.engineOptions, ranks: con.size, N, shape, bytes: shape.reduce((a, b) => a * b, 4), C, halo, runs, ms: median(times), all: times, loadMs, computeMsPerChunk: computeMs, peakAfterLoadMiB, peakRssMiB: peakRssMiB() });
   }
-  await ds.delete();
+  if (!values['skip-load']) await ds.delete();
 });
 if (values.directory === undefined) rmSync(directory, { recursive: true, force: true });
