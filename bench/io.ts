@@ -79,6 +79,9 @@ try {
       }, { before: async () => { if (await con.hasDataset(name)) await con.delDataset(name); } });
       const concurrency = ds.lastRun!.concurrency;
       const read = await timeRuns(runs, () => ds.get());
+      // The same read into one reused array (get's `out`): no fresh allocation to fault in.
+      const reused = new Float32Array(N ** 3);
+      const readInto = await timeRuns(runs, () => ds.get(undefined, { out: reused }));
       const misaligned = await timeRuns(runs, () => ds.get(block));
       const plane = await timeRuns(runs, () => ds.get([N / 2]));
       const line = await timeRuns(runs, () => ds.get([s(), 5, 7]));
@@ -92,7 +95,7 @@ try {
       const blockBytes = blockShape.reduce((a, b) => a * b, 4);
       emit({
         kind: 'io', backend, engine, engineOptions: args.engineOptions, N, C, runs, bytes, concurrency, chunks: N ** 3 / C ** 3,
-        ms: { write: median(write), read: median(read), misaligned: median(misaligned), plane: median(plane), line: median(line), setBlock: median(setBlock), apply: median(apply) },
+        ms: { write: median(write), read: median(read), readInto: median(readInto), misaligned: median(misaligned), plane: median(plane), line: median(line), setBlock: median(setBlock), apply: median(apply) },
         reference: { name: backend === 'ram' ? 'TypedArray.set' : backend === 'hdf5' ? 'fs files' : 'SDK loop', write: median(ref.write), read: median(ref.read) },
         misalignedCostPerByte: (median(misaligned) / blockBytes) / (median(read) / bytes),
         peakRssMiB: peakRssMiB(),

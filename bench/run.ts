@@ -172,9 +172,9 @@ const kernel = results.find((r) => r.kind === 'kernel');
 const memory = results.filter((r) => r.kind === 'memory');
 
 const ioTable = [
-  '| backend | engine | N | C | write MB/s | ref write MB/s | ratio | read MB/s | ref read MB/s | ratio | misaligned cost/byte vs aligned | plane ms | line ms | set block ms | apply ms | peak RSS MiB |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-  ...io.map((r) => `| ${r.backend} | ${r.engine} | ${r.N} | ${r.C} | ${fmt(mbps(r.bytes, r.ms.write), 0)} | ${fmt(mbps(r.bytes, r.reference.write), 0)} (${r.reference.name}) | ${fmt(r.reference.write / r.ms.write, 2)} | ${fmt(mbps(r.bytes, r.ms.read), 0)} | ${fmt(mbps(r.bytes, r.reference.read), 0)} | ${fmt(r.reference.read / r.ms.read, 2)} | ${fmt(r.misalignedCostPerByte, 2)} | ${fmt(r.ms.plane, 2)} | ${fmt(r.ms.line, 2)} | ${fmt(r.ms.setBlock)} | ${fmt(r.ms.apply)} | ${fmt(r.peakRssMiB, 0)} |`),
+  '| backend | engine | N | C | write MB/s | ref write MB/s | ratio | read MB/s | ref read MB/s | ratio | read into reused \`out\` MB/s (ratio) | misaligned cost/byte vs aligned | plane ms | line ms | set block ms | apply ms | peak RSS MiB |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...io.map((r) => `| ${r.backend} | ${r.engine} | ${r.N} | ${r.C} | ${fmt(mbps(r.bytes, r.ms.write), 0)} | ${fmt(mbps(r.bytes, r.reference.write), 0)} (${r.reference.name}) | ${fmt(r.reference.write / r.ms.write, 2)} | ${fmt(mbps(r.bytes, r.ms.read), 0)} | ${fmt(mbps(r.bytes, r.reference.read), 0)} | ${fmt(r.reference.read / r.ms.read, 2)} | ${fmt(mbps(r.bytes, r.ms.readInto), 0)} (${fmt(r.reference.read / r.ms.readInto, 2)}) | ${fmt(r.misalignedCostPerByte, 2)} | ${fmt(r.ms.plane, 2)} | ${fmt(r.ms.line, 2)} | ${fmt(r.ms.setBlock)} | ${fmt(r.ms.apply)} | ${fmt(r.peakRssMiB, 0)} |`),
 ];
 const convTable = [
   '| backend | engine | ranks/threads | N | C | median ms | speedup vs cpu (same backend) | compute ms/chunk | peak RSS MiB |',

@@ -5,8 +5,8 @@ import type { ChunkJob } from './chunk-ops.js';
 import { DataChunk } from './chunk.js';
 import type { Progress, RunReport } from './concurrency.js';
 import type { Connection } from './connection.js';
-import type { DType, Scalar, TypedArray } from './dtypes.js';
-import { ChunkExistsError, DosnaError, IndexError, ShapeError } from './errors.js';
+import { dtypeOfArray, type DType, type Scalar, type TypedArray } from './dtypes.js';
+import { ChunkExistsError, DosnaError, DTypeError, IndexError, ShapeError } from './errors.js';
 import { isKernelRef, type Kernel } from './kernel.js';
 import { checkName } from './names.js';
 import {
@@ -66,9 +66,14 @@ export class Dataset {
    * Reads a NumPy-style slice: `ds.get([0, 0, s(0, 10)])`. Integer-indexed axes are removed
    * from the result; no index (or `'...'`) reads everything. Returns a C-order ndarray of the
    * dataset's dtype.
+   *
+   * With `{ out }` the values land in that typed array instead of a new one (as h5py's
+   * `read_direct`): it must be of the dataset's dtype and hold exactly the selection's
+   * elements. Reading many slices into one reused array saves allocating (and page-faulting)
+   * a fresh one each time.
    */
-  async get(index?: Index): Promise<NdArray<TypedArray>> {
-    return this.readSelection(normalizeIndex(index, this.meta.shape));
+  async get(index?: Index, options: { out?: TypedArray } = {}): Promise<NdArray<TypedArray>> {
+    return this.readSelection(normalizeIndex(index, this.meta.shape), undefined, options.out);
   }
 
   /**
@@ -81,9 +86,18 @@ export class Dataset {
   }
 
   /** @internal */
-  async readSelection(sel: Selection, chunks = touchedChunks(sel, this.meta.chunkSize)): Promise<NdArray<TypedArray>> {
+  async readSelection(sel: Selection, chunks = touchedChunks(sel, this.meta.chunkSize), into?: TypedArray): Promise<NdArray<TypedArray>> {
     const session = this.connection.session;
-    const out = session.allocate(this.meta.dtype, product(selectionShape(sel)));
+    const length = product(selectionShape(sel));
+    if (into !== undefined) {
+      if (!ArrayBuffer.isView(into) || dtypeOfArray(into) !== this.meta.dtype || into instanceof Uint8ClampedArray) {
+        throw new DTypeError(`out must be a typed array of the dataset's dtype ${this.meta.dtype}`);
+      }
+      if (into.length !== length) {
+        throw new ShapeError(`out holds ${into.length} elements but the selection ${formatShape(squeezedShape(sel))} has ${length}`);
+      }
+    }
+    const out = into ?? session.allocate(this.meta.dtype, length);
     if (chunks.length > 0) {
       this.lastRun = await session.run({ kind: 'read', dataset: this.meta, selection: sel, out }, chunks, { operation: 'get', collective: false });
     }

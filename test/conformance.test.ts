@@ -156,6 +156,18 @@ describe.each(combos())('conformance: $label', (combo: Combo) => {
       expect(flatOf(await ds.get([0, 0, s(-100, 100, 4)]))).toEqual([0, 4]);
     });
 
+    it('get fills a caller\'s array with { out }, checking its dtype and length', async () => {
+      const values = Int32Array.from({ length: 6 * 7 }, (_, i) => i);
+      const ds = await con.createDataset('getout', { data: dn.ndarray(values, [6, 7]), chunkSize: [4, 3] });
+      const out = new Int32Array(3 * 7).fill(-1);
+      const got = await ds.get([s(1, 4)], { out });
+      expect(got.data).toBe(out);
+      expect(got.shape).toEqual([3, 7]);
+      expect(Array.from(out)).toEqual(Array.from(values.subarray(7, 28)));
+      await expect(ds.get([s(1, 4)], { out: new Int32Array(20) })).rejects.toBeInstanceOf(dn.ShapeError);
+      await expect(ds.get([s(1, 4)], { out: new Float32Array(21) })).rejects.toBeInstanceOf(dn.DTypeError);
+    });
+
     it('throws IndexError for out-of-range integers, zero steps, too many or bad entries', async () => {
       const ds = await con.createDataset('idxerr', { shape: [4, 5] });
       await expect(ds.get([4])).rejects.toBeInstanceOf(dn.IndexError);

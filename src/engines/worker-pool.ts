@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { chunkReads, writtenDataset, type ChunkJob } from '../chunk-ops.js';
-import { KeyedMutex, runTasks, summarize } from '../concurrency.js';
+import { KeyedMutex, runTasks, summarize, type RunReport } from '../concurrency.js';
 import { allocate, type TypedArray } from '../dtypes.js';
 import type { Engine, EngineContext, EngineSession } from '../engine.js';
 import { DosnaError } from '../errors.js';
@@ -81,7 +81,15 @@ class WorkerPoolSession implements EngineSession {
     return allocate(dtype, length, true);
   }
 
-  async run(job: ChunkJob, chunks: readonly ChunkIndex[], options: Parameters<EngineSession['run']>[2]) {
+  async run(job: ChunkJob, chunks: readonly ChunkIndex[], options: Parameters<EngineSession['run']>[2]): Promise<RunReport> {
+    if (job.kind === 'read' && !(job.out.buffer instanceof SharedArrayBuffer)) {
+      // A caller's own output array (get's `out`) is not shared memory: workers fill a shared
+      // one, copied over once at the end.
+      const out = new (job.out.constructor as new (buffer: SharedArrayBuffer) => TypedArray)(new SharedArrayBuffer(job.out.byteLength));
+      const report = await this.run({ ...job, out }, chunks, options);
+      (job.out as Float64Array).set(out as Float64Array);
+      return report;
+    }
     const workerJob = toWorkerJob(job); // throws before any chunk is touched
     const settings = this.context.settings;
     const own = this.context.store;
