@@ -14,14 +14,12 @@ import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { S3RequestError } from '../src/backends/s3.js';
 import {
-  backendSelected, dropBucket, everythingSaid, rawClient, rawList, rejection, s3Options, service, uniqueBucket,
+  dropBucket, everythingSaid, rawClient, rawList, rejection, s3Options, service, uniqueBucket,
 } from './fixtures/s3-helpers.js';
 
 const flat = (a: { data: ArrayLike<number | bigint> }) => Array.from(a.data);
 
-// Skipped only when a run is narrowed to other backends (run_tests.sh --backend ...); the
-// default run selects every backend, and the global setup fails rather than skip without an endpoint.
-describe.skipIf(!backendSelected('s3'))('s3 backend', () => {
+describe('s3 backend', () => {
   let raw: S3Client;
   let con: dn.Connection;
   let bucket: string;
