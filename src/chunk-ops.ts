@@ -7,7 +7,7 @@
 import { ndarray } from './ndarray.js';
 import { allocate, allocateUninitialized, bytesOf, castInto, viewAs, type DType, type TypedArray } from './dtypes.js';
 import { KernelError, ShapeError } from './errors.js';
-import { gatherPadded, paddedAxis } from './halo.js';
+import { gatherPadded, paddedAxis, type PaddedAxis } from './halo.js';
 import { resolveKernel, type ChunkContext, type Kernel } from './kernel.js';
 import {
   chunkPart, cStrides, formatShape, product, selectionShape, touchedChunks,
@@ -80,21 +80,23 @@ export function chunkReads(job: ChunkJob, index: ChunkIndex): ChunkRead[] {
       return touchedChunks(box, job.source.meta.chunkSize).map((c) => ({ settings: job.source.settings, meta: job.source.meta, index: c }));
     }
     case 'map': {
-      const box = mapInputBox(job.input, index, job.halo);
+      const { box } = mapInput(job.input, index, job.halo);
       return touchedChunks(box, job.input.chunkSize).map((c) => ({ meta: job.input, index: c }));
     }
   }
 }
 
-/** The box of input a map task reads: the chunk, grown by the halo (reflection stays inside). */
-function mapInputBox(input: DatasetMeta, index: ChunkIndex, halo: readonly number[]): Selection {
+/**
+ * What a map task reads: the chunk grown by the halo, as padded axes (dataset coordinates of
+ * every padded cell, reflected at the edges) and the box of the dataset that covers them.
+ * `chunkReads` and `mapChunk` both use it, so a worker is always handed what it will read.
+ */
+function mapInput(input: DatasetMeta, index: ChunkIndex, halo: readonly number[]): { axes: PaddedAxis[] | null; box: Selection } {
   const valid = validShape(input, index);
   const origin = chunkOrigin(input, index);
-  if (halo.every((h) => h === 0)) return boxSelection(origin, valid);
-  return valid.map((n, a) => {
-    const ax = paddedAxis(origin[a], n, halo[a], input.shape[a]);
-    return { start: ax.lo, step: 1, count: ax.hi - ax.lo, squeeze: false };
-  });
+  if (halo.every((h) => h === 0)) return { axes: null, box: boxSelection(origin, valid) };
+  const axes = valid.map((n, a) => paddedAxis(origin[a], n, halo[a], input.shape[a]));
+  return { axes, box: axes.map((ax) => ({ start: ax.lo, step: 1, count: ax.hi - ax.lo, squeeze: false })) };
 }
 
 /** Runs one chunk of a job. */
@@ -273,17 +275,10 @@ async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: Chu
   const valid = validShape(input, index);
   const origin = chunkOrigin(input, index);
   const halo = job.halo;
-  let data: TypedArray;
-  let shape: number[];
-  if (halo.every((h) => h === 0)) {
-    data = await readRegion(store, input, boxSelection(origin, valid), stats);
-    shape = valid;
-  } else {
-    const axes = valid.map((n, a) => paddedAxis(origin[a], n, halo[a], input.shape[a]));
-    const box = await readRegion(store, input, axes.map((ax) => ({ start: ax.lo, step: 1, count: ax.hi - ax.lo, squeeze: false })), stats);
-    data = gatherPadded(input.dtype, box, axes);
-    shape = axes.map((ax) => ax.coords.length);
-  }
+  const { axes, box } = mapInput(input, index, halo);
+  const region = await readRegion(store, input, box, stats);
+  const data = axes ? gatherPadded(input.dtype, region, axes) : region;
+  const shape = axes ? axes.map((ax) => ax.coords.length) : valid;
   const chunk = ndarray(data, shape);
   const ctx: ChunkContext = {
     index: [...index], origin, shape: valid, halo: [...halo], args: job.args,

@@ -26,9 +26,8 @@ export function inspectArray(value: unknown): { shape: number[]; dtype: DType } 
   if (isNdArray(value)) return { shape: [...value.shape], dtype: dtypeOfArray(value.data) };
   if (ArrayBuffer.isView(value)) return { shape: [(value as TypedArray).length], dtype: dtypeOfArray(value) };
   if (Array.isArray(value)) {
-    const { shape, leaves } = nestedShape(value);
-    const bigint = leaves > 0 && firstLeaf(value) !== undefined && typeof firstLeaf(value) === 'bigint';
-    return { shape, dtype: bigint ? 'int64' : 'float64' };
+    // Like NumPy: bigints make int64, anything else float64.
+    return { shape: nestedShape(value).shape, dtype: typeof firstLeaf(value) === 'bigint' ? 'int64' : 'float64' };
   }
   throw new DTypeError(`expected array data (ndarray, typed array or nested arrays), got ${describe(value)}`);
 }
@@ -42,7 +41,7 @@ function firstLeaf(value: NestedArray): unknown {
   return v;
 }
 
-function nestedShape(value: NestedArray): { shape: number[]; leaves: number } {
+function nestedShape(value: NestedArray): { shape: number[] } {
   const shape: number[] = [];
   let v: unknown = value;
   while (Array.isArray(v)) {
@@ -50,7 +49,7 @@ function nestedShape(value: NestedArray): { shape: number[]; leaves: number } {
     if (v.length === 0) break;
     v = v[0];
   }
-  return { shape, leaves: product(shape) };
+  return { shape };
 }
 
 /**
