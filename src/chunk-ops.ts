@@ -14,6 +14,7 @@ import {
   type AxisPart, type Selection,
 } from './slicing.js';
 import type { ChunkIndex, ConnectionSettings, DatasetMeta, Store } from './store.js';
+import { planSegments } from './segments.js';
 import { copyStrided, fillStrided, type StridedView } from './strided.js';
 import { toStridedView } from './values.js';
 
@@ -183,6 +184,16 @@ export async function readPart(
   const parts = chunkPart(selection, meta.chunkSize, index);
   if (!parts) return;
   const dst = selectionView(out, 0, cStrides(selectionShape(selection)), parts);
+  if (store.readChunkInto) {
+    // Rows of the chunk go straight from the store into `out` (vectored file reads).
+    const plan = planSegments(chunkView(out, meta, parts), dst);
+    if (plan) {
+      const found = await timed(stats, 'ioMs', () => store.readChunkInto!(meta, index, plan.start, plan.segments));
+      if (found) stats.bytesRead += plan.payload;
+      else fillStrided(dst, meta.fillValue);
+      return;
+    }
+  }
   const bpe = out.BYTES_PER_ELEMENT;
   const chunkElements = product(meta.chunkSize);
   const [lo, hi] = elementSpan(meta, parts);
@@ -207,6 +218,7 @@ export async function writePart(
   if (!parts) return;
   const valid = validShape(meta, index);
   const covers = parts.every((p, a) => Math.abs(p.step) === 1 && p.count === valid[a]);
+  if (covers && await writeFromRows(store, meta, index, chunkView(source.data, meta, parts), selectionView(source.data, source.offset, source.strides, parts), stats)) return;
   let buf: TypedArray;
   if (covers) {
     buf = newChunkBuffer(meta, store, valid.every((n, a) => n === meta.chunkSize[a]));
@@ -229,7 +241,8 @@ export async function writePart(
 
 /** Reads a box of a dataset (a selection without integer axes) into a new C-order array. */
 export async function readRegion(store: Store, meta: DatasetMeta, selection: Selection, stats: ChunkStats): Promise<TypedArray> {
-  const out = allocate(meta.dtype, product(selectionShape(selection)));
+  // Uninitialized: the touched chunks tile the box, so every cell gets data or the fill value.
+  const out = allocateUninitialized(meta.dtype, product(selectionShape(selection)));
   await Promise.all(touchedChunks(selection, meta.chunkSize).map((c) => readPart(store, meta, selection, out, c, stats)));
   return out;
 }
@@ -238,8 +251,27 @@ function boxSelection(origin: readonly number[], shape: readonly number[]): Sele
   return shape.map((n, a) => ({ start: origin[a], step: 1, count: n, squeeze: false }));
 }
 
+/**
+ * Writes a whole chunk straight from the rows of `source` (vectored file writes) when the
+ * store can and the rows are long enough; `false` when the caller must assemble a buffer.
+ * `layout` is where `source` lies in the chunk; every other cell gets the fill value.
+ */
+async function writeFromRows(
+  store: Store, meta: DatasetMeta, index: ChunkIndex, layout: StridedView, source: StridedView, stats: ChunkStats,
+): Promise<boolean> {
+  if (!store.writeChunkParts) return false;
+  const chunkBytes = product(meta.chunkSize) * source.data.BYTES_PER_ELEMENT;
+  const plan = planSegments(layout, source, { chunkBytes, fill: meta.fillValue });
+  if (!plan) return false;
+  await timed(stats, 'ioMs', () => store.writeChunkParts!(meta, index, plan.segments));
+  stats.bytesWritten += chunkBytes;
+  return true;
+}
+
 /** Writes `data` (C order over the chunk's valid shape) as the whole chunk. */
 async function writeWholeChunk(store: Store, meta: DatasetMeta, index: ChunkIndex, view: StridedView, stats: ChunkStats): Promise<void> {
+  const layout = { data: view.data, offset: 0, shape: view.shape, strides: cStrides(meta.chunkSize) };
+  if (await writeFromRows(store, meta, index, layout, view, stats)) return;
   const buf = newChunkBuffer(meta, store, view.shape.every((n, a) => n === meta.chunkSize[a]));
   copyStrided({ data: buf, offset: 0, shape: view.shape, strides: cStrides(meta.chunkSize) }, view);
   const bytes = bytesOf(buf);

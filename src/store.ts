@@ -62,6 +62,18 @@ export interface Store {
    * The store may keep `bytes` without copying: callers must not modify them afterwards.
    */
   writeChunk(meta: DatasetMeta, index: ChunkIndex, bytes: Uint8Array): Promise<void>;
+  /**
+   * Optional vectored read, for stores over files: the chunk's bytes from `start` on go, in
+   * order, straight into `segments` (views of the caller's array and of gap buffers; see
+   * `segments.ts`), with no chunk buffer in between. Resolves `false`, leaving the segments
+   * alone, when the chunk was never written. On failure the segments may hold partial data.
+   */
+  readChunkInto?(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean>;
+  /**
+   * Optional vectored write: like `writeChunk` with the chunk's bytes given as `parts` whose
+   * concatenation is the whole chunk. The store reads the parts only until the promise settles.
+   */
+  writeChunkParts?(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<void>;
   hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean>;
   /** Removes the chunk; returns whether it existed. */
   deleteChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean>;

@@ -15,7 +15,7 @@ export interface StridedView<T extends TypedArray = TypedArray> {
 }
 
 /** Merges adjacent axes that are contiguous in every view; drops axes of length 1. */
-function coalesce(shape: readonly number[], stridesList: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+export function coalesce(shape: readonly number[], stridesList: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
   const outShape: number[] = [];
   const outStrides: number[][] = stridesList.map(() => []);
   for (let axis = 0; axis < shape.length; axis++) {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { detectRank } from '../src/cluster/ranks.js';
+import { detectRank, ranksFillCores } from '../src/cluster/ranks.js';
 
 const run = promisify(execFile);
 const node = process.execPath;
@@ -50,6 +50,19 @@ describe('rank detection', () => {
     const a = detectRank({ SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_JOB_ID: '77' }).masterPort;
     expect(detectRank({ SLURM_PROCID: '1', SLURM_NTASKS: '2', SLURM_JOB_ID: '77' }).masterPort).toBe(a);
     expect(() => detectRank({ PMI_RANK: '5', PMI_SIZE: '2' })).toThrow(/bad rank/);
+  });
+
+  it('knows how many ranks share this host, and whether they take every core', () => {
+    expect(detectRank({ DOSNA_RANK: '1', DOSNA_SIZE: '3' }).localSize).toBe(3); // our launcher starts all here
+    expect(detectRank({ OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '8', OMPI_COMM_WORLD_LOCAL_SIZE: '4' }).localSize).toBe(4);
+    expect(detectRank({ PMI_RANK: '0', PMI_SIZE: '4', MPI_LOCALNRANKS: '2' }).localSize).toBe(2);
+    expect(detectRank({ SLURM_PROCID: '0', SLURM_NTASKS: '8' }).localSize).toBeUndefined();
+    expect(ranksFillCores({ DOSNA_RANK: '0', DOSNA_SIZE: '2' }, 2)).toBe(true);
+    expect(ranksFillCores({ DOSNA_RANK: '0', DOSNA_SIZE: '2' }, 4)).toBe(false);
+    expect(ranksFillCores({ OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '64', OMPI_COMM_WORLD_LOCAL_SIZE: '2' }, 32)).toBe(false);
+    expect(ranksFillCores({ SLURM_PROCID: '0', SLURM_NTASKS: '64' }, 2)).toBe(false); // unknown: keep background I/O
+    expect(ranksFillCores({}, 1)).toBe(false); // one process is not "several ranks"
+    expect(ranksFillCores({ PMI_RANK: '9', PMI_SIZE: '2' }, 1)).toBe(false);
   });
 });
 

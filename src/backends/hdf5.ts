@@ -17,11 +17,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { isMainThread } from 'node:worker_threads';
 import { bytesPerElement, castScalar, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../dtypes.js';
 import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, InvalidNameError } from '../errors.js';
 import { checkName } from '../names.js';
 import type { Backend, ChunkIndex, DatasetMeta, Store } from '../store.js';
+import { readTemplated, readTemplatedInto, renameFile, writeFileParts, type Template } from './hdf5-raw.js';
 
 /** A chunk or metadata file that exists but cannot be read as what DosNa stores there. */
 
@@ -165,7 +165,10 @@ function heapBuffer(M: H5Module, n: number): { ptr: number; release(): void } {
 // ---------------------------------------------------------------------------------------------
 // Files.
 
-const tmpName = (file: string) => `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+/** Unique per process and thread (a random tag) and per call (a counter): no random bytes per write. */
+const TMP_TAG = `${process.pid}-${randomBytes(4).toString('hex')}`;
+let tmpCounter = 0;
+const tmpName = (file: string) => `${file}.tmp-${TMP_TAG}-${(tmpCounter++).toString(36)}`;
 
 function product(shape: readonly number[]): number {
   let n = 1;
@@ -336,11 +339,6 @@ function chunkFileName(index: ChunkIndex): string {
 // chunk is one writev of template + bytes, and reading a file that matches the template
 // byte for byte is one read; any other file (h5py's, gzip, a damaged one) goes through HDF5.
 
-interface Template {
-  prefix: Buffer;
-  suffix: Buffer;
-}
-
 /** Bob Jenkins' lookup3 `hashlittle`, as HDF5 checksums its metadata (H5_checksum_lookup3). */
 export function lookup3(key: Uint8Array, initval = 0): number {
   let length = key.length;
@@ -492,101 +490,6 @@ function makeTemplate(info: DatasetInfo): Template | null {
   }
   templates.set(key, template);
   return template;
-}
-
-/**
- * Reads a chunk file written from `template`: its data bytes (aligned for any dtype, so no
- * copy follows), `undefined` when the file does not exist, or `null` when the file is not
- * byte for byte our template (then HDF5 must read it).
- */
-async function readTemplated(file: string, template: Template, dataBytes: number): Promise<Uint8Array | undefined | null> {
-  const { prefix, suffix } = template;
-  const expected = prefix.length + dataBytes + suffix.length;
-  // allocUnsafeSlow: chunk-sized buffers come back from malloc already faulted in (a fresh,
-  // zeroed ArrayBuffer per chunk costs a page fault per 4 KiB), and every byte used is read.
-  // One byte more than expected tells a longer file apart; the padding aligns the data to 8 bytes.
-  const pad = (8 - (prefix.length % 8)) % 8;
-  const bytes = Buffer.allocUnsafeSlow(pad + expected + 1).subarray(pad);
-  let filled: number;
-  try {
-    filled = BLOCKING_IO ? readFileInto(file, bytes) : await readFileIntoAsync(file, bytes);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
-  }
-  if (filled !== expected
-    || bytes.compare(prefix, 0, prefix.length, 0, prefix.length) !== 0
-    || bytes.compare(suffix, 0, suffix.length, prefix.length + dataBytes, expected) !== 0) return null;
-  return new Uint8Array(bytes.buffer, bytes.byteOffset + prefix.length, dataBytes);
-}
-
-/**
- * In a worker thread nothing else waits for the thread, so blocking file calls are cheaper
- * than the round trips through libuv's shared thread pool; the main thread stays
- * asynchronous so its other chunk tasks (copies, kernels) run while files move.
- */
-const BLOCKING_IO = !isMainThread;
-
-function readFileInto(file: string, bytes: Buffer): number {
-  const fd = fs.openSync(file, 'r');
-  try {
-    let filled = 0;
-    for (;;) {
-      const n = fs.readSync(fd, bytes, filled, bytes.length - filled, filled);
-      if (n === 0) return filled;
-      filled += n;
-      if (filled === bytes.length) return filled;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-async function readFileIntoAsync(file: string, bytes: Buffer): Promise<number> {
-  const handle = await fs.promises.open(file, 'r');
-  try {
-    let filled = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
-      if (bytesRead === 0) return filled;
-      filled += bytesRead;
-      if (filled === bytes.length) return filled;
-    }
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Writes `parts` to a new file `file` (then renamed over the chunk by the caller). */
-async function writeFileParts(file: string, parts: Uint8Array[]): Promise<void> {
-  if (BLOCKING_IO) {
-    const fd = fs.openSync(file, 'w');
-    try {
-      let pending = parts.filter((p) => p.byteLength > 0);
-      while (pending.length > 0) pending = remaining(pending, fs.writevSync(fd, pending));
-    } finally {
-      fs.closeSync(fd);
-    }
-    return;
-  }
-  const handle = await fs.promises.open(file, 'w');
-  try {
-    let pending = parts.filter((p) => p.byteLength > 0);
-    while (pending.length > 0) pending = remaining(pending, (await handle.writev(pending)).bytesWritten);
-  } finally {
-    await handle.close();
-  }
-}
-
-/** The parts still to write after `written` bytes went out. */
-function remaining(parts: Uint8Array[], written: number): Uint8Array[] {
-  const rest: Uint8Array[] = [];
-  for (const p of parts) {
-    if (written >= p.byteLength) { written -= p.byteLength; continue; }
-    rest.push(written > 0 ? p.subarray(written) : p);
-    written = 0;
-  }
-  return rest;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -764,6 +667,32 @@ class Hdf5Store implements Store {
     } else if (!fs.existsSync(file)) {
       return undefined;
     }
+    return this.readThroughLibrary(meta, index, file, info);
+  }
+
+  async readChunkInto(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean> {
+    this.check();
+    const file = this.chunkPath(meta, index);
+    const info = this.info(meta);
+    const template = this.#fastPath ? makeTemplate(info) : null;
+    if (template) {
+      const status = await readTemplatedInto(file, template, info.bytes, start, segments);
+      if (status !== 'foreign') return status === 'read';
+    } else if (!fs.existsSync(file)) {
+      return false;
+    }
+    const bytes = this.readThroughLibrary(meta, index, file, info);
+    if (!bytes) return false;
+    let at = start;
+    for (const s of segments) {
+      s.set(bytes.subarray(at, at + s.byteLength));
+      at += s.byteLength;
+    }
+    return true;
+  }
+
+  /** Reads a chunk file through HDF5 itself (any layout, compression, writer). */
+  private readThroughLibrary(meta: DatasetMeta, index: ChunkIndex, file: string, info: DatasetInfo): Uint8Array | undefined {
     try {
       return readThroughHdf5(file, info);
     } catch (error) {
@@ -774,23 +703,26 @@ class Hdf5Store implements Store {
   }
 
   async writeChunk(meta: DatasetMeta, index: ChunkIndex, bytes: Uint8Array): Promise<void> {
+    return this.writeChunkParts(meta, index, [bytes]);
+  }
+
+  async writeChunkParts(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<void> {
     this.check();
     const file = this.chunkPath(meta, index);
     const info = this.info(meta);
-    if (bytes.byteLength !== info.bytes) {
-      throw new DosnaError(`chunk ${JSON.stringify(index)} of ${meta.name} must be ${info.bytes} bytes, got ${bytes.byteLength}`);
+    const length = parts.reduce((n, p) => n + p.byteLength, 0);
+    if (length !== info.bytes) {
+      throw new DosnaError(`chunk ${JSON.stringify(index)} of ${meta.name} must be ${info.bytes} bytes, got ${length}`);
     }
     const tmp = tmpName(file);
     try {
       const template = this.#fastPath ? makeTemplate(info) : null;
       if (template) {
-        await writeFileParts(tmp, [template.prefix, bytes, template.suffix]);
-        if (BLOCKING_IO) fs.renameSync(tmp, file);
-        else await fs.promises.rename(tmp, file);
+        await writeFileParts(tmp, [template.prefix, ...parts, template.suffix]);
       } else {
-        writeThroughHdf5(tmp, info, bytes);
-        fs.renameSync(tmp, file);
+        writeThroughHdf5(tmp, info, parts.length === 1 ? parts[0] : Buffer.concat(parts));
       }
+      await renameFile(tmp, file);
     } catch (error) {
       await fs.promises.rm(tmp, { force: true });
       if (!fs.existsSync(info.dir)) {

@@ -164,30 +164,44 @@ export function gaussianFilter1d(data: TypedArray, shape: readonly number[], axi
 /**
  * N-d Gaussian filter as separable passes. Like SciPy, each pass rounds to the output type
  * (float32 for float32 input, float64 otherwise), which also halves memory traffic.
+ * With `out` (of the output type and the input's length; it may be `data` itself) the result
+ * lands there instead of a new array.
  */
-export function gaussianFilter(data: TypedArray, shape: readonly number[], sigma: number, truncate = 4): FloatArray {
+export function gaussianFilter(data: TypedArray, shape: readonly number[], sigma: number, truncate = 4, out?: FloatArray): FloatArray {
   const weights = gaussianWeights(sigma, truncate);
   const float32 = data instanceof Float32Array;
-  const make = () => (float32 ? new Float32Array(data.length) : new Float64Array(data.length));
-  // Passes alternate between the result and a scratch buffer kept for the next call (a fresh
-  // buffer per call costs its page faults); an odd number of passes ends in the result.
-  const result = make();
-  let scratch = scratchBuffers.get(`${float32}:${data.length}`);
-  if (!scratch) {
-    scratch = make();
-    scratchBuffers.clear(); // keep one size: chunk kernels see one chunk size at a time
-    scratchBuffers.set(`${float32}:${data.length}`, scratch);
+  if (out && (out.length !== data.length || (out instanceof Float32Array) !== float32)) {
+    throw new RangeError(`out must be a ${float32 ? 'Float32Array' : 'Float64Array'} of ${data.length} elements`);
   }
-  let [src, dst] = shape.length % 2 === 1 ? [scratch, result] : [result, scratch];
-  correlateAxis(asFloat(data), shape, 0, weights, dst);
-  for (let axis = 1; axis < shape.length; axis++) {
-    [src, dst] = [dst, src];
+  const result = out ?? (float32 ? new Float32Array(data.length) : new Float64Array(data.length));
+  // Every pass but the last writes one of two scratch buffers kept for the next call (a fresh
+  // buffer per call costs its page faults); the last writes the result. So the input is read
+  // only by the first pass and the result may be the input itself.
+  const [even, odd] = scratchFor(float32, data.length);
+  let src = asFloat(data);
+  for (let axis = 0; axis < shape.length; axis++) {
+    const last = axis === shape.length - 1 && !(shape.length === 1 && result === data);
+    const dst = last ? result : axis % 2 === 0 ? even : odd;
     correlateAxis(src, shape, axis, weights, dst);
+    src = dst;
   }
+  if (src !== result) result.set(src as Float64Array);
   return result;
 }
 
-const scratchBuffers = new Map<string, FloatArray>();
+const scratchBuffers = new Map<string, [FloatArray, FloatArray]>();
+
+function scratchFor(float32: boolean, length: number): [FloatArray, FloatArray] {
+  const key = `${float32}:${length}`;
+  let pair = scratchBuffers.get(key);
+  if (!pair) {
+    const make = () => (float32 ? new Float32Array(length) : new Float64Array(length));
+    pair = [make(), make()];
+    scratchBuffers.clear(); // keep one size: chunk kernels see one chunk size at a time
+    scratchBuffers.set(key, pair);
+  }
+  return pair;
+}
 
 /** Integer data is filtered as float64. */
 function asFloat(data: TypedArray): FloatArray {
@@ -205,9 +219,15 @@ export interface GaussianArgs {
   axis?: number;
 }
 
-/** Chunk kernel: the N-d Gaussian of each chunk (`ctx.args`: `{ sigma, truncate? }`). */
+/**
+ * Chunk kernel: the N-d Gaussian of each chunk (`ctx.args`: `{ sigma, truncate? }`). Float
+ * chunks are filtered in place (a map task's chunk is its own copy), so a map allocates no
+ * result array per chunk.
+ */
 export function gaussian3d(chunk: NdArray, ctx: ChunkContext<GaussianArgs>): FloatArray {
-  return gaussianFilter(chunk.data, chunk.shape, ctx.args.sigma, ctx.args.truncate);
+  const { data } = chunk;
+  const inPlace = data instanceof Float32Array || data instanceof Float64Array ? data : undefined;
+  return gaussianFilter(data, chunk.shape, ctx.args.sigma, ctx.args.truncate, inPlace);
 }
 
 /** Chunk kernel: the 1-D Gaussian of each chunk along `ctx.args.axis`. */

@@ -1,0 +1,160 @@
+/**
+ * Plain-file I/O of chunk files laid out from a byte template. An uncompressed chunk file
+ * written by HDF5 is always the same bytes around its data (see `makeTemplate` in hdf5.ts),
+ * so the hdf5 backend writes and reads such files with plain vectored file calls: the data
+ * moves straight between the file and the caller's arrays, and HDF5 is needed only for files
+ * that are not byte for byte ours (written by h5py, compressed, damaged).
+ */
+import * as fs from 'node:fs';
+import { promisify } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
+import { ranksFillCores } from '../cluster/ranks.js';
+import { DosnaError } from '../errors.js';
+
+/** The bytes of a chunk file before and after its data. */
+export interface Template {
+  readonly prefix: Buffer;
+  readonly suffix: Buffer;
+}
+
+/**
+ * In a worker thread nothing else waits for the thread, so blocking file calls are cheaper
+ * than the round trips through libuv's shared thread pool; so they are in a cluster rank
+ * when the ranks take every core. Otherwise the main thread stays asynchronous so its other
+ * chunk tasks (copies, kernels) run while files move on an idle core.
+ */
+const BLOCKING_IO = !isMainThread || ranksFillCores();
+
+/** Linux takes at most this many buffers in one readv/writev (IOV_MAX). */
+const MAX_VECTORS = 1024;
+
+const openAsync = promisify(fs.open);
+const closeAsync = promisify(fs.close);
+// Plain fds and callbacks: cheaper per call than fs.promises' FileHandle objects.
+const readvPromise = promisify(fs.readv);
+const writevPromise = promisify(fs.writev);
+const readvAsync = async (fd: number, views: Uint8Array[], position: number) => (await readvPromise(fd, views, position)).bytesRead;
+const writevAsync = async (fd: number, views: Uint8Array[], position: number) => (await writevPromise(fd, views, position)).bytesWritten;
+const renameAsync = promisify(fs.rename);
+
+/** Where the gaps of a read go: bytes nobody reads. */
+let discard: Uint8Array | undefined;
+function discardBytes(n: number): Uint8Array[] {
+  discard ??= new Uint8Array(1 << 16);
+  const views: Uint8Array[] = [];
+  for (let left = n; left > 0; left -= discard.byteLength) views.push(discard.subarray(0, Math.min(left, discard.byteLength)));
+  return views;
+}
+
+/** The views still to fill (or write) after `done` bytes moved. */
+function remaining(views: readonly Uint8Array[], done: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  for (const v of views) {
+    if (done >= v.byteLength) { done -= v.byteLength; continue; }
+    rest.push(done > 0 ? v.subarray(done) : v);
+    done = 0;
+  }
+  return rest;
+}
+
+/** Reads into `views` from `position` until they are full or the file ends; the bytes read. */
+async function readvFully(fd: number, views: readonly Uint8Array[], position: number): Promise<number> {
+  let pending = views.filter((v) => v.byteLength > 0);
+  let total = 0;
+  while (pending.length > 0) {
+    const batch = pending.length > MAX_VECTORS ? pending.slice(0, MAX_VECTORS) : pending;
+    const n = BLOCKING_IO ? fs.readvSync(fd, batch, position + total) : await readvAsync(fd, batch, position + total);
+    if (n === 0) break;
+    total += n;
+    pending = remaining(pending, n);
+  }
+  return total;
+}
+
+/** One positioned vectored read: `views` filled from byte `position` of the file. */
+interface ReadOp { readonly position: number; readonly views: Uint8Array[] }
+
+/** Reads whose gaps are smaller than this are merged into one call (the gap read into a discard buffer). */
+const MERGE_GAP_BYTES = 64 * 1024;
+
+/**
+ * Reads the data bytes `[start, start + n)` of a templated chunk file straight into
+ * `segments` (whose lengths add up to n), checking the template's bytes and the file's
+ * length on the way. Resolves 'read', 'missing' (no such file) or 'foreign' (not our
+ * template: the caller lets HDF5 read it; the segments may hold garbage by then).
+ */
+export async function readTemplatedInto(
+  file: string, template: Template, dataBytes: number, start: number, segments: readonly Uint8Array[],
+): Promise<'read' | 'missing' | 'foreign'> {
+  const { prefix, suffix } = template;
+  let wanted = 0;
+  for (const s of segments) wanted += s.byteLength;
+  if (start < 0 || start + wanted > dataBytes) throw new DosnaError(`internal: bytes [${start}, ${start + wanted}) are outside a chunk of ${dataBytes} bytes`);
+  // Each call gets its own check buffer: concurrent reads must not compare each other's bytes.
+  const head = Buffer.allocUnsafe(prefix.length);
+  const tail = Buffer.allocUnsafe(suffix.length + 1); // one byte more tells a longer file apart
+  const ops: ReadOp[] = [{ position: 0, views: [head] }];
+  const add = (position: number, views: Uint8Array[]) => {
+    const last = ops[ops.length - 1];
+    const lastEnd = last.position + last.views.reduce((a, v) => a + v.byteLength, 0);
+    if (position - lastEnd < MERGE_GAP_BYTES) last.views.push(...discardBytes(position - lastEnd), ...views);
+    else ops.push({ position, views });
+  };
+  add(prefix.length + start, [...segments]);
+  add(prefix.length + dataBytes, [tail]);
+  let fd: number;
+  try {
+    fd = BLOCKING_IO ? fs.openSync(file, 'r') : await openAsync(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    for (const op of ops) {
+      const expected = op.views.reduce((a, v) => a + v.byteLength, 0) - (op.views.includes(tail) ? 1 : 0);
+      if (await readvFully(fd, op.views, op.position) !== expected) return 'foreign';
+    }
+  } catch (error) {
+    throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    if (BLOCKING_IO) fs.closeSync(fd); else await closeAsync(fd);
+  }
+  if (!head.equals(prefix) || tail.compare(suffix, 0, suffix.length, 0, suffix.length) !== 0) return 'foreign';
+  return 'read';
+}
+
+/**
+ * Reads a whole templated chunk file: its data bytes in a buffer of their own (8-byte
+ * aligned, so a typed view of any dtype needs no copy), `undefined` when the file does not
+ * exist, `null` when it is not our template.
+ */
+export async function readTemplated(file: string, template: Template, dataBytes: number): Promise<Uint8Array | undefined | null> {
+  // allocUnsafeSlow: chunk-sized buffers come back from malloc already faulted in (a fresh,
+  // zeroed ArrayBuffer per chunk costs a page fault per 4 KiB), and every byte is read.
+  const data = new Uint8Array(Buffer.allocUnsafeSlow(dataBytes).buffer, 0, dataBytes);
+  const status = await readTemplatedInto(file, template, dataBytes, 0, [data]);
+  return status === 'read' ? data : status === 'missing' ? undefined : null;
+}
+
+/** Writes `parts` as a new file `file` (the caller renames it over the chunk). */
+export async function writeFileParts(file: string, parts: readonly Uint8Array[]): Promise<void> {
+  const fd = BLOCKING_IO ? fs.openSync(file, 'w') : await openAsync(file, 'w');
+  try {
+    let pending = parts.filter((p) => p.byteLength > 0);
+    let position = 0;
+    while (pending.length > 0) {
+      const batch = pending.length > MAX_VECTORS ? pending.slice(0, MAX_VECTORS) : pending;
+      const n = BLOCKING_IO ? fs.writevSync(fd, batch, position) : await writevAsync(fd, batch, position);
+      position += n;
+      pending = remaining(pending, n);
+    }
+  } finally {
+    if (BLOCKING_IO) fs.closeSync(fd); else await closeAsync(fd);
+  }
+}
+
+/** Renames `from` over `to` (atomic on POSIX file systems). */
+export async function renameFile(from: string, to: string): Promise<void> {
+  if (BLOCKING_IO) fs.renameSync(from, to);
+  else await renameAsync(from, to);
+}

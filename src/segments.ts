@@ -1,0 +1,113 @@
+/**
+ * Byte segments for vectored chunk I/O. A chunk travels as its C-order bytes; the part of it
+ * that an operation touches lies in the caller's array as runs (rows) of bytes. Listing those
+ * runs in the chunk's byte order, with the gaps between them, lets a store over files move
+ * the bytes straight between the file and the caller's array with one `readv`/`writev`: no
+ * chunk-sized buffer, no copy in JavaScript (the kernel copies each run, as HDF5 does for a
+ * hyperslab of a contiguous dataset).
+ */
+import type { Scalar, TypedArray } from './dtypes.js';
+import { coalesce, type StridedView } from './strided.js';
+
+/** Where a chunk part lies inside the chunk: element offset, shape and strides (in elements). */
+export interface ChunkLayout {
+  readonly offset: number;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+}
+
+/** The bytes of a chunk from `start` on, in order, as views into the caller's array and gap buffers. */
+export interface SegmentPlan {
+  /** Byte offset in the chunk where the first segment begins. */
+  readonly start: number;
+  readonly segments: Uint8Array[];
+  /** Bytes that belong to the caller's array (the rest are gaps). */
+  readonly payload: number;
+}
+
+/**
+ * Rows shorter than this go through a chunk buffer instead: below it the per-segment cost of
+ * vectored I/O (a view here, an iovec in the kernel) outweighs the copy it saves.
+ */
+const MIN_RUN_BYTES = 64;
+/** Gap buffers are at most this big; longer gaps take several segments of the same buffer. */
+const GAP_PIECE_BYTES = 1 << 20;
+
+let discard: Uint8Array | undefined;
+const fills = new Map<string, Uint8Array>();
+
+/** Bytes a read may overwrite and nobody reads: the gaps between runs of a read. */
+function discardBuffer(): Uint8Array {
+  discard ??= new Uint8Array(GAP_PIECE_BYTES);
+  return discard;
+}
+
+/** Bytes holding `fill` repeatedly (shared, never written): the padding of a written chunk. */
+function fillBuffer(like: TypedArray, fill: Scalar): Uint8Array {
+  const key = `${like.constructor.name}:${String(fill)}`;
+  let bytes = fills.get(key);
+  if (!bytes) {
+    const ctor = like.constructor as new (n: number) => TypedArray;
+    const values = new ctor(GAP_PIECE_BYTES / like.BYTES_PER_ELEMENT);
+    if (fill !== 0 && fill !== 0n) (values as Float64Array).fill(fill as number);
+    bytes = new Uint8Array(values.buffer);
+    if (fills.size >= 16) fills.clear(); // a handful of (dtype, fill) pairs in practice
+    fills.set(key, bytes);
+  }
+  return bytes;
+}
+
+function pushGap(segments: Uint8Array[], gap: Uint8Array, bytes: number): void {
+  for (let left = bytes; left > 0; left -= gap.byteLength) segments.push(gap.subarray(0, Math.min(left, gap.byteLength)));
+}
+
+/**
+ * The segments that carry a chunk part to or from `user` (a strided view of the same element
+ * size and shape as `chunk`), or `undefined` when the part is not made of forward, contiguous
+ * rows of at least `MIN_RUN_BYTES` in both (then a chunk buffer and a strided copy serve).
+ *
+ * For a read, gaps between runs go to a discard buffer and the plan starts at the first run.
+ * For a write (`whole` with the fill value), the plan covers the whole chunk of `chunkBytes`:
+ * every byte outside the part (an edge chunk's padding) comes from a buffer of the fill value.
+ */
+export function planSegments(
+  chunk: ChunkLayout, user: StridedView, whole?: { readonly chunkBytes: number; readonly fill: Scalar },
+): SegmentPlan | undefined {
+  const bpe = user.data.BYTES_PER_ELEMENT;
+  const { shape, strides } = coalesce(chunk.shape, [chunk.strides, user.strides]);
+  if (shape.some((n) => n === 0)) return undefined;
+  const [cs, us] = strides;
+  const inner = shape.length - 1;
+  // Forward runs only: then chunk order is the order of the odometer below.
+  if (inner < 0 || cs[inner] !== 1 || us[inner] !== 1 || cs.some((s) => s <= 0)) return undefined;
+  const runBytes = shape[inner] * bpe;
+  if (runBytes < MIN_RUN_BYTES) return undefined;
+  const gap = whole ? fillBuffer(user.data, whole.fill) : discardBuffer();
+  const { buffer, byteOffset } = user.data;
+  const segments: Uint8Array[] = [];
+  const counter = new Array<number>(inner).fill(0);
+  let ci = chunk.offset;
+  let ui = user.offset;
+  const start = whole ? 0 : ci * bpe;
+  let at = start;
+  let payload = 0;
+  for (;;) {
+    const runStart = ci * bpe;
+    if (runStart > at) pushGap(segments, gap, runStart - at);
+    segments.push(new Uint8Array(buffer, byteOffset + ui * bpe, runBytes));
+    payload += runBytes;
+    at = runStart + runBytes;
+    let axis = inner - 1;
+    for (; axis >= 0; axis--) {
+      ci += cs[axis];
+      ui += us[axis];
+      if (++counter[axis] < shape[axis]) break;
+      ci -= cs[axis] * shape[axis];
+      ui -= us[axis] * shape[axis];
+      counter[axis] = 0;
+    }
+    if (axis < 0) break;
+  }
+  if (whole && whole.chunkBytes > at) pushGap(segments, gap, whole.chunkBytes - at);
+  return { start, segments, payload };
+}
