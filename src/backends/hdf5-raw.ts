@@ -46,33 +46,44 @@ function discardBytes(n: number): Uint8Array[] {
   return views;
 }
 
-/** The views still to fill (or write) after `done` bytes moved. */
-function remaining(views: readonly Uint8Array[], done: number): Uint8Array[] {
-  const rest: Uint8Array[] = [];
-  for (const v of views) {
-    if (done >= v.byteLength) { done -= v.byteLength; continue; }
-    rest.push(done > 0 ? v.subarray(done) : v);
-    done = 0;
-  }
-  return rest;
-}
+type VectorCall = (fd: number, views: Uint8Array[], position: number) => number | Promise<number>;
 
-/** Reads into `views` from `position` until they are full or the file ends; the bytes read. */
-async function readvFully(fd: number, views: readonly Uint8Array[], position: number): Promise<number> {
-  let pending = views.filter((v) => v.byteLength > 0);
+const readv: VectorCall = BLOCKING_IO ? fs.readvSync : readvAsync;
+const writev: VectorCall = BLOCKING_IO ? fs.writevSync : writevAsync;
+
+/**
+ * Moves bytes between the file at `position` and `views` in order, in calls of at most
+ * MAX_VECTORS views, until every view is done or the file ends; returns the bytes moved. One
+ * pass over the views, however many calls it takes. A read of a regular file that returns
+ * less than asked has reached the end of the file (local file systems read regular files
+ * whole), so no further call is spent on learning that; a file system that returns less
+ * early makes the file look foreign, and HDF5 reads it: slower, never wrong.
+ */
+async function moveAll(call: VectorCall, fd: number, views: readonly Uint8Array[], position: number): Promise<number> {
+  const reading = call === readv;
   let total = 0;
-  while (pending.length > 0) {
-    const batch = pending.length > MAX_VECTORS ? pending.slice(0, MAX_VECTORS) : pending;
-    const n = BLOCKING_IO ? fs.readvSync(fd, batch, position + total) : await readvAsync(fd, batch, position + total);
+  let next = 0; // the first view not yet done
+  let partial: Uint8Array | undefined; // what is left of views[next], when a call stopped inside it
+  while (next < views.length) {
+    const batch = views.slice(next, next + MAX_VECTORS);
+    if (partial) batch[0] = partial;
+    const n = await call(fd, batch, position + total);
     if (n === 0) break;
+    if (reading && n < batch.reduce((a, v) => a + v.byteLength, 0)) return total + n;
     total += n;
-    pending = remaining(pending, n);
+    let left = n;
+    partial = undefined;
+    for (const view of batch) {
+      if (left < view.byteLength) { partial = view.subarray(left); break; }
+      left -= view.byteLength;
+      next++;
+    }
   }
   return total;
 }
 
-/** One positioned vectored read: `views` filled from byte `position` of the file. */
-interface ReadOp { readonly position: number; readonly views: Uint8Array[] }
+/** One positioned vectored read: `views` filled from byte `position` of the file, `bytes` expected. */
+interface ReadOp { readonly position: number; readonly views: Uint8Array[]; bytes: number }
 
 /** Reads whose gaps are smaller than this are merged into one call (the gap read into a discard buffer). */
 const MERGE_GAP_BYTES = 64 * 1024;
@@ -90,18 +101,23 @@ export async function readTemplatedInto(
   let wanted = 0;
   for (const s of segments) wanted += s.byteLength;
   if (start < 0 || start + wanted > dataBytes) throw new DosnaError(`internal: bytes [${start}, ${start + wanted}) are outside a chunk of ${dataBytes} bytes`);
-  // Each call gets its own check buffer: concurrent reads must not compare each other's bytes.
+  // Each call gets its own check buffers: concurrent reads must not compare each other's bytes.
   const head = Buffer.allocUnsafe(prefix.length);
-  const tail = Buffer.allocUnsafe(suffix.length + 1); // one byte more tells a longer file apart
-  const ops: ReadOp[] = [{ position: 0, views: [head] }];
-  const add = (position: number, views: Uint8Array[]) => {
+  const tail = Buffer.allocUnsafe(suffix.length + 1); // one byte more than expected tells a longer file apart
+  const ops: ReadOp[] = [{ position: 0, views: [head], bytes: head.length }];
+  const add = (position: number, views: readonly Uint8Array[], bytes: number) => {
     const last = ops[ops.length - 1];
-    const lastEnd = last.position + last.views.reduce((a, v) => a + v.byteLength, 0);
-    if (position - lastEnd < MERGE_GAP_BYTES) last.views.push(...discardBytes(position - lastEnd), ...views);
-    else ops.push({ position, views });
+    const gap = position - (last.position + last.bytes);
+    if (gap >= MERGE_GAP_BYTES) {
+      ops.push({ position, views: [...views], bytes });
+      return;
+    }
+    for (const d of discardBytes(gap)) last.views.push(d);
+    for (const v of views) last.views.push(v);
+    last.bytes += gap + bytes;
   };
-  add(prefix.length + start, [...segments]);
-  add(prefix.length + dataBytes, [tail]);
+  add(prefix.length + start, segments, wanted);
+  add(prefix.length + dataBytes, [tail], suffix.length);
   let fd: number;
   try {
     fd = BLOCKING_IO ? fs.openSync(file, 'r') : await openAsync(file, 'r');
@@ -111,8 +127,7 @@ export async function readTemplatedInto(
   }
   try {
     for (const op of ops) {
-      const expected = op.views.reduce((a, v) => a + v.byteLength, 0) - (op.views.includes(tail) ? 1 : 0);
-      if (await readvFully(fd, op.views, op.position) !== expected) return 'foreign';
+      if (await moveAll(readv, fd, op.views, op.position) !== op.bytes) return 'foreign';
     }
   } catch (error) {
     throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
@@ -140,14 +155,9 @@ export async function readTemplated(file: string, template: Template, dataBytes:
 export async function writeFileParts(file: string, parts: readonly Uint8Array[]): Promise<void> {
   const fd = BLOCKING_IO ? fs.openSync(file, 'w') : await openAsync(file, 'w');
   try {
-    let pending = parts.filter((p) => p.byteLength > 0);
-    let position = 0;
-    while (pending.length > 0) {
-      const batch = pending.length > MAX_VECTORS ? pending.slice(0, MAX_VECTORS) : pending;
-      const n = BLOCKING_IO ? fs.writevSync(fd, batch, position) : await writevAsync(fd, batch, position);
-      position += n;
-      pending = remaining(pending, n);
-    }
+    const total = parts.reduce((n, p) => n + p.byteLength, 0);
+    const written = await moveAll(writev, fd, parts, 0);
+    if (written !== total) throw new DosnaError(`wrote ${written} of ${total} bytes to ${file}`);
   } finally {
     if (BLOCKING_IO) fs.closeSync(fd); else await closeAsync(fd);
   }
