@@ -43,6 +43,25 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', label
     expect(flat(got)).toEqual([1, 2, 3, 4, 5, 6, 7, 8].flatMap((r) => [r * 10 + 2, r * 10 + 5, r * 10 + 8]));
   });
 
+  it('moves the caller\'s own arrays on this thread when the store does vectored I/O, in workers otherwise', async () => {
+    const ds = await con.createDataset('placed', { shape: [32, 64], chunkSize: [16, 32] });
+    const mine = dn.ndarray(Float32Array.from({ length: 32 * 64 }, (_, i) => i), [32, 64]);
+    await ds.load(mine);
+    const loadWorkers = new Set(ds.lastRun!.tasks.map((t) => t.worker));
+    const out = new Float32Array(32 * 64);
+    await ds.get(undefined, { out });
+    const readWorkers = new Set(ds.lastRun!.tasks.map((t) => t.worker));
+    expect(out).toEqual(mine.data);
+    const fresh = await ds.get(); // a fresh result is shared memory: workers fill it
+    expect(fresh.data).toEqual(mine.data);
+    expect(ds.lastRun!.tasks.every((t) => t.worker > 0)).toBe(true);
+    const vectored = con.store.readChunkInto !== undefined && con.store.writeChunkParts !== undefined;
+    // With vectored I/O (hdf5) the files move straight from and into these arrays on the main
+    // thread (worker 0); otherwise workers do the copies from shared memory.
+    expect([...loadWorkers].every((w) => (w === 0) === vectored)).toBe(true);
+    expect([...readWorkers].every((w) => (w === 0) === vectored)).toBe(true);
+  });
+
   it('refuses a closure before touching any chunk, saying why and how to fix it', async () => {
     const ds = await con.createDataset('closure', { shape: [4], chunkSize: [2] });
     await ds.set(undefined, [1, 2, 3, 4]);

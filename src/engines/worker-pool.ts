@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { chunkReads, writtenDataset, type ChunkJob } from '../chunk-ops.js';
+import { chunkReads, executeChunk, writtenDataset, type ChunkJob } from '../chunk-ops.js';
 import { KeyedMutex, runTasks, summarize, type RunReport } from '../concurrency.js';
 import { allocate, type TypedArray } from '../dtypes.js';
 import type { Engine, EngineContext, EngineSession } from '../engine.js';
@@ -81,7 +81,33 @@ class WorkerPoolSession implements EngineSession {
     return allocate(dtype, length, true);
   }
 
+  /**
+   * Whether the job runs on this thread: a read into, or a write from, the caller's own
+   * (unshared) array on a store that moves rows between its files and that array itself
+   * (vectored I/O). The kernel does the copying there; workers would add only a copy of the
+   * whole array into shared memory and back.
+   */
+  private runsHere(job: ChunkJob): boolean {
+    const store = this.context.store;
+    if (job.kind === 'read') return !(job.out.buffer instanceof SharedArrayBuffer) && store.readChunkInto !== undefined;
+    if (job.kind === 'write') return !(job.source.data.buffer instanceof SharedArrayBuffer) && store.writeChunkParts !== undefined;
+    return false;
+  }
+
   async run(job: ChunkJob, chunks: readonly ChunkIndex[], options: Parameters<EngineSession['run']>[2]): Promise<RunReport> {
+    const target = writtenDataset(job);
+    const runOptions = {
+      concurrency: this.concurrency,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      locks: this.locks,
+      lockKey: target ? (index: ChunkIndex) => `${target.name}\u0000${index.join(',')}` : undefined,
+    };
+    if (this.runsHere(job)) {
+      const env = { store: this.context.store, storeFor: this.context.storeFor };
+      const run = await runTasks(chunks, (index) => executeChunk(env, job, index), runOptions);
+      return summarize(options.operation, 'worker-pool', this.concurrency, run);
+    }
     if (job.kind === 'read' && !(job.out.buffer instanceof SharedArrayBuffer)) {
       // A caller's own output array (get's `out`) is not shared memory: workers fill a shared
       // one, copied over once at the end.
@@ -97,7 +123,6 @@ class WorkerPoolSession implements EngineSession {
     const remember = (s: ConnectionSettings, store: Store) => { if (store.capabilities.sharedMemory) sharedStores.set(settingsKey(s), store); };
     remember(settings, own);
     if (job.kind === 'copy') remember(job.source.settings, await this.context.storeFor(job.source.settings));
-    const target = writtenDataset(job);
 
     const run = await runTasks(chunks, async (index) => {
       const handed: SharedChunk[] = [];
@@ -122,13 +147,7 @@ class WorkerPoolSession implements EngineSession {
       }
       const stats = result.stats!;
       return { worker: result.worker, ...stats };
-    }, {
-      concurrency: this.concurrency,
-      signal: options.signal,
-      onProgress: options.onProgress,
-      locks: this.locks,
-      lockKey: target ? (index) => `${target.name}\u0000${index.join(',')}` : undefined,
-    });
+    }, runOptions);
     return summarize(options.operation, 'worker-pool', this.concurrency, run);
   }
 
