@@ -91,11 +91,13 @@ try {
         for (let i = 0; i < d.length; i++) d[i] += 1;
       }));
       const ref = await reference(ds.totalChunks, C ** 3 * 4, concurrency);
+      // The floor under any get() that returns a new array: allocating one and touching its pages.
+      const freshArray = await timeRuns(runs, async () => { new Float32Array(N ** 3).fill(1); });
       await ds.delete();
       const blockBytes = blockShape.reduce((a, b) => a * b, 4);
       emit({
         kind: 'io', backend, engine, engineOptions: args.engineOptions, N, C, runs, bytes, concurrency, chunks: N ** 3 / C ** 3,
-        ms: { write: median(write), read: median(read), readInto: median(readInto), misaligned: median(misaligned), plane: median(plane), line: median(line), setBlock: median(setBlock), apply: median(apply) },
+        ms: { write: median(write), read: median(read), readInto: median(readInto), freshArray: median(freshArray), misaligned: median(misaligned), plane: median(plane), line: median(line), setBlock: median(setBlock), apply: median(apply) },
         reference: { name: backend === 'ram' ? 'TypedArray.set' : backend === 'hdf5' ? 'fs files' : 'SDK loop', write: median(ref.write), read: median(ref.read) },
         misalignedCostPerByte: (median(misaligned) / blockBytes) / (median(read) / bytes),
         peakRssMiB: peakRssMiB(),

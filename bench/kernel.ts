@@ -8,7 +8,7 @@ import * as dn from '../src/index.js';
 import { emit, median, randomFloat32 } from './common.js';
 
 const n = 64;
-const rounds = 3;
+const rounds = 5;
 const perRound = 11;
 const x = randomFloat32(n ** 3);
 const js: number[] = [];
