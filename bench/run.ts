@@ -111,9 +111,10 @@ async function convRounds(variants: { key: string; run: () => Promise<Record_[]>
     for (const v of variants) {
       for (const r of await v.run()) {
         const seen = pooled.get(v.key);
-        if (!seen) pooled.set(v.key, r);
+        if (!seen) pooled.set(v.key, { ...r, roundMs: [r.ms] });
         else {
           seen.all.push(...r.all);
+          seen.roundMs.push(r.ms);
           seen.peakRssMiB = Math.max(seen.peakRssMiB, r.peakRssMiB);
         }
       }
@@ -182,12 +183,14 @@ const ioTable = [
   ...io.map((r) => `| ${r.backend} | ${r.engine} | ${r.N} | ${r.C} | ${fmt(mbps(r.bytes, r.ms.write), 0)} | ${fmt(mbps(r.bytes, r.reference.write), 0)} (${r.reference.name}) | ${fmt(r.reference.write / r.ms.write, 2)} | ${fmt(mbps(r.bytes, r.ms.read), 0)} | ${fmt(mbps(r.bytes, r.reference.read), 0)} | ${fmt(r.reference.read / r.ms.read, 2)} | ${fmt(mbps(r.bytes, r.ms.readInto), 0)} (${fmt(r.reference.read / r.ms.readInto, 2)}) | ${r.ms.freshArray === undefined ? '' : fmt(r.ms.freshArray, 1)} | ${fmt(r.misalignedCostPerByte, 2)} | ${fmt(r.ms.plane, 2)} | ${fmt(r.ms.line, 2)} | ${fmt(r.ms.setBlock)} | ${fmt(r.ms.apply)} | ${fmt(r.peakRssMiB, 0)} |`),
 ];
 const convTable = [
-  '| backend | engine | ranks/threads | N | C | median ms | speedup vs cpu (same backend) | compute ms/chunk | peak RSS MiB |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| backend | engine | ranks/threads | N | C | median ms | speedup vs cpu (same backend) | speedup in each round | compute ms/chunk | peak RSS MiB |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...conv.map((r) => {
     const base = conv.find((c) => c.engine === 'cpu' && c.backend === r.backend && c.N === r.N);
     const par = r.engine === 'worker-pool' ? `${r.engineOptions?.threads ?? '?'} threads` : r.engine === 'cluster-rank' ? `${r.ranks} ranks` : '1';
-    return `| ${r.backend} | ${r.engine} | ${par} | ${r.N} | ${r.C} | ${fmt(r.ms, 0)} | ${base ? fmt(base.ms / r.ms, 2) : '-'} | ${fmt(r.computeMsPerChunk)} | ${fmt(r.peakRssMiB, 0)} |`;
+    // Rounds are interleaved, so a round's ratio compares runs made close together in time.
+    const perRound = base?.roundMs && r.roundMs && r !== base ? r.roundMs.map((ms: number, i: number) => fmt(base.roundMs[i] / ms, 2)).join(', ') : '-';
+    return `| ${r.backend} | ${r.engine} | ${par} | ${r.N} | ${r.C} | ${fmt(r.ms, 0)} | ${base ? fmt(base.ms / r.ms, 2) : '-'} | ${perRound} | ${fmt(r.computeMsPerChunk)} | ${fmt(r.peakRssMiB, 0)} |`;
   }),
 ];
 
@@ -219,6 +222,8 @@ const REASONS: [RegExp, string][] = [
   [/^\| hdf5 x .*: write/, 'Every chunk file is written as a temporary file and renamed over its name (atomic writes, which the hdf5 issue requires); the reference overwrites its files in place from bytes already in order. The rows go from the cube to the file by one writev per chunk (4096 rows of 256 bytes at C=64): what is left is the per-row cost on the main thread (a view per row, Node\'s checks of each buffer).'],
   [/^\| hdf5 x .*: read/, 'The reference reads 64 files into 64 buffers that malloc recycles; `get` must return one new 64 MiB array, and allocating it and faulting in its pages alone takes about as long as the whole reference or longer (column "new N^3 array alone"): 50% would need a get faster than allocating its result. The like-for-like figure is the read into a reused array (`get(index, { out })`), whose rows go straight from the files into place (readv).'],
   [/^\| (s3|ceph) x cpu.*(write|read)/, 'With the cpu engine, cutting and assembling chunks runs on the thread that also drives the requests, on 2 cores shared with the RGW daemons. The worker-pool engine moves that work off the main thread: compare its rows.'],
+  [/^\| (s3|ceph) x worker-pool.*(write|read) >=/, 'The workers\' requests and the reference loop run at the same concurrency on 2 cores that the RGW\'s own daemons (mon, osd, rgw) share; measured at different moments, this ratio moves by about 15% either way between runs.'],
+  [/^\| hdf5 x .*misaligned/, 'The block touches 36 chunks, most of them partly: the rows of a partial chunk are read with the gaps between them (into a discard buffer), so each returned byte costs more file bytes and iovecs than in the whole-cube read; with worker-pool each chunk also costs a hand-off. On this shared machine the figure moves between about 1.2x and 2.1x from run to run.'],
   [/^\| (s3|ceph) x .*misaligned/, 'The misaligned block touches 24 chunks, most of them partly: each costs a request round trip (a range GET) for a fraction of its bytes, and the worker-pool hand-off adds to each; per byte returned that is more than the aligned whole-cube read, which moves whole objects.'],
   [/^\| worker-pool .* on hdf5/, 'On hdf5 the cpu engine is not single-core: its file reads and writes run on libuv\'s thread pool while the main thread filters, so two worker threads compete with a baseline that already uses part of the second core. File I/O does not speed up with more threads here: an identity map (I/O only) takes the cpu engine about 50 ms and two processes sharing it 63-70 ms.'],
   [/^\| cluster-rank/, 'On 2 cores two ranks keep both cores filtering, so the file I/O that the single-process baseline overlaps on its idle second core now costs compute time, and file I/O does not speed up with ranks (an identity map, I/O only: about 50 ms for the cpu engine, 63-70 ms for two ranks doing half each). The filter alone scales 1.98x with two processes.'],
@@ -256,7 +261,8 @@ ${ioTable.join('\n')}
 
 A gaussian (sigma 1.5, truncated at 4 sigma: radius 6, SciPy's \`mode='reflect'\`) as one 3-D \`map\` per chunk, 64^3 chunks.
 Each process makes one untimed warm-up run (every worker thread and rank compiles the kernel once); engines run in interleaved
-rounds (${ROUNDS}) and the medians pool every round's runs.
+rounds (${ROUNDS}) and the medians pool every round's runs; each round's own ratio is listed too, because on a shared 2-core
+machine a burst of other load hits a run that keeps both cores busy harder than one that leaves a core idle.
 ${kernel ? `Per-chunk kernel on one 64^3 float32 block: ${fmt(kernel.ms, 2)} ms${kernel.scipyMs ? `; SciPy \`gaussian_filter\` ${fmt(kernel.scipyMs, 2)} ms` : ''}.` : ''}
 
 ${convTable.join('\n')}
