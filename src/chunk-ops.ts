@@ -141,7 +141,7 @@ export function newChunkBuffer(meta: DatasetMeta, store: Store, overwritten = fa
   const n = product(meta.chunkSize);
   if (store.capabilities.sharedMemory !== true && overwritten) return allocateUninitialized(meta.dtype, n);
   const buf = allocate(meta.dtype, n, store.capabilities.sharedMemory === true);
-  if (meta.fillValue !== 0 && meta.fillValue !== 0n) (buf as Float64Array).fill(meta.fillValue as number);
+  if (!Object.is(meta.fillValue, 0) && meta.fillValue !== 0n) (buf as Float64Array).fill(meta.fillValue as number); // -0 is not 0 in bits
   return buf;
 }
 

@@ -70,7 +70,8 @@ export class Dataset {
    * With `{ out }` the values land in that typed array instead of a new one (as h5py's
    * `read_direct`): it must be of the dataset's dtype and hold exactly the selection's
    * elements. Reading many slices into one reused array saves allocating (and page-faulting)
-   * a fresh one each time.
+   * a fresh one each time. If the read fails (a corrupt chunk, a lost connection), `out` may
+   * hold part of the selection.
    */
   async get(index?: Index, options: { out?: TypedArray } = {}): Promise<NdArray<TypedArray>> {
     return this.readSelection(normalizeIndex(index, this.meta.shape), undefined, options.out);

@@ -44,12 +44,12 @@ function discardBuffer(): Uint8Array {
 
 /** Bytes holding `fill` repeatedly (shared, never written): the padding of a written chunk. */
 function fillBuffer(like: TypedArray, fill: Scalar): Uint8Array {
-  const key = `${like.constructor.name}:${String(fill)}`;
+  const key = `${like.constructor.name}:${Object.is(fill, -0) ? '-0' : String(fill)}`; // -0 has its own bits
   let bytes = fills.get(key);
   if (!bytes) {
     const ctor = like.constructor as new (n: number) => TypedArray;
     const values = new ctor(GAP_PIECE_BYTES / like.BYTES_PER_ELEMENT);
-    if (fill !== 0 && fill !== 0n) (values as Float64Array).fill(fill as number);
+    if (!Object.is(fill, 0) && fill !== 0n) (values as Float64Array).fill(fill as number);
     bytes = new Uint8Array(values.buffer);
     if (fills.size >= 16) fills.clear(); // a handful of (dtype, fill) pairs in practice
     fills.set(key, bytes);

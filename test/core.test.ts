@@ -147,6 +147,17 @@ describe('selection and lifecycle', () => {
     }
   });
 
+  it('a fill value of -0 keeps its sign in unwritten cells and in a written chunk\'s padding', async () => {
+    await dn.withConnection(`negzero-${process.pid}`, { backend: 'ram' }, async (con) => {
+      const ds = await con.createDataset('z', { shape: [6], dtype: 'float64', chunkSize: [4], fillValue: -0 });
+      await ds.set([s(0, 2)], 1);
+      const got = Array.from((await ds.get()).data as Float64Array);
+      expect(got.map((v) => Object.is(v, -0))).toEqual([false, false, true, true, true, true]);
+      const chunk = ds.getChunk([0]);
+      expect(Object.is((await chunk.getData()).data[3], -0)).toBe(true);
+    });
+  });
+
   it('connected toggles, operations need a connection, withConnection always disconnects', async () => {
     const con = dn.connection(`life-${process.pid}`);
     expect(con.connected).toBe(false);

@@ -77,6 +77,22 @@ describe('vectored chunk I/O plans', () => {
     }
   });
 
+  it('pads with the exact fill value, -0 apart from 0', () => {
+    const source = new Float32Array(16).fill(1);
+    const layout = { offset: 0, shape: [1, 16], strides: [32, 1] }; // one row of a 2 x 32 chunk
+    const place = { data: source, offset: 0, shape: [1, 16], strides: [16, 1] };
+    const padding = (fill: number) => {
+      const plan = planSegments(layout, place, { chunkBytes: 64 * 4, fill })!;
+      const bytes = new Uint8Array(plan.segments.reduce((n, seg) => n + seg.byteLength, 0));
+      let at = 0;
+      for (const seg of plan.segments) { bytes.set(seg, at); at += seg.byteLength; }
+      return new Float32Array(bytes.buffer).subarray(16);
+    };
+    expect(padding(0).every((v) => Object.is(v, 0))).toBe(true);
+    expect(padding(-0).every((v) => Object.is(v, -0))).toBe(true);
+    expect(padding(Number.NaN).every(Number.isNaN)).toBe(true);
+  });
+
   it('declines what vectored I/O cannot carry: reversed rows, broadcasts, short rows', () => {
     const data = new Float32Array(1000);
     const layout = { offset: 0, shape: [4, 32], strides: [32, 1] };
