@@ -7,7 +7,7 @@
  * hyperslab of a contiguous dataset).
  */
 import type { Scalar, TypedArray } from './dtypes.js';
-import { coalesce, type StridedView } from './strided.js';
+import { coalesce, forEachRow, type StridedView } from './strided.js';
 
 /** Where a chunk part lies inside the chunk: element offset, shape and strides (in elements). */
 export interface ChunkLayout {
@@ -40,6 +40,13 @@ const fills = new Map<string, Uint8Array>();
 function discardBuffer(): Uint8Array {
   discard ??= new Uint8Array(GAP_PIECE_BYTES);
   return discard;
+}
+
+/** Views that take `bytes` of a read nobody wants (a gap between the parts of a file read). */
+export function discardViews(bytes: number): Uint8Array[] {
+  const views: Uint8Array[] = [];
+  pushGap(views, discardBuffer(), bytes);
+  return views;
 }
 
 /** Bytes holding `fill` repeatedly (shared, never written): the padding of a written chunk. */
@@ -78,36 +85,22 @@ export function planSegments(
   if (shape.some((n) => n === 0)) return undefined;
   const [cs, us] = strides;
   const inner = shape.length - 1;
-  // Forward runs only: then chunk order is the order of the odometer below.
+  // Forward runs only: then chunk order is forEachRow's order.
   if (inner < 0 || cs[inner] !== 1 || us[inner] !== 1 || cs.some((s) => s <= 0)) return undefined;
   const runBytes = shape[inner] * bpe;
   if (runBytes < MIN_RUN_BYTES) return undefined;
   const gap = whole ? fillBuffer(user.data, whole.fill) : discardBuffer();
   const { buffer, byteOffset } = user.data;
   const segments: Uint8Array[] = [];
-  const counter = new Array<number>(inner).fill(0);
-  let ci = chunk.offset;
-  let ui = user.offset;
-  const start = whole ? 0 : ci * bpe;
+  const start = whole ? 0 : chunk.offset * bpe;
   let at = start;
-  let payload = 0;
-  for (;;) {
+  forEachRow(shape, cs, us, chunk.offset, user.offset, (ci, ui) => {
     const runStart = ci * bpe;
     if (runStart > at) pushGap(segments, gap, runStart - at);
     segments.push(new Uint8Array(buffer, byteOffset + ui * bpe, runBytes));
-    payload += runBytes;
     at = runStart + runBytes;
-    let axis = inner - 1;
-    for (; axis >= 0; axis--) {
-      ci += cs[axis];
-      ui += us[axis];
-      if (++counter[axis] < shape[axis]) break;
-      ci -= cs[axis] * shape[axis];
-      ui -= us[axis] * shape[axis];
-      counter[axis] = 0;
-    }
-    if (axis < 0) break;
-  }
+  });
+  const payload = shape.reduce((bytes, n) => bytes * n, bpe);
   if (whole && whole.chunkBytes > at) pushGap(segments, gap, whole.chunkBytes - at);
   return { start, segments, payload };
 }

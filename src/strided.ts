@@ -137,7 +137,7 @@ export function fillStrided(dst: StridedView, value: Scalar): void {
  * Calls `row(dOffset, sOffset)` for every position of all axes but the last, with an
  * odometer over the outer axes (no recursion, no allocation per row).
  */
-function forEachRow(
+export function forEachRow(
   shape: readonly number[], ds: readonly number[], ss: readonly number[],
   dOffset: number, sOffset: number, row: (di: number, si: number) => void,
 ): void {

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import { ranksFillCores } from '../cluster/ranks.js';
 import { DosnaError } from '../errors.js';
+import { discardViews } from '../segments.js';
 
 /** The bytes of a chunk file before and after its data. */
 export interface Template {
@@ -36,15 +37,6 @@ const writevPromise = promisify(fs.writev);
 const readvAsync = async (fd: number, views: Uint8Array[], position: number) => (await readvPromise(fd, views, position)).bytesRead;
 const writevAsync = async (fd: number, views: Uint8Array[], position: number) => (await writevPromise(fd, views, position)).bytesWritten;
 const renameAsync = promisify(fs.rename);
-
-/** Where the gaps of a read go: bytes nobody reads. */
-let discard: Uint8Array | undefined;
-function discardBytes(n: number): Uint8Array[] {
-  discard ??= new Uint8Array(1 << 16);
-  const views: Uint8Array[] = [];
-  for (let left = n; left > 0; left -= discard.byteLength) views.push(discard.subarray(0, Math.min(left, discard.byteLength)));
-  return views;
-}
 
 type VectorCall = (fd: number, views: Uint8Array[], position: number) => number | Promise<number>;
 
@@ -112,7 +104,7 @@ export async function readTemplatedInto(
       ops.push({ position, views: [...views], bytes });
       return;
     }
-    for (const d of discardBytes(gap)) last.views.push(d);
+    for (const d of discardViews(gap)) last.views.push(d);
     for (const v of views) last.views.push(v);
     last.bytes += gap + bytes;
   };

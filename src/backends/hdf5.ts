@@ -128,6 +128,24 @@ function guarded<T>(fn: (M: H5Module) => T, cleanup?: (M: H5Module) => void): T 
   }
 }
 
+/**
+ * Opens `file` through HDF5 (to read, or to create it anew), runs `use` on it and closes it,
+ * checking the id and the close status: h5wasm reports those failures only by them.
+ */
+function withHdf5File<T>(file: string, mode: 'read' | 'create', use: (id: bigint, M: H5Module) => T): T {
+  const { M } = h5();
+  let id = -1n;
+  return guarded(() => {
+    id = M.open(file, mode === 'read' ? M.H5F_ACC_RDONLY : M.H5F_ACC_TRUNC, false, -1, -1);
+    if (id < 0n) throw new Error(`HDF5 returned an invalid file id for ${file}`);
+    const result = use(id, M);
+    const closed = M.close_file(id);
+    id = -1n;
+    if (closed < 0) throw new Error(`closing ${file} failed (status ${closed})`);
+    return result;
+  }, (M) => { if (id >= 0n) M.close_file(id); });
+}
+
 /** First line of an HDF5 error stack that says what went wrong (the innermost `minor:`/message). */
 function hdf5Reason(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
@@ -220,11 +238,8 @@ function typedScalar(dtype: DType, value: Scalar) {
 
 /** Writes dataset.h5 to `file` (a temporary name). */
 function writeMetaFile(file: string, meta: DatasetMeta, compression: Compression | undefined): void {
-  const { lib, M } = h5();
-  let id = -1n;
-  guarded(() => {
-    id = M.open(file, M.H5F_ACC_TRUNC, false, -1, -1);
-    if (id < 0n) throw new DosnaError(`cannot create ${file}`);
+  const { lib } = h5();
+  withHdf5File(file, 'create', (id) => {
     const root = new lib.Group(id, '/');
     const grid = meta.shape.map((n, a) => Math.ceil(n / meta.chunkSize[a]));
     root.create_attribute('shape', int64Attr(meta.shape), [meta.shape.length], '<q');
@@ -236,10 +251,7 @@ function writeMetaFile(file: string, meta: DatasetMeta, compression: Compression
       root.create_attribute('compression', compression.compression);
       root.create_attribute('compression_level', BigInt64Array.of(BigInt(compression.compressionLevel)), [], '<q');
     }
-    const status = M.close_file(id);
-    id = -1n;
-    if (status < 0) throw new DosnaError(`cannot close ${file}`);
-  }, (M) => { if (id >= 0n) M.close_file(id); });
+  });
 }
 
 function attrNumbers(value: unknown, what: string, file: string): number[] {
@@ -260,23 +272,18 @@ function attrNumbers(value: unknown, what: string, file: string): number[] {
 /** Reads dataset.h5; `undefined` when it does not exist. */
 function readMetaFile(file: string, name: string): DatasetMeta | undefined {
   if (!fs.existsSync(file)) return undefined;
-  const { lib, M } = h5();
-  let id = -1n;
+  const { lib } = h5();
   let raw: Record<string, unknown>;
   try {
-    raw = guarded(() => {
-      id = M.open(file, M.H5F_ACC_RDONLY, false, -1, -1);
-      if (id < 0n) throw new Error('HDF5 returned an invalid file id');
+    raw = withHdf5File(file, 'read', (id, M) => {
       const root = new lib.Group(id, '/');
       const names = new Set(M.get_attribute_names(id, '/'));
       const out: Record<string, unknown> = {};
       for (const key of ['shape', 'dtype', 'fillvalue', 'chunk_grid', 'chunk_size', 'compression', 'compression_level']) {
         if (names.has(key)) out[key] = root.get_attribute(key, false);
       }
-      M.close_file(id);
-      id = -1n;
       return out;
-    }, (M) => { if (id >= 0n) M.close_file(id); });
+    });
   } catch (error) {
     if (!fs.existsSync(file)) return undefined;
     if (error instanceof DosnaError) throw error;
@@ -406,51 +413,34 @@ function zeroTimestamps(bytes: Buffer): boolean {
 
 const templates = new Map<string, Template | null>();
 
-/** Writes an uncompressed chunk file through HDF5 and returns its bytes. */
+/** Writes an uncompressed chunk file through HDF5. */
 function writeThroughHdf5(file: string, info: DatasetInfo, bytes: Uint8Array): void {
-  const { M } = h5();
-  let id = -1n;
-  guarded(() => {
+  withHdf5File(file, 'create', (id, M) => {
     const buffer = heapBuffer(M, info.bytes);
     try {
       M.HEAPU8.set(bytes, buffer.ptr);
-      id = M.open(file, M.H5F_ACC_TRUNC, false, -1, -1);
-      if (id < 0n) throw new Error('HDF5 returned an invalid file id');
       const status = M.create_dataset(id, '/data', BigInt(buffer.ptr), info.writeMetadata);
       if (status < 0) throw new Error(`writing /data failed (status ${status})`);
     } finally {
       buffer.release();
     }
-    const closed = M.close_file(id);
-    id = -1n;
-    if (closed < 0) throw new Error(`closing failed (status ${closed})`);
-  }, (M) => { if (id >= 0n) M.close_file(id); });
+  });
 }
 
 /** Reads /data of a chunk file through HDF5, checking its shape and type. */
 function readThroughHdf5(file: string, info: DatasetInfo): Uint8Array {
-  const { M } = h5();
-  let id = -1n;
-  return guarded(() => {
-    id = M.open(file, M.H5F_ACC_RDONLY, false, -1, -1);
-    if (id < 0n) throw new Error('HDF5 returned an invalid file id');
-    const md = M.get_dataset_metadata(id, '/data');
-    const problem = mismatch(md, info);
+  return withHdf5File(file, 'read', (id, M) => {
+    const problem = mismatch(M.get_dataset_metadata(id, '/data'), info);
     if (problem) throw new CorruptChunkError(`chunk file ${file} ${problem}`, file);
     const buffer = heapBuffer(M, info.bytes);
     try {
       const status = M.get_dataset_data(id, '/data', null, null, null, BigInt(buffer.ptr));
       if (status < 0) throw new Error(`reading /data failed (status ${status})`);
-      const out = new Uint8Array(info.bytes);
-      out.set(M.HEAPU8.subarray(buffer.ptr, buffer.ptr + info.bytes));
-      return out;
+      return M.HEAPU8.slice(buffer.ptr, buffer.ptr + info.bytes);
     } finally {
       buffer.release();
-      const closed = M.close_file(id);
-      id = -1n;
-      if (closed < 0) throw new Error(`closing failed (status ${closed})`);
     }
-  }, (M) => { if (id >= 0n) M.close_file(id); });
+  });
 }
 
 function makeTemplate(info: DatasetInfo): Template | null {
@@ -623,7 +613,11 @@ class Hdf5Store implements Store {
     await fs.promises.mkdir(dir, { recursive: true });
     const tmp = tmpName(file);
     try {
-      writeMetaFile(tmp, meta, compression);
+      try {
+        writeMetaFile(tmp, meta, compression);
+      } catch (error) {
+        throw new DosnaError(`cannot write dataset metadata file ${tmp}: ${hdf5Reason(error)}`, { cause: error });
+      }
       // link() fails if dataset.h5 exists: of two processes creating one dataset, one wins.
       try {
         await fs.promises.link(tmp, file);
