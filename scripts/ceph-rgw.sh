@@ -113,9 +113,19 @@ daemon_running() {
   pid_ours "$pid"
 }
 
+# Waits until process $1 is gone, at most $2 tenths of a second; fails if it is still alive.
+wait_gone() {
+  local i
+  for ((i = 0; i < $2; i++)); do
+    pid_alive "$1" || return 0
+    sleep 0.1
+  done
+  ! pid_alive "$1"
+}
+
 # Stops one daemon by its pid file: TERM, wait up to 20 s, then KILL, wait up to 10 s.
 stop_daemon() {
-  local name=$1 pid i
+  local name=$1 pid
   pid=$(daemon_pid "$name") || { rm -f "$(pidfile_of "$name")"; return 0; }
   if ! pid_ours "$pid"; then
     rm -f "$(pidfile_of "$name")"
@@ -123,18 +133,10 @@ stop_daemon() {
   fi
   say "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 200; i++)); do
-    pid_alive "$pid" || break
-    sleep 0.1
-  done
-  if pid_alive "$pid"; then
+  if ! wait_gone "$pid" 200; then
     say "$name (pid $pid) did not exit after 20 s; sending KILL"
     kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      pid_alive "$pid" || break
-      sleep 0.1
-    done
-    pid_alive "$pid" && die "$name (pid $pid) is still alive after KILL"
+    wait_gone "$pid" 100 || die "$name (pid $pid) is still alive after KILL"
   fi
   rm -f "$(pidfile_of "$name")"
 }
