@@ -25,7 +25,7 @@ const fastPath = process.argv[4] !== 'false';
 const con = await dn.connect('bench', { backend: 'hdf5', directory: base, create: true, fastPath });
 const ds = await con.createDataset('cube', { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
 const store = con.store;
-const meta = (await store.readMeta('cube'))!;
+const meta = (await store.readMeta('cube'))!.meta;
 const chunk = new Uint8Array(chunkBytes);
 bytesOf(cube.subarray(0, C * C * C)).forEach((b, i) => { chunk[i] = b; });
 const indices: number[][] = [];
@@ -53,7 +53,7 @@ results['api write'] = await time(() => ds.set(undefined, dn.ndarray(cube, [N, N
 results['api read'] = await time(async () => { await ds.get(); });
 const check = (await ds.get()).data as Float32Array;
 for (let i = 0; i < cube.length; i += 9973) if (check[i] !== cube[i]) throw new Error(`read back the wrong value at ${i}`);
-results['store write'] = await time(async () => { for (const idx of indices) await store.writeChunk(meta, idx, chunk); }, clearChunks);
+results['store write'] = await time(async () => { for (const idx of indices) await store.writeChunk(meta, idx, [chunk]); }, clearChunks);
 results['store read'] = await time(async () => { for (const idx of indices) await store.readChunk(meta, idx); });
 results['fs write'] = await time(() => { for (const idx of indices) fs.writeFileSync(path.join(plainDir, `c_${idx.join('_')}.bin`), chunk); }, clearPlain);
 for (const idx of indices) fs.writeFileSync(path.join(plainDir, `c_${idx.join('_')}.bin`), chunk);

@@ -6,14 +6,15 @@
  */
 import { ndarray } from './ndarray.js';
 import { allocate, allocateUninitialized, bytesOf, castInto, viewAs, type DType, type TypedArray } from './dtypes.js';
-import { KernelError, ShapeError } from './errors.js';
+import { ConflictError, KernelError, ShapeError } from './errors.js';
+import { chunkCopy, commitChunk, MAX_COMMIT_ATTEMPTS } from './commit.js';
 import { gatherPadded, paddedAxis, type PaddedAxis } from './halo.js';
 import { resolveKernel, type ChunkContext, type Kernel } from './kernel.js';
 import {
   chunkPart, cStrides, formatShape, product, selectionShape, touchedChunks,
   type AxisPart, type Selection,
 } from './slicing.js';
-import type { ChunkIndex, ConnectionSettings, DatasetMeta, Store } from './store.js';
+import type { ChunkIndex, ConnectionSettings, DatasetMeta, Generation, Store } from './store.js';
 import { planSegments } from './segments.js';
 import { copyStrided, fillStrided, type StridedView } from './strided.js';
 import { toStridedView } from './values.js';
@@ -131,33 +132,21 @@ export function chunkOrigin(meta: DatasetMeta, index: ChunkIndex): number[] {
   return meta.chunkSize.map((c, a) => index[a] * c);
 }
 
-/**
- * A new full-size chunk buffer holding the fill value everywhere; in shared memory when the
- * store keeps chunks there, so the store can adopt it instead of copying it. With
- * `overwritten`, the caller writes every cell of a chunk that has no padding, so the buffer
- * is not initialized at all.
- */
-export function newChunkBuffer(meta: DatasetMeta, store: Store, overwritten = false): TypedArray {
-  const n = product(meta.chunkSize);
-  if (store.capabilities.sharedMemory !== true && overwritten) return allocateUninitialized(meta.dtype, n);
-  const buf = allocate(meta.dtype, n, store.capabilities.sharedMemory === true);
-  if (!Object.is(meta.fillValue, 0) && meta.fillValue !== 0n) (buf as Float64Array).fill(meta.fillValue as number); // -0 is not 0 in bits
-  return buf;
-}
-
 /** A typed view of stored chunk bytes (shared with the store: read only). */
 export function chunkArray(meta: DatasetMeta, bytes: Uint8Array): TypedArray {
   return viewAs(meta.dtype, bytes);
 }
 
-function chunkView(data: TypedArray, meta: DatasetMeta, parts: readonly AxisPart[], elementShift = 0): StridedView {
+/** Where a chunk part lies in a full-chunk buffer `data` (`elementShift`: `data` starts that many elements into the chunk). */
+export function chunkView(data: TypedArray, meta: DatasetMeta, parts: readonly AxisPart[], elementShift = 0): StridedView {
   const strides = cStrides(meta.chunkSize);
   let offset = -elementShift;
   for (let a = 0; a < parts.length; a++) offset += parts[a].localStart * strides[a];
   return { data, offset, shape: parts.map((p) => p.count), strides: parts.map((p, a) => strides[a] * p.step) };
 }
 
-function selectionView(data: TypedArray, offset0: number, strides: readonly number[], parts: readonly AxisPart[]): StridedView {
+/** Where a chunk part lies in an array laid out over the whole selection (offset and strides of that array). */
+export function selectionView(data: TypedArray, offset0: number, strides: readonly number[], parts: readonly AxisPart[]): StridedView {
   let offset = offset0;
   for (let a = 0; a < parts.length; a++) offset += parts[a].outStart * strides[a];
   return { data, offset, shape: parts.map((p) => p.count), strides };
@@ -210,33 +199,37 @@ export async function readPart(
   copyStrided(dst, chunkView(chunkArray(meta, bytes), meta, parts, useRange ? lo : 0));
 }
 
-/** Writes the part of `source` that falls in chunk `index`, reading the chunk first only when the part does not cover it. */
+/** Whether a chunk part covers every cell of the chunk that lies inside the dataset. */
+export function coversChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[]): boolean {
+  const valid = validShape(meta, index);
+  return parts.every((p, a) => Math.abs(p.step) === 1 && p.count === valid[a]);
+}
+
+/**
+ * Writes the part of `source` that falls in chunk `index`. A part that covers the chunk
+ * replaces it outright; any other is a conditional read-modify-write (commit.ts), so cells
+ * that other writers store at the same time are never lost.
+ */
 export async function writePart(
   store: Store, meta: DatasetMeta, selection: Selection, source: StridedView, index: ChunkIndex, stats: ChunkStats,
 ): Promise<void> {
   const parts = chunkPart(selection, meta.chunkSize, index);
   if (!parts) return;
-  const valid = validShape(meta, index);
-  const covers = parts.every((p, a) => Math.abs(p.step) === 1 && p.count === valid[a]);
-  if (covers && await writeFromRows(store, meta, index, chunkView(source.data, meta, parts), selectionView(source.data, source.offset, source.strides, parts), stats)) return;
-  let buf: TypedArray;
-  if (covers) {
-    buf = newChunkBuffer(meta, store, valid.every((n, a) => n === meta.chunkSize[a]));
-  } else {
-    const existing = await timed(stats, 'ioMs', () => store.readChunk(meta, index));
-    if (existing) {
-      stats.bytesRead += existing.byteLength;
-      // Copy on write: stored bytes may be shared with readers.
-      buf = allocate(meta.dtype, product(meta.chunkSize), store.capabilities.sharedMemory === true);
-      (buf as Float64Array).set(chunkArray(meta, existing) as Float64Array);
-    } else {
-      buf = newChunkBuffer(meta, store);
-    }
+  const from = selectionView(source.data, source.offset, source.strides, parts);
+  if (coversChunk(meta, index, parts)) {
+    if (await writeFromRows(store, meta, index, chunkView(source.data, meta, parts), from, stats)) return;
+    const valid = validShape(meta, index);
+    const buf = chunkCopy(meta, store, undefined, valid.every((n, a) => n === meta.chunkSize[a]));
+    copyStrided(chunkView(buf, meta, parts), from);
+    const bytes = bytesOf(buf);
+    await timed(stats, 'ioMs', () => store.writeChunk(meta, index, [bytes]));
+    stats.bytesWritten += bytes.byteLength;
+    return;
   }
-  copyStrided(chunkView(buf, meta, parts), selectionView(source.data, source.offset, source.strides, parts));
-  const bytes = bytesOf(buf);
-  await timed(stats, 'ioMs', () => store.writeChunk(meta, index, bytes));
-  stats.bytesWritten += bytes.byteLength;
+  await timed(stats, 'ioMs', () => commitChunk(store, meta, index, {
+    overlay: (chunk) => copyStrided(chunkView(chunk, meta, parts), from),
+    stats,
+  }));
 }
 
 /** Reads a box of a dataset (a selection without integer axes) into a new C-order array. */
@@ -253,30 +246,44 @@ function boxSelection(origin: readonly number[], shape: readonly number[]): Sele
 
 /**
  * Writes a whole chunk straight from the rows of `source` (vectored file writes) when the
- * store can and the rows are long enough; `false` when the caller must assemble a buffer.
- * `layout` is where `source` lies in the chunk; every other cell gets the fill value.
+ * store takes many parts cheaply and the rows are long enough; `false` when the caller must
+ * assemble a buffer. `layout` is where `source` lies in the chunk; every other cell gets the
+ * fill value. With `expected`, the write is conditional (see `writeChunkIf`).
  */
 async function writeFromRows(
   store: Store, meta: DatasetMeta, index: ChunkIndex, layout: StridedView, source: StridedView, stats: ChunkStats,
 ): Promise<boolean> {
-  if (!store.writeChunkParts) return false;
+  if (!store.vectoredWrites) return false;
   const chunkBytes = product(meta.chunkSize) * source.data.BYTES_PER_ELEMENT;
   const plan = planSegments(layout, source, { chunkBytes, fill: meta.fillValue });
   if (!plan) return false;
-  await timed(stats, 'ioMs', () => store.writeChunkParts!(meta, index, plan.segments));
+  await timed(stats, 'ioMs', () => store.writeChunk(meta, index, plan.segments));
   stats.bytesWritten += chunkBytes;
   return true;
 }
 
-/** Writes `data` (C order over the chunk's valid shape) as the whole chunk. */
-async function writeWholeChunk(store: Store, meta: DatasetMeta, index: ChunkIndex, view: StridedView, stats: ChunkStats): Promise<void> {
+/**
+ * Writes `view` (the chunk's valid cells) as the whole chunk: unconditionally, or, with
+ * `expected`, only if the stored chunk is still that generation. Resolves whether it wrote.
+ */
+async function writeWholeChunk(
+  store: Store, meta: DatasetMeta, index: ChunkIndex, view: StridedView, stats: ChunkStats, expected?: Generation | null,
+): Promise<boolean> {
   const layout = { data: view.data, offset: 0, shape: view.shape, strides: cStrides(meta.chunkSize) };
-  if (await writeFromRows(store, meta, index, layout, view, stats)) return;
-  const buf = newChunkBuffer(meta, store, view.shape.every((n, a) => n === meta.chunkSize[a]));
-  copyStrided({ data: buf, offset: 0, shape: view.shape, strides: cStrides(meta.chunkSize) }, view);
+  if (expected === undefined && await writeFromRows(store, meta, index, layout, view, stats)) return true;
+  let buf: TypedArray;
+  if (view.data.length === product(meta.chunkSize) && view.offset === 0 && view.strides.join() === cStrides(meta.chunkSize).join()) {
+    buf = view.data; // already the whole chunk, laid out as stored
+  } else {
+    buf = chunkCopy(meta, store, undefined, view.shape.every((n, a) => n === meta.chunkSize[a]));
+    copyStrided({ data: buf, offset: 0, shape: view.shape, strides: cStrides(meta.chunkSize) }, view);
+  }
   const bytes = bytesOf(buf);
-  await timed(stats, 'ioMs', () => store.writeChunk(meta, index, bytes));
+  const written = await timed(stats, 'ioMs', () => expected === undefined
+    ? store.writeChunk(meta, index, [bytes])
+    : store.writeChunkIf(meta, index, [bytes], expected));
   stats.bytesWritten += bytes.byteLength;
+  return written !== undefined;
 }
 
 function castArray(data: TypedArray, dtype: DType): TypedArray {
@@ -298,22 +305,56 @@ async function cloneChunk(store: Store, job: CloneJob, index: ChunkIndex, stats:
   const bytes = await timed(stats, 'ioMs', () => store.readChunk(job.dataset, index));
   if (!bytes) return;
   stats.bytesRead += bytes.byteLength;
-  await timed(stats, 'ioMs', () => store.writeChunk(job.target, index, bytes));
+  await timed(stats, 'ioMs', () => store.writeChunk(job.target, index, [bytes]));
   stats.bytesWritten += bytes.byteLength;
 }
 
+/** Whether a map job writes back into its own input (`apply`). */
+function inPlace(job: MapJob): boolean {
+  return job.output.name === job.input.name && job.output.uid === job.input.uid;
+}
+
 async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: ChunkStats): Promise<void> {
-  const { input, output } = job;
-  const valid = validShape(input, index);
-  const origin = chunkOrigin(input, index);
-  const halo = job.halo;
-  const { axes, box } = mapInput(input, index, halo);
-  const region = await readRegion(store, input, box, stats);
-  const data = axes ? gatherPadded(input.dtype, region, axes) : region;
-  const shape = axes ? axes.map((ax) => ax.coords.length) : valid;
+  if (!inPlace(job) || job.halo.some((h) => h > 0)) {
+    const { axes, box } = mapInput(job.input, index, job.halo);
+    const region = await readRegion(store, job.input, box, stats);
+    const data = axes ? gatherPadded(job.input.dtype, region, axes) : region;
+    const shape = axes ? axes.map((ax) => ax.coords.length) : validShape(job.input, index);
+    const view = await runKernel(job, index, data, shape, stats);
+    await writeWholeChunk(store, job.output, index, cropToChunk(view, shape, validShape(job.input, index), job.halo), stats);
+    return;
+  }
+  // In place: the result replaces the chunk only if nobody changed it since it was read;
+  // otherwise the kernel runs again on what is stored now, so no concurrent write is lost.
+  const meta = job.input;
+  const valid = validShape(meta, index);
+  const interior = valid.every((n, a) => n === meta.chunkSize[a]);
+  for (let attempt = 1; ; attempt++) {
+    const version = await timed(stats, 'ioMs', () => store.readChunkVersion(meta, index));
+    if (version.bytes) stats.bytesRead += version.bytes.byteLength;
+    // The kernel gets the chunk's own cells, C order; an interior chunk is exactly its buffer.
+    let data: TypedArray;
+    if (interior && version.bytes && !store.capabilities.sharedMemory) {
+      data = chunkArray(meta, version.bytes);
+    } else {
+      data = allocateUninitialized(meta.dtype, product(valid));
+      const full = chunkCopy(meta, store, version.bytes);
+      copyStrided({ data, offset: 0, shape: valid, strides: cStrides(valid) }, { data: full, offset: 0, shape: valid, strides: cStrides(meta.chunkSize) });
+    }
+    const view = await runKernel(job, index, data, valid, stats);
+    if (await writeWholeChunk(store, meta, index, cropToChunk(view, valid, valid, job.halo), stats, version.generation)) return;
+    if (attempt >= MAX_COMMIT_ATTEMPTS) {
+      throw new ConflictError(`chunk [${index.join(', ')}] of dataset ${JSON.stringify(meta.name)} kept changing while apply ran on it (${attempt} attempts)`, [...index]);
+    }
+  }
+}
+
+/** Runs the job's kernel on one chunk's data; returns its result (or the data, changed in place). */
+async function runKernel(job: MapJob, index: ChunkIndex, data: TypedArray, shape: readonly number[], stats: ChunkStats): Promise<StridedView> {
+  const { input } = job;
   const chunk = ndarray(data, shape);
   const ctx: ChunkContext = {
-    index: [...index], origin, shape: valid, halo: [...halo], args: job.args,
+    index: [...index], origin: chunkOrigin(input, index), shape: validShape(input, index), halo: [...job.halo], args: job.args,
     dataset: { name: input.name, shape: input.shape, dtype: input.dtype, chunkSize: input.chunkSize },
   };
   const fn = await resolveKernel(job.kernel);
@@ -332,8 +373,7 @@ async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: Chu
   } finally {
     stats.computeMs += performance.now() - t0;
   }
-  const view = toStridedView(result ?? chunk, output.dtype);
-  await writeWholeChunk(store, output, index, cropToChunk(view, shape, valid, halo), stats);
+  return toStridedView(result ?? chunk, job.output.dtype);
 }
 
 /**

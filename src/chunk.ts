@@ -20,19 +20,23 @@ export class DataChunk {
     this.shape = validShape(dataset.meta, index);
   }
 
-  /** Whether the chunk is stored (it reads as the fill value when not). */
+  /** Whether the chunk is stored, or has buffered writes (it reads as the fill value when not). */
   exists(): Promise<boolean> {
-    return this.dataset.connection.store.hasChunk(this.dataset.meta, this.index);
+    return this.dataset.hasChunk(this.index);
   }
 
   /** Reads the chunk, or a NumPy-style slice of it in chunk-local coordinates. */
-  getData(index?: Index): Promise<NdArray<TypedArray>> {
-    return this.dataset.readSelection(this.toDataset(normalizeIndex(index, this.shape)), [[...this.index]]);
+  async getData(index?: Index): Promise<NdArray<TypedArray>> {
+    const selection = this.toDataset(normalizeIndex(index, this.shape));
+    await this.dataset.current();
+    return this.dataset.readSelection(selection, [[...this.index]]);
   }
 
   /** Writes the chunk, or a slice of it in chunk-local coordinates; the value broadcasts. */
   async setData(value: Value, index?: Index): Promise<void> {
-    await this.dataset.writeSelection(this.toDataset(normalizeIndex(index, this.shape)), value, [[...this.index]]);
+    const selection = this.toDataset(normalizeIndex(index, this.shape));
+    await this.dataset.current();
+    await this.dataset.writeSelection(selection, value, [[...this.index]]);
   }
 
   private toDataset(sel: Selection): Selection {

@@ -123,6 +123,11 @@ export function summarize(operation: string, engine: string, concurrency: number
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();
 
+  /** Whether someone holds (or waits for) `key` now. */
+  isHeld(key: string): boolean {
+    return this.tails.has(key);
+  }
+
   async run<R>(key: string, fn: () => Promise<R>): Promise<R> {
     const previous = this.tails.get(key) ?? Promise.resolve();
     let release!: () => void;

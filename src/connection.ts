@@ -5,10 +5,14 @@ import { castScalar, checkDType, type DType, type Scalar } from './dtypes.js';
 import type { EngineSession } from './engine.js';
 import { loadEngine } from './engines/index.js';
 import { ConnectionError, DatasetNotFoundError, DosnaError, ShapeError } from './errors.js';
-import { Dataset } from './dataset.js';
+import { Dataset, forgetDataset } from './dataset.js';
+import { ChunkCache, DEFAULT_CACHE_BYTES, type CacheStats } from './chunk-cache.js';
+import type { ChunkJob } from './chunk-ops.js';
+import { normalizeIndex } from './slicing.js';
+import { randomUUID } from 'node:crypto';
 import { checkName } from './names.js';
 import type { ConnectionSettings, DatasetMeta, Store } from './store.js';
-import { inspectArray, type ArrayValue } from './values.js';
+import { broadcastTo, inspectArray, toStridedView, type ArrayValue } from './values.js';
 
 /** Options of `dn.connection`: the backend's own options, plus optional per-connection choices. */
 export interface ConnectionOptions {
@@ -17,6 +21,11 @@ export interface ConnectionOptions {
   /** Overrides the process-wide engine for this connection. */
   engine?: string;
   engineOptions?: Record<string, unknown>;
+  /**
+   * Bytes of this connection's chunk cache (default 64 MiB; 0 turns it off, and every
+   * partial write is then committed before `set` returns). See docs/concurrency.md.
+   */
+  cacheBytes?: number;
   /** Backend options (`directory`, `endpoint`, `conffile`, ...). */
   [option: string]: unknown;
 }
@@ -36,7 +45,7 @@ export interface CreateDatasetOptions {
   options?: Record<string, unknown>;
 }
 
-const RESERVED = new Set(['backend', 'engine', 'engineOptions']);
+const RESERVED = new Set(['backend', 'engine', 'engineOptions', 'cacheBytes']);
 
 /** A connection to one named store (a ram table, a folder, a bucket). Create with `dn.connection`. */
 export class Connection {
@@ -46,8 +55,10 @@ export class Connection {
   readonly engine: string;
   #backendOptions: Record<string, unknown>;
   #engineOptions: Record<string, unknown>;
+  readonly #cacheBytes: number;
   #store: Store | undefined;
   #session: EngineSession | undefined;
+  #cache: ChunkCache | undefined;
   #foreignStores = new Map<string, Promise<Store>>();
 
   constructor(name: string, options: ConnectionOptions = {}) {
@@ -58,6 +69,11 @@ export class Connection {
     this.#engineOptions = options.engineOptions
       ?? (options.engine === undefined || options.engine === selected.engine ? currentEngineOptions() : {});
     this.#backendOptions = Object.fromEntries(Object.entries(options).filter(([k]) => !RESERVED.has(k)));
+    const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+    if (typeof cacheBytes !== 'number' || !Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
+      throw new DosnaError(`option cacheBytes must be a non-negative integer number of bytes (0 turns the chunk cache off), got ${JSON.stringify(cacheBytes)}`);
+    }
+    this.#cacheBytes = cacheBytes;
   }
 
   /** True between `connect()` and `disconnect()`. */
@@ -76,9 +92,31 @@ export class Connection {
   get size(): number { return this.#session?.size ?? 1; }
   get isRoot(): boolean { return this.rank === 0; }
 
-  /** Waits for every rank (a no-op with one rank). */
+  /**
+   * Commits this rank's buffered writes, then waits for every rank: after a barrier every
+   * rank sees what every rank wrote before it (a flush alone with one rank).
+   */
   async barrier(): Promise<void> {
+    await this.flush();
     await this.session.barrier();
+  }
+
+  /**
+   * Commits every buffered write of this connection's datasets (see `Dataset.flush`).
+   * `disconnect()` and `barrier()` flush too.
+   */
+  async flush(): Promise<void> {
+    await this.#cache?.flush();
+  }
+
+  /** @internal The chunk cache, when this connection has one. */
+  get cache(): ChunkCache | undefined {
+    return this.#cache;
+  }
+
+  /** What the chunk cache did so far (hits, commits, evictions, bytes), or `undefined` with `cacheBytes: 0`. */
+  get cacheStats(): Readonly<CacheStats> | undefined {
+    return this.#cache && { ...this.#cache.stats };
   }
 
   /** Opens the store and the engine. Throws `ConnectionError` when the store cannot be reached. */
@@ -100,20 +138,33 @@ export class Connection {
       throw error;
     }
     this.#store = store;
+    this.#cache = this.#cacheBytes > 0 ? new ChunkCache(store, this.#cacheBytes) : undefined;
     return this;
   }
 
-  /** Closes the engine and the store. Safe to call twice. */
+  /**
+   * Commits buffered writes, then closes the engine and the store. Safe to call twice. If the
+   * commit fails (the store went away), everything is closed all the same and the commit's
+   * error is thrown: the writes it could not store are lost.
+   */
   async disconnect(): Promise<void> {
+    let failure: { error: unknown } | undefined;
+    try {
+      await this.#cache?.flush();
+    } catch (error) {
+      failure = { error };
+    }
     const session = this.#session;
     const store = this.#store;
     this.#session = undefined;
     this.#store = undefined;
+    this.#cache = undefined;
     const foreign = [...this.#foreignStores.values()];
     this.#foreignStores.clear();
     await session?.close();
     await store?.disconnect();
     for (const s of foreign) await (await s.catch(() => undefined))?.disconnect();
+    if (failure) throw failure.error;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -148,40 +199,61 @@ export class Connection {
     return store;
   }
 
-  /** Creates a dataset from `data`, or empty (all `fillValue`) from `shape`. */
+  /**
+   * Creates a dataset from `data`, or empty (all `fillValue`) from `shape`. All or nothing:
+   * data that cannot be stored is refused before the dataset is created, and a dataset whose
+   * initial load fails is removed again.
+   */
   async createDataset(name: string, options: CreateDatasetOptions): Promise<Dataset> {
     checkName(name);
     const meta = describeNewDataset(name, options);
     const session = this.session;
-    await session.onRoot(() => this.store.createMeta(meta));
-    const ds = new Dataset(this, meta);
-    if (options.data !== undefined) await ds.load(options.data);
+    // Convert (and so check) the data before anything is stored.
+    let job: ChunkJob | undefined;
+    if (options.data instanceof Dataset) {
+      const source = options.data;
+      await source.flush();
+      job = { kind: 'copy', dataset: meta, source: { settings: source.connection.settings, meta: await source.current() } };
+    } else if (options.data !== undefined) {
+      const full = normalizeIndex(undefined, meta.shape);
+      job = { kind: 'write', dataset: meta, selection: full, source: broadcastTo(toStridedView(options.data, meta.dtype), meta.shape, full.map(() => false)) };
+    }
+    const generation = await session.onRoot(() => this.store.createMeta(meta));
+    const ds = new Dataset(this, meta, generation);
+    if (job) {
+      try {
+        await ds.runLoad(job);
+      } catch (error) {
+        await session.onRoot(() => this.store.deleteDataset(name)).catch(() => {});
+        throw error;
+      }
+    }
     return ds;
   }
 
   /** The dataset `name`; throws `DatasetNotFoundError` when it does not exist. */
   async getDataset(name: string): Promise<Dataset> {
     checkName(name);
-    const meta = await this.store.readMeta(name);
-    if (!meta) throw new DatasetNotFoundError(`dataset ${JSON.stringify(name)} not found in connection ${JSON.stringify(this.name)}`);
-    return new Dataset(this, meta);
+    const found = await this.store.readMeta(name);
+    if (!found) throw new DatasetNotFoundError(`dataset ${JSON.stringify(name)} not found in connection ${JSON.stringify(this.name)}`);
+    return new Dataset(this, found.meta, found.generation);
   }
 
   async hasDataset(name: string): Promise<boolean> {
     checkName(name);
-    return (await this.store.readMeta(name)) !== undefined;
+    return (await this.store.metaGeneration(name)) !== null;
   }
 
-  /** Deletes a dataset and all its chunks; throws `DatasetNotFoundError` when it does not exist. */
+  /**
+   * Deletes a dataset and all its chunks (buffered writes to it are dropped); throws
+   * `DatasetNotFoundError` when it does not exist. A dataset whose metadata cannot be read
+   * can still be deleted.
+   */
   async delDataset(name: string): Promise<void> {
     checkName(name);
     const store = this.store;
-    await this.session.onRoot(async () => {
-      if (!(await store.readMeta(name))) {
-        throw new DatasetNotFoundError(`dataset ${JSON.stringify(name)} not found in connection ${JSON.stringify(this.name)}`);
-      }
-      await store.deleteDataset(name);
-    });
+    await forgetDataset(this, name);
+    await this.session.onRoot(() => store.deleteDataset(name));
   }
 
   async listDatasets(): Promise<string[]> {
@@ -230,5 +302,5 @@ export function describeNewDataset(name: string, options: CreateDatasetOptions):
     throw new ShapeError(`chunkSize ${JSON.stringify(chunkSize)} has ${chunkSize.length} axes but the shape ${JSON.stringify(shape)} has ${shape.length}`);
   }
   const fillValue = castScalar(dtype, options.fillValue ?? 0);
-  return { name, shape, dtype, chunkSize, fillValue, ...(options.options ? { options: { ...options.options } } : {}) };
+  return { name, shape, dtype, chunkSize, fillValue, uid: randomUUID(), ...(options.options ? { options: { ...options.options } } : {}) };
 }

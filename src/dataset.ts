@@ -1,19 +1,20 @@
 /** Datasets: N-d arrays stored as a grid of chunks, sliced like NumPy arrays. */
 import { ndarray } from './ndarray.js';
 import type { NdArray } from './ndarray.js';
-import type { ChunkJob } from './chunk-ops.js';
+import { randomUUID as newUid } from 'node:crypto';
+import { coversChunk, selectionView, type ChunkJob } from './chunk-ops.js';
 import { DataChunk } from './chunk.js';
 import type { Progress, RunReport } from './concurrency.js';
 import type { Connection } from './connection.js';
 import { dtypeOfArray, type DType, type Scalar, type TypedArray } from './dtypes.js';
-import { ChunkExistsError, DosnaError, DTypeError, IndexError, ShapeError } from './errors.js';
+import { ChunkExistsError, DatasetNotFoundError, DosnaError, DTypeError, IndexError, ShapeError } from './errors.js';
 import { isKernelRef, type Kernel } from './kernel.js';
 import { checkName } from './names.js';
 import {
-  allChunks, chunkPart, formatShape, normalizeIndex, partToSlice, product, selectionShape, squeezedShape,
+  allChunks, chunkPart, cStrides, formatShape, normalizeIndex, partToSlice, product, selectionShape, squeezedShape,
   touchedChunks, type Index, type Selection, type Slice,
 } from './slicing.js';
-import type { ChunkIndex, DatasetMeta } from './store.js';
+import type { ChunkIndex, DatasetMeta, Generation } from './store.js';
 import { broadcastTo, inspectArray, toStridedView, type ArrayValue, type Value } from './values.js';
 
 /** Options shared by the operations that run over every chunk. */
@@ -44,28 +45,68 @@ export interface ChunkSlice {
   readonly result: readonly Slice[];
 }
 
-/** A dataset of a connection. Get one from `createDataset` or `getDataset`. */
+/** Whether two metadata objects describe the same incarnation of a dataset. */
+const sameDataset = (a: DatasetMeta) => (b: DatasetMeta) => a.name === b.name && a.uid === b.uid;
+
+/**
+ * A dataset of a connection. Get one from `createDataset` or `getDataset`.
+ *
+ * Every operation first checks that the dataset this handle was opened on still exists (a
+ * stat, a HEAD): a handle on a dataset that another handle or process deleted, or deleted and
+ * created again, fails with `DatasetNotFoundError` instead of reading or writing.
+ */
 export class Dataset {
   /** The report of the last engine run on this object (`get`, `set`, `load`, `map`, ...): timings and bytes per chunk. */
   lastRun: RunReport | undefined;
+  #meta: DatasetMeta;
+  #generation: Generation;
 
-  constructor(readonly connection: Connection, readonly meta: DatasetMeta) {}
+  /** @internal Use `createDataset`/`getDataset`. */
+  constructor(readonly connection: Connection, meta: DatasetMeta, generation: Generation) {
+    this.#meta = meta;
+    this.#generation = generation;
+  }
 
-  get name(): string { return this.meta.name; }
-  get shape(): number[] { return [...this.meta.shape]; }
-  get ndim(): number { return this.meta.shape.length; }
-  get size(): number { return product(this.meta.shape); }
-  get dtype(): DType { return this.meta.dtype; }
-  get chunkSize(): number[] { return [...this.meta.chunkSize]; }
+  /** The metadata as this handle last saw it. */
+  get meta(): DatasetMeta { return this.#meta; }
+  get name(): string { return this.#meta.name; }
+  get shape(): number[] { return [...this.#meta.shape]; }
+  get ndim(): number { return this.#meta.shape.length; }
+  get size(): number { return product(this.#meta.shape); }
+  get dtype(): DType { return this.#meta.dtype; }
+  get chunkSize(): number[] { return [...this.#meta.chunkSize]; }
   /** Number of chunks along each axis. */
-  get chunkGrid(): number[] { return this.meta.shape.map((n, a) => Math.ceil(n / this.meta.chunkSize[a])); }
+  get chunkGrid(): number[] { return this.#meta.shape.map((n, a) => Math.ceil(n / this.#meta.chunkSize[a])); }
   get totalChunks(): number { return product(this.chunkGrid); }
-  get fillValue(): Scalar { return this.meta.fillValue; }
+  get fillValue(): Scalar { return this.#meta.fillValue; }
+
+  /**
+   * Checks that the dataset still exists as this handle knows it, and returns its current
+   * metadata; throws `DatasetNotFoundError` when it was deleted (or deleted and created again).
+   * @internal
+   */
+  async current(): Promise<DatasetMeta> {
+    const store = this.connection.store;
+    const name = this.#meta.name;
+    const generation = await store.metaGeneration(name);
+    if (generation === this.#generation) return this.#meta;
+    const found = generation === null ? undefined : await store.readMeta(name);
+    if (!found || found.meta.uid !== this.#meta.uid) {
+      await this.connection.cache?.discard(sameDataset(this.#meta));
+      throw new DatasetNotFoundError(
+        `dataset ${JSON.stringify(name)} of connection ${JSON.stringify(this.connection.name)} was deleted${found ? ' and created again' : ''} `
+        + 'since this handle was opened; open it again with getDataset',
+      );
+    }
+    this.#meta = found.meta;
+    this.#generation = found.generation;
+    return this.#meta;
+  }
 
   /**
    * Reads a NumPy-style slice: `ds.get([0, 0, s(0, 10)])`. Integer-indexed axes are removed
    * from the result; no index (or `'...'`) reads everything. Returns a C-order ndarray of the
-   * dataset's dtype.
+   * dataset's dtype. Reads see this process's buffered writes.
    *
    * With `{ out }` the values land in that typed array instead of a new one (as h5py's
    * `read_direct`): it must be of the dataset's dtype and hold exactly the selection's
@@ -74,43 +115,101 @@ export class Dataset {
    * hold part of the selection.
    */
   async get(index?: Index, options: { out?: TypedArray } = {}): Promise<NdArray<TypedArray>> {
-    return this.readSelection(normalizeIndex(index, this.meta.shape), undefined, options.out);
+    const meta = await this.current();
+    return this.readSelection(normalizeIndex(index, meta.shape), undefined, options.out);
   }
 
   /**
    * Writes a NumPy-style slice: `ds.set([s(36, 80), s(89, null)], value)`. The value
    * broadcasts by NumPy's rules and is cast to the dataset's dtype; a value that cannot
    * broadcast throws `ShapeError` before anything is written.
+   *
+   * Chunks the selection covers whole are written at once. Cells of chunks it covers only in
+   * part go to the connection's chunk cache and are committed when the cache needs room, on
+   * `flush()`, `disconnect()`, `barrier()` and before collective operations (see
+   * docs/concurrency.md); with `cacheBytes: 0` they are committed before `set` returns.
    */
   async set(index: Index | undefined, value: Value): Promise<void> {
-    await this.writeSelection(normalizeIndex(index, this.meta.shape), value);
+    const meta = await this.current();
+    await this.writeSelection(normalizeIndex(index, meta.shape), value);
   }
 
-  /** @internal */
-  async readSelection(sel: Selection, chunks = touchedChunks(sel, this.meta.chunkSize), into?: TypedArray): Promise<NdArray<TypedArray>> {
+  /** @internal Reads a selection (of the current metadata) into a new array or `into`. */
+  async readSelection(sel: Selection, chunks?: readonly ChunkIndex[], into?: TypedArray): Promise<NdArray<TypedArray>> {
+    const meta = this.#meta;
     const session = this.connection.session;
     const length = product(selectionShape(sel));
     if (into !== undefined) {
-      if (!ArrayBuffer.isView(into) || dtypeOfArray(into) !== this.meta.dtype || into instanceof Uint8ClampedArray) {
-        throw new DTypeError(`out must be a typed array of the dataset's dtype ${this.meta.dtype}`);
+      if (!ArrayBuffer.isView(into) || dtypeOfArray(into) !== meta.dtype || into instanceof Uint8ClampedArray) {
+        throw new DTypeError(`out must be a typed array of the dataset's dtype ${meta.dtype}`);
       }
       if (into.length !== length) {
         throw new ShapeError(`out holds ${into.length} elements but the selection ${formatShape(squeezedShape(sel))} has ${length}`);
       }
     }
-    const out = into ?? session.allocate(this.meta.dtype, length);
-    if (chunks.length > 0) {
-      this.lastRun = await session.run({ kind: 'read', dataset: this.meta, selection: sel, out }, chunks, { operation: 'get', collective: false });
+    const out = into ?? session.allocate(meta.dtype, length);
+    let misses = chunks ?? touchedChunks(sel, meta.chunkSize);
+    const cache = this.connection.cache;
+    if (cache && misses.some((c) => cache.has(meta, c))) {
+      const strides = cStrides(selectionShape(sel));
+      const served = await Promise.all(misses.map((c) => {
+        if (!cache.has(meta, c)) return false;
+        const parts = chunkPart(sel, meta.chunkSize, c)!;
+        return cache.read(meta, c, parts, selectionView(out, 0, strides, parts));
+      }));
+      misses = misses.filter((_, i) => !served[i]);
+    }
+    if (misses.length > 0) {
+      this.lastRun = await session.run({ kind: 'read', dataset: meta, selection: sel, out }, misses, { operation: 'get', collective: false });
     }
     return ndarray(out, squeezedShape(sel));
   }
 
-  /** @internal */
-  async writeSelection(sel: Selection, value: Value, chunks = touchedChunks(sel, this.meta.chunkSize)): Promise<void> {
-    const session = this.connection.session;
-    const source = broadcastTo(toStridedView(value, this.meta.dtype), squeezedShape(sel), sel.map((a) => a.squeeze));
-    if (chunks.length === 0) return;
-    this.lastRun = await session.run({ kind: 'write', dataset: this.meta, selection: sel, source }, chunks, { operation: 'set', collective: false });
+  /** @internal Writes a selection (of the current metadata); see `set`. */
+  async writeSelection(sel: Selection, value: Value, chunks?: readonly ChunkIndex[]): Promise<void> {
+    const meta = this.#meta;
+    const source = broadcastTo(toStridedView(value, meta.dtype), squeezedShape(sel), sel.map((a) => a.squeeze));
+    let direct = chunks ?? touchedChunks(sel, meta.chunkSize);
+    const cache = this.connection.cache;
+    if (cache?.accepts(meta)) {
+      const whole: ChunkIndex[] = [];
+      for (const c of direct) {
+        const parts = chunkPart(sel, meta.chunkSize, c);
+        if (!parts) continue;
+        if (coversChunk(meta, c, parts)) {
+          whole.push(c);
+          // Replaced outright: whatever was buffered for it is superseded.
+          await cache.discardChunk(meta, c);
+        } else {
+          await cache.write(meta, c, parts, selectionView(source.data, source.offset, source.strides, parts));
+        }
+      }
+      direct = whole;
+    }
+    if (direct.length === 0) return;
+    this.lastRun = await this.connection.session.run({ kind: 'write', dataset: meta, selection: sel, source }, direct, { operation: 'set', collective: false });
+  }
+
+  /**
+   * Commits this handle's buffered writes (the cells of partly written chunks held in the
+   * connection's chunk cache) to the store. After it resolves they are visible to every other
+   * process and survive this one.
+   */
+  async flush(): Promise<void> {
+    await this.connection.cache?.flush(sameDataset(this.#meta));
+  }
+
+  /**
+   * Before a collective operation: this dataset's buffered writes are committed (on every
+   * rank), so the engine's tasks, wherever they run, see them; with several ranks, nobody
+   * starts before every rank has.
+   */
+  private async prepareCollective(...others: Dataset[]): Promise<DatasetMeta> {
+    const meta = await this.current();
+    await this.flush();
+    for (const other of others) await other.flush();
+    if (this.connection.size > 1) await this.connection.session.barrier();
+    return meta;
   }
 
   /**
@@ -118,24 +217,32 @@ export class Dataset {
    * arrays, or another Dataset). Collective under `cluster-rank`.
    */
   async load(data: ArrayValue | Dataset, options: RunControl = {}): Promise<void> {
-    const session = this.connection.session;
-    const all = allChunks(this.chunkGrid);
+    const meta = await this.current();
     let job: ChunkJob;
     if (data instanceof Dataset) {
       this.checkSameShape(data.shape, 'load');
-      job = { kind: 'copy', dataset: this.meta, source: { settings: data.connection.settings, meta: data.meta } };
+      const source = await data.prepareCollective();
+      job = { kind: 'copy', dataset: meta, source: { settings: data.connection.settings, meta: source } };
     } else {
       this.checkSameShape(inspectArray(data).shape, 'load');
-      const full = normalizeIndex(undefined, this.meta.shape);
-      const source = broadcastTo(toStridedView(data, this.meta.dtype), this.meta.shape, full.map(() => false));
-      job = { kind: 'write', dataset: this.meta, selection: full, source };
+      const full = normalizeIndex(undefined, meta.shape);
+      const source = broadcastTo(toStridedView(data, meta.dtype), meta.shape, full.map(() => false));
+      job = { kind: 'write', dataset: meta, selection: full, source };
     }
-    this.lastRun = await session.run(job, all, { operation: 'load', collective: true, ...options });
+    await this.runLoad(job, options);
+  }
+
+  /** @internal Runs a load job built (and validated) by the caller. */
+  async runLoad(job: ChunkJob, options: RunControl = {}): Promise<void> {
+    // Every chunk is replaced: buffered writes to this dataset are superseded.
+    await this.connection.cache?.discard(sameDataset(this.#meta));
+    if (this.connection.size > 1) await this.connection.session.barrier();
+    this.lastRun = await this.connection.session.run(job, allChunks(this.chunkGrid), { operation: 'load', collective: true, ...options });
   }
 
   private checkSameShape(shape: readonly number[], what: string): void {
-    if (shape.join() !== this.meta.shape.join()) {
-      throw new ShapeError(`${what}: data of shape ${formatShape(shape)} does not match the dataset's shape ${formatShape(this.meta.shape)}`);
+    if (shape.join() !== this.#meta.shape.join()) {
+      throw new ShapeError(`${what}: data of shape ${formatShape(shape)} does not match the dataset's shape ${formatShape(this.#meta.shape)}`);
     }
   }
 
@@ -149,13 +256,14 @@ export class Dataset {
     checkName(name);
     checkKernel(fn);
     const halo = this.checkHalo(options.halo);
-    const output: DatasetMeta = { ...this.meta, name, dtype: options.dtype ?? this.meta.dtype };
+    const input = await this.prepareCollective();
+    const output: DatasetMeta = { ...input, name, uid: newUid(), dtype: options.dtype ?? input.dtype };
     const session = this.connection.session;
     const store = this.connection.store;
-    await session.onRoot(() => store.createMeta(output));
+    const generation = await session.onRoot(() => store.createMeta(output));
     try {
       this.lastRun = await session.run(
-        { kind: 'map', input: this.meta, output, kernel: fn as Kernel, halo, args: options.args },
+        { kind: 'map', input, output, kernel: fn as Kernel, halo, args: options.args },
         allChunks(this.chunkGrid),
         { operation: 'map', collective: true, signal: options.signal, onProgress: options.onProgress },
       );
@@ -163,27 +271,31 @@ export class Dataset {
       await session.onRoot(() => store.deleteDataset(name)).catch(() => {});
       throw error;
     }
-    return new Dataset(this.connection, output);
+    return new Dataset(this.connection, output, generation);
   }
 
   /**
-   * Applies `fn` to every chunk in place. Each chunk is replaced whole, so after a failure
-   * every chunk holds either its old or its new data. With a halo, results are computed into
-   * a temporary dataset first, so no chunk sees a neighbour that was already changed.
+   * Applies `fn` to every chunk in place. Each chunk is replaced whole, and only if nobody
+   * changed it since it was read (otherwise `fn` runs again on what is stored then), so after
+   * a failure every chunk holds either its old or its new data and no concurrent write is
+   * lost. With a halo, results are computed into a temporary dataset first, so no chunk sees
+   * a neighbour that was already changed.
    */
   async apply<Args>(fn: Kernel<Args>, options: MapOptions<Args> = {}): Promise<void> {
     checkKernel(fn);
     const halo = this.checkHalo(options.halo);
-    if (options.dtype !== undefined && options.dtype !== this.meta.dtype) {
-      throw new DosnaError(`apply cannot change the dtype (${this.meta.dtype} -> ${options.dtype}); use map`);
+    if (options.dtype !== undefined && options.dtype !== this.#meta.dtype) {
+      throw new DosnaError(`apply cannot change the dtype (${this.#meta.dtype} -> ${options.dtype}); use map`);
     }
     const control = { signal: options.signal, onProgress: options.onProgress };
+    const cache = this.connection.cache;
     if (halo.some((h) => h > 0)) {
-      const temp = await this.map(fn, `__dosna_apply_${this.meta.name}_${Date.now().toString(36)}`, options);
+      const temp = await this.map(fn, `__dosna_apply_${this.#meta.name}_${Date.now().toString(36)}`, options);
       try {
         const chunks = await this.connection.session.onRoot(() => this.connection.store.listChunks(temp.meta));
+        await cache?.discard(sameDataset(this.#meta));
         this.lastRun = await this.connection.session.run(
-          { kind: 'clone', dataset: temp.meta, target: this.meta }, sortChunks(chunks),
+          { kind: 'clone', dataset: temp.meta, target: this.#meta }, sortChunks(chunks),
           { operation: 'apply', collective: true, ...control },
         );
       } finally {
@@ -191,46 +303,66 @@ export class Dataset {
       }
       return;
     }
-    this.lastRun = await this.connection.session.run(
-      { kind: 'map', input: this.meta, output: this.meta, kernel: fn as Kernel, halo, args: options.args },
-      allChunks(this.chunkGrid),
-      { operation: 'apply', collective: true, ...control },
-    );
+    const meta = await this.prepareCollective();
+    try {
+      this.lastRun = await this.connection.session.run(
+        { kind: 'map', input: meta, output: meta, kernel: fn as Kernel, halo, args: options.args },
+        allChunks(this.chunkGrid),
+        { operation: 'apply', collective: true, ...control },
+      );
+    } finally {
+      // Clean cached chunks are stale now (they are re-checked anyway; this frees the room).
+      await cache?.discard(sameDataset(meta));
+    }
   }
 
   /** A new dataset `name` with this one's shape, dtype, fill value and chunking; with `{ data: true }` the stored chunks are copied too. */
   async clone(name: string, options: { data?: boolean } & RunControl = {}): Promise<Dataset> {
     checkName(name);
-    const target: DatasetMeta = { ...this.meta, name };
+    const meta = await this.prepareCollective();
+    const target: DatasetMeta = { ...meta, name, uid: newUid() };
     const session = this.connection.session;
     const store = this.connection.store;
-    await session.onRoot(() => store.createMeta(target));
+    const generation = await session.onRoot(() => store.createMeta(target));
     if (options.data) {
-      const chunks = await session.onRoot(() => store.listChunks(this.meta));
-      this.lastRun = await session.run({ kind: 'clone', dataset: this.meta, target }, sortChunks(chunks), {
+      const chunks = await session.onRoot(() => store.listChunks(meta));
+      this.lastRun = await session.run({ kind: 'clone', dataset: meta, target }, sortChunks(chunks), {
         operation: 'clone', collective: true, signal: options.signal, onProgress: options.onProgress,
       });
     }
-    return new Dataset(this.connection, target);
+    return new Dataset(this.connection, target, generation);
   }
 
-  /** Sets every value back to the fill value by removing every stored chunk. */
+  /** Sets every value back to the fill value by removing every stored chunk (buffered writes included). */
   async clear(options: RunControl = {}): Promise<void> {
+    const meta = await this.current();
+    await this.connection.cache?.discard(sameDataset(meta));
     const session = this.connection.session;
-    const chunks = await session.onRoot(() => this.connection.store.listChunks(this.meta));
-    this.lastRun = await session.run({ kind: 'clear', dataset: this.meta }, sortChunks(chunks), { operation: 'clear', collective: true, ...options });
+    const store = this.connection.store;
+    if (session.size > 1) await session.barrier();
+    const chunks = sortChunks(await session.onRoot(() => store.listChunks(meta)));
+    if (store.deleteChunks) {
+      // One batched request per thousand chunks, rather than a task per chunk.
+      const deleteChunks = store.deleteChunks.bind(store);
+      const t0 = performance.now();
+      await session.onRoot(() => deleteChunks(meta, chunks));
+      options.onProgress?.({ done: chunks.length, total: chunks.length, bytes: 0 });
+      this.lastRun = { operation: 'clear', engine: 'store', concurrency: 1, chunks: chunks.length, wallMs: performance.now() - t0, bytesRead: 0, bytesWritten: 0, tasks: [] };
+      return;
+    }
+    this.lastRun = await session.run({ kind: 'clear', dataset: meta }, chunks, { operation: 'clear', collective: true, ...options });
   }
 
-  /** Deletes the dataset and its chunks from the store. */
+  /** Deletes the dataset and its chunks from the store (buffered writes are dropped). */
   async delete(): Promise<void> {
-    await this.connection.delDataset(this.meta.name);
+    await this.connection.delDataset(this.#meta.name);
   }
 
   /** Which chunks an index touches, which part of each, and where each part lands in the result. */
   chunkSlices(index?: Index): ChunkSlice[] {
-    const sel = normalizeIndex(index, this.meta.shape);
-    return touchedChunks(sel, this.meta.chunkSize).map((chunk) => {
-      const parts = chunkPart(sel, this.meta.chunkSize, chunk)!;
+    const sel = normalizeIndex(index, this.#meta.shape);
+    return touchedChunks(sel, this.#meta.chunkSize).map((chunk) => {
+      const parts = chunkPart(sel, this.#meta.chunkSize, chunk)!;
       return {
         index: chunk,
         chunk: parts.map((p) => partToSlice(p.localStart, p.step, p.count)),
@@ -239,13 +371,18 @@ export class Dataset {
     });
   }
 
-  /** Grid indices of the chunks that are stored (written and not removed). */
+  /** Grid indices of the chunks that are stored (written and not removed); buffered writes are committed first. */
   async storedChunks(): Promise<ChunkIndex[]> {
-    return sortChunks(await this.connection.store.listChunks(this.meta));
+    const meta = await this.current();
+    await this.flush();
+    return sortChunks(await this.connection.store.listChunks(meta));
   }
 
+  /** Whether chunk `index` is stored, or has buffered writes that will store it. */
   async hasChunk(index: readonly number[]): Promise<boolean> {
-    return this.connection.store.hasChunk(this.meta, this.checkChunkIndex(index));
+    const meta = await this.current();
+    const at = this.checkChunkIndex(index);
+    return (this.connection.cache?.isDirty(meta, at) ?? false) || this.connection.store.hasChunk(meta, at);
   }
 
   /** A handle on chunk `index` (no I/O; an unwritten chunk reads as the fill value). */
@@ -259,13 +396,16 @@ export class Dataset {
     if (await chunk.exists()) {
       throw new ChunkExistsError(`chunk [${index.join(', ')}] of dataset ${JSON.stringify(this.name)} already exists`);
     }
-    await chunk.setData(data ?? this.meta.fillValue);
+    await chunk.setData(data ?? this.#meta.fillValue);
     return chunk;
   }
 
-  /** Removes chunk `index` (it reads as the fill value afterwards); returns whether it was stored. */
+  /** Removes chunk `index` (it reads as the fill value afterwards, buffered writes to it included); returns whether it was stored. */
   async delChunk(index: readonly number[]): Promise<boolean> {
-    return this.connection.store.deleteChunk(this.meta, this.checkChunkIndex(index));
+    const meta = await this.current();
+    const at = this.checkChunkIndex(index);
+    await this.connection.cache?.discardChunk(meta, at);
+    return this.connection.store.deleteChunk(meta, at);
   }
 
   /** @internal */
@@ -279,7 +419,7 @@ export class Dataset {
 
   private checkHalo(halo: number | readonly number[] | undefined): number[] {
     const list = halo === undefined ? 0 : halo;
-    const values = typeof list === 'number' ? this.meta.shape.map(() => list) : [...list];
+    const values = typeof list === 'number' ? this.#meta.shape.map(() => list) : [...list];
     if (values.length !== this.ndim || !values.every((h) => Number.isInteger(h) && h >= 0)) {
       throw new ShapeError(`halo must be a non-negative integer or one per axis (${this.ndim}), got ${JSON.stringify(halo)}`);
     }
@@ -287,8 +427,13 @@ export class Dataset {
   }
 
   toString(): string {
-    return `Dataset(${JSON.stringify(this.name)}, shape=${formatShape(this.meta.shape)}, dtype=${this.dtype}, chunkSize=${formatShape(this.meta.chunkSize)})`;
+    return `Dataset(${JSON.stringify(this.name)}, shape=${formatShape(this.#meta.shape)}, dtype=${this.dtype}, chunkSize=${formatShape(this.#meta.chunkSize)})`;
   }
+}
+
+/** Forgets the cached chunks of any incarnation of dataset `name` (it is being deleted). @internal */
+export function forgetDataset(connection: Connection, name: string): Promise<void> | undefined {
+  return connection.cache?.discard((m) => m.name === name);
 }
 
 function checkKernel(fn: unknown): void {
@@ -304,3 +449,4 @@ function sortChunks(chunks: readonly ChunkIndex[]): number[][] {
     return 0;
   });
 }
+

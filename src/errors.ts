@@ -55,6 +55,19 @@ export class CorruptChunkError extends DosnaError {
   }
 }
 
+/**
+ * A chunk could not be committed because other writers kept changing it between this
+ * process's read and its conditional write (after many attempts with backoff).
+ */
+export class ConflictError extends DosnaError {
+  /** Grid index of the chunk. */
+  readonly chunk: readonly number[];
+  constructor(message: string, chunk: readonly number[], options?: ErrorOptions) {
+    super(message, options);
+    this.chunk = chunk;
+  }
+}
+
 /** `createChunk` was asked for a chunk that is already stored. */
 export class ChunkExistsError extends DosnaError {}
 

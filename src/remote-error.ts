@@ -40,6 +40,8 @@ export function reviveError(data: SerializedError, where: string): Error {
   let error: Error;
   if (data.name === 'KernelError') {
     error = new errors.KernelError(data.message, data.chunk ?? [], { cause });
+  } else if (data.name === 'ConflictError') {
+    error = new errors.ConflictError(data.message, data.chunk ?? [], { cause });
   } else if (data.name === 'CorruptChunkError') {
     error = new errors.CorruptChunkError(data.message, data.file ?? '', { cause });
   } else {

@@ -1,8 +1,13 @@
 /**
  * The backend seam. A backend is a small set of storage primitives (dataset metadata and
- * chunk bytes), nothing more: slicing, broadcasting and parallelism live above it, so a new
- * backend is one file of plain I/O. Chunks travel as raw little-endian C-order bytes of the
- * full chunk shape (edge chunks padded with the fill value).
+ * chunk bytes), nothing more: slicing, broadcasting, caching and parallelism live above it, so
+ * a new backend is one file of plain I/O. Chunks travel as raw little-endian C-order bytes of
+ * the full chunk shape (edge chunks padded with the fill value).
+ *
+ * Every stored chunk and every dataset's metadata has a {@link Generation}: a token that
+ * changes whenever the stored bytes are replaced. Conditional writes (`writeChunkIf`) compare
+ * it atomically, across processes and hosts, which is what lets several writers update cells
+ * of one chunk without losing each other's updates (see `commit.ts` and docs/concurrency.md).
  */
 import type { DType, Scalar } from './dtypes.js';
 
@@ -13,6 +18,13 @@ export interface DatasetMeta {
   readonly dtype: DType;
   readonly chunkSize: readonly number[];
   readonly fillValue: Scalar;
+  /**
+   * Identity of this incarnation of the dataset, fixed at creation: a dataset deleted and
+   * created again under the same name gets a new one, so handles and chunks of the old one
+   * are never taken for the new one. Empty for datasets written by tools that do not set it
+   * (Python DosNa).
+   */
+  readonly uid: string;
   /** Backend-specific settings fixed at creation (e.g. `{ compression: 'gzip' }`). */
   readonly options?: Readonly<Record<string, unknown>>;
 }
@@ -21,8 +33,33 @@ export interface DatasetMeta {
 export type ChunkIndex = readonly number[];
 
 /**
- * How to open the same connection again, elsewhere (a worker thread, another rank). Must be
- * structured-cloneable: backends keep only plain data in `options`.
+ * Identifies one stored version of a chunk or of a dataset's metadata. Opaque; equal
+ * generations mean the same stored version (an S3 ETag, a counter, a file's inode and its
+ * unique modification time).
+ */
+export type Generation = string;
+
+/** A chunk as read for a read-modify-write: its bytes and the generation they belong to. */
+export interface ChunkVersion {
+  /** The chunk's bytes, or `undefined` when it reads as the fill value (never written). */
+  readonly bytes: Uint8Array | undefined;
+  /**
+   * The generation to pass to `writeChunkIf`: `null` when nothing is stored. (A stored object
+   * that is not this dataset's, such as a leftover of an earlier dataset of the same name,
+   * reads as absent but has a generation, so a conditional write replaces it.)
+   */
+  readonly generation: Generation | null;
+}
+
+/** Dataset metadata with the generation it was read at. */
+export interface MetaVersion {
+  readonly meta: DatasetMeta;
+  readonly generation: Generation;
+}
+
+/**
+ * How to open the same connection again, elsewhere (a worker thread, another rank): must be
+ * structured-cloneable, so backends keep only plain data in `options`.
  */
 export interface ConnectionSettings {
   readonly backend: string;
@@ -46,22 +83,43 @@ export interface Store {
   disconnect(): Promise<void>;
 
   listDatasets(): Promise<string[]>;
-  /** The dataset's metadata, or `undefined` when it does not exist. */
-  readMeta(name: string): Promise<DatasetMeta | undefined>;
-  /** Creates the dataset's metadata; throws `DatasetExistsError` if the dataset exists. */
-  createMeta(meta: DatasetMeta): Promise<void>;
-  /** Removes the dataset and every chunk; throws `DatasetNotFoundError` if it does not exist. */
+  /** The dataset's metadata and its generation, or `undefined` when it does not exist. */
+  readMeta(name: string): Promise<MetaVersion | undefined>;
+  /** The generation of the dataset's metadata (cheap: a stat, a HEAD), or `null` when it does not exist. */
+  metaGeneration(name: string): Promise<Generation | null>;
+  /**
+   * Creates the dataset's metadata and returns its generation; throws `DatasetExistsError`
+   * if the dataset exists. Leftovers of an earlier dataset of that name are not shown by it.
+   */
+  createMeta(meta: DatasetMeta): Promise<Generation>;
+  /**
+   * Removes the dataset and every chunk; throws `DatasetNotFoundError` if it does not exist.
+   * Works on a dataset whose metadata cannot be read.
+   */
   deleteDataset(name: string): Promise<void>;
 
   /** The chunk's bytes, or `undefined` when it was never written. The result may be shared: do not modify it. */
   readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined>;
+  /** The chunk's bytes with their generation, for a read-modify-write. The bytes may be shared: do not modify them. */
+  readChunkVersion(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion>;
+  /** The chunk's current generation (cheap: a stat, a HEAD), `null` when nothing is stored. */
+  chunkGeneration(meta: DatasetMeta, index: ChunkIndex): Promise<Generation | null>;
   /** Bytes `[start, end)` of the chunk, or `undefined` when it was never written. */
   readChunkRange?(meta: DatasetMeta, index: ChunkIndex, start: number, end: number): Promise<Uint8Array | undefined>;
   /**
-   * Replaces the whole chunk atomically: readers see the old bytes or the new, never a mix.
-   * The store may keep `bytes` without copying: callers must not modify them afterwards.
+   * Replaces the whole chunk atomically (readers see the old bytes or the new, never a mix)
+   * and returns the new generation. `parts` are the chunk's bytes in order; the store reads
+   * them only until the promise settles, except a store with `sharedMemory`, which may keep a
+   * single part that spans a whole SharedArrayBuffer: callers must not modify it afterwards.
    */
-  writeChunk(meta: DatasetMeta, index: ChunkIndex, bytes: Uint8Array): Promise<void>;
+  writeChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<Generation>;
+  /**
+   * Like `writeChunk`, but only if the chunk's stored generation is still `expected` (`null`:
+   * only if nothing is stored). The comparison and the replacement are one atomic step for
+   * every writer of any process. Resolves the new generation, or `undefined` (nothing
+   * written) when the chunk changed.
+   */
+  writeChunkIf(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[], expected: Generation | null): Promise<Generation | undefined>;
   /**
    * Optional vectored read, for stores over files: the chunk's bytes from `start` on go, in
    * order, straight into `segments` (views of the caller's array and of gap buffers; see
@@ -69,14 +127,13 @@ export interface Store {
    * alone, when the chunk was never written. On failure the segments may hold partial data.
    */
   readChunkInto?(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean>;
-  /**
-   * Optional vectored write: like `writeChunk` with the chunk's bytes given as `parts` whose
-   * concatenation is the whole chunk. The store reads the parts only until the promise settles.
-   */
-  writeChunkParts?(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<void>;
+  /** Whether `writeChunk` takes many small parts cheaply (vectored file writes). */
+  readonly vectoredWrites?: boolean;
   hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean>;
-  /** Removes the chunk; returns whether it existed. */
+  /** Removes the chunk; returns whether it existed. Atomic with respect to conditional writes. */
   deleteChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean>;
+  /** Optional batched removal of many chunks (absent ones are ignored). */
+  deleteChunks?(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<void>;
   /** Grid indices of every stored chunk. */
   listChunks(meta: DatasetMeta): Promise<ChunkIndex[]>;
 }

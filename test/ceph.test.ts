@@ -52,11 +52,12 @@ describe('ceph backend', () => {
   it('writes DosNa\'s layout: object <ds> with body "DosNa Dataset" and metadata, chunks <ds>/<i>.<j>.<k>', async () => {
     const ds = await con.createDataset('vol', { shape: [100, 100, 100], dtype: 'float32', chunkSize: [50, 50, 50] });
     await ds.set([s(50, 100), s(0, 50), s(50, 100)], 1.5);
+    await ds.flush();
     expect((await rawList(raw, bucket)).sort()).toEqual(['vol', 'vol/1.0.1']);
 
     const head = await raw.send(new HeadObjectCommand({ Bucket: bucket, Key: 'vol' }));
     const meta = Object.fromEntries(Object.entries(head.Metadata ?? {}).map(([k, v]) => [k.replace(/-/g, '_'), v]));
-    expect(meta).toEqual({ shape: '100::100::100', dtype: '<f4', fillvalue: '0.0', chunk_grid: '2::2::2', chunk_size: '50::50::50' });
+    expect(meta).toEqual({ shape: '100::100::100', dtype: '<f4', fillvalue: '0.0', chunk_grid: '2::2::2', chunk_size: '50::50::50', uid: ds.meta.uid });
     const body = await (await raw.send(new GetObjectCommand({ Bucket: bucket, Key: 'vol' }))).Body!.transformToString();
     expect(body).toBe('DosNa Dataset');
 
@@ -191,9 +192,10 @@ describe('ceph backend: the RGW dies in the middle of a load', () => {
     const store = (con as unknown as { store: dn.Store }).store;
     const write = store.writeChunk.bind(store);
     const acknowledged = new Set<number>();
-    store.writeChunk = async (meta, index, bytes) => {
-      await write(meta, index, bytes);
+    store.writeChunk = async (meta, index, parts) => {
+      const generation = await write(meta, index, parts);
       acknowledged.add(index[0]);
+      return generation;
     };
     let stopping: Promise<string> | undefined;
     let stoppedAt = 0;

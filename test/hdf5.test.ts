@@ -176,7 +176,7 @@ describe('hdf5 backend: options and errors', () => {
     const ds = await con.createDataset('g', { shape: [50, 40], dtype: 'int32', chunkSize: [25, 40], fillValue: -1, options: { compression: 'gzip', compressionLevel: 6 } });
     const values = Int32Array.from({ length: 2000 }, (_, i) => i % 17);
     await ds.set(undefined, dn.ndarray(values, [50, 40]));
-    expect((await con.store.readMeta('g'))?.options).toEqual({ compression: 'gzip', compressionLevel: 6 });
+    expect((await con.store.readMeta('g'))?.meta.options).toEqual({ compression: 'gzip', compressionLevel: 6 });
     expect([...((await (await con.getDataset('g')).get()).data as Int32Array)]).toEqual([...values]);
     const size = fs.statSync(path.join(tmp, 'gz', 'g', 'chunk_0_0.h5')).size;
     expect(size).toBeLessThan(25 * 40 * 4);
@@ -299,7 +299,7 @@ describe('hdf5 backend: crash safety', () => {
 
     const re = await connection(name).connect();
     const k = await re.getDataset('k');
-    const meta = (await re.store.readMeta('k'))!;
+    const meta = (await re.store.readMeta('k'))!.meta;
     const stored = await k.storedChunks();
     expect(stored.length).toBeLessThanOrEqual(64);
     const seen = new Set<number>();

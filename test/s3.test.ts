@@ -42,14 +42,18 @@ describe('s3 backend', () => {
     const ds = await con.createDataset('layout', { shape: [5, 7], dtype: 'int64', chunkSize: [2, 4], fillValue: 2n ** 60n });
     await ds.set([s(0, 2), s(0, 4)], dn.ndarray(BigInt64Array.from({ length: 8 }, (_, i) => BigInt(i) - 3n), [2, 4]));
     await ds.set([4, 6], -1n); // edge chunk [2, 1]: 1x3 valid cells, padded with the fill value
+    await ds.flush(); // the partial write is buffered in the chunk cache until then
     const keys = (await rawList(raw, bucket, 'layout/')).sort();
     expect(keys).toEqual(['layout/.dosna.json', 'layout/0.0', 'layout/2.1']);
 
     const metaText = await (await raw.send(new GetObjectCommand({ Bucket: bucket, Key: 'layout/.dosna.json' }))).Body!.transformToString();
     const doc = JSON.parse(metaText);
-    expect(doc).toMatchObject({ shape: [5, 7], dtype: '<i8', fillvalue: String(2n ** 60n), chunk_size: [2, 4], chunk_grid: [3, 2] });
+    expect(doc).toMatchObject({ shape: [5, 7], dtype: '<i8', fillvalue: String(2n ** 60n), chunk_size: [2, 4], chunk_grid: [3, 2], uid: ds.meta.uid });
+    expect(ds.meta.uid).toMatch(/^[0-9a-f-]{36}$/);
 
-    const chunk = await (await raw.send(new GetObjectCommand({ Bucket: bucket, Key: 'layout/0.0' }))).Body!.transformToByteArray();
+    const got = await raw.send(new GetObjectCommand({ Bucket: bucket, Key: 'layout/0.0' }));
+    expect(got.Metadata).toEqual({ 'dosna-uid': ds.meta.uid }); // which dataset the chunk belongs to
+    const chunk = await got.Body!.transformToByteArray();
     expect(chunk.byteLength).toBe(2 * 4 * 8);
     const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     expect(Array.from({ length: 8 }, (_, i) => view.getBigInt64(i * 8, true))).toEqual(Array.from({ length: 8 }, (_, i) => BigInt(i) - 3n));

@@ -55,7 +55,7 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', label
     const fresh = await ds.get(); // a fresh result is shared memory: workers fill it
     expect(fresh.data).toEqual(mine.data);
     expect(ds.lastRun!.tasks.every((t) => t.worker > 0)).toBe(true);
-    const vectored = con.store.readChunkInto !== undefined && con.store.writeChunkParts !== undefined;
+    const vectored = con.store.readChunkInto !== undefined && con.store.vectoredWrites === true;
     // With vectored I/O (hdf5) the files move straight from and into these arrays on the main
     // thread (worker 0); otherwise workers do the copies from shared memory.
     expect([...loadWorkers].every((w) => (w === 0) === vectored)).toBe(true);

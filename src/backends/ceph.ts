@@ -21,13 +21,12 @@ import { readFileSync } from 'node:fs';
 import { toNumpyTypeString } from '../dtypes.js';
 import { CorruptChunkError, DosnaError } from '../errors.js';
 import type { Backend, DatasetMeta } from '../store.js';
-import {
-  checkBucketName, checkEndpoint, chunkGrid, ObjectStore, optString, tuning, TUNING_OPTIONS,
-  type ClientSettings, type MetaLayout, type S3Access,
-} from './s3-common.js';
+import { checkBucketName, checkEndpoint, optString, tuning, TUNING_OPTIONS, type ClientSettings } from './object-store/settings.js';
+import type { S3Access } from './object-store/access.js';
+import { chunkGrid, ObjectStore, type MetaLayout } from './object-store/store.js';
 import { fillToJson, metaFromFields } from './s3.js';
 
-export { S3RequestError } from './s3-common.js';
+export { S3RequestError } from './object-store/access.js';
 
 /** The body of every dataset object, as DosNa writes it. */
 export const SIGNATURE = 'DosNa Dataset';
@@ -143,6 +142,7 @@ const layout: MetaLayout = {
         fillvalue: fillToRepr(meta),
         chunk_grid: dumpTuple(chunkGrid(meta)),
         chunk_size: dumpTuple(meta.chunkSize),
+        ...(meta.uid ? { uid: meta.uid } : {}),
       },
     };
   },
@@ -159,13 +159,15 @@ const layout: MetaLayout = {
     }
     try {
       if (m.dtype === undefined) throw new DosnaError('dtype is missing');
-      return metaFromFields(name, {
+      const meta = metaFromFields(name, {
         shape: loadTuple(m.shape, 'shape', true),
         dtype: m.dtype,
         fillvalue: m.fillvalue ?? '0',
         chunkSize: loadTuple(m.chunk_size, 'chunk_size', false),
         chunkGrid: m.chunk_grid === undefined ? undefined : loadTuple(m.chunk_grid, 'chunk_grid', true),
+        uid: m.uid,
       });
+      return { meta, generation: head.etag ?? '' };
     } catch (error) {
       throw new CorruptChunkError(`dataset object ${where} has unreadable metadata: ${(error as Error).message}`, where, { cause: error });
     }

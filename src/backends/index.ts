@@ -6,7 +6,7 @@ import type { Backend } from '../store.js';
 
 const loaders: Record<string, () => Promise<{ backend: Backend }>> = {
   ram: () => import('./ram.js'),
-  hdf5: () => import('./hdf5.js'),
+  hdf5: () => import('./hdf5/index.js'),
   s3: () => import('./s3.js'),
   ceph: () => import('./ceph.js'),
 };

@@ -3,20 +3,50 @@
  * name share their datasets for the life of the process (as connections to one real store
  * do). Chunks live in SharedArrayBuffers so worker threads can read and write them without
  * copies; each process has its own memory, so multi-process engines cannot use it.
+ *
+ * Generations are numbers from one counter of the process, so a chunk replaced twice never
+ * shows an earlier generation again; every write swaps in a new buffer (stored buffers are
+ * never modified in place), so a reader holding the old one never sees a half-written chunk.
  */
 import { DatasetExistsError, DatasetNotFoundError, DosnaError } from '../errors.js';
 import { checkName } from '../names.js';
-import type { Backend, ChunkIndex, DatasetMeta, Store } from '../store.js';
+import type { Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, Store } from '../store.js';
+
+interface StoredChunk {
+  readonly buffer: SharedArrayBuffer;
+  readonly generation: Generation;
+}
 
 interface RamDataset {
   meta: DatasetMeta;
-  chunks: Map<string, SharedArrayBuffer>;
+  generation: Generation;
+  chunks: Map<string, StoredChunk>;
 }
 
 /** Every ram connection of this process, by name. */
 const connections = new Map<string, Map<string, RamDataset>>();
 
+let counter = 0;
+const nextGeneration = (): Generation => String(++counter);
+
 const key = (index: ChunkIndex) => index.join('.');
+
+/** `parts` as one SharedArrayBuffer: adopted as is when it already is one whole buffer. */
+function toShared(parts: readonly Uint8Array[]): SharedArrayBuffer {
+  if (parts.length === 1) {
+    const [bytes] = parts;
+    if (bytes.buffer instanceof SharedArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
+  }
+  const total = parts.reduce((n, p) => n + p.byteLength, 0);
+  const buffer = new SharedArrayBuffer(total);
+  const view = new Uint8Array(buffer);
+  let at = 0;
+  for (const p of parts) {
+    view.set(p, at);
+    at += p.byteLength;
+  }
+  return buffer;
+}
 
 class RamStore implements Store {
   readonly capabilities = { sharedMemory: true };
@@ -31,10 +61,13 @@ class RamStore implements Store {
     return table;
   }
 
+  /** The dataset of this incarnation: a handle on a deleted (or deleted and re-created) dataset finds none. */
   private dataset(meta: DatasetMeta | string): RamDataset {
     const name = typeof meta === 'string' ? meta : meta.name;
     const ds = this.datasets.get(name);
-    if (!ds) throw new DatasetNotFoundError(`dataset ${JSON.stringify(name)} not found in ram connection ${JSON.stringify(this.name)}`);
+    if (!ds || (typeof meta !== 'string' && ds.meta.uid !== meta.uid)) {
+      throw new DatasetNotFoundError(`dataset ${JSON.stringify(name)} not found in ram connection ${JSON.stringify(this.name)}`);
+    }
     return ds;
   }
 
@@ -48,13 +81,20 @@ class RamStore implements Store {
     return [...this.datasets.keys()].sort();
   }
 
-  async readMeta(name: string): Promise<DatasetMeta | undefined> {
-    return this.datasets.get(name)?.meta;
+  async readMeta(name: string): Promise<MetaVersion | undefined> {
+    const ds = this.datasets.get(name);
+    return ds && { meta: ds.meta, generation: ds.generation };
   }
 
-  async createMeta(meta: DatasetMeta): Promise<void> {
+  async metaGeneration(name: string): Promise<Generation | null> {
+    return this.datasets.get(name)?.generation ?? null;
+  }
+
+  async createMeta(meta: DatasetMeta): Promise<Generation> {
     if (this.datasets.has(meta.name)) throw new DatasetExistsError(`dataset ${JSON.stringify(meta.name)} already exists`);
-    this.datasets.set(meta.name, { meta, chunks: new Map() });
+    const generation = nextGeneration();
+    this.datasets.set(meta.name, { meta, generation, chunks: new Map() });
+    return generation;
   }
 
   async deleteDataset(name: string): Promise<void> {
@@ -63,24 +103,33 @@ class RamStore implements Store {
   }
 
   async readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined> {
-    const buffer = this.dataset(meta).chunks.get(key(index));
-    return buffer && new Uint8Array(buffer);
+    const stored = this.dataset(meta).chunks.get(key(index));
+    return stored && new Uint8Array(stored.buffer);
   }
 
-  async writeChunk(meta: DatasetMeta, index: ChunkIndex, bytes: Uint8Array): Promise<void> {
+  async readChunkVersion(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
+    const stored = this.dataset(meta).chunks.get(key(index));
+    return stored ? { bytes: new Uint8Array(stored.buffer), generation: stored.generation } : { bytes: undefined, generation: null };
+  }
+
+  async chunkGeneration(meta: DatasetMeta, index: ChunkIndex): Promise<Generation | null> {
+    return this.dataset(meta).chunks.get(key(index))?.generation ?? null;
+  }
+
+  async writeChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<Generation> {
+    const generation = nextGeneration();
+    this.dataset(meta).chunks.set(key(index), { buffer: toShared(parts), generation });
+    return generation;
+  }
+
+  async writeChunkIf(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[], expected: Generation | null): Promise<Generation | undefined> {
+    // One thread owns this map and nothing below awaits: the comparison and the swap are one step.
     const chunks = this.dataset(meta).chunks;
-    // Stored buffers are never modified in place: a write swaps in a new buffer, so a reader
-    // holding the old one (in this thread or a worker) never sees a half-written chunk.
-    const adoptable = bytes.buffer instanceof SharedArrayBuffer && bytes.byteOffset === 0
-      && bytes.byteLength === bytes.buffer.byteLength;
-    let buffer: SharedArrayBuffer;
-    if (adoptable) {
-      buffer = bytes.buffer as SharedArrayBuffer;
-    } else {
-      buffer = new SharedArrayBuffer(bytes.byteLength);
-      new Uint8Array(buffer).set(bytes);
-    }
-    chunks.set(key(index), buffer);
+    const current = chunks.get(key(index))?.generation ?? null;
+    if (current !== expected) return undefined;
+    const generation = nextGeneration();
+    chunks.set(key(index), { buffer: toShared(parts), generation });
+    return generation;
   }
 
   async hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
@@ -89,6 +138,11 @@ class RamStore implements Store {
 
   async deleteChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
     return this.dataset(meta).chunks.delete(key(index));
+  }
+
+  async deleteChunks(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<void> {
+    const chunks = this.dataset(meta).chunks;
+    for (const index of indices) chunks.delete(key(index));
   }
 
   async listChunks(meta: DatasetMeta): Promise<ChunkIndex[]> {

@@ -19,12 +19,11 @@
 import { castScalar, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../dtypes.js';
 import { CorruptChunkError, DosnaError } from '../errors.js';
 import type { Backend, DatasetMeta } from '../store.js';
-import {
-  checkBucketName, checkEndpoint, chunkGrid, ObjectStore, optBoolean, optString, tuning, TUNING_OPTIONS,
-  type ClientSettings, type MetaLayout, type S3Access,
-} from './s3-common.js';
+import { checkBucketName, checkEndpoint, optBoolean, optString, tuning, TUNING_OPTIONS, type ClientSettings } from './object-store/settings.js';
+import type { S3Access } from './object-store/access.js';
+import { chunkGrid, ObjectStore, type MetaLayout } from './object-store/store.js';
 
-export { S3RequestError } from './s3-common.js';
+export { S3RequestError } from './object-store/access.js';
 
 /** Name of the metadata object inside a dataset's prefix. */
 export const METADATA_OBJECT = '.dosna.json';
@@ -78,14 +77,15 @@ function positiveInts(value: unknown, what: string, allowZero: boolean): number[
 }
 
 /** Checks what a metadata object says, whichever layout it came from. */
-export function metaFromFields(name: string, fields: { shape: number[]; dtype: string; fillvalue: unknown; chunkSize: number[]; chunkGrid?: number[] }): DatasetMeta {
+export function metaFromFields(name: string, fields: { shape: number[]; dtype: string; fillvalue: unknown; chunkSize: number[]; chunkGrid?: number[]; uid?: unknown }): DatasetMeta {
   const { shape, chunkSize } = fields;
   if (chunkSize.length !== shape.length) throw new DosnaError(`chunk_size ${JSON.stringify(chunkSize)} does not match shape ${JSON.stringify(shape)}`);
   if (fields.chunkGrid && JSON.stringify(fields.chunkGrid) !== JSON.stringify(chunkGrid({ shape, chunkSize }))) {
     throw new DosnaError(`chunk_grid ${JSON.stringify(fields.chunkGrid)} does not match shape ${JSON.stringify(shape)} and chunk_size ${JSON.stringify(chunkSize)}`);
   }
   const dtype = fromNumpyTypeString(fields.dtype);
-  return { name, shape, dtype, chunkSize, fillValue: fillFromText(dtype, fields.fillvalue) };
+  const uid = typeof fields.uid === 'string' ? fields.uid : '';
+  return { name, shape, dtype, chunkSize, fillValue: fillFromText(dtype, fields.fillvalue), uid };
 }
 
 const layout: MetaLayout = {
@@ -100,29 +100,33 @@ const layout: MetaLayout = {
       fillvalue: fillToJson(meta.dtype, meta.fillValue),
       chunk_size: meta.chunkSize,
       chunk_grid: chunkGrid(meta),
+      uid: meta.uid,
     };
     return { body: new TextEncoder().encode(`${JSON.stringify(doc, null, 1)}\n`), contentType: 'application/json' };
   },
 
   async read(access: S3Access, name: string) {
     const key = layout.metaKey(name);
-    const bytes = await access.get(key);
-    if (!bytes) return undefined;
+    const got = await access.getObject(key);
+    if (!got) return undefined;
     const where = `s3://${access.bucket}/${key}`;
+    let meta: DatasetMeta;
     try {
-      const doc = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+      const doc = JSON.parse(new TextDecoder().decode(got.bytes)) as Record<string, unknown>;
       if (typeof doc !== 'object' || doc === null) throw new DosnaError('not a JSON object');
       if (typeof doc.dtype !== 'string') throw new DosnaError('dtype is missing');
-      return metaFromFields(name, {
+      meta = metaFromFields(name, {
         shape: positiveInts(doc.shape, 'shape', true),
         dtype: doc.dtype,
         fillvalue: doc.fillvalue ?? 0,
         chunkSize: positiveInts(doc.chunk_size, 'chunk_size', false),
         chunkGrid: doc.chunk_grid === undefined ? undefined : positiveInts(doc.chunk_grid, 'chunk_grid', true),
+        uid: doc.uid,
       });
     } catch (error) {
       throw new CorruptChunkError(`dataset metadata ${where} cannot be read: ${(error as Error).message}`, where, { cause: error });
     }
+    return { meta, generation: got.etag ?? '' };
   },
 
   async list(access: S3Access) {

@@ -10,10 +10,17 @@ import { executeChunk, type ChunkJob, type ChunkStats } from '../chunk-ops.js';
 import { DosnaError } from '../errors.js';
 import { reviveKernel, installShims, type ShippedKernel } from '../shipping.js';
 import { serializeError, type SerializedError } from '../remote-error.js';
-import type { ChunkIndex, ConnectionSettings, DatasetMeta, Store } from '../store.js';
+import type { ChunkIndex, ChunkVersion, ConnectionSettings, DatasetMeta, Generation, MetaVersion, Store } from '../store.js';
 
-/** A chunk handed over with a task: `[storeKey, dataset, chunkKey, buffer or null when absent]`. */
-export type SharedChunk = [string, string, string, SharedArrayBuffer | null];
+/** A chunk handed over with a task: `[storeKey, dataset, chunkKey, buffer or null when absent, its generation]`. */
+export type SharedChunk = [string, string, string, SharedArrayBuffer | null, Generation | null];
+
+/**
+ * A chunk a task wrote or deleted in a handed-over store: `[dataset, chunkKey, buffer or null
+ * (deleted), expected generation]`; the main thread applies it, conditionally when `expected`
+ * is not `undefined` (then `null` means the chunk must still be absent).
+ */
+export type ChunkWrite = [string, string, SharedArrayBuffer | null, (Generation | null)?];
 
 /** A job as sent to a worker: like ChunkJob, with a map's kernel shipped. */
 export type WorkerJob = Exclude<ChunkJob, { kind: 'map' }> | (Omit<Extract<ChunkJob, { kind: 'map' }>, 'kernel'> & { kernel: ShippedKernel });
@@ -30,8 +37,8 @@ export interface WorkerTask {
 export interface WorkerResult {
   readonly worker: number;
   readonly stats?: ChunkStats;
-  /** Chunks written or deleted in shared stores: `[dataset, chunkKey, buffer or null]`. */
-  readonly writes?: [string, string, SharedArrayBuffer | null][];
+  /** Chunks written or deleted in shared stores. */
+  readonly writes?: ChunkWrite[];
   readonly error?: SerializedError;
 }
 
@@ -61,60 +68,84 @@ function openStore(settings: ConnectionSettings): Promise<Store> {
 class HandedOverStore implements Store {
   readonly capabilities = { sharedMemory: true };
   constructor(
-    private readonly chunks: Map<string, SharedArrayBuffer | null>,
-    private readonly writes: [string, string, SharedArrayBuffer | null][] | undefined,
+    private readonly chunks: Map<string, [SharedArrayBuffer | null, Generation | null]>,
+    private readonly writes: ChunkWrite[] | undefined,
   ) {}
 
-  private lookup(meta: DatasetMeta, index: ChunkIndex): SharedArrayBuffer | null {
+  private lookup(meta: DatasetMeta, index: ChunkIndex): [SharedArrayBuffer | null, Generation | null] {
     const key = `${meta.name}\u0000${chunkKey(index)}`;
-    if (!this.chunks.has(key)) throw new DosnaError(`internal: chunk ${chunkKey(index)} of ${meta.name} was not handed to the worker`);
-    return this.chunks.get(key)!;
+    const found = this.chunks.get(key);
+    if (!found) throw new DosnaError(`internal: chunk ${chunkKey(index)} of ${meta.name} was not handed to the worker`);
+    return found;
   }
 
   async connect(): Promise<void> {}
   async disconnect(): Promise<void> {}
   async readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined> {
-    const buffer = this.lookup(meta, index);
+    const [buffer] = this.lookup(meta, index);
     return buffer ? new Uint8Array(buffer) : undefined;
   }
-  async hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
-    return this.lookup(meta, index) !== null;
+  async readChunkVersion(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
+    const [buffer, generation] = this.lookup(meta, index);
+    return { bytes: buffer ? new Uint8Array(buffer) : undefined, generation };
   }
-  async writeChunk(meta: DatasetMeta, index: ChunkIndex, bytes: Uint8Array): Promise<void> {
-    let buffer = bytes.buffer;
-    if (!(buffer instanceof SharedArrayBuffer) || bytes.byteOffset !== 0 || bytes.byteLength !== buffer.byteLength) {
-      buffer = new SharedArrayBuffer(bytes.byteLength);
-      new Uint8Array(buffer).set(bytes);
-    }
-    this.record(meta, index, buffer as SharedArrayBuffer);
+  async chunkGeneration(meta: DatasetMeta, index: ChunkIndex): Promise<Generation | null> {
+    return this.lookup(meta, index)[1];
+  }
+  async hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
+    return this.lookup(meta, index)[0] !== null;
+  }
+  async writeChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<Generation> {
+    this.record(meta, index, toShared(parts), undefined);
+    return 'pending';
+  }
+  /** Recorded for the main thread, which makes the comparison (and runs the task again if it fails). */
+  async writeChunkIf(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[], expected: Generation | null): Promise<Generation | undefined> {
+    this.record(meta, index, toShared(parts), expected);
+    return 'pending';
   }
   async deleteChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
-    this.record(meta, index, null);
+    this.record(meta, index, null, undefined);
     return true;
   }
-  private record(meta: DatasetMeta, index: ChunkIndex, buffer: SharedArrayBuffer | null): void {
+  private record(meta: DatasetMeta, index: ChunkIndex, buffer: SharedArrayBuffer | null, expected: Generation | null | undefined): void {
     if (!this.writes) throw new DosnaError(`internal: a worker task tried to write a chunk of ${meta.name} in a store it only reads`);
-    this.writes.push([meta.name, chunkKey(index), buffer]);
+    this.writes.push(expected === undefined ? [meta.name, chunkKey(index), buffer] : [meta.name, chunkKey(index), buffer, expected]);
   }
   // The rest of the Store interface is never used by a chunk task.
   async listDatasets(): Promise<string[]> { throw new DosnaError('internal: not available in a worker task'); }
-  async readMeta(): Promise<DatasetMeta | undefined> { throw new DosnaError('internal: not available in a worker task'); }
-  async createMeta(): Promise<void> { throw new DosnaError('internal: not available in a worker task'); }
+  async readMeta(): Promise<MetaVersion | undefined> { throw new DosnaError('internal: not available in a worker task'); }
+  async metaGeneration(): Promise<Generation | null> { throw new DosnaError('internal: not available in a worker task'); }
+  async createMeta(): Promise<Generation> { throw new DosnaError('internal: not available in a worker task'); }
   async deleteDataset(): Promise<void> { throw new DosnaError('internal: not available in a worker task'); }
   async listChunks(): Promise<ChunkIndex[]> { throw new DosnaError('internal: not available in a worker task'); }
+}
+
+function toShared(parts: readonly Uint8Array[]): SharedArrayBuffer {
+  if (parts.length === 1 && parts[0].buffer instanceof SharedArrayBuffer && parts[0].byteOffset === 0 && parts[0].byteLength === parts[0].buffer.byteLength) {
+    return parts[0].buffer;
+  }
+  const buffer = new SharedArrayBuffer(parts.reduce((n, p) => n + p.byteLength, 0));
+  const view = new Uint8Array(buffer);
+  let at = 0;
+  for (const p of parts) {
+    view.set(p, at);
+    at += p.byteLength;
+  }
+  return buffer;
 }
 
 /** Runs one task; failures come back as data so the pool survives and the caller gets the stack. */
 export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
   try {
     const ownKey = settingsKey(task.settings);
-    const byStore = new Map<string, Map<string, SharedArrayBuffer | null>>();
-    for (const [store, dataset, chunk, buffer] of task.chunks) {
+    const byStore = new Map<string, Map<string, [SharedArrayBuffer | null, Generation | null]>>();
+    for (const [store, dataset, chunk, buffer, generation] of task.chunks) {
       let table = byStore.get(store);
       if (!table) byStore.set(store, (table = new Map()));
-      table.set(`${dataset}\u0000${chunk}`, buffer);
+      table.set(`${dataset}\u0000${chunk}`, [buffer, generation]);
     }
-    const writes: [string, string, SharedArrayBuffer | null][] = [];
+    const writes: ChunkWrite[] = [];
     const storeFor = async (settings: ConnectionSettings): Promise<Store> => {
       const key = settingsKey(settings);
       if (!task.sharedStores.includes(key)) return openStore(settings);

@@ -10,13 +10,14 @@ import { chunkReads, executeChunk, writtenDataset, type ChunkJob } from '../chun
 import { KeyedMutex, runTasks, summarize, type RunReport } from '../concurrency.js';
 import { allocate, type TypedArray } from '../dtypes.js';
 import type { Engine, EngineContext, EngineSession } from '../engine.js';
-import { DosnaError } from '../errors.js';
+import { ConflictError, DosnaError } from '../errors.js';
 import { reviveError } from '../remote-error.js';
 import { shipKernel } from '../shipping.js';
 import type { StridedView } from '../strided.js';
-import type { ChunkIndex, ConnectionSettings, Store } from '../store.js';
+import type { ChunkIndex, ConnectionSettings, DatasetMeta, Store } from '../store.js';
 import { concurrencyOption } from './cpu.js';
-import { chunkKey, settingsKey, type SharedChunk, type WorkerJob, type WorkerResult, type WorkerTask } from './worker-pool-worker.js';
+import { chunkKey, settingsKey, type ChunkWrite, type SharedChunk, type WorkerJob, type WorkerResult, type WorkerTask } from './worker-pool-worker.js';
+import { MAX_COMMIT_ATTEMPTS } from '../commit.js';
 
 /** Where the worker entry is, and how to load it: from source (`.ts`, through tsx) or built (`.js`). */
 function workerEntry(): { filename: string; execArgv: string[] } {
@@ -62,6 +63,18 @@ function toWorkerJob(job: ChunkJob): WorkerJob {
   }
 }
 
+/** Applies a task's writes to the main thread's store; `false` when a conditional one found the chunk changed. */
+async function applyWrites(store: Store, target: DatasetMeta | undefined, writes: readonly ChunkWrite[]): Promise<boolean> {
+  if (writes.length > 0 && !target) throw new DosnaError('internal: a worker task wrote chunks of a job that writes nothing');
+  for (const [, key, buffer, expected] of writes) {
+    const index = key.split('.').map(Number);
+    if (!buffer) await store.deleteChunk(target!, index);
+    else if (expected === undefined) await store.writeChunk(target!, index, [new Uint8Array(buffer)]);
+    else if (await store.writeChunkIf(target!, index, [new Uint8Array(buffer)], expected) === undefined) return false;
+  }
+  return true;
+}
+
 class WorkerPoolSession implements EngineSession {
   readonly rank = 0;
   readonly size = 1;
@@ -90,7 +103,7 @@ class WorkerPoolSession implements EngineSession {
   private runsHere(job: ChunkJob): boolean {
     const store = this.context.store;
     if (job.kind === 'read') return !(job.out.buffer instanceof SharedArrayBuffer) && store.readChunkInto !== undefined;
-    if (job.kind === 'write') return !(job.source.data.buffer instanceof SharedArrayBuffer) && store.writeChunkParts !== undefined;
+    if (job.kind === 'write') return !(job.source.data.buffer instanceof SharedArrayBuffer) && store.vectoredWrites === true;
     return false;
   }
 
@@ -125,28 +138,27 @@ class WorkerPoolSession implements EngineSession {
     if (job.kind === 'copy') remember(job.source.settings, await this.context.storeFor(job.source.settings));
 
     const run = await runTasks(chunks, async (index) => {
-      const handed: SharedChunk[] = [];
-      if (sharedStores.size > 0) {
-        for (const read of chunkReads(job, index)) {
-          const key = settingsKey(read.settings ?? settings);
-          const store = sharedStores.get(key);
-          if (!store) continue;
-          const bytes = await store.readChunk(read.meta, read.index);
-          handed.push([key, read.meta.name, chunkKey(read.index), bytes ? (bytes.buffer as SharedArrayBuffer) : null]);
+      // A conditional write that lost to another writer (with the ram store, the main thread
+      // compares) makes the task run again on the chunks as they are now.
+      for (let attempt = 1; ; attempt++) {
+        const handed: SharedChunk[] = [];
+        if (sharedStores.size > 0) {
+          for (const read of chunkReads(job, index)) {
+            const key = settingsKey(read.settings ?? settings);
+            const store = sharedStores.get(key);
+            if (!store) continue;
+            const version = await store.readChunkVersion(read.meta, read.index);
+            handed.push([key, read.meta.name, chunkKey(read.index), version.bytes ? (version.bytes.buffer as SharedArrayBuffer) : null, version.generation]);
+          }
+        }
+        const task: WorkerTask = { settings, job: workerJob, index, sharedStores: [...sharedStores.keys()], chunks: handed };
+        const result = (await this.pool.run(task)) as WorkerResult;
+        if (result.error) throw reviveError(result.error, `worker thread ${result.worker}`);
+        if (await applyWrites(own, target, result.writes ?? [])) return { worker: result.worker, ...result.stats! };
+        if (attempt >= MAX_COMMIT_ATTEMPTS) {
+          throw new ConflictError(`chunk [${index.join(', ')}] of dataset ${JSON.stringify(target!.name)} kept changing under ${attempt} attempts to commit to it`, [...index]);
         }
       }
-      const task: WorkerTask = { settings, job: workerJob, index, sharedStores: [...sharedStores.keys()], chunks: handed };
-      const result = (await this.pool.run(task)) as WorkerResult;
-      if (result.error) throw reviveError(result.error, `worker thread ${result.worker}`);
-      if (result.writes?.length && target) {
-        for (const [, key, buffer] of result.writes) {
-          const idx = key.split('.').map(Number);
-          if (buffer) await own.writeChunk(target, idx, new Uint8Array(buffer));
-          else await own.deleteChunk(target, idx);
-        }
-      }
-      const stats = result.stats!;
-      return { worker: result.worker, ...stats };
     }, runOptions);
     return summarize(options.operation, 'worker-pool', this.concurrency, run);
   }

@@ -1,12 +1,9 @@
 /**
- * What the `s3` and `ceph` backends share: an S3 client wrapper (bounded request concurrency,
- * retries, timeouts, paged listing, batched deletion, errors that name the operation, bucket,
- * key and HTTP status but never a credential) and a Store over it that leaves only the
- * dataset-metadata layout to each backend.
- *
- * Chunks are objects `<dataset>/<i>.<j>.<k>` holding the raw little-endian C-order bytes of
- * the full chunk in both layouts (DosNa's Ceph key scheme). A PUT replaces an object
- * atomically, so readers see the old chunk or the new, never a mix.
+ * One S3 client on one bucket, as the `s3` and `ceph` backends use it: every request bounded
+ * (a semaphore of `maxConcurrency`), retried (the SDK's standard mode, plus bodies cut off
+ * mid-stream), timed out, paged and batched, with errors that name the operation, bucket, key
+ * and HTTP status but never a credential. Conditional writes (`If-Match`, `If-None-Match`)
+ * carry the generations of the chunks (their ETags).
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -16,121 +13,8 @@ import {
   type ListObjectsV2CommandOutput, type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { bytesPerElement } from '../dtypes.js';
-import { ConnectionError, DatasetExistsError, DatasetNotFoundError, DosnaError, InvalidNameError } from '../errors.js';
-import { checkName } from '../names.js';
-import type { ChunkIndex, DatasetMeta, Store, StoreCapabilities } from '../store.js';
-
-// ---------------------------------------------------------------------------------------------
-// Settings
-
-/** Defaults of the tuning options both backends take. */
-export const DEFAULTS = {
-  maxConcurrency: 32,
-  maxAttempts: 4,
-  connectionTimeout: 3000,
-  requestTimeout: 30_000,
-} as const;
-
-/** Tuning options common to `s3` and `ceph` (all plain data). */
-export const TUNING_OPTIONS = ['create', 'maxConcurrency', 'maxAttempts', 'connectionTimeout', 'requestTimeout'] as const;
-
-/** Resolved client settings: everything needed to build an S3 client. */
-export interface ClientSettings {
-  readonly backend: string;
-  readonly bucket: string;
-  readonly endpoint?: string;
-  readonly region?: string;
-  readonly profile?: string;
-  readonly forcePathStyle?: boolean;
-  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
-  readonly create: boolean;
-  readonly maxConcurrency: number;
-  readonly maxAttempts: number;
-  readonly connectionTimeout: number;
-  readonly requestTimeout: number;
-  readonly checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
-}
-
-export function optString(backend: string, options: Readonly<Record<string, unknown>>, key: string): string | undefined {
-  const v = options[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length === 0) throw new DosnaError(`${backend} option ${key} must be a non-empty string`);
-  return v;
-}
-
-export function optBoolean(backend: string, options: Readonly<Record<string, unknown>>, key: string): boolean | undefined {
-  const v = options[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw new DosnaError(`${backend} option ${key} must be true or false, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-export function optInteger(backend: string, options: Readonly<Record<string, unknown>>, key: string, min: number): number | undefined {
-  const v = options[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new DosnaError(`${backend} option ${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-export function checkEndpoint(backend: string, endpoint: string | undefined): string | undefined {
-  if (endpoint === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(endpoint);
-  } catch {
-    throw new DosnaError(`${backend} option endpoint must be a URL such as http://127.0.0.1:7480, got ${JSON.stringify(endpoint)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new DosnaError(`${backend} endpoint must be http:// or https://, got ${JSON.stringify(url.protocol)}`);
-  }
-  if (url.username || url.password) throw new DosnaError(`${backend} endpoint must not carry credentials; use the credential options`);
-  return endpoint;
-}
-
-/** Tuning options, validated, with their defaults. */
-export function tuning(backend: string, options: Readonly<Record<string, unknown>>) {
-  return {
-    create: optBoolean(backend, options, 'create') ?? false,
-    maxConcurrency: optInteger(backend, options, 'maxConcurrency', 1) ?? DEFAULTS.maxConcurrency,
-    maxAttempts: optInteger(backend, options, 'maxAttempts', 1) ?? DEFAULTS.maxAttempts,
-    connectionTimeout: optInteger(backend, options, 'connectionTimeout', 1) ?? DEFAULTS.connectionTimeout,
-    requestTimeout: optInteger(backend, options, 'requestTimeout', 1) ?? DEFAULTS.requestTimeout,
-  };
-}
-
-/**
- * S3 bucket naming rules (general purpose buckets): 3-63 characters of lowercase letters,
- * digits, dots and hyphens, starting and ending with a letter or digit, no `..`, not an IP
- * address, none of the reserved prefixes and suffixes.
- */
-export function checkBucketName(name: unknown, backend: string): string {
-  const what = `${backend} connection (bucket)`;
-  checkName(name, what);
-  const bucket = name as string;
-  const why =
-    bucket.length < 3 || bucket.length > 63 ? 'must be 3 to 63 characters long'
-    : !/^[a-z0-9.-]+$/.test(bucket) ? 'may hold only lowercase letters, digits, dots and hyphens'
-    : !/^[a-z0-9].*[a-z0-9]$/.test(bucket) ? 'must start and end with a lowercase letter or a digit'
-    : bucket.includes('..') || bucket.includes('.-') || bucket.includes('-.') ? 'must not have two adjacent dots, or a dot next to a hyphen'
-    : /^\d+\.\d+\.\d+\.\d+$/.test(bucket) ? 'must not look like an IP address'
-    : /^(xn--|sthree-|amzn-s3-demo-)/.test(bucket) || /(-s3alias|--ol-s3|--x-s3|--table-s3)$/.test(bucket) ? 'uses a prefix or suffix S3 reserves'
-    : undefined;
-  if (why) throw new InvalidNameError(`${what} name ${JSON.stringify(bucket)} is not a valid bucket name: it ${why}`);
-  return bucket;
-}
-
-/** A dataset name as it goes into object keys: the core rules, plus valid Unicode (keys are UTF-8). */
-export function checkDatasetName(name: unknown): string {
-  checkName(name);
-  if (!(name as string).isWellFormed()) throw new InvalidNameError(`dataset name ${JSON.stringify(name)} is not valid Unicode (lone surrogate)`);
-  return name as string;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors
+import { ConnectionError, DosnaError } from '../../errors.js';
+import type { ClientSettings } from './settings.js';
 
 /** An S3 request that failed (after the SDK's retries): names the operation, bucket, key and HTTP status. */
 export class S3RequestError extends ConnectionError {
@@ -178,8 +62,6 @@ function isNotFound(error: unknown): boolean {
 /** Plain `Error` type names that are not worth repeating in messages. */
 const GENERIC_NAMES = new Set(['Error', 'UnknownError', 'S3ServiceException']);
 
-// ---------------------------------------------------------------------------------------------
-// The client wrapper
 
 /** A counting semaphore: at most `n` holders at once, waiters served in order. */
 export class Semaphore {
@@ -220,9 +102,21 @@ export interface S3Traffic {
 export interface PutOptions {
   readonly metadata?: Record<string, string>;
   readonly contentType?: string;
-  /** Fail with `DatasetExistsError`-worthy `false` instead of overwriting an existing object. */
+  /** Write only if no object of that key exists (`If-None-Match: *`). */
   readonly ifAbsent?: boolean;
+  /** Write only if the object's ETag is still this one (`If-Match`). */
+  readonly ifMatch?: string;
 }
+
+/** An object as read: its bytes, ETag and user metadata. */
+export interface GotObject {
+  readonly bytes: Uint8Array;
+  readonly etag: string | undefined;
+  readonly metadata: Record<string, string>;
+}
+
+/** An object's ETag without the quotes HTTP puts around it. */
+export const bareEtag = (etag: string): string => etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
 
 export interface ListedObject {
   readonly key: string;
@@ -237,6 +131,12 @@ export class S3Access {
   readonly #limit: Semaphore;
   readonly #secrets: string[];
   #conditionalPuts = true;
+  /**
+   * Whether `If-Match` must carry the ETag without its quotes. HTTP and AWS take the quoted
+   * form; Ceph RGW before Reef compares the bare hex (it answers 412 to the quoted form even
+   * when the ETag matches). Found out on the first such 412 (see `put`).
+   */
+  #bareIfMatch = false;
 
   constructor(settings: ClientSettings) {
     this.settings = settings;
@@ -377,8 +277,13 @@ export class S3Access {
     }
   }
 
-  /** The whole object, or undefined when it does not exist. */
+  /** The whole object (or a byte range of it), or undefined when it does not exist. */
   async get(key: string, range?: { start: number; end: number }): Promise<Uint8Array | undefined> {
+    return (await this.getObject(key, range))?.bytes;
+  }
+
+  /** The object with its ETag and user metadata, or undefined when it does not exist. */
+  async getObject(key: string, range?: { start: number; end: number }): Promise<GotObject | undefined> {
     const client = this.client;
     const operation = range ? 'GetObject(range)' : 'GetObject';
     return this.#limit.run(async () => {
@@ -399,7 +304,7 @@ export class S3Access {
         try {
           const bytes = await readBody(response.Body, response.ContentLength);
           this.traffic.bytesRead += bytes.byteLength;
-          return bytes;
+          return { bytes, etag: response.ETag, metadata: response.Metadata ?? {} };
         } catch (error) {
           if (attempt >= this.settings.maxAttempts) throw this.wrap(error, `${operation} (reading the body)`, key);
           await sleep(Math.min(2000, 50 * 2 ** attempt) * Math.random());
@@ -408,44 +313,63 @@ export class S3Access {
     });
   }
 
-  /** User metadata and size, or undefined when the object does not exist. */
-  async head(key: string): Promise<{ metadata: Record<string, string>; size: number } | undefined> {
+  /** User metadata, size and ETag, or undefined when the object does not exist. */
+  async head(key: string): Promise<{ metadata: Record<string, string>; size: number; etag: string | undefined } | undefined> {
     try {
       const r = await this.request('HeadObject', key, (c) => c.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
-      return { metadata: r.Metadata ?? {}, size: Number(r.ContentLength ?? 0) };
+      return { metadata: r.Metadata ?? {}, size: Number(r.ContentLength ?? 0), etag: r.ETag };
     } catch (error) {
       if (error instanceof S3RequestError && error.status === 404) return undefined;
       throw error;
     }
   }
 
-  /** Writes an object; with `ifAbsent`, returns false (writing nothing) when it already exists. */
-  async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<boolean> {
-    const send = (conditional: boolean) => this.request('PutObject', key, (c) => c.send(new PutObjectCommand({
+  /**
+   * Writes an object and returns its new ETag (`''` when the service sends none). With
+   * `ifAbsent` or `ifMatch`, returns `undefined` and writes nothing when the condition fails.
+   */
+  async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<string | undefined> {
+    const send = async (condition: { IfNoneMatch?: string; IfMatch?: string }) => (await this.request('PutObject', key, (c) => c.send(new PutObjectCommand({
       Bucket: this.bucket,
       Key: key,
       Body: body,
       ContentLength: body.byteLength,
       ContentType: options.contentType ?? 'application/octet-stream',
       ...(options.metadata ? { Metadata: options.metadata } : {}),
-      ...(conditional ? { IfNoneMatch: '*' } : {}),
-    })));
+      ...condition,
+    })))).ETag ?? '';
+    const condition = options.ifMatch !== undefined
+      ? { IfMatch: this.#bareIfMatch ? bareEtag(options.ifMatch) : options.ifMatch }
+      : options.ifAbsent && this.#conditionalPuts ? { IfNoneMatch: '*' } : {};
+    let etag: string;
     try {
-      await send(Boolean(options.ifAbsent) && this.#conditionalPuts);
+      etag = await send(condition);
     } catch (error) {
       if (!(error instanceof S3RequestError)) throw error;
-      if (options.ifAbsent && (error.status === 412 || error.status === 409)) return false;
+      const failedCondition = error.status === 412 || error.status === 409;
+      if (options.ifMatch !== undefined && failedCondition) {
+        if (this.#bareIfMatch) return undefined;
+        // Changed since, or a service that compares the bare ETag? Only the second if the
+        // object still has the ETag we sent.
+        const now = await this.head(key);
+        if (!now?.etag || bareEtag(now.etag) !== bareEtag(options.ifMatch)) return undefined;
+        this.#bareIfMatch = true;
+        return this.put(key, body, options);
+      }
+      if (options.ifAbsent && failedCondition) return undefined;
       // A service without conditional writes: fall back to check-then-write.
       if (options.ifAbsent && (error.status === 501 || error.code === 'NotImplemented')) {
         this.#conditionalPuts = false;
-        if (await this.head(key)) return false;
-        await send(false);
+        if (await this.head(key)) return undefined;
+        etag = await send({});
+      } else if (options.ifMatch !== undefined && (error.status === 501 || error.code === 'NotImplemented')) {
+        throw new DosnaError(`${this.settings.backend}: ${this.where} does not support conditional writes (If-Match), which dosna needs to update chunks that several writers share`, { cause: error });
       } else {
         throw error;
       }
     }
     this.traffic.bytesWritten += body.byteLength;
-    return true;
+    return etag;
   }
 
   async delete(key: string): Promise<void> {
@@ -530,153 +454,4 @@ async function readBody(body: unknown, contentLength: number | undefined): Promi
     offset += p.byteLength;
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The store
-
-/** How one backend lays out a dataset's metadata; chunks are `<dataset>/<i>.<j>.<k>` in both. */
-export interface MetaLayout {
-  /** Object key of the dataset's metadata object. */
-  metaKey(name: string): string;
-  /** Body and user metadata of the metadata object. */
-  encode(meta: DatasetMeta): { body: Uint8Array; metadata?: Record<string, string>; contentType: string };
-  /** Reads a dataset's metadata; undefined when the dataset does not exist. */
-  read(access: S3Access, name: string): Promise<DatasetMeta | undefined>;
-  /** Names of every dataset in the bucket, sorted. */
-  list(access: S3Access): Promise<string[]>;
-}
-
-const CHUNK_NAME = /^\d+(?:\.\d+)*$/;
-
-export function chunkGrid(meta: Pick<DatasetMeta, 'shape' | 'chunkSize'>): number[] {
-  return meta.shape.map((n, a) => Math.ceil(n / meta.chunkSize[a]));
-}
-
-/** A Store over one bucket; the `s3` and `ceph` backends differ only in their {@link MetaLayout}. */
-export class ObjectStore implements Store {
-  readonly capabilities: StoreCapabilities = { rangeReads: true };
-  readonly access: S3Access;
-  readonly #layout: MetaLayout;
-
-  constructor(settings: ClientSettings, layout: MetaLayout) {
-    this.access = new S3Access(settings);
-    this.#layout = layout;
-  }
-
-  async connect(): Promise<void> {
-    this.access.open();
-    try {
-      await this.access.checkBucket();
-    } catch (error) {
-      this.access.close();
-      throw error;
-    }
-  }
-
-  async disconnect(): Promise<void> {
-    this.access.close();
-  }
-
-  listDatasets(): Promise<string[]> {
-    return this.#layout.list(this.access);
-  }
-
-  readMeta(name: string): Promise<DatasetMeta | undefined> {
-    return this.#layout.read(this.access, checkDatasetName(name));
-  }
-
-  async createMeta(meta: DatasetMeta): Promise<void> {
-    checkDatasetName(meta.name);
-    if (meta.options && Object.keys(meta.options).length > 0) {
-      throw new DosnaError(`the ${this.access.settings.backend} backend takes no dataset options, got ${Object.keys(meta.options).join(', ')}`);
-    }
-    const exists = () => new DatasetExistsError(`dataset ${JSON.stringify(meta.name)} already exists in bucket ${JSON.stringify(this.access.bucket)}`);
-    // A HEAD, not a read: cheap, and an object of that name that is not a dataset is not
-    // overwritten either. The conditional PUT below settles races.
-    if (await this.access.head(this.#layout.metaKey(meta.name))) throw exists();
-    const { body, metadata, contentType } = this.#layout.encode(meta);
-    const written = await this.access.put(this.#layout.metaKey(meta.name), body, { metadata, contentType, ifAbsent: true });
-    if (!written) throw exists();
-  }
-
-  async deleteDataset(name: string): Promise<void> {
-    checkDatasetName(name);
-    const metaKey = this.#layout.metaKey(name);
-    if (!(await this.#layout.read(this.access, name))) {
-      throw new DatasetNotFoundError(`dataset ${JSON.stringify(name)} not found in bucket ${JSON.stringify(this.access.bucket)}`);
-    }
-    // Chunks first, the metadata last: an interrupted delete leaves a dataset (with fewer
-    // chunks), never chunks without a dataset.
-    const keys = (await this.access.listKeys(`${name}/`)).filter((k) => k !== metaKey);
-    await this.access.deleteMany(keys);
-    await this.access.delete(metaKey);
-  }
-
-  chunkKey(meta: DatasetMeta, index: ChunkIndex): string {
-    const grid = chunkGrid(meta);
-    if (index.length !== grid.length || !index.every((i, a) => Number.isSafeInteger(i) && i >= 0 && i < Math.max(1, grid[a]))) {
-      throw new DosnaError(`chunk index ${JSON.stringify(index)} is not valid for dataset ${JSON.stringify(meta.name)} with chunk grid ${JSON.stringify(grid)}`);
-    }
-    return `${meta.name}/${index.join('.')}`;
-  }
-
-  private chunkBytes(meta: DatasetMeta): number {
-    return meta.chunkSize.reduce((a, b) => a * b, 1) * bytesPerElement(meta.dtype);
-  }
-
-  async readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined> {
-    const key = this.chunkKey(meta, index);
-    const bytes = await this.access.get(key);
-    if (bytes && bytes.byteLength !== this.chunkBytes(meta)) {
-      throw new DosnaError(`chunk object s3://${this.access.bucket}/${key} holds ${bytes.byteLength} bytes, not the ${this.chunkBytes(meta)} of a full ${meta.chunkSize.join('x')} ${meta.dtype} chunk`);
-    }
-    return bytes;
-  }
-
-  async readChunkRange(meta: DatasetMeta, index: ChunkIndex, start: number, end: number): Promise<Uint8Array | undefined> {
-    const key = this.chunkKey(meta, index);
-    const total = this.chunkBytes(meta);
-    if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && start <= end && end <= total)) {
-      throw new DosnaError(`byte range [${start}, ${end}) is outside chunk ${key} of ${total} bytes`);
-    }
-    if (start === end) return (await this.hasChunk(meta, index)) ? new Uint8Array(0) : undefined;
-    const bytes = await this.access.get(key, { start, end });
-    if (bytes && bytes.byteLength !== end - start) {
-      throw new DosnaError(`range GET of s3://${this.access.bucket}/${key} bytes ${start}-${end - 1} returned ${bytes.byteLength} bytes; the chunk object is shorter than a full chunk`);
-    }
-    return bytes;
-  }
-
-  async writeChunk(meta: DatasetMeta, index: ChunkIndex, bytes: Uint8Array): Promise<void> {
-    const key = this.chunkKey(meta, index);
-    if (bytes.byteLength !== this.chunkBytes(meta)) {
-      throw new DosnaError(`chunk ${key} must be ${this.chunkBytes(meta)} bytes, got ${bytes.byteLength}`);
-    }
-    await this.access.put(key, bytes);
-  }
-
-  async hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
-    return (await this.access.head(this.chunkKey(meta, index))) !== undefined;
-  }
-
-  async deleteChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
-    const key = this.chunkKey(meta, index);
-    if (!(await this.access.head(key))) return false;
-    await this.access.delete(key);
-    return true;
-  }
-
-  async listChunks(meta: DatasetMeta): Promise<ChunkIndex[]> {
-    const prefix = `${checkDatasetName(meta.name)}/`;
-    const ndim = meta.shape.length;
-    const out: ChunkIndex[] = [];
-    for (const key of await this.access.listKeys(prefix)) {
-      const rest = key.slice(prefix.length);
-      if (!CHUNK_NAME.test(rest)) continue;
-      const index = rest.split('.').map(Number);
-      if (index.length === ndim) out.push(index);
-    }
-    return out;
-  }
 }

@@ -1,16 +1,23 @@
 /**
  * Plain-file I/O of chunk files laid out from a byte template. An uncompressed chunk file
- * written by HDF5 is always the same bytes around its data (see `makeTemplate` in hdf5.ts),
- * so the hdf5 backend writes and reads such files with plain vectored file calls: the data
- * moves straight between the file and the caller's arrays, and HDF5 is needed only for files
- * that are not byte for byte ours (written by h5py, compressed, damaged).
+ * written by HDF5 is always the same bytes around its data (see template.ts), so the hdf5
+ * backend writes and reads such files with plain vectored file calls: the data moves straight
+ * between the file and the caller's arrays, and HDF5 is needed only for files that are not
+ * byte for byte ours (written by h5py, compressed, damaged).
+ *
+ * Generations. A file's generation is its inode number and its modification time. Every file
+ * this backend writes gets a modification time that no earlier file of this process had, to
+ * the microsecond, and is renamed over the old one (a new inode each time). A file system may
+ * give a new file the inode number of one deleted before; that file was written later, so
+ * its time differs: an old generation never comes back (see docs/concurrency.md).
  */
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
-import { ranksFillCores } from '../cluster/ranks.js';
-import { DosnaError } from '../errors.js';
-import { discardViews } from '../segments.js';
+import { ranksFillCores } from '../../cluster/ranks.js';
+import { DosnaError } from '../../errors.js';
+import { discardViews } from '../../segments.js';
+import type { Generation } from '../../store.js';
 
 /** The bytes of a chunk file before and after its data. */
 export interface Template {
@@ -37,6 +44,8 @@ const writevPromise = promisify(fs.writev);
 const readvAsync = async (fd: number, views: Uint8Array[], position: number) => (await readvPromise(fd, views, position)).bytesRead;
 const writevAsync = async (fd: number, views: Uint8Array[], position: number) => (await writevPromise(fd, views, position)).bytesWritten;
 const renameAsync = promisify(fs.rename);
+const futimesAsync = promisify(fs.futimes);
+const fstatAsync = promisify(fs.fstat) as (fd: number, options: { bigint: true }) => Promise<fs.BigIntStats>;
 
 type VectorCall = (fd: number, views: Uint8Array[], position: number) => number | Promise<number>;
 
@@ -89,6 +98,19 @@ const MERGE_GAP_BYTES = 64 * 1024;
 export async function readTemplatedInto(
   file: string, template: Template, dataBytes: number, start: number, segments: readonly Uint8Array[],
 ): Promise<'read' | 'missing' | 'foreign'> {
+  return (await readTemplatedVersion(file, template, dataBytes, start, segments, false)).status;
+}
+
+/** What a read found: with `generation` the generation of the very file that was read. */
+export interface TemplatedRead {
+  readonly status: 'read' | 'missing' | 'foreign';
+  readonly generation?: Generation;
+}
+
+/** `readTemplatedInto`, also giving the generation of the file read (from the same descriptor). */
+export async function readTemplatedVersion(
+  file: string, template: Template, dataBytes: number, start: number, segments: readonly Uint8Array[], withGeneration: boolean,
+): Promise<TemplatedRead> {
   const { prefix, suffix } = template;
   let wanted = 0;
   for (const s of segments) wanted += s.byteLength;
@@ -114,20 +136,22 @@ export async function readTemplatedInto(
   try {
     fd = BLOCKING_IO ? fs.openSync(file, 'r') : await openAsync(file, 'r');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'missing' };
     throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
   }
+  let generation: Generation | undefined;
   try {
+    if (withGeneration) generation = generationOf(BLOCKING_IO ? fs.fstatSync(fd, { bigint: true }) : await fstatAsync(fd, { bigint: true }));
     for (const op of ops) {
-      if (await moveAll(readv, fd, op.views, op.position) !== op.bytes) return 'foreign';
+      if (await moveAll(readv, fd, op.views, op.position) !== op.bytes) return { status: 'foreign', generation };
     }
   } catch (error) {
     throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
   } finally {
     if (BLOCKING_IO) fs.closeSync(fd); else await closeAsync(fd);
   }
-  if (!head.equals(prefix) || tail.compare(suffix, 0, suffix.length, 0, suffix.length) !== 0) return 'foreign';
-  return 'read';
+  if (!head.equals(prefix) || tail.compare(suffix, 0, suffix.length, 0, suffix.length) !== 0) return { status: 'foreign', generation };
+  return { status: 'read', generation };
 }
 
 /**
@@ -143,15 +167,74 @@ export async function readTemplated(file: string, template: Template, dataBytes:
   return status === 'read' ? data : status === 'missing' ? undefined : null;
 }
 
-/** Writes `parts` as a new file `file` (the caller renames it over the chunk). */
-export async function writeFileParts(file: string, parts: readonly Uint8Array[]): Promise<void> {
+/** A whole templated chunk file with the generation of the file read; `bytes` null when it is not our template. */
+export async function readTemplatedWithGeneration(file: string, template: Template, dataBytes: number): Promise<{ bytes: Uint8Array | null; generation: Generation } | undefined> {
+  const data = new Uint8Array(Buffer.allocUnsafeSlow(dataBytes).buffer, 0, dataBytes);
+  const read = await readTemplatedVersion(file, template, dataBytes, 0, [data], true);
+  if (read.status === 'missing') return undefined;
+  return { bytes: read.status === 'read' ? data : null, generation: read.generation! };
+}
+
+/**
+ * Writes `parts` as a new file `file` (the caller renames it over the chunk), stamps it with a
+ * unique modification time, and returns its generation.
+ */
+export async function writeFileParts(file: string, parts: readonly Uint8Array[]): Promise<Generation> {
   const fd = BLOCKING_IO ? fs.openSync(file, 'w') : await openAsync(file, 'w');
   try {
     const total = parts.reduce((n, p) => n + p.byteLength, 0);
     const written = await moveAll(writev, fd, parts, 0);
     if (written !== total) throw new DosnaError(`wrote ${written} of ${total} bytes to ${file}`);
+    return await stampDescriptor(fd);
   } finally {
     if (BLOCKING_IO) fs.closeSync(fd); else await closeAsync(fd);
+  }
+}
+
+/** Gives a file written by other means (HDF5 itself) a unique modification time; returns its generation. */
+export async function stampFile(file: string): Promise<Generation> {
+  const fd = BLOCKING_IO ? fs.openSync(file, 'r+') : await openAsync(file, 'r+');
+  try {
+    return await stampDescriptor(fd);
+  } finally {
+    if (BLOCKING_IO) fs.closeSync(fd); else await closeAsync(fd);
+  }
+}
+
+let lastStamp = 0;
+
+/**
+ * A modification time, in seconds, later than any this process stamped before by at least a
+ * microsecond (a double keeps about half a microsecond of a current time).
+ */
+function uniqueStamp(): number {
+  const now = (performance.timeOrigin + performance.now()) / 1000;
+  lastStamp = Math.max(now, lastStamp + 1e-6);
+  return lastStamp;
+}
+
+async function stampDescriptor(fd: number): Promise<Generation> {
+  const stamp = uniqueStamp();
+  if (BLOCKING_IO) {
+    fs.futimesSync(fd, stamp, stamp);
+    return generationOf(fs.fstatSync(fd, { bigint: true }));
+  }
+  await futimesAsync(fd, stamp, stamp);
+  return generationOf(await fstatAsync(fd, { bigint: true }));
+}
+
+/** The generation of a file from its (bigint) stat: inode and modification time. */
+export function generationOf(stats: fs.BigIntStats): Generation {
+  return `${stats.ino}:${stats.mtimeNs}`;
+}
+
+/** The generation of the file at `file`, or `null` when there is none. */
+export function statGeneration(file: string): Generation | null {
+  try {
+    return generationOf(fs.statSync(file, { bigint: true }));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    throw error;
   }
 }
 

@@ -1,0 +1,474 @@
+/**
+ * The `hdf5` backend: DosNa's folder layout of HDF5 files, read and written through h5wasm
+ * (the HDF5 C library compiled to WebAssembly) and, for uncompressed chunks, plain file calls
+ * on byte templates HDF5 itself laid out; so folders move between Python DosNa, h5py and this
+ * library.
+ *
+ * ```text
+ * <directory>/<connection>/                 the connection: a folder
+ *   <dataset>/dataset.h5                    root attributes shape, dtype, fillvalue, chunk_grid, chunk_size (+ dosna_uid)
+ *   <dataset>/chunk_<i>_<j>_<k>.h5          one HDF5 dataset /data of the full chunk shape
+ * ```
+ *
+ * Every file is written beside its final name (`<file>.tmp-...`) and renamed over it, so
+ * readers never see a torn file. Chunk commits take the chunk's lock file (locks.ts) for the
+ * compare-and-rename, so conditional writes are atomic between processes and hosts. A new
+ * dataset folder is built under a hidden name and renamed into place, and a deleted one is
+ * renamed aside before it is removed: a dataset appears and disappears whole.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { bytesPerElement } from '../../dtypes.js';
+import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, InvalidNameError } from '../../errors.js';
+import { checkName } from '../../names.js';
+import type { Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, Store } from '../../store.js';
+import {
+  readTemplated, readTemplatedInto, readTemplatedWithGeneration, renameFile, stampFile, statGeneration, writeFileParts,
+} from './files.js';
+import { h5, H5WASM_CODES, hdf5Reason, loadH5, readThroughHdf5, writeThroughHdf5, type ChunkFileLayout } from './h5lib.js';
+import { asideName, isAbandoned, sweepFolder, tmpName, withFileLock } from './locks.js';
+import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFile, writeMetaFile } from './metadata.js';
+import { makeTemplate } from './template.js';
+
+export { METADATA_FILE } from './metadata.js';
+export { MAX_CHUNK_BYTES } from './h5lib.js';
+
+/** How many times a read retries when the file changed while HDF5 read it by name. */
+const READ_ATTEMPTS = 8;
+
+interface DatasetInfo extends ChunkFileLayout {
+  readonly dir: string;
+}
+
+function product(shape: readonly number[]): number {
+  let n = 1;
+  for (const x of shape) n *= x;
+  return n;
+}
+
+const errorCode = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code;
+
+class Hdf5Store implements Store {
+  readonly capabilities = {};
+  readonly vectoredWrites: boolean;
+  readonly root: string;
+  readonly #create: boolean;
+  readonly #fastPath: boolean;
+  #connected = false;
+  /** Per-dataset write settings, by the meta object they were made for. */
+  #info = new WeakMap<DatasetMeta, DatasetInfo>();
+  /** Dataset folders already swept of what crashed writers left (once per store). */
+  #swept = new Set<string>();
+  /** The inode of each dataset incarnation's folder (by uid), to refuse writing into a folder that replaced it. */
+  #folders = new Map<string, bigint>();
+
+  constructor(readonly name: string, directory: string, create: boolean, fastPath: boolean) {
+    this.root = path.resolve(directory, name);
+    this.#create = create;
+    this.#fastPath = fastPath;
+    this.vectoredWrites = fastPath;
+  }
+
+  async connect(): Promise<void> {
+    if (this.#create) {
+      try {
+        await fs.promises.mkdir(this.root, { recursive: true });
+      } catch (error) {
+        throw new ConnectionError(`cannot create hdf5 connection folder ${this.root}: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(this.root);
+      await fs.promises.access(this.root, fs.constants.R_OK | fs.constants.X_OK);
+    } catch (error) {
+      const code = errorCode(error);
+      const why = code === 'ENOENT' ? 'does not exist (pass create: true to make it)' : `cannot be read (${code ?? (error as Error).message})`;
+      throw new ConnectionError(`hdf5 connection folder ${this.root} ${why}`, { cause: error });
+    }
+    if (!stat.isDirectory()) throw new ConnectionError(`hdf5 connection path ${this.root} is not a folder`);
+    try {
+      await loadH5();
+    } catch (error) {
+      throw new ConnectionError(`cannot load h5wasm for the hdf5 backend: ${(error as Error).message}`, { cause: error });
+    }
+    this.#connected = true;
+  }
+
+  async disconnect(): Promise<void> {
+    this.#connected = false;
+  }
+
+  private check(): void {
+    if (!this.#connected) throw new ConnectionError(`hdf5 connection ${JSON.stringify(this.name)} (${this.root}) is not connected; call connect() first`);
+  }
+
+  private datasetDir(name: string): string {
+    return path.join(this.root, checkName(name));
+  }
+
+  private notFound(name: string, cause?: unknown): DatasetNotFoundError {
+    return new DatasetNotFoundError(`dataset ${JSON.stringify(name)} not found in ${this.root}`, cause === undefined ? undefined : { cause });
+  }
+
+  private info(meta: DatasetMeta): DatasetInfo {
+    let info = this.#info.get(meta);
+    if (!info) {
+      const compression = checkDatasetOptions(meta.name, meta.options);
+      const chunkShape = meta.chunkSize.map((n) => BigInt(n));
+      const { lib } = h5();
+      info = {
+        dir: this.datasetDir(meta.name),
+        bytes: product(meta.chunkSize) * bytesPerElement(meta.dtype),
+        compressed: compression !== undefined,
+        dtype: meta.dtype,
+        chunkShape,
+        writeMetadata: {
+          ...lib.dtype_to_metadata(H5WASM_CODES[meta.dtype]),
+          shape: chunkShape,
+          maxshape: chunkShape,
+          chunks: compression ? chunkShape : null,
+          compression: compression ? 1 : 0,
+          compression_opts: compression ? [compression.compressionLevel] : [],
+          track_order: false,
+        },
+      };
+      this.#info.set(meta, info);
+    }
+    return info;
+  }
+
+  private chunkPath(meta: DatasetMeta, index: ChunkIndex): string {
+    const info = this.info(meta);
+    if (index.length !== meta.shape.length || !index.every((i) => Number.isSafeInteger(i) && i >= 0)) {
+      throw new DosnaError(`chunk index ${JSON.stringify(index)} is not valid for dataset ${JSON.stringify(meta.name)} of ${meta.shape.length} axes`);
+    }
+    return path.join(info.dir, chunkFileName(index));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Datasets
+
+  async listDatasets(): Promise<string[]> {
+    this.check();
+    const entries = await fs.promises.readdir(this.root, { withFileTypes: true });
+    const names: string[] = [];
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      if (isAbandoned(e.name, () => fs.statSync(path.join(this.root, e.name)))) {
+        // A dataset folder whose creation or deletion was cut short by a crash.
+        await fs.promises.rm(path.join(this.root, e.name), { recursive: true, force: true }).catch(() => {});
+        continue;
+      }
+      try {
+        checkName(e.name);
+      } catch {
+        continue;
+      }
+      if (fs.existsSync(path.join(this.root, e.name, METADATA_FILE))) names.push(e.name);
+    }
+    return names.sort();
+  }
+
+  async metaGeneration(name: string): Promise<Generation | null> {
+    this.check();
+    return statGeneration(path.join(this.datasetDir(name), METADATA_FILE));
+  }
+
+  async readMeta(name: string): Promise<MetaVersion | undefined> {
+    this.check();
+    const file = path.join(this.datasetDir(name), METADATA_FILE);
+    // HDF5 opens the file by name: the generation before and after must agree.
+    for (let attempt = 1; ; attempt++) {
+      const before = statGeneration(file);
+      if (before === null) return undefined;
+      const meta = readMetaFile(file, name);
+      if (!meta) return undefined;
+      if (statGeneration(file) === before) return { meta, generation: before };
+      if (attempt >= READ_ATTEMPTS) throw new DosnaError(`dataset metadata file ${file} kept changing while it was read`);
+    }
+  }
+
+  async createMeta(meta: DatasetMeta): Promise<Generation> {
+    this.check();
+    const dir = this.datasetDir(meta.name);
+    const compression = checkDatasetOptions(meta.name, meta.options);
+    const exists = () => new DatasetExistsError(`dataset ${JSON.stringify(meta.name)} already exists in ${this.root}`);
+    if (fs.existsSync(path.join(dir, METADATA_FILE))) throw exists();
+    // Built under a hidden name and renamed into place: the dataset appears whole, and of two
+    // processes creating it, one wins.
+    const staging = asideName(this.root, meta.name, 'creating');
+    await fs.promises.mkdir(staging);
+    try {
+      const file = path.join(staging, METADATA_FILE);
+      try {
+        writeMetaFile(file, meta, compression);
+      } catch (error) {
+        throw new DosnaError(`cannot write dataset metadata file ${file}: ${hdf5Reason(error)}`, { cause: error });
+      }
+      const generation = await stampFile(file);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          fs.renameSync(staging, dir);
+          return generation;
+        } catch (error) {
+          const code = errorCode(error);
+          if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+        }
+        if (fs.existsSync(path.join(dir, METADATA_FILE))) throw exists();
+        if (attempt >= 5) throw new DosnaError(`cannot create dataset ${JSON.stringify(meta.name)}: ${dir} keeps being re-created`);
+        // A folder without dataset.h5: what a dataset lost its metadata from, or a crash left.
+        // Its chunks must never show in the new dataset: move it aside and remove it.
+        const aside = asideName(this.root, meta.name, 'deleted');
+        try {
+          fs.renameSync(dir, aside);
+        } catch (error) {
+          if (errorCode(error) !== 'ENOENT') throw error;
+          continue;
+        }
+        await fs.promises.rm(aside, { recursive: true, force: true });
+      }
+    } finally {
+      await fs.promises.rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  async deleteDataset(name: string): Promise<void> {
+    this.check();
+    const dir = this.datasetDir(name);
+    // Its metadata need not be readable: a dataset is there when its dataset.h5 is.
+    if (!fs.existsSync(path.join(dir, METADATA_FILE))) throw this.notFound(name);
+    // Move the folder aside first, so the dataset and all its chunks vanish at once.
+    const aside = asideName(this.root, name, 'deleted');
+    try {
+      await fs.promises.rename(dir, aside);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') throw this.notFound(name, error);
+      throw error;
+    }
+    await fs.promises.rm(path.join(aside, METADATA_FILE), { force: true });
+    await fs.promises.rm(aside, { recursive: true, force: true });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Chunks
+
+  async readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined> {
+    this.check();
+    const file = this.chunkPath(meta, index);
+    const info = this.info(meta);
+    const template = this.#fastPath ? makeTemplate(info) : null;
+    if (template) {
+      const bytes = await readTemplated(file, template, info.bytes);
+      if (bytes === undefined) return undefined;
+      if (bytes !== null) return bytes;
+      // Not our template (h5py wrote it, or it is damaged): HDF5 decides.
+    } else if (!fs.existsSync(file)) {
+      return undefined;
+    }
+    return this.readThroughLibrary(meta, index, file, info);
+  }
+
+  async readChunkVersion(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
+    this.check();
+    const file = this.chunkPath(meta, index);
+    const info = this.info(meta);
+    const template = this.#fastPath ? makeTemplate(info) : null;
+    for (let attempt = 1; ; attempt++) {
+      let before: Generation | null;
+      if (template) {
+        const read = await readTemplatedWithGeneration(file, template, info.bytes);
+        if (!read) return { bytes: undefined, generation: null };
+        if (read.bytes) return { bytes: read.bytes, generation: read.generation };
+        before = read.generation;
+      } else {
+        before = statGeneration(file);
+        if (before === null) return { bytes: undefined, generation: null };
+      }
+      // HDF5 opens the file by name: it must be the file whose generation we hold.
+      const bytes = this.readThroughLibrary(meta, index, file, info);
+      const after = statGeneration(file);
+      if (after === before) return { bytes, generation: before };
+      if (after === null) return { bytes: undefined, generation: null };
+      if (attempt >= READ_ATTEMPTS) throw new DosnaError(`chunk file ${file} kept changing while it was read`);
+    }
+  }
+
+  async chunkGeneration(meta: DatasetMeta, index: ChunkIndex): Promise<Generation | null> {
+    this.check();
+    return statGeneration(this.chunkPath(meta, index));
+  }
+
+  async readChunkInto(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean> {
+    this.check();
+    const file = this.chunkPath(meta, index);
+    const info = this.info(meta);
+    const template = this.#fastPath ? makeTemplate(info) : null;
+    if (template) {
+      const status = await readTemplatedInto(file, template, info.bytes, start, segments);
+      if (status !== 'foreign') return status === 'read';
+    } else if (!fs.existsSync(file)) {
+      return false;
+    }
+    const bytes = this.readThroughLibrary(meta, index, file, info);
+    if (!bytes) return false;
+    let at = start;
+    for (const s of segments) {
+      s.set(bytes.subarray(at, at + s.byteLength));
+      at += s.byteLength;
+    }
+    return true;
+  }
+
+  /** Reads a chunk file through HDF5 itself (any layout, compression, writer). */
+  private readThroughLibrary(meta: DatasetMeta, index: ChunkIndex, file: string, info: DatasetInfo): Uint8Array | undefined {
+    try {
+      return readThroughHdf5(file, info);
+    } catch (error) {
+      if (error instanceof DosnaError) throw error;
+      if (!fs.existsSync(file)) return undefined; // deleted while we read it
+      throw new CorruptChunkError(`cannot read chunk ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)} from ${file}: ${hdf5Reason(error)}`, file, { cause: error });
+    }
+  }
+
+  async writeChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<Generation> {
+    return (await this.commit(meta, index, parts, undefined))!;
+  }
+
+  async writeChunkIf(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[], expected: Generation | null): Promise<Generation | undefined> {
+    return this.commit(meta, index, parts, expected);
+  }
+
+  /**
+   * Writes the new chunk file beside the old one, then, holding the chunk's lock, checks the
+   * old one's generation (when `expected` is given) and renames the new one over it.
+   */
+  private async commit(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[], expected: Generation | null | undefined): Promise<Generation | undefined> {
+    this.check();
+    const file = this.chunkPath(meta, index);
+    const info = this.info(meta);
+    const length = parts.reduce((n, p) => n + p.byteLength, 0);
+    if (length !== info.bytes) {
+      throw new DosnaError(`chunk ${JSON.stringify(index)} of ${meta.name} must be ${info.bytes} bytes, got ${length}`);
+    }
+    const folder = this.folderOf(meta, info);
+    const tmp = tmpName(file);
+    let renamed = false;
+    try {
+      const template = this.#fastPath ? makeTemplate(info) : null;
+      let generation: Generation;
+      if (template) {
+        generation = await writeFileParts(tmp, [template.prefix, ...parts, template.suffix]);
+      } else {
+        writeThroughHdf5(tmp, info, parts.length === 1 ? parts[0] : Buffer.concat(parts));
+        generation = await stampFile(tmp);
+      }
+      renamed = await withFileLock(file, () => {
+        // The folder must still be this dataset's (not a new dataset of the same name).
+        if (fs.statSync(info.dir, { bigint: true }).ino !== folder) throw this.notFound(meta.name);
+        if (expected !== undefined && statGeneration(file) !== expected) return false;
+        fs.renameSync(tmp, file);
+        return true;
+      });
+      return renamed ? generation : undefined;
+    } catch (error) {
+      if (error instanceof DatasetNotFoundError) throw error;
+      if (!fs.existsSync(path.join(info.dir, METADATA_FILE))) throw this.notFound(meta.name, error);
+      if (error instanceof DosnaError) throw error;
+      throw new DosnaError(`cannot write chunk ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)} to ${file}: ${hdf5Reason(error)}`, { cause: error });
+    } finally {
+      if (!renamed) await fs.promises.rm(tmp, { force: true });
+    }
+  }
+
+  /**
+   * The inode of the dataset's folder, learnt on first use (and the folder swept of what
+   * crashed writers left, once per store).
+   */
+  private folderOf(meta: DatasetMeta, info: DatasetInfo): bigint {
+    const key = `${meta.name}\u0000${meta.uid}`;
+    let ino = this.#folders.get(key);
+    if (ino === undefined) {
+      try {
+        ino = fs.statSync(info.dir, { bigint: true }).ino;
+      } catch (error) {
+        throw this.notFound(meta.name, error);
+      }
+      this.#folders.set(key, ino);
+    }
+    if (!this.#swept.has(info.dir)) {
+      this.#swept.add(info.dir);
+      sweepFolder(info.dir);
+    }
+    return ino;
+  }
+
+  async hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
+    this.check();
+    return fs.existsSync(this.chunkPath(meta, index));
+  }
+
+  async deleteChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
+    this.check();
+    const file = this.chunkPath(meta, index);
+    try {
+      return await withFileLock(file, () => {
+        try {
+          fs.unlinkSync(file);
+          return true;
+        } catch (error) {
+          if (errorCode(error) === 'ENOENT') return false;
+          throw error;
+        }
+      });
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') throw this.notFound(meta.name, error); // the folder is gone
+      throw error;
+    }
+  }
+
+  async deleteChunks(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<void> {
+    for (const index of indices) await this.deleteChunk(meta, index);
+  }
+
+  async listChunks(meta: DatasetMeta): Promise<ChunkIndex[]> {
+    this.check();
+    const { dir } = this.info(meta);
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(dir);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') throw this.notFound(meta.name, error);
+      throw error;
+    }
+    const grid = meta.shape.map((n, a) => Math.ceil(n / meta.chunkSize[a]));
+    const out: ChunkIndex[] = [];
+    for (const n of names) {
+      const m = CHUNK_RE.exec(n);
+      if (!m) continue;
+      const index = m[1].split('_').map(Number);
+      if (index.length !== grid.length || index.some((i, a) => i >= grid[a])) continue;
+      out.push(index);
+    }
+    return out;
+  }
+}
+
+const OPTIONS = new Set(['directory', 'create', 'fastPath']);
+
+export const backend: Backend = {
+  name: 'hdf5',
+  open(name, options) {
+    checkName(name, 'connection');
+    const unknown = Object.keys(options).filter((k) => !OPTIONS.has(k));
+    if (unknown.length > 0) throw new DosnaError(`unknown hdf5 backend option(s) ${unknown.join(', ')}; it takes directory, create and fastPath`);
+    const directory = options.directory ?? '.';
+    if (typeof directory !== 'string' || directory.length === 0) throw new DosnaError(`hdf5 option directory must be a non-empty string, got ${JSON.stringify(directory)}`);
+    if (directory.includes('\0')) throw new InvalidNameError('hdf5 option directory contains a NUL character');
+    const create = options.create ?? false;
+    if (typeof create !== 'boolean') throw new DosnaError(`hdf5 option create must be true or false, got ${JSON.stringify(create)}`);
+    const fastPath = options.fastPath ?? true;
+    if (typeof fastPath !== 'boolean') throw new DosnaError(`hdf5 option fastPath must be true or false, got ${JSON.stringify(fastPath)}`);
+    return new Hdf5Store(name, directory, create, fastPath);
+  },
+};

@@ -1,0 +1,159 @@
+/**
+ * `dataset.h5`: a dataset's metadata as DosNa keeps it, root attributes of an HDF5 file
+ * (shape, dtype, fillvalue, chunk_grid, chunk_size), read and written through h5wasm so Python
+ * DosNa and h5py read it. dosna adds `dosna_uid` (the dataset's identity) and, for compressed
+ * datasets, `compression` and `compression_level`; other tools ignore them.
+ */
+import * as fs from 'node:fs';
+import { castScalar, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../../dtypes.js';
+import { CorruptChunkError, DosnaError } from '../../errors.js';
+import type { ChunkIndex, DatasetMeta } from '../../store.js';
+import { h5, H5WASM_CODES, hdf5Reason, withHdf5File } from './h5lib.js';
+
+export const METADATA_FILE = 'dataset.h5';
+/** The root attribute that holds the dataset's identity. */
+export const UID_ATTRIBUTE = 'dosna_uid';
+export const CHUNK_RE = /^chunk_(\d+(?:_\d+)*)\.h5$/;
+
+export interface Compression {
+  compression: 'gzip';
+  compressionLevel: number;
+}
+
+export function checkDatasetOptions(name: string, options: Readonly<Record<string, unknown>> | undefined): Compression | undefined {
+  if (!options) return undefined;
+  const known = new Set(['compression', 'compressionLevel']);
+  const unknown = Object.keys(options).filter((k) => !known.has(k));
+  if (unknown.length > 0) throw new DosnaError(`dataset ${JSON.stringify(name)}: the hdf5 backend does not know the dataset option(s) ${unknown.join(', ')}; it takes compression and compressionLevel`);
+  const { compression, compressionLevel } = options;
+  if (compression === undefined || compression === null || compression === 'none') {
+    if (compressionLevel !== undefined) throw new DosnaError(`dataset ${JSON.stringify(name)}: compressionLevel needs compression: 'gzip'`);
+    return undefined;
+  }
+  if (compression !== 'gzip') throw new DosnaError(`dataset ${JSON.stringify(name)}: unknown compression ${JSON.stringify(compression)}; the hdf5 backend supports 'gzip'`);
+  const level = compressionLevel ?? 4;
+  if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > 9) {
+    throw new DosnaError(`dataset ${JSON.stringify(name)}: compressionLevel must be an integer from 0 to 9, got ${JSON.stringify(level)}`);
+  }
+  return { compression, compressionLevel: level };
+}
+
+function int64Attr(values: readonly number[]): BigInt64Array {
+  return BigInt64Array.from(values, (v) => BigInt(v));
+}
+
+function typedScalar(dtype: DType, value: Scalar) {
+  switch (dtype) {
+    case 'int8': return Int8Array.of(Number(value));
+    case 'uint8': return Uint8Array.of(Number(value));
+    case 'int16': return Int16Array.of(Number(value));
+    case 'uint16': return Uint16Array.of(Number(value));
+    case 'int32': return Int32Array.of(Number(value));
+    case 'uint32': return Uint32Array.of(Number(value));
+    case 'int64': return BigInt64Array.of(BigInt(value));
+    case 'uint64': return BigUint64Array.of(BigInt(value));
+    case 'float32': return Float32Array.of(Number(value));
+    case 'float64': return Float64Array.of(Number(value));
+  }
+}
+
+/** Writes dataset.h5 to `file` (a temporary name). */
+export function writeMetaFile(file: string, meta: DatasetMeta, compression: Compression | undefined): void {
+  const { lib } = h5();
+  withHdf5File(file, 'create', (id) => {
+    const root = new lib.Group(id, '/');
+    const grid = meta.shape.map((n, a) => Math.ceil(n / meta.chunkSize[a]));
+    root.create_attribute('shape', int64Attr(meta.shape), [meta.shape.length], '<q');
+    root.create_attribute('dtype', toNumpyTypeString(meta.dtype));
+    root.create_attribute('fillvalue', typedScalar(meta.dtype, meta.fillValue), [], H5WASM_CODES[meta.dtype]);
+    root.create_attribute('chunk_grid', int64Attr(grid), [grid.length], '<q');
+    root.create_attribute('chunk_size', int64Attr(meta.chunkSize), [meta.chunkSize.length], '<q');
+    if (meta.uid) root.create_attribute(UID_ATTRIBUTE, meta.uid);
+    if (compression) {
+      root.create_attribute('compression', compression.compression);
+      root.create_attribute('compression_level', BigInt64Array.of(BigInt(compression.compressionLevel)), [], '<q');
+    }
+  });
+}
+
+function attrNumbers(value: unknown, what: string, file: string): number[] {
+  const list: unknown[] = typeof value === 'number' || typeof value === 'bigint' ? [value]
+    : ArrayBuffer.isView(value) || Array.isArray(value) ? [...(value as ArrayLike<unknown> & Iterable<unknown>)] : [];
+  if (list.length === 0 && !(ArrayBuffer.isView(value) || Array.isArray(value))) {
+    throw new CorruptChunkError(`${file}: attribute ${what} is not an integer array`, file);
+  }
+  return list.map((v) => {
+    const n = Number(v);
+    if ((typeof v !== 'number' && typeof v !== 'bigint') || !Number.isSafeInteger(n) || n < 0) {
+      throw new CorruptChunkError(`${file}: attribute ${what} holds ${String(v)}, not a non-negative integer`, file);
+    }
+    return n;
+  });
+}
+
+/** Reads dataset.h5; `undefined` when it does not exist. */
+export function readMetaFile(file: string, name: string): DatasetMeta | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  const { lib } = h5();
+  let raw: Record<string, unknown>;
+  try {
+    raw = withHdf5File(file, 'read', (id, M) => {
+      const root = new lib.Group(id, '/');
+      const names = new Set(M.get_attribute_names(id, '/'));
+      const out: Record<string, unknown> = {};
+      for (const key of ['shape', 'dtype', 'fillvalue', 'chunk_grid', 'chunk_size', 'compression', 'compression_level', UID_ATTRIBUTE]) {
+        if (names.has(key)) out[key] = root.get_attribute(key, false);
+      }
+      return out;
+    });
+  } catch (error) {
+    if (!fs.existsSync(file)) return undefined;
+    if (error instanceof DosnaError) throw error;
+    throw new CorruptChunkError(`cannot read dataset metadata file ${file}: ${hdf5Reason(error)}`, file, { cause: error });
+  }
+  for (const key of ['shape', 'dtype', 'fillvalue', 'chunk_size']) {
+    if (raw[key] === undefined || raw[key] === null) throw new CorruptChunkError(`dataset metadata file ${file} has no ${key} attribute`, file);
+  }
+  const dtypeText = raw.dtype instanceof Uint8Array ? new TextDecoder().decode(raw.dtype) : raw.dtype;
+  if (typeof dtypeText !== 'string') throw new CorruptChunkError(`${file}: attribute dtype is not a string`, file);
+  let dtype: DType;
+  try {
+    dtype = fromNumpyTypeString(dtypeText.replace(/\0+$/, '').trim());
+  } catch (error) {
+    throw new CorruptChunkError(`${file}: ${(error as Error).message}`, file, { cause: error });
+  }
+  const shape = attrNumbers(raw.shape, 'shape', file);
+  const chunkSize = attrNumbers(raw.chunk_size, 'chunk_size', file);
+  if (chunkSize.length !== shape.length || chunkSize.some((n) => n < 1)) {
+    throw new CorruptChunkError(`${file}: chunk_size ${JSON.stringify(chunkSize)} does not fit shape ${JSON.stringify(shape)}`, file);
+  }
+  if (raw.chunk_grid !== undefined && raw.chunk_grid !== null) {
+    const grid = attrNumbers(raw.chunk_grid, 'chunk_grid', file);
+    const expected = shape.map((n, a) => Math.ceil(n / chunkSize[a]));
+    if (grid.join() !== expected.join()) {
+      throw new CorruptChunkError(`${file}: chunk_grid ${JSON.stringify(grid)} does not match shape ${JSON.stringify(shape)} and chunk_size ${JSON.stringify(chunkSize)}`, file);
+    }
+  }
+  let fill = raw.fillvalue;
+  if (ArrayBuffer.isView(fill) || Array.isArray(fill)) fill = (fill as ArrayLike<unknown>)[0];
+  let fillValue: Scalar;
+  try {
+    if (typeof fill !== 'number' && typeof fill !== 'bigint') throw new DosnaError(`fillvalue is ${typeof fill}`);
+    // A float fill value for an integer dtype (an older writer) is taken if it is integral.
+    fillValue = castScalar(dtype, isBigIntDType(dtype) && typeof fill === 'number' && Number.isInteger(fill) ? BigInt(fill) : fill);
+  } catch (error) {
+    throw new CorruptChunkError(`${file}: attribute fillvalue cannot be a ${dtype} value: ${(error as Error).message}`, file, { cause: error });
+  }
+  let options: Record<string, unknown> | undefined;
+  if (raw.compression !== undefined && raw.compression !== null) {
+    const level = raw.compression_level;
+    options = { compression: raw.compression, ...(level !== undefined && level !== null ? { compressionLevel: Number(level) } : {}) };
+  }
+  const uidValue = raw[UID_ATTRIBUTE] instanceof Uint8Array ? new TextDecoder().decode(raw[UID_ATTRIBUTE] as Uint8Array) : raw[UID_ATTRIBUTE];
+  const uid = typeof uidValue === 'string' ? uidValue.replace(/\0+$/, '') : '';
+  return { name, shape, dtype, chunkSize, fillValue, uid, ...(options ? { options } : {}) };
+}
+
+export function chunkFileName(index: ChunkIndex): string {
+  return `chunk_${index.join('_')}.h5`;
+}

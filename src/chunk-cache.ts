@@ -1,0 +1,342 @@
+/**
+ * The chunk cache of a connection (h5py's `rdcc`, TensorStore's cache pool): bounded in bytes,
+ * least recently used first out, shared by the connection's datasets. It lives in the thread
+ * that calls `get`/`set`, whatever the engine; engines never see it.
+ *
+ * It is above all a write-back buffer for partial writes. A `set` that covers only part of a
+ * chunk copies its cells into the cached chunk and marks them dirty; nothing is read. When the
+ * chunk is committed (evicted, flushed, or before a collective operation), a chunk whose every
+ * cell was written is stored as it is; any other goes through the conditional commit of
+ * `commit.ts`, which lays only this process's dirty cells over the chunk as it is stored then.
+ * So many small writes into one chunk cost one chunk write, and a buffered write never clobbers
+ * cells that another process wrote in the meantime.
+ *
+ * Reads see this process's own buffered writes: a cached chunk whose other cells are unknown
+ * is completed from the store first. A clean cached chunk is checked against the store's
+ * generation before it is used (a stat, a HEAD), so it is never staler than the store.
+ */
+import { chunkCopy, commitChunk } from './commit.js';
+import { chunkView } from './chunk-ops.js';
+import { KeyedMutex } from './concurrency.js';
+import { bytesOf, bytesPerElement, type TypedArray } from './dtypes.js';
+import type { AxisPart } from './slicing.js';
+import { product } from './slicing.js';
+import type { ChunkIndex, DatasetMeta, Generation, Store } from './store.js';
+import { copyStrided, fillStrided, type StridedView } from './strided.js';
+
+/** Default size of a connection's chunk cache: 64 MiB, as TensorStore's examples and h5py users with big chunks choose. */
+export const DEFAULT_CACHE_BYTES = 64 * 2 ** 20;
+/** Commits in flight at once when the cache is flushed or shrinks. */
+const COMMIT_CONCURRENCY = 8;
+
+/** Counters of what the cache did since the connection opened. */
+export interface CacheStats {
+  /** Reads served from the cache. */
+  hits: number;
+  /** Chunks read from the store to complete a cached chunk (its cells that this process did not write). */
+  loads: number;
+  /** Clean cached chunks dropped because the store held a newer version. */
+  stale: number;
+  /** Chunks committed to the store. */
+  commits: number;
+  /** Of those, chunks stored whole without reading (every cell written here). */
+  blindCommits: number;
+  /** Chunks committed because the cache was full. */
+  evictions: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+interface Entry {
+  readonly key: string;
+  readonly meta: DatasetMeta;
+  readonly index: readonly number[];
+  /** The full chunk (padding included). */
+  data: TypedArray;
+  /** Every cell of `data` is valid: the stored chunk at `generation`, with the dirty cells over it. */
+  loaded: boolean;
+  generation: Generation | null;
+  /** Cells written here since the last commit: none, every cell, or a byte per cell. */
+  dirty: null | 'all' | Uint8Array;
+  /** What the entry counts against the cache's capacity. */
+  bytes: number;
+}
+
+/** The identity of a dataset's chunk in the cache: the name and the incarnation (uid). */
+function entryKey(meta: DatasetMeta, index: ChunkIndex): string {
+  return `${meta.name}\u0000${meta.uid}\u0000${index.join(',')}`;
+}
+
+function chunkElements(meta: DatasetMeta): number {
+  return product(meta.chunkSize);
+}
+
+/** Copies the cells of `src` that `mask` marks into `dst`, a run of marked cells at a time. */
+export function overlayMasked(dst: TypedArray, src: TypedArray, mask: Uint8Array): void {
+  const d = dst as Float64Array;
+  const s = src as Float64Array;
+  const n = mask.length;
+  for (let start = mask.indexOf(1); start >= 0 && start < n;) {
+    let end = mask.indexOf(0, start);
+    if (end < 0) end = n;
+    d.set(s.subarray(start, end), start);
+    start = end < n ? mask.indexOf(1, end) : -1;
+  }
+}
+
+export class ChunkCache {
+  readonly capacity: number;
+  readonly stats: CacheStats = { hits: 0, loads: 0, stale: 0, commits: 0, blindCommits: 0, evictions: 0, bytesRead: 0, bytesWritten: 0 };
+  readonly #store: Store;
+  /** Insertion order is recency: the first entry is the least recently used. */
+  readonly #entries = new Map<string, Entry>();
+  readonly #locks = new KeyedMutex();
+  #bytes = 0;
+  #shrinking: Promise<void> | undefined;
+
+  constructor(store: Store, capacity: number) {
+    this.#store = store;
+    this.capacity = capacity;
+  }
+
+  /** Bytes the cached chunks take now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Whether chunks of this dataset are cached at all: a chunk (and its dirty mask) must fit in the cache. */
+  accepts(meta: DatasetMeta): boolean {
+    return this.capacity > 0 && chunkElements(meta) * (bytesPerElement(meta.dtype) + 1) <= this.capacity;
+  }
+
+  /** Whether chunk `index` is in the cache now (it may be evicted before it is used). */
+  has(meta: DatasetMeta, index: ChunkIndex): boolean {
+    return this.#entries.has(entryKey(meta, index));
+  }
+
+  /** Whether the cache holds writes to chunk `index` not yet committed. */
+  isDirty(meta: DatasetMeta, index: ChunkIndex): boolean {
+    return (this.#entries.get(entryKey(meta, index))?.dirty ?? null) !== null;
+  }
+
+  /**
+   * Writes `source` (a strided view over the part `parts` of chunk `index`, already of the
+   * dataset's dtype) into the cached chunk, creating it without reading the store, and marks
+   * those cells dirty. May commit older chunks to make room.
+   */
+  async write(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], source: StridedView): Promise<void> {
+    const key = entryKey(meta, index);
+    await this.#locks.run(key, async () => {
+      const entry = this.#entries.get(key) ?? this.#create(key, meta, index);
+      copyStrided(chunkView(entry.data, meta, parts), source);
+      if (entry.dirty !== 'all') {
+        if (entry.dirty === null) this.#setDirty(entry, this.#newMask(meta, index));
+        fillStrided(chunkView(entry.dirty as Uint8Array, meta, parts), 1);
+      }
+      this.#touch(entry);
+    });
+    if (this.#bytes > this.capacity) await this.#shrink();
+  }
+
+  /**
+   * Copies the part `parts` of chunk `index` into `dst` when the chunk is cached (completing it
+   * from the store if this process wrote only some of its cells). Resolves `false` when the
+   * chunk is not cached, or its clean copy is older than the store's (then it is dropped).
+   */
+  async read(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], dst: StridedView): Promise<boolean> {
+    const key = entryKey(meta, index);
+    if (!this.#entries.has(key)) return false;
+    return this.#locks.run(key, async () => {
+      const entry = this.#entries.get(key);
+      if (!entry) return false;
+      if (entry.dirty === null) {
+        // Clean: still what the store holds?
+        if (await this.#store.chunkGeneration(meta, index) !== entry.generation) {
+          this.stats.stale++;
+          this.#remove(entry);
+          return false;
+        }
+      } else if (!entry.loaded && entry.dirty !== 'all') {
+        await this.#load(entry);
+      }
+      copyStrided(dst, chunkView(entry.data, meta, parts));
+      this.stats.hits++;
+      this.#touch(entry);
+      return true;
+    });
+  }
+
+  /** Commits every dirty chunk (of the datasets `which` selects); clean chunks stay cached. */
+  async flush(which: (meta: DatasetMeta) => boolean = () => true): Promise<void> {
+    const dirty = [...this.#entries.values()].filter((e) => e.dirty !== null && which(e.meta));
+    await this.#each(dirty, (entry) => this.#locks.run(entry.key, async () => {
+      if (this.#entries.get(entry.key) === entry) await this.#commit(entry);
+    }));
+  }
+
+  /**
+   * Forgets the cached chunks of the datasets `which` selects, committing nothing: for chunks
+   * that are about to be replaced or removed by other means (a load, a clear, a delete).
+   * Waits for commits of those chunks already under way.
+   */
+  async discard(which: (meta: DatasetMeta) => boolean): Promise<void> {
+    const doomed = [...this.#entries.values()].filter((e) => which(e.meta));
+    await Promise.all(doomed.map((entry) => this.#locks.run(entry.key, async () => {
+      if (this.#entries.get(entry.key) === entry) this.#remove(entry);
+    })));
+  }
+
+  /** Forgets chunk `index` of `meta` (see `discard`). */
+  async discardChunk(meta: DatasetMeta, index: ChunkIndex): Promise<void> {
+    const key = entryKey(meta, index);
+    if (!this.#entries.has(key)) return;
+    await this.#locks.run(key, async () => {
+      const entry = this.#entries.get(key);
+      if (entry) this.#remove(entry);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  #create(key: string, meta: DatasetMeta, index: ChunkIndex): Entry {
+    const valid = meta.chunkSize.map((c, a) => Math.min(c, meta.shape[a] - index[a] * c));
+    const edge = valid.some((n, a) => n < meta.chunkSize[a]);
+    // Only an edge chunk needs initializing: its padding is never written by a set, and is
+    // stored as the fill value. Other cells are valid only once written (the dirty mask).
+    const data = chunkCopy(meta, this.#store, undefined, !edge);
+    const entry: Entry = { key, meta, index: [...index], data, loaded: false, generation: null, dirty: null, bytes: data.byteLength };
+    this.#entries.set(key, entry);
+    this.#bytes += entry.bytes;
+    return entry;
+  }
+
+  /** A dirty mask with the padding of an edge chunk already marked (it always holds the fill value). */
+  #newMask(meta: DatasetMeta, index: ChunkIndex): Uint8Array {
+    const mask = new Uint8Array(chunkElements(meta));
+    const valid = meta.chunkSize.map((c, a) => Math.min(c, meta.shape[a] - index[a] * c));
+    if (valid.some((n, a) => n < meta.chunkSize[a])) {
+      mask.fill(1);
+      const parts = valid.map((n) => ({ chunk: 0, localStart: 0, step: 1, count: n, outStart: 0 }));
+      fillStrided(chunkView(mask, meta, parts), 0);
+    }
+    return mask;
+  }
+
+  #setDirty(entry: Entry, dirty: Entry['dirty']): void {
+    const before = entry.dirty instanceof Uint8Array ? entry.dirty.byteLength : 0;
+    const after = dirty instanceof Uint8Array ? dirty.byteLength : 0;
+    entry.dirty = dirty;
+    entry.bytes += after - before;
+    this.#bytes += after - before;
+  }
+
+  #setData(entry: Entry, data: TypedArray): void {
+    this.#bytes += data.byteLength - entry.data.byteLength;
+    entry.bytes += data.byteLength - entry.data.byteLength;
+    entry.data = data;
+  }
+
+  #touch(entry: Entry): void {
+    this.#entries.delete(entry.key);
+    this.#entries.set(entry.key, entry);
+  }
+
+  #remove(entry: Entry): void {
+    if (this.#entries.get(entry.key) !== entry) return;
+    this.#entries.delete(entry.key);
+    this.#bytes -= entry.bytes;
+  }
+
+  /** Completes a partly written chunk from the store: the stored chunk with the dirty cells over it. */
+  async #load(entry: Entry): Promise<void> {
+    const version = await this.#store.readChunkVersion(entry.meta, entry.index);
+    if (version.bytes) this.stats.bytesRead += version.bytes.byteLength;
+    this.stats.loads++;
+    const data = chunkCopy(entry.meta, this.#store, version.bytes);
+    if (entry.dirty instanceof Uint8Array) overlayMasked(data, entry.data, entry.dirty);
+    this.#setData(entry, data);
+    entry.loaded = true;
+    entry.generation = version.generation;
+  }
+
+  /** Stores the entry's dirty cells (the caller holds its lock); the entry is clean afterwards. */
+  async #commit(entry: Entry): Promise<void> {
+    const { dirty, meta, index } = entry;
+    if (dirty === null) return;
+    const store = this.#store;
+    const whole = dirty === 'all' || dirty.indexOf(0) < 0;
+    let generation: Generation;
+    let data: TypedArray;
+    if (whole) {
+      // Every cell is this process's: nothing of anyone else's can be lost, so no read.
+      generation = await store.writeChunk(meta, index, [bytesOf(entry.data)]);
+      data = entry.data;
+      this.stats.blindCommits++;
+      this.stats.bytesWritten += data.byteLength;
+    } else {
+      const mask = dirty;
+      ({ generation, data } = await commitChunk(store, meta, index, {
+        overlay: (chunk) => overlayMasked(chunk, entry.data, mask),
+        candidate: entry.loaded ? { data: entry.data, expected: entry.generation } : undefined,
+        stats: this.stats,
+      }));
+    }
+    this.stats.commits++;
+    if (store.capabilities.sharedMemory) {
+      // The store keeps the committed buffer itself: the cache must not write into it again.
+      this.#remove(entry);
+      return;
+    }
+    this.#setDirty(entry, null);
+    this.#setData(entry, data);
+    entry.loaded = true;
+    entry.generation = generation;
+  }
+
+  /** Commits least recently used chunks until the cache is back under its capacity. */
+  #shrink(): Promise<void> {
+    this.#shrinking ??= (async () => {
+      try {
+        while (this.#bytes > this.capacity) {
+          const victims: Entry[] = [];
+          let freed = 0;
+          for (const entry of this.#entries.values()) {
+            if (this.#bytes - freed <= this.capacity || victims.length >= COMMIT_CONCURRENCY) break;
+            if (this.#locks.isHeld(entry.key)) continue; // in use right now: the most recent anyway
+            victims.push(entry);
+            freed += entry.bytes;
+          }
+          if (victims.length === 0) return;
+          await Promise.all(victims.map((entry) => this.#locks.run(entry.key, async () => {
+            if (this.#entries.get(entry.key) !== entry) return;
+            if (entry.dirty !== null) this.stats.evictions++;
+            await this.#commit(entry);
+            this.#remove(entry);
+          })));
+        }
+      } finally {
+        this.#shrinking = undefined;
+      }
+    })();
+    return this.#shrinking;
+  }
+
+  /** Runs `fn` over `items`, `COMMIT_CONCURRENCY` at a time; tries every item, then throws the first error. */
+  async #each<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const runner = async () => {
+      while (next < items.length) {
+        const item = items[next++];
+        try {
+          await fn(item);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(COMMIT_CONCURRENCY, items.length) }, runner));
+    if (failure) throw failure.error;
+  }
+}
+
