@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the test suite, as DosNa's run_tests.sh does:
-#   run_tests.sh [--backend B] [--engine E] [--connection NAME] [--connection-options k=v ...] [-- vitest args]
+#   run_tests.sh [--backend B] [--engine E] [--cache on|off] [--connection NAME] [--connection-options k=v ...] [-- vitest args]
 # With no --backend/--engine it runs every registered backend x engine. Services the chosen
 # backends need (e.g. a Ceph RGW) are started by the test suite's global setup.
 set -euo pipefail
@@ -12,6 +12,7 @@ usage() {
 Options:
   --backend B               only this backend (repeat or comma-separate for several)
   --engine E                only this engine (repeat or comma-separate for several)
+  --cache on|off            run the conformance suite only with the chunk cache on, or off (default: both)
   --connection NAME         base name of the test connections (folder, bucket)
   --connection-options k=v  extra connection options, e.g. directory=/data endpoint=http://...
   --                        pass the rest to vitest (e.g. -- test/core.test.ts -t slicing)
@@ -29,6 +30,8 @@ while [ $# -gt 0 ]; do
     --backend=*) backends+=("${1#*=}"); shift ;;
     --engine) engines+=("${2:?--engine needs a value}"); shift 2 ;;
     --engine=*) engines+=("${1#*=}"); shift ;;
+    --cache) export DOSNA_TEST_CACHE="${2:?--cache needs on or off}"; shift 2 ;;
+    --cache=*) export DOSNA_TEST_CACHE="${1#*=}"; shift ;;
     --connection) connection="${2:?--connection needs a value}"; shift 2 ;;
     --connection=*) connection="${1#*=}"; shift ;;
     --connection-options)
@@ -66,6 +69,8 @@ if [ ${#backends[@]} -gt 0 ]; then
   for b in hdf5 s3 ceph; do
     [[ ",${DOSNA_TEST_BACKENDS}," == *",$b,"* ]] || excludes+=(--exclude "test/$b.test.ts")
   done
+  # Several processes need a backend they share: nothing to run on ram alone.
+  [[ ",${DOSNA_TEST_BACKENDS}," =~ ,(hdf5|s3|ceph), ]] || excludes+=(--exclude test/concurrent-writers.test.ts)
 fi
 
 report=.vitest-report.json

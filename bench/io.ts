@@ -29,6 +29,8 @@ const scale = (v: number) => Math.round((v * N) / 256);
 const block = [s(scale(36), scale(180)), s(scale(89), scale(250)), s(scale(7), scale(200))];
 const blockShape = [scale(180) - scale(36), scale(250) - scale(89), scale(200) - scale(7)];
 const blockData = dn.ndarray(randomFloat32(blockShape[0] * blockShape[1] * blockShape[2], 7), blockShape);
+/** A chunk-aligned block (the middle half of every axis), as bench/peers.py reads it. */
+const aligned = [s(N / 4, (3 * N) / 4), s(N / 4, (3 * N) / 4), s(N / 4, (3 * N) / 4)];
 const scratch = mkdtempSync(join(tmpdir(), 'dosna-bench-'));
 
 function connectionOptions(): Record<string, unknown> {
@@ -68,6 +70,64 @@ async function reference(count: number, size: number, concurrency: number): Prom
   return { write, read };
 }
 
+/**
+ * What the conditional-commit protocol adds to each chunk write on hdf5, measured on this file
+ * system: taking and releasing the chunk's lock file around the rename, and stamping the new
+ * file with a unique modification time (futimes + fstat). Unconditional whole-chunk writes
+ * (load) pay exactly this; ms per chunk, median of `runs` passes over `count` files.
+ */
+async function lockCost(count: number): Promise<number> {
+  const { commitFile, tmpName } = await import('../src/backends/hdf5/locks.js');
+  const { writeFileParts } = await import('../src/backends/hdf5/files.js');
+  const { closeSync, openSync, renameSync, writeSync } = await import('node:fs');
+  const dir = mkdtempSync(join(scratch, 'lock-'));
+  const small = new Uint8Array(64);
+  const files = Array.from({ length: count }, (_, i) => join(dir, `chunk_${i}.h5`));
+  const plain = await timeRuns(runs, async () => {
+    for (const f of files) {
+      const fd = openSync(`${f}.tmp`, 'w');
+      writeSync(fd, small);
+      closeSync(fd);
+      renameSync(`${f}.tmp`, f);
+    }
+  });
+  const committed = await timeRuns(runs, async () => {
+    for (const f of files) {
+      const tmp = tmpName(f);
+      await writeFileParts(tmp, [small]);
+      await commitFile(f, tmp, () => true);
+    }
+  });
+  return Math.max(0, (median(committed) - median(plain)) / count);
+}
+
+/**
+ * The floor under write_sub on a file-per-chunk layout, with plain fs on this file system:
+ * `count` chunk files of `size` bytes each read and written back by atomic replacement (a new
+ * file renamed over the old, as a crash-safe chunk write must be) and, for comparison, in
+ * place (what one HDF5 file allows, and what is not crash-safe). Medians of `runs`, in ms.
+ */
+async function rewriteFloor(count: number, size: number, concurrency: number): Promise<{ chunks: number; replace: number; inPlace: number }> {
+  const { open, readFile, rename, writeFile } = await import('node:fs/promises');
+  const dir = mkdtempSync(join(scratch, 'floor-'));
+  const files = Array.from({ length: count }, (_, i) => join(dir, `chunk_${i}.h5`));
+  const blob = new Uint8Array(cube.data.buffer, 0, size);
+  for (const f of files) await writeFile(f, blob);
+  const replace = await timeRuns(runs, () => pool(files, concurrency, async (f) => {
+    const bytes = await readFile(f);
+    await writeFile(`${f}.tmp`, bytes);
+    await rename(`${f}.tmp`, f);
+  }));
+  const inPlace = await timeRuns(runs, () => pool(files, concurrency, async (f) => {
+    const handle = await open(f, 'r+');
+    const bytes = Buffer.allocUnsafe(size);
+    await handle.read(bytes, 0, size, 0);
+    await handle.write(bytes, 0, size, 0);
+    await handle.close();
+  }));
+  return { chunks: count, replace: median(replace), inPlace: median(inPlace) };
+}
+
 try {
   await dn.withConnection(args.connection ?? `bench-${process.pid}`, connectionOptions(), async (con) => {
     for (const C of chunkSizes) {
@@ -83,9 +143,11 @@ try {
       const reused = new Float32Array(N ** 3);
       const readInto = await timeRuns(runs, () => ds.get(undefined, { out: reused }));
       const misaligned = await timeRuns(runs, () => ds.get(block));
+      const alignedRead = await timeRuns(runs, () => ds.get(aligned));
       const plane = await timeRuns(runs, () => ds.get([N / 2]));
       const line = await timeRuns(runs, () => ds.get([s(), 5, 7]));
-      const setBlock = await timeRuns(runs, () => ds.set(block, blockData));
+      // Written through the cache and committed, as h5py's figure includes its flush.
+      const setBlock = await timeRuns(runs, async () => { await ds.set(block, blockData); await ds.flush(); });
       const apply = await timeRuns(runs, () => ds.apply((c) => {
         const d = c.data as Float32Array;
         for (let i = 0; i < d.length; i++) d[i] += 1;
@@ -97,7 +159,11 @@ try {
       const blockBytes = blockShape.reduce((a, b) => a * b, 4);
       emit({
         kind: 'io', backend, engine, engineOptions: args.engineOptions, N, C, runs, bytes, concurrency, chunks: N ** 3 / C ** 3,
-        ms: { write: median(write), read: median(read), readInto: median(readInto), freshArray: median(freshArray), misaligned: median(misaligned), plane: median(plane), line: median(line), setBlock: median(setBlock), apply: median(apply) },
+        ms: { write: median(write), read: median(read), readInto: median(readInto), freshArray: median(freshArray), misaligned: median(misaligned), aligned: median(alignedRead), plane: median(plane), line: median(line), setBlock: median(setBlock), apply: median(apply) },
+        ...(backend === 'hdf5' ? {
+          commitProtocolMsPerChunk: await lockCost(ds.totalChunks),
+          writeSubFloor: await rewriteFloor(ds.chunkSlices(block).filter((c) => c.chunk.some((sl, a) => (sl.stop! - sl.start!) !== C)).length, C ** 3 * 4, concurrency),
+        } : {}),
         reference: { name: backend === 'ram' ? 'TypedArray.set' : backend === 'hdf5' ? 'fs files' : 'SDK loop', write: median(ref.write), read: median(ref.read) },
         misalignedCostPerByte: (median(misaligned) / blockBytes) / (median(read) / bytes),
         peakRssMiB: peakRssMiB(),

@@ -1,18 +1,22 @@
 /**
- * `npm run bench`: the benchmark command. Runs the slicing/I/O workloads and the convolution
- * map for the chosen backends and engines, each in its own process (so peak RSS is per
- * workload) beside its reference from the same run; prints medians, ratios and peak RSS;
- * writes bench/results/latest.json and regenerates docs/benchmarks.md.
+ * `npm run bench`: the benchmark command. Runs the slicing/I/O workloads, the plane-by-plane
+ * writes and the convolution map for the chosen backends and engines, each in its own process
+ * (so peak RSS is per workload), beside its references and the Python peers (bench/peers.py:
+ * h5py, zarr-python 2, numpy) from the same run; prints the targets; writes
+ * bench/results/latest.json, and docs/benchmarks.md when asked (--docs).
  *
  *   npm run bench                       quick (a few minutes on 2 cores)
  *   npm run bench -- --full             every chunk size, more runs, N = 512 convolution
  *   npm run bench -- --backends ram,hdf5 --engines cpu,worker-pool --runs 5
+ *   npm run bench -- --docs             also rewrite docs/benchmarks.md from this run
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
+import { report, type BenchRun } from './report.js';
+import { REASONS } from './reasons.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
@@ -23,12 +27,24 @@ const { values } = parseArgs({
     engines: { type: 'string', default: 'cpu,worker-pool' },
     runs: { type: 'string' },
     out: { type: 'string', default: 'bench/results' },
-    docs: { type: 'string', default: 'docs/benchmarks.md' },
+    docs: { type: 'boolean', default: false },
+    'docs-file': { type: 'string', default: 'docs/benchmarks.md' },
+    peers: { type: 'boolean', default: true },
     help: { type: 'boolean', short: 'h' },
   },
+  allowNegative: true,
+  strict: true,
 });
 if (values.help) {
-  console.log('usage: npm run bench -- [--full] [--backends ram,hdf5,s3,ceph] [--engines cpu,worker-pool] [--runs N] [--out DIR] [--docs FILE]');
+  console.log(`usage: npm run bench -- [options]
+
+  --full                    every chunk size (32, 64, 128), N = 512 convolution
+  --backends LIST           ram,hdf5,s3,ceph (default: all four)
+  --engines LIST            cpu,worker-pool (default: both)
+  --runs N                  runs per figure, medians reported (default 5)
+  --no-peers                skip the Python peers (h5py, zarr-python, numpy)
+  --out DIR                 where latest.json goes (default bench/results)
+  --docs                    also rewrite docs/benchmarks.md (or --docs-file FILE) from this run`);
   process.exit(0);
 }
 const full = values.full!;
@@ -96,6 +112,52 @@ for (const backend of backends) {
 
 // The remaining workloads do not use the RGW; stopped, its daemons take no CPU from them.
 if (remote?.started) execFileSync('bash', [join(here, '../../scripts/ceph-rgw.sh'), 'stop'], { stdio: 'inherit' });
+
+/** Runs bench/peers.py (Debian's python3 with h5py, zarr, SciPy) and collects its BENCH lines. */
+async function peers(args: string[]): Promise<Record_[]> {
+  const label = `peers.py ${args.join(' ')}`;
+  process.stdout.write(`  ${label} ... `);
+  execFileSync('sync');
+  const dir = mkdtempSync(join(tmpdir(), 'dosna-bench-peers-'));
+  try {
+    const { stdout } = await run('/usr/bin/python3', [join(here, '../../bench/peers.py'), ...args, '--dir', dir], { maxBuffer: 16 * 2 ** 20, timeout: 30 * 60_000 });
+    process.stdout.write('done\n');
+    return stdout.split('\n').filter((l) => l.startsWith('BENCH ')).map((l) => JSON.parse(l.slice(6)) as Record_);
+  } catch (error) {
+    process.stdout.write('FAILED\n');
+    notes.push(`${label} failed: ${((error as { stderr?: string }).stderr || (error as Error).message).trim().split('\n').slice(-3).join(' / ')}`);
+    return [];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const local = backends.filter((b) => b === 'ram' || b === 'hdf5');
+if (values.peers && local.length > 0) {
+  try {
+    execFileSync('bash', [join(here, '../../scripts/ensure-debian-packages.sh'), 'python3-h5py', 'python3-zarr', 'python3-scipy'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const versions = execFileSync('/usr/bin/python3', ['-c', 'import sys, h5py, zarr; print(h5py.__version__, zarr.__version__, sys.version.split()[0])'], { encoding: 'utf8' }).trim().split(' ');
+    results.push({ kind: 'peer-versions', h5py: versions[0], zarr: versions[1], python: versions[2] });
+    console.log('Python peers (h5py, zarr-python 2, numpy):');
+    const ioPeers = ['numpy', ...(local.includes('hdf5') ? ['h5py', 'zarr-dir'] : []), ...(local.includes('ram') ? ['zarr-mem'] : [])];
+    results.push(...(await peers(['io', '--n', '256', '--chunks', full ? '32,64,128' : '64', '--runs', String(runs), '--peers', ioPeers.join(',')])));
+    if (local.includes('hdf5')) {
+      results.push(...(await peers(['planes', '--runs', String(Math.max(2, Math.ceil(runs / 2)))])));
+      results.push(...(await peers(['map', '--n', '256', '--chunks', '64', '--runs', String(Math.max(2, Math.ceil(runs / 2))), '--peers', 'h5py,zarr-dir'])));
+    }
+  } catch (error) {
+    notes.push(`Python peers not measured: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+if (local.length > 0) {
+  console.log('plane by plane (256 x set([z], plane) of a 256 x 384 x 384 uint16 volume):');
+  for (const backend of local) {
+    for (const engine of engines) {
+      const extra = engine === 'worker-pool' ? ['--engine-options', 'threads=2'] : [];
+      results.push(...(await child('planes.js', ['--backend', backend, '--engine', engine, ...extra, '--runs', String(Math.max(2, Math.ceil(runs / 2)))])));
+    }
+  }
+}
 
 console.log('convolution (gaussian sigma 1.5, 3-D map per chunk):');
 const convN = full ? [256, 512] : [256];
@@ -167,113 +229,21 @@ if (backends.includes('hdf5')) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-// ----------------------------------------------------------------------------------------
-const MB = 1e6;
-const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '-');
-const mbps = (bytes: number, ms: number) => bytes / MB / (ms / 1000);
-const ok = (met: boolean) => (met ? 'met' : '**not met**');
-const io = results.filter((r) => r.kind === 'io');
-const conv = results.filter((r) => r.kind === 'conv');
-const kernel = results.find((r) => r.kind === 'kernel');
-const memory = results.filter((r) => r.kind === 'memory');
-
-const ioTable = [
-  '| backend | engine | N | C | write MB/s | ref write MB/s | ratio | read MB/s | ref read MB/s | ratio | read into reused \`out\` MB/s (ratio) | new N^3 array alone ms | misaligned cost/byte vs aligned | plane ms | line ms | set block ms | apply ms | peak RSS MiB |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-  ...io.map((r) => `| ${r.backend} | ${r.engine} | ${r.N} | ${r.C} | ${fmt(mbps(r.bytes, r.ms.write), 0)} | ${fmt(mbps(r.bytes, r.reference.write), 0)} (${r.reference.name}) | ${fmt(r.reference.write / r.ms.write, 2)} | ${fmt(mbps(r.bytes, r.ms.read), 0)} | ${fmt(mbps(r.bytes, r.reference.read), 0)} | ${fmt(r.reference.read / r.ms.read, 2)} | ${fmt(mbps(r.bytes, r.ms.readInto), 0)} (${fmt(r.reference.read / r.ms.readInto, 2)}) | ${r.ms.freshArray === undefined ? '' : fmt(r.ms.freshArray, 1)} | ${fmt(r.misalignedCostPerByte, 2)} | ${fmt(r.ms.plane, 2)} | ${fmt(r.ms.line, 2)} | ${fmt(r.ms.setBlock)} | ${fmt(r.ms.apply)} | ${fmt(r.peakRssMiB, 0)} |`),
-];
-const convTable = [
-  '| backend | engine | ranks/threads | N | C | median ms | speedup vs cpu (same backend) | speedup in each round | compute ms/chunk | peak RSS MiB |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-  ...conv.map((r) => {
-    const base = conv.find((c) => c.engine === 'cpu' && c.backend === r.backend && c.N === r.N);
-    const par = r.engine === 'worker-pool' ? `${r.engineOptions?.threads ?? '?'} threads` : r.engine === 'cluster-rank' ? `${r.ranks} ranks` : '1';
-    // Rounds are interleaved, so a round's ratio compares runs made close together in time.
-    const perRound = base?.roundMs && r.roundMs && r !== base ? r.roundMs.map((ms: number, i: number) => fmt(base.roundMs[i] / ms, 2)).join(', ') : '-';
-    return `| ${r.backend} | ${r.engine} | ${par} | ${r.N} | ${r.C} | ${fmt(r.ms, 0)} | ${base ? fmt(base.ms / r.ms, 2) : '-'} | ${perRound} | ${fmt(r.computeMsPerChunk)} | ${fmt(r.peakRssMiB, 0)} |`;
-  }),
-];
-
-const targets: string[] = ['| target | measured | status |', '| --- | --- | --- |'];
-for (const r of io) {
-  const w = r.reference.write / r.ms.write;
-  const rd = r.reference.read / r.ms.read;
-  const need = r.backend === 'ram' || r.backend === 'hdf5' ? 0.5 : 0.8;
-  targets.push(`| ${r.backend} x ${r.engine} C=${r.C}: write >= ${need * 100}% of ${r.reference.name} | ${fmt(w * 100, 0)}% | ${ok(w >= need)} |`);
-  targets.push(`| ${r.backend} x ${r.engine} C=${r.C}: read >= ${need * 100}% of ${r.reference.name} | ${fmt(rd * 100, 0)}% | ${ok(rd >= need)} |`);
-  targets.push(`| ${r.backend} x ${r.engine} C=${r.C}: misaligned read <= 2x aligned per byte | ${fmt(r.misalignedCostPerByte, 2)}x | ${ok(r.misalignedCostPerByte <= 2)} |`);
-}
-for (const r of conv.filter((c) => c.engine !== 'cpu')) {
-  const base = conv.find((c) => c.engine === 'cpu' && c.backend === r.backend && c.N === r.N);
-  if (!base) continue;
-  targets.push(`| ${r.engine} (${r.engine === 'worker-pool' ? '2 threads' : `${r.ranks} ranks`}) on ${r.backend}, N=${r.N} C=64: >= 1.7x cpu | ${fmt(base.ms / r.ms, 2)}x | ${ok(base.ms / r.ms >= 1.7)} |`);
-}
-if (kernel) {
-  targets.push(kernel.scipyMs
-    ? `| gaussian kernel on 64^3 float32 within 1.5x of SciPy gaussian_filter | ${fmt(kernel.ms, 2)} ms vs ${fmt(kernel.scipyMs, 2)} ms = ${fmt(kernel.ms / kernel.scipyMs, 2)}x | ${ok(kernel.ms / kernel.scipyMs <= 1.5)} |`
-    : `| gaussian kernel within 1.5x of SciPy | ${fmt(kernel.ms, 2)} ms; ${kernel.note} | not measured |`);
-}
-for (const r of memory) targets.push(`| map over 1 GiB hdf5 (${r.engine}) peak RSS < 400 MB | ${fmt(r.peakRssMiB * 1.048576, 0)} MB | ${ok(r.peakRssMiB * 1.048576 < 400)} |`);
-
-/** Why a target is missed, by what the figures and profiles of this project showed. */
-const REASONS: [RegExp, string][] = [
-  [/^\| ram x .*: write/, 'Each chunk of the loaded cube becomes a fresh 1 MiB SharedArrayBuffer (the ram backend keeps chunks in shared memory for worker threads; V8 zero-fills it and its pages fault in on first write), and the cube is scattered into it in 256-byte rows. The reference is one contiguous copy into one allocation. Profile: 77% of the time in the row copy, most of it page faults.'],
-  [/^\| ram x .*: read/, '`get` allocates one fresh array for the whole cube and gathers every chunk into it in 256-byte rows; the reference copies one contiguous block.'],
-  [/^\| hdf5 x .*: write/, 'Every chunk file is written as a temporary file and renamed over its name (atomic writes, which the hdf5 issue requires); the reference overwrites its files in place from bytes already in order. The rows go from the cube to the file by one writev per chunk (4096 rows of 256 bytes at C=64): what is left is the per-row cost on the main thread (a view per row, Node\'s checks of each buffer).'],
-  [/^\| hdf5 x .*: read/, 'The reference reads 64 files into 64 buffers that malloc recycles; `get` must return one new 64 MiB array, and allocating it and faulting in its pages alone takes about as long as the whole reference or longer (column "new N^3 array alone"): 50% would need a get faster than allocating its result. The like-for-like figure is the read into a reused array (`get(index, { out })`), whose rows go straight from the files into place (readv).'],
-  [/^\| (s3|ceph) x cpu.*(write|read)/, 'With the cpu engine, cutting and assembling chunks runs on the thread that also drives the requests, on 2 cores shared with the RGW daemons. The worker-pool engine moves that work off the main thread: compare its rows.'],
-  [/^\| (s3|ceph) x worker-pool.*(write|read) >=/, 'The workers\' requests and the reference loop run at the same concurrency on 2 cores that the RGW\'s own daemons (mon, osd, rgw) share; measured at different moments, this ratio moves by about 15% either way between runs.'],
-  [/^\| hdf5 x .*misaligned/, 'The block touches 36 chunks, most of them partly: the rows of a partial chunk are read with the gaps between them (into a discard buffer), so each returned byte costs more file bytes and iovecs than in the whole-cube read; with worker-pool each chunk also costs a hand-off. On this shared machine the figure moves between about 1.2x and 2.1x from run to run.'],
-  [/^\| (s3|ceph) x .*misaligned/, 'The misaligned block touches 24 chunks, most of them partly: each costs a request round trip (a range GET) for a fraction of its bytes, and the worker-pool hand-off adds to each; per byte returned that is more than the aligned whole-cube read, which moves whole objects.'],
-  [/^\| worker-pool .* on hdf5/, 'On hdf5 the cpu engine is not single-core: its file reads and writes run on libuv\'s thread pool while the main thread filters, so two worker threads compete with a baseline that already uses part of the second core. File I/O does not speed up with more threads here: an identity map (I/O only) takes the cpu engine about 50 ms and two processes sharing it 63-70 ms.'],
-  [/^\| cluster-rank/, 'On 2 cores two ranks keep both cores filtering, so the file I/O that the single-process baseline overlaps on its idle second core now costs compute time, and file I/O does not speed up with ranks (an identity map, I/O only: about 50 ms for the cpu engine, 63-70 ms for two ranks doing half each). The filter alone scales 1.98x with two processes.'],
-  [/^\| worker-pool .* on ram/, 'With both cores filtering at once they share memory bandwidth and caches: the per-chunk filter time in a worker rises by about a tenth against one core alone.'],
-];
-const unmet = targets.filter((t) => t.includes('**not met**'));
-const reasons = unmet.map((t) => {
-  const reason = REASONS.find(([re]) => re.test(t))?.[1] ?? 'not analysed yet';
-  return `- ${t.split('|')[1].trim()}: ${reason}`;
-});
-
 const command = `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-const doc = `# Benchmarks
-
-Made by \`${command}\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}, ${runs} runs per figure (medians), ${((Date.now() - started) / 60000).toFixed(1)} minutes in all.
-Workloads and targets are those of \`../shared/BENCHMARKS.md\`. Every figure stands beside a reference measured in the same run on the
-same machine; these machines are shared and noisy, so the ratios mean more than the absolute times. Each row ran in its own process
-(peak RSS is that process's, worker threads included). Raw figures: \`bench/results/latest.json\`.
-
-## Targets
-
-${targets.join('\n')}
-${reasons.length ? `\n### Why the unmet targets are not met\n\n${reasons.join('\n')}\n` : ''}
-## Slicing and I/O
-
-A float32 cube of N^3 random values in cubic chunks of C. write = create + load the whole cube; read = \`get()\` of it; misaligned =
-\`[36:180, 89:250, 7:200]\` (scaled to N), reported as its time per byte over the aligned read's; plane = \`[N/2, :, :]\`;
-line = \`[:, 5, 7]\`; set block = \`set\` of the misaligned block; apply = \`+1\` in place over every chunk. References: ram -> allocating
-and copying the same bytes with \`TypedArray.prototype.set\`; hdf5 -> the same bytes as the same number of plain files with \`fs\`;
-s3/ceph -> a plain \`@aws-sdk/client-s3\` put/get loop over the same objects at the engine's concurrency.
-
-${ioTable.join('\n')}
-
-## Convolution
-
-A gaussian (sigma 1.5, truncated at 4 sigma: radius 6, SciPy's \`mode='reflect'\`) as one 3-D \`map\` per chunk, 64^3 chunks.
-Each process makes one untimed warm-up run (every worker thread and rank compiles the kernel once); engines run in interleaved
-rounds (${ROUNDS}) and the medians pool every round's runs; each round's own ratio is listed too, because on a shared 2-core
-machine a burst of other load hits a run that keeps both cores busy harder than one that leaves a core idle.
-${kernel ? `Per-chunk kernel on one 64^3 float32 block: ${fmt(kernel.ms, 2)} ms${kernel.scipyMs ? `; SciPy \`gaussian_filter\` ${fmt(kernel.scipyMs, 2)} ms` : ''}.` : ''}
-
-${convTable.join('\n')}
-
-## Memory
-
-${memory.length ? memory.map((r) => `- gaussian map over a ${fmt(r.bytes / 2 ** 30, 2)} GiB float32 hdf5 dataset (${r.shape.join(' x ')}, 64^3 chunks, written beforehand by another process) with ${r.engine}: peak RSS of the process that ran the map ${fmt(r.peakRssMiB, 0)} MiB, map ${fmt(r.ms / 1000, 1)} s.`).join('\n') : 'not measured (hdf5 not selected)'}
-
-${notes.length ? `## Notes\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`;
-
+const baselineFile = join(here, '../../bench/results/baseline.json');
+const baseline = existsSync(baselineFile) ? JSON.parse(readFileSync(baselineFile, 'utf8')) as { date: string; results: Record_[] } : undefined;
+const benchRun: BenchRun = {
+  command, date: new Date().toISOString(), node: process.version, runs, minutes: (Date.now() - started) / 60000,
+  results, notes, baseline, reasons: REASONS,
+};
+const doc = report(benchRun);
 mkdirSync(values.out!, { recursive: true });
-writeFileSync(join(values.out!, 'latest.json'), JSON.stringify({ command, date: new Date().toISOString(), node: process.version, cpus: cpus().length, runs, full, results, notes }, null, 2));
-writeFileSync(values.docs!, doc);
-console.log(`\n${targets.join('\n')}\n\nwrote ${join(values.out!, 'latest.json')} and ${values.docs}`);
+writeFileSync(join(values.out!, 'latest.json'), JSON.stringify({ command, date: benchRun.date, node: process.version, cpus: cpus().length, runs, full, results, notes }, null, 2));
+const targets = doc.slice(doc.indexOf('## Targets'), doc.indexOf('\n## ', doc.indexOf('## Targets') + 5)).trim();
+console.log(`\n${targets}\n\nwrote ${join(values.out!, 'latest.json')}`);
+if (values.docs) {
+  writeFileSync(values['docs-file']!, doc);
+  console.log(`wrote ${values['docs-file']}`);
+} else {
+  console.log('docs/benchmarks.md left as it is (pass --docs to rewrite it from this run)');
+}

@@ -15,10 +15,11 @@
  * is completed from the store first. A clean cached chunk is checked against the store's
  * generation before it is used (a stat, a HEAD), so it is never staler than the store.
  */
-import { chunkCopy, commitChunk } from './commit.js';
+import { chunkCopy, chunkFill, commitChunk, readForUpdate } from './commit.js';
+import { giveBack, takeBuffer } from './buffer-pool.js';
 import { chunkView } from './chunk-ops.js';
 import { KeyedMutex } from './concurrency.js';
-import { bytesOf, bytesPerElement, type TypedArray } from './dtypes.js';
+import { bytesOf, bytesPerElement, viewAs, type TypedArray } from './dtypes.js';
 import type { AxisPart } from './slicing.js';
 import { product } from './slicing.js';
 import type { ChunkIndex, DatasetMeta, Generation, Store } from './store.js';
@@ -28,6 +29,7 @@ import { copyStrided, fillStrided, type StridedView } from './strided.js';
 export const DEFAULT_CACHE_BYTES = 64 * 2 ** 20;
 /** Commits in flight at once when the cache is flushed or shrinks. */
 const COMMIT_CONCURRENCY = 8;
+
 
 /** Counters of what the cache did since the connection opened. */
 export interface CacheStats {
@@ -56,8 +58,8 @@ interface Entry {
   /** Every cell of `data` is valid: the stored chunk at `generation`, with the dirty cells over it. */
   loaded: boolean;
   generation: Generation | null;
-  /** Cells written here since the last commit: none, every cell, or a byte per cell. */
-  dirty: null | 'all' | Uint8Array;
+  /** Cells written here since the last commit (a byte per cell; padding of an edge chunk counts as written), or null. */
+  dirty: Uint8Array | null;
   /** What the entry counts against the cache's capacity. */
   bytes: number;
 }
@@ -129,10 +131,8 @@ export class ChunkCache {
     await this.#locks.run(key, async () => {
       const entry = this.#entries.get(key) ?? this.#create(key, meta, index);
       copyStrided(chunkView(entry.data, meta, parts), source);
-      if (entry.dirty !== 'all') {
-        if (entry.dirty === null) this.#setDirty(entry, this.#newMask(meta, index));
-        fillStrided(chunkView(entry.dirty as Uint8Array, meta, parts), 1);
-      }
+      if (entry.dirty === null) this.#setDirty(entry, this.#newMask(meta, index));
+      fillStrided(chunkView(entry.dirty!, meta, parts), 1);
       this.#touch(entry);
     });
     if (this.#bytes > this.capacity) await this.#shrink();
@@ -156,7 +156,7 @@ export class ChunkCache {
           this.#remove(entry);
           return false;
         }
-      } else if (!entry.loaded && entry.dirty !== 'all') {
+      } else if (!entry.loaded) {
         await this.#load(entry);
       }
       copyStrided(dst, chunkView(entry.data, meta, parts));
@@ -203,7 +203,9 @@ export class ChunkCache {
     const edge = valid.some((n, a) => n < meta.chunkSize[a]);
     // Only an edge chunk needs initializing: its padding is never written by a set, and is
     // stored as the fill value. Other cells are valid only once written (the dirty mask).
-    const data = chunkCopy(meta, this.#store, undefined, !edge);
+    const spare = this.#takeData(meta);
+    if (spare && edge) chunkFill(spare, meta);
+    const data = spare ?? chunkCopy(meta, this.#store, undefined, !edge);
     const entry: Entry = { key, meta, index: [...index], data, loaded: false, generation: null, dirty: null, bytes: data.byteLength };
     this.#entries.set(key, entry);
     this.#bytes += entry.bytes;
@@ -212,7 +214,8 @@ export class ChunkCache {
 
   /** A dirty mask with the padding of an edge chunk already marked (it always holds the fill value). */
   #newMask(meta: DatasetMeta, index: ChunkIndex): Uint8Array {
-    const mask = new Uint8Array(chunkElements(meta));
+    const spare = takeBuffer(chunkElements(meta));
+    const mask = spare ? new Uint8Array(spare).fill(0) : new Uint8Array(chunkElements(meta));
     const valid = meta.chunkSize.map((c, a) => Math.min(c, meta.shape[a] - index[a] * c));
     if (valid.some((n, a) => n < meta.chunkSize[a])) {
       mask.fill(1);
@@ -223,14 +226,16 @@ export class ChunkCache {
   }
 
   #setDirty(entry: Entry, dirty: Entry['dirty']): void {
-    const before = entry.dirty instanceof Uint8Array ? entry.dirty.byteLength : 0;
-    const after = dirty instanceof Uint8Array ? dirty.byteLength : 0;
+    if (entry.dirty && entry.dirty !== dirty) giveBack(entry.dirty);
+    const before = entry.dirty?.byteLength ?? 0;
+    const after = dirty?.byteLength ?? 0;
     entry.dirty = dirty;
     entry.bytes += after - before;
     this.#bytes += after - before;
   }
 
   #setData(entry: Entry, data: TypedArray): void {
+    if (entry.data !== data) giveBack(entry.data);
     this.#bytes += data.byteLength - entry.data.byteLength;
     entry.bytes += data.byteLength - entry.data.byteLength;
     entry.data = data;
@@ -241,22 +246,35 @@ export class ChunkCache {
     this.#entries.set(entry.key, entry);
   }
 
-  #remove(entry: Entry): void {
+  /** Drops the entry; its buffers go back to the pool unless the store keeps them (`keep`). */
+  #remove(entry: Entry, keep = false): void {
     if (this.#entries.get(entry.key) !== entry) return;
     this.#entries.delete(entry.key);
     this.#bytes -= entry.bytes;
+    if (!keep) giveBack(entry.data);
+    if (entry.dirty) giveBack(entry.dirty);
+  }
+
+  /**
+   * A spare chunk buffer for `meta` (uninitialized: whatever the last chunk held), if the pool
+   * has one. Never for a store that keeps chunks in shared memory: it adopts the buffers the
+   * cache commits, which must be SharedArrayBuffers.
+   */
+  #takeData(meta: DatasetMeta): TypedArray | undefined {
+    if (this.#store.capabilities.sharedMemory) return undefined;
+    const spare = takeBuffer(chunkElements(meta) * bytesPerElement(meta.dtype));
+    return spare && viewAs(meta.dtype, spare);
   }
 
   /** Completes a partly written chunk from the store: the stored chunk with the dirty cells over it. */
   async #load(entry: Entry): Promise<void> {
-    const version = await this.#store.readChunkVersion(entry.meta, entry.index);
-    if (version.bytes) this.stats.bytesRead += version.bytes.byteLength;
+    const { data, generation, bytesRead } = await readForUpdate(this.#store, entry.meta, entry.index);
+    this.stats.bytesRead += bytesRead;
     this.stats.loads++;
-    const data = chunkCopy(entry.meta, this.#store, version.bytes);
-    if (entry.dirty instanceof Uint8Array) overlayMasked(data, entry.data, entry.dirty);
+    if (entry.dirty) overlayMasked(data, entry.data, entry.dirty);
     this.#setData(entry, data);
     entry.loaded = true;
-    entry.generation = version.generation;
+    entry.generation = generation;
   }
 
   /** Stores the entry's dirty cells (the caller holds its lock); the entry is clean afterwards. */
@@ -264,7 +282,7 @@ export class ChunkCache {
     const { dirty, meta, index } = entry;
     if (dirty === null) return;
     const store = this.#store;
-    const whole = dirty === 'all' || dirty.indexOf(0) < 0;
+    const whole = dirty.indexOf(0) < 0;
     let generation: Generation;
     let data: TypedArray;
     if (whole) {
@@ -279,12 +297,13 @@ export class ChunkCache {
         overlay: (chunk) => overlayMasked(chunk, entry.data, mask),
         candidate: entry.loaded ? { data: entry.data, expected: entry.generation } : undefined,
         stats: this.stats,
+        keep: true,
       }));
     }
     this.stats.commits++;
     if (store.capabilities.sharedMemory) {
       // The store keeps the committed buffer itself: the cache must not write into it again.
-      this.#remove(entry);
+      this.#remove(entry, true);
       return;
     }
     this.#setDirty(entry, null);

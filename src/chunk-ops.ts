@@ -338,7 +338,7 @@ async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: Chu
       data = chunkArray(meta, version.bytes);
     } else {
       data = allocateUninitialized(meta.dtype, product(valid));
-      const full = chunkCopy(meta, store, version.bytes);
+      const full = version.bytes ? chunkArray(meta, version.bytes) : chunkCopy(meta, store, undefined); // only read from
       copyStrided({ data, offset: 0, shape: valid, strides: cStrides(valid) }, { data: full, offset: 0, shape: valid, strides: cStrides(meta.chunkSize) });
     }
     const view = await runKernel(job, index, data, valid, stats);

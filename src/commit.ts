@@ -7,7 +7,8 @@
  * laid over the new contents. Every engine's partial writes and every cache flush go through
  * here, so the rule cannot differ between them.
  */
-import { allocate, allocateUninitialized, bytesOf, type TypedArray } from './dtypes.js';
+import { takeBuffer, giveBack } from './buffer-pool.js';
+import { allocate, allocateUninitialized, bytesOf, bytesPerElement, viewAs, type TypedArray } from './dtypes.js';
 import { ConflictError } from './errors.js';
 import { product } from './slicing.js';
 import type { ChunkIndex, ChunkVersion, DatasetMeta, Generation, Store } from './store.js';
@@ -37,6 +38,29 @@ export interface CommitRequest {
   readonly candidate?: { readonly data: TypedArray; readonly expected: Generation | null };
   /** Counts what the commit moved. */
   readonly stats?: { bytesRead: number; bytesWritten: number };
+  /** The caller keeps the committed chunk (`Committed.data`); otherwise its buffer goes back to the pool. */
+  readonly keep?: boolean;
+}
+
+/**
+ * The chunk as a typed array the caller may change: `version`'s own bytes when the store gave
+ * them away (no copy), else a copy of them, or the fill value everywhere when nothing is stored.
+ */
+export function ownedChunk(meta: DatasetMeta, store: Store, bytes: Uint8Array | undefined): TypedArray {
+  if (bytes && !store.capabilities.sharedMemory) return viewAs(meta.dtype, bytes);
+  return chunkCopy(meta, store, bytes);
+}
+
+/**
+ * Reads a chunk for changing it: its generation and its contents as a typed array the caller
+ * owns (read into a recycled buffer where the store allows; the fill value when nothing is
+ * stored), and how many bytes were read.
+ */
+export async function readForUpdate(store: Store, meta: DatasetMeta, index: ChunkIndex): Promise<{ data: TypedArray; generation: Generation | null; bytesRead: number }> {
+  const lent = store.capabilities.sharedMemory ? undefined : takeBuffer(product(meta.chunkSize) * bytesPerElement(meta.dtype));
+  const version = await store.readChunkVersion(meta, index, lent && new Uint8Array(lent));
+  if (lent && version.bytes?.buffer !== lent) giveBack(new Uint8Array(lent));
+  return { data: ownedChunk(meta, store, version.bytes), generation: version.generation, bytesRead: version.bytes?.byteLength ?? 0 };
 }
 
 /**
@@ -51,8 +75,13 @@ export function chunkCopy(meta: DatasetMeta, store: Store, bytes: Uint8Array | u
   const data = allocate(meta.dtype, n, shared);
   if (uninitialized) return data;
   if (bytes) bytesOf(data).set(bytes);
-  else if (!Object.is(meta.fillValue, 0) && meta.fillValue !== 0n) (data as Float64Array).fill(meta.fillValue as number); // -0 is not 0 in bits
+  else if (!Object.is(meta.fillValue, 0) && meta.fillValue !== 0n) chunkFill(data, meta);
   return data;
+}
+
+/** Sets every cell of a chunk buffer to the fill value (-0 is not 0 in bits: filled too). */
+export function chunkFill(data: TypedArray, meta: DatasetMeta): void {
+  (data as Float64Array).fill(meta.fillValue as number);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -79,14 +108,20 @@ export async function commitChunk(store: Store, meta: DatasetMeta, index: ChunkI
   }
   let base = request.base;
   for (let attempt = 1; ; attempt++) {
-    const current = base ?? await store.readChunkVersion(meta, index);
+    const current = base
+      ? { data: ownedChunk(meta, store, base.bytes), generation: base.generation, bytesRead: 0 }
+      : await readForUpdate(store, meta, index);
     base = undefined;
-    if (stats && current.bytes) stats.bytesRead += current.bytes.byteLength;
-    const data = chunkCopy(meta, store, current.bytes);
+    if (stats) stats.bytesRead += current.bytesRead;
+    const { data } = current;
     overlay(data);
     const generation = await store.writeChunkIf(meta, index, [bytesOf(data)], current.generation);
     if (stats) stats.bytesWritten += data.byteLength;
-    if (generation !== undefined) return { generation, data };
+    if (generation !== undefined) {
+      if (!request.keep && !store.capabilities.sharedMemory) giveBack(data);
+      return { generation, data };
+    }
+    if (!store.capabilities.sharedMemory) giveBack(data);
     if (attempt >= MAX_COMMIT_ATTEMPTS) {
       throw new ConflictError(
         `chunk [${index.join(', ')}] of dataset ${JSON.stringify(meta.name)} changed under ${attempt} attempts in a row to commit to it; `

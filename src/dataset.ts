@@ -172,19 +172,23 @@ export class Dataset {
     let direct = chunks ?? touchedChunks(sel, meta.chunkSize);
     const cache = this.connection.cache;
     if (cache?.accepts(meta)) {
-      const whole: ChunkIndex[] = [];
+      const now: ChunkIndex[] = [];
       for (const c of direct) {
         const parts = chunkPart(sel, meta.chunkSize, c);
         if (!parts) continue;
         if (coversChunk(meta, c, parts)) {
-          whole.push(c);
+          now.push(c);
           // Replaced outright: whatever was buffered for it is superseded.
           await cache.discardChunk(meta, c);
+        } else if (!cache.has(meta, c) && largePart(meta, c, parts)) {
+          // Most of a chunk nothing is buffered for: committed now, one read and one write (as
+          // HDF5 does), rather than copied into the cache and laid over the chunk later.
+          now.push(c);
         } else {
           await cache.write(meta, c, parts, selectionView(source.data, source.offset, source.strides, parts));
         }
       }
-      direct = whole;
+      direct = now;
     }
     if (direct.length === 0) return;
     this.lastRun = await this.connection.session.run({ kind: 'write', dataset: meta, selection: sel, source }, direct, { operation: 'set', collective: false });
@@ -429,6 +433,21 @@ export class Dataset {
   toString(): string {
     return `Dataset(${JSON.stringify(this.name)}, shape=${formatShape(this.#meta.shape)}, dtype=${this.dtype}, chunkSize=${formatShape(this.#meta.chunkSize)})`;
   }
+}
+
+/**
+ * Whether a write covers at least half of the cells of chunk `index` that lie in the dataset:
+ * then buffering it saves nothing (the chunk will not be filled up by many small writes) and
+ * costs a second copy of the cells.
+ */
+function largePart(meta: DatasetMeta, index: ChunkIndex, parts: readonly { count: number }[]): boolean {
+  let written = 1;
+  let cells = 1;
+  for (let a = 0; a < parts.length; a++) {
+    written *= parts[a].count;
+    cells *= Math.min(meta.chunkSize[a], meta.shape[a] - index[a] * meta.chunkSize[a]);
+  }
+  return written * 2 >= cells;
 }
 
 /** Forgets the cached chunks of any incarnation of dataset `name` (it is being deleted). @internal */

@@ -104,3 +104,23 @@ export function planSegments(
   if (whole && whole.chunkBytes > at) pushGap(segments, gap, whole.chunkBytes - at);
   return { start, segments, payload };
 }
+
+/**
+ * A chunk given as `parts` (its bytes in order) as one SharedArrayBuffer, for stores that keep
+ * chunks in shared memory: a single part that already spans a whole SharedArrayBuffer is
+ * adopted as it is, anything else is copied once.
+ */
+export function sharedBufferOf(parts: readonly Uint8Array[]): SharedArrayBuffer {
+  if (parts.length === 1) {
+    const [bytes] = parts;
+    if (bytes.buffer instanceof SharedArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
+  }
+  const buffer = new SharedArrayBuffer(parts.reduce((n, p) => n + p.byteLength, 0));
+  const view = new Uint8Array(buffer);
+  let at = 0;
+  for (const p of parts) {
+    view.set(p, at);
+    at += p.byteLength;
+  }
+  return buffer;
+}

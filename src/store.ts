@@ -100,8 +100,13 @@ export interface Store {
 
   /** The chunk's bytes, or `undefined` when it was never written. The result may be shared: do not modify it. */
   readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined>;
-  /** The chunk's bytes with their generation, for a read-modify-write. The bytes may be shared: do not modify them. */
-  readChunkVersion(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion>;
+  /**
+   * The chunk's bytes with their generation, for a read-modify-write. The bytes are the
+   * caller's to change, except from a store with `sharedMemory` (they may be the stored ones).
+   * `into`, a full-chunk buffer the caller lends, receives the bytes when the store can read
+   * straight into it (then `bytes` is `into`); the store may ignore it.
+   */
+  readChunkVersion(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<ChunkVersion>;
   /** The chunk's current generation (cheap: a stat, a HEAD), `null` when nothing is stored. */
   chunkGeneration(meta: DatasetMeta, index: ChunkIndex): Promise<Generation | null>;
   /** Bytes `[start, end)` of the chunk, or `undefined` when it was never written. */

@@ -42,33 +42,43 @@ export function coalesce(shape: readonly number[], stridesList: readonly (readon
 const SHORT_RUN_BYTES = 512;
 
 /**
- * Contiguous short rows of a 4- or 8-byte dtype, copied as raw 32-bit words. One monomorphic
- * Int32Array loop serves every such dtype (and copies bits exactly: no float NaN rewriting).
+ * Contiguous short rows copied as raw 32-bit words: one monomorphic Int32Array loop serves
+ * every dtype (and copies bits exactly: no float NaN rewriting). Rows, offsets and strides must
+ * fall on 4-byte boundaries in both arrays (always true for 4- and 8-byte dtypes; for 1- and
+ * 2-byte ones when the row lengths and positions are multiples of 4 or 2 elements, as chunk
+ * rows of even size are); returns false, copying nothing, when they do not.
  */
 function copyShortRuns(
   shape: readonly number[], ds: readonly number[], ss: readonly number[],
   dOffset: number, sOffset: number, d: TypedArray, s: TypedArray,
-): void {
-  const words = d.BYTES_PER_ELEMENT / 4;
-  const dw = new Int32Array(d.buffer, d.byteOffset, d.length * words);
-  const sw = new Int32Array(s.buffer, s.byteOffset, s.length * words);
+): boolean {
+  const bpe = d.BYTES_PER_ELEMENT;
   const inner = shape.length - 1;
-  const n = shape[inner] * words;
+  if (bpe < 4) {
+    const onWord = (elements: number) => (elements * bpe) % 4 === 0;
+    if (d.byteOffset % 4 !== 0 || s.byteOffset % 4 !== 0 || !onWord(shape[inner]) || !onWord(dOffset) || !onWord(sOffset)) return false;
+    for (let axis = 0; axis < inner; axis++) if (!onWord(ds[axis]) || !onWord(ss[axis])) return false;
+  }
+  const dw = new Int32Array(d.buffer, d.byteOffset, d.byteLength >> 2);
+  const sw = new Int32Array(s.buffer, s.byteOffset, s.byteLength >> 2);
+  const n = (shape[inner] * bpe) >> 2;
   const counter = new Array<number>(inner).fill(0);
-  let di = dOffset * words;
-  let si = sOffset * words;
+  const dStep = ds.map((x) => (x * bpe) >> 2);
+  const sStep = ss.map((x) => (x * bpe) >> 2);
+  let di = (dOffset * bpe) >> 2;
+  let si = (sOffset * bpe) >> 2;
   for (;;) {
     for (let k = 0; k < n; k++) dw[di + k] = sw[si + k];
     let axis = inner - 1;
     for (; axis >= 0; axis--) {
-      di += ds[axis] * words;
-      si += ss[axis] * words;
+      di += dStep[axis];
+      si += sStep[axis];
       if (++counter[axis] < shape[axis]) break;
-      di -= ds[axis] * shape[axis] * words;
-      si -= ss[axis] * shape[axis] * words;
+      di -= dStep[axis] * shape[axis];
+      si -= sStep[axis] * shape[axis];
       counter[axis] = 0;
     }
-    if (axis < 0) return;
+    if (axis < 0) return true;
   }
 }
 
@@ -88,10 +98,7 @@ export function copyStrided(dst: StridedView, src: StridedView): void {
   const dStep = ds[inner];
   const sStep = ss[inner];
   const mode = dStep === 1 && sStep === 1 ? 0 : dStep === 1 && sStep === 0 ? 1 : 2;
-  if (mode === 0 && n * d.BYTES_PER_ELEMENT < SHORT_RUN_BYTES && d.BYTES_PER_ELEMENT % 4 === 0) {
-    copyShortRuns(shape, ds, ss, dst.offset, src.offset, d, sd);
-    return;
-  }
+  if (mode === 0 && n * d.BYTES_PER_ELEMENT < SHORT_RUN_BYTES && copyShortRuns(shape, ds, ss, dst.offset, src.offset, d, sd)) return;
   // The odometer over outer axes is inlined (no callback per row): this loop is the hot path.
   const counter = new Array<number>(inner).fill(0);
   let di = dst.offset;

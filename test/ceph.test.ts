@@ -14,7 +14,7 @@ import { s } from '../src/index.js';
 import { parseCephConf } from '../src/backends/ceph.js';
 import { parseExports, runRgwScript } from './support/global-setup.js';
 import {
-  dropBucket, everythingSaid, rawClient, rawList, rejection, service, uniqueBucket,
+  identityTests, dropBucket, everythingSaid, rawClient, rawList, rejection, service, uniqueBucket,
 } from './fixtures/s3-helpers.js';
 
 const flat = (a: { data: ArrayLike<number | bigint> }) => Array.from(a.data);
@@ -48,6 +48,8 @@ describe('ceph backend', () => {
     raw?.destroy();
     for (const dir of confDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
+
+  identityTests(() => ({ con, raw, bucket }));
 
   it('writes DosNa\'s layout: object <ds> with body "DosNa Dataset" and metadata, chunks <ds>/<i>.<j>.<k>', async () => {
     const ds = await con.createDataset('vol', { shape: [100, 100, 100], dtype: 'float32', chunkSize: [50, 50, 50] });

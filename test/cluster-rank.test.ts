@@ -3,7 +3,8 @@
  * and under Open MPI's mpiexec (installed by the project's own script), on the hdf5 backend.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -92,6 +93,43 @@ describe.each(['dosna', 'mpiexec'] as const)('3 ranks under %s on hdf5', (launch
     expect(dealt.sort()).toHaveLength(18);
     expect(new Set(dealt).size).toBe(18);
   });
+
+  it('ranks writing interleaved rows of shared chunks lose nothing (cache on, off, and evicting)', async () => {
+    const { code, reports, stderr } = await runRanks(launcher, 'interleaved');
+    expect(code, stderr).toBe(0);
+    expect(reports.map((r) => r.rank)).toEqual([0, 1, 2]);
+    expect(reports[0].wrong, 'cells wrong (15 datasets checked on rank 0)').toEqual({ default: 0, off: 0, tiny: 0 });
+  });
+
+  it('the guide\'s cluster example stores every rank\'s rows, run after run', async () => {
+    const guide = readFileSync('docs/guide.md', 'utf8');
+    const block = /```ts\n([\s\S]*?)```/.exec(guide.slice(guide.indexOf('## Running on a cluster')))![1];
+    // The example as the guide prints it, plus a look at the whole dataset before it is deleted.
+    const checked = block
+      .replace(/from ['"]dosna['"]/, `from '${pathToFileURL(resolve('src/index.ts')).href}'`)
+      .replace('await ds.delete();', "if (con.isRoot) console.log('CHECK ' + JSON.stringify(Array.from((await ds.get()).data as Float32Array)));\n  await ds.delete();");
+    expect(checked).toContain('CHECK');
+    const dir = mkdtempSync(join(tmpdir(), 'dosna-cluster-guide-'));
+    try {
+      writeFileSync(join(dir, 'example.mts'), `${checked}\nexport {};\n`);
+      const ranks = 4;
+      // Rank k writes rows 8k..8k+7 with k + 1, apply doubles every cell; rows beyond stay 0.
+      const expected = Array.from({ length: 64 * 64 }, (_, i) => { const row = Math.floor(i / 64); return row < 8 * ranks ? 2 * (Math.floor(row / 8) + 1) : 0; });
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const [cmd, args] = launcher === 'dosna'
+          ? [node, [resolve('bin/dosna.mjs'), 'launch', '-n', String(ranks), 'example.mts']]
+          : ['mpiexec', ['--allow-run-as-root', '--oversubscribe', '-n', String(ranks), node, '--import', pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href, 'example.mts']];
+        const { stdout } = await run(cmd, args, { cwd: dir, timeout: 90_000 });
+        const line = stdout.split('\n').find((l) => l.startsWith('CHECK '));
+        expect(line, stdout).toBeDefined();
+        const got = JSON.parse(line!.slice(6)) as number[];
+        expect(got.filter((v, i) => v !== expected[i]).length, `run ${attempt}: cells wrong`).toBe(0);
+        expect(line).toBeDefined();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it('an error on one rank rejects every rank\'s collective with that rank\'s error and stack', async () => {
     const { code, reports, stderr } = await runRanks(launcher, 'throw');

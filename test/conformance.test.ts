@@ -2,17 +2,20 @@
  * The conformance suite: the public contract, run unchanged over every backend x engine.
  * A new backend or engine is done when this file passes for it.
  */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import type { DType } from '../src/dtypes.js';
-import { closeConnection, combos, openConnection, type Combo } from './support/matrix.js';
+import { closeConnection, combos, openConnection, reopen, type Combo } from './support/matrix.js';
 import { randomIndex, randInt, refGet, refSet, rng, type Flat } from './support/reference.js';
 import { ALL_DTYPES, randomTyped } from './support/data.js';
 
 const flatOf = (a: { data: ArrayLike<number | bigint> }): Flat => Array.from(a.data as ArrayLike<number | bigint>);
 
-describe.each(combos())('conformance: $label', (combo: Combo) => {
+describe.each(combos(true))('conformance: $label', (combo: Combo) => {
   let con: dn.Connection;
   beforeAll(async () => { con = await openConnection(combo); });
   afterAll(async () => { await closeConnection(con); });
@@ -351,6 +354,98 @@ describe.each(combos())('conformance: $label', (combo: Combo) => {
       expect(flatOf(await ds.get())).toEqual(new Array(64).fill(4));
       await ds.delete();
       expect(await con.hasDataset('clearme')).toBe(false);
+    });
+  });
+
+  describe('identity, buffered writes and concurrent writers', () => {
+    it('a handle on a deleted dataset fails with DatasetNotFoundError, writes nothing, and never sees a new dataset of the same name', async () => {
+      const ds = await con.createDataset('stale', { shape: [8, 8], dtype: 'int32', chunkSize: [4, 4], fillValue: -1 });
+      await ds.set([s(0, 2)], 7);
+      await ds.set([5, 5], 9); // buffered (a partial chunk) when the cache is on
+      await (await con.getDataset('stale')).delete();
+      for (const attempt of [() => ds.set([0, 0], 1), () => ds.get(), () => ds.load(dn.ndarray(new Int32Array(64), [8, 8])),
+        () => ds.apply((c) => c), () => ds.clear(), () => ds.getChunk([0, 0]).setData(3), () => ds.flush().then(() => ds.storedChunks())]) {
+        await expect(attempt()).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+      }
+      expect(await con.hasDataset('stale')).toBe(false);
+      const again = await con.createDataset('stale', { shape: [8, 8], dtype: 'int32', chunkSize: [4, 4], fillValue: -1 });
+      expect(await again.storedChunks()).toEqual([]);
+      await expect(ds.set([0, 0], 1)).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+      await expect(ds.get([0, 0])).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+      expect(flatOf(await again.get())).toEqual(new Array(64).fill(-1));
+      expect(await again.storedChunks()).toEqual([]);
+    });
+
+    it('reads see buffered writes; flush() stores them for other connections; disconnect() flushes', async () => {
+      const ds = await con.createDataset('buffered', { shape: [6, 10], dtype: 'float64', chunkSize: [3, 5] });
+      await ds.set([1, s(2, 7)], 4);            // parts of two chunks
+      await ds.set([s(3, 6), s(5, 10)], 2);     // a whole chunk
+      expect(flatOf(await ds.get([1]))).toEqual([0, 0, 4, 4, 4, 4, 4, 0, 0, 0]);
+      await ds.flush();
+      const other = await reopen(con);
+      try {
+        expect(flatOf(await (await other.getDataset('buffered')).get([1]))).toEqual([0, 0, 4, 4, 4, 4, 4, 0, 0, 0]);
+        await (await other.getDataset('buffered')).set([0, 0], 8);
+      } finally {
+        await other.disconnect();
+      }
+      expect(flatOf(await ds.get([0, s(0, 2)]))).toEqual([8, 0]);
+      expect(flatOf(await ds.get([s(3, 6), 9]))).toEqual([2, 2, 2]);
+    });
+
+    it('two connections writing disjoint cells of the same chunks lose nothing, whatever the order of their commits', async () => {
+      const ds = await con.createDataset('shared', { shape: [6, 10], dtype: 'float64', chunkSize: [3, 5] });
+      const other = await reopen(con);
+      try {
+        const theirs = await other.getDataset('shared');
+        const r = rng(99);
+        for (let i = 0; i < 60; i++) {
+          const handle = i % 2 === 0 ? ds : theirs;
+          await handle.set([Math.floor(i / 10), i % 10], i + 1);
+          if (r() < 0.2) await handle.flush();
+          if (r() < 0.2) await (i % 2 === 0 ? theirs : ds).get([s(0, 3)]); // reads in between
+        }
+        await Promise.all([ds.flush(), theirs.flush()]);
+        const expected = Array.from({ length: 60 }, (_, i) => i + 1);
+        expect(flatOf(await ds.get())).toEqual(expected);
+        expect(flatOf(await theirs.get())).toEqual(expected);
+      } finally {
+        await other.disconnect();
+      }
+    });
+
+    it('createDataset with data it refuses leaves no dataset behind, and a later create works', async () => {
+      await expect(con.createDataset('refused', { data: [[1, 2], [3]] })).rejects.toBeInstanceOf(dn.ShapeError);
+      await expect(con.createDataset('refused', { data: [[1, NaN]], dtype: 'int64' })).rejects.toBeInstanceOf(dn.DTypeError);
+      await expect(con.createDataset('refused', { data: [['x']] as never })).rejects.toBeInstanceOf(dn.DTypeError);
+      expect(await con.hasDataset('refused')).toBe(false);
+      const ds = await con.createDataset('refused', { data: [[1, 2]], dtype: 'int64' });
+      expect(flatOf(await ds.get())).toEqual([1n, 2n]);
+    });
+
+    it('apply in place keeps a write that lands on a chunk while the kernel runs (the kernel runs again)', async () => {
+      const ds = await con.createDataset('apply-race', { shape: [4], dtype: 'float64', chunkSize: [4] });
+      await ds.set(undefined, [1, 2, 3, 4]);
+      const dir = mkdtempSync(join(tmpdir(), 'dosna-apply-race-'));
+      const other = await reopen(con);
+      try {
+        const running = ds.apply(dn.kernel(new URL('./support/kernels.ts', import.meta.url), 'doubleAfterSignal'), { args: { dir } });
+        const t0 = Date.now();
+        while (!existsSync(join(dir, 'started'))) {
+          if (Date.now() - t0 > 30_000) throw new Error('the kernel never started');
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        const theirs = await other.getDataset('apply-race');
+        await theirs.set([0], 10); // lands after the kernel read the chunk
+        await theirs.flush();
+        writeFileSync(join(dir, 'go'), '');
+        await running;
+        expect(flatOf(await ds.get())).toEqual([20, 4, 6, 8]);
+        expect(readFileSync(join(dir, 'runs'), 'utf8').trim().split('\n')).toHaveLength(2);
+      } finally {
+        await other.disconnect();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
+import { s } from '../src/index.js';
 import { DTYPES, type DType } from '../src/dtypes.js';
 import { CorruptChunkError } from '../src/errors.js';
 
@@ -332,4 +333,118 @@ print(n, len(bad))
     expect(files).toBe(stored.length);
     expect(bad).toBe(0);
   }, 120_000);
+});
+
+describe('hdf5 backend: dataset identity and what crashed writers leave', () => {
+  /** A process id that is certainly not running now (a child that exited and was reaped). */
+  async function deadPid(): Promise<number> {
+    const child = spawn(process.execPath, ['-e', '0']);
+    await new Promise((resolve) => child.once('exit', resolve));
+    return child.pid!;
+  }
+
+  it('a folder that lost its dataset.h5 is replaced whole when the dataset is created again: no old chunk shows', async () => {
+    const con = await connection('identity').connect();
+    try {
+      const ds = await con.createDataset('v', { shape: [4, 4], dtype: 'int16', chunkSize: [2, 2], fillValue: -7 });
+      await ds.set(undefined, 3);
+      const folder = path.join(tmp, 'identity', 'v');
+      fs.rmSync(path.join(folder, 'dataset.h5'));
+      expect(fs.readdirSync(folder).filter((n) => n.startsWith('chunk_'))).toHaveLength(4);
+      expect(await con.hasDataset('v')).toBe(false);
+      const again = await con.createDataset('v', { shape: [4, 4], dtype: 'int16', chunkSize: [2, 2], fillValue: -7 });
+      expect(Array.from((await again.get()).data as Int16Array)).toEqual(new Array(16).fill(-7));
+      expect(fs.readdirSync(folder)).toEqual(['dataset.h5']);
+      expect(fs.readdirSync(path.join(tmp, 'identity')).filter((n) => n.startsWith('.'))).toEqual([]); // nothing set aside is left
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('a dataset whose dataset.h5 is corrupt cannot be opened (CorruptChunkError) but can be deleted', async () => {
+    const con = await connection('corrupt-meta').connect();
+    try {
+      await con.createDataset('bad', { shape: [4], chunkSize: [2] });
+      fs.writeFileSync(path.join(tmp, 'corrupt-meta', 'bad', 'dataset.h5'), 'not an HDF5 file');
+      await expect(con.getDataset('bad')).rejects.toBeInstanceOf(CorruptChunkError);
+      await con.delDataset('bad');
+      expect(fs.existsSync(path.join(tmp, 'corrupt-meta', 'bad'))).toBe(false);
+      await expect(con.delDataset('bad')).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('a stale handle after a delete writes no file at all', async () => {
+    const con = await connection('stale-files').connect();
+    try {
+      const ds = await con.createDataset('gone', { shape: [4, 4], chunkSize: [2, 2] });
+      await ds.set([0, 0], 1);
+      await (await con.getDataset('gone')).delete();
+      await expect(ds.set([3, 3], 2)).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+      await expect(ds.load(dn.ndarray(new Float32Array(16), [4, 4]))).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+      await con.flush();
+      expect(fs.readdirSync(path.join(tmp, 'stale-files'))).toEqual([]);
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('sweeps temporary files, locks and half-made folders of dead writers; waits for a live lock', async () => {
+    const { HOST } = await import('../src/backends/hdf5/locks.js');
+    const con = await connection('sweep').connect();
+    try {
+      const ds = await con.createDataset('s', { shape: [4, 4], dtype: 'float32', chunkSize: [2, 2] });
+      const folder = path.join(tmp, 'sweep', 's');
+      const dead = await deadPid();
+      const tmpFile = path.join(folder, `chunk_0_0.h5.tmp-${HOST}-${dead}-abc-1`);
+      fs.writeFileSync(tmpFile, 'half a chunk');
+      // A lock is a hard link of its writer's temporary file: one of a dead writer, and one of
+      // a writer on another host, two hours old (its liveness cannot be checked from here).
+      const deadTmp = path.join(folder, `chunk_1_1.h5.tmp-${HOST}-${dead}-abc-2`);
+      fs.writeFileSync(deadTmp, 'new chunk');
+      fs.linkSync(deadTmp, path.join(folder, 'chunk_1_1.h5.lock'));
+      const foreignTmp = path.join(folder, 'chunk_1_0.h5.tmp-ffffffff-1-abc-3');
+      fs.writeFileSync(foreignTmp, 'new chunk');
+      fs.utimesSync(foreignTmp, new Date(Date.now() - 7200_000), new Date(Date.now() - 7200_000));
+      fs.linkSync(foreignTmp, path.join(folder, 'chunk_1_0.h5.lock'));
+      const halfMade = path.join(tmp, 'sweep', `.x.creating-${HOST}-${dead}-abcdef`);
+      fs.mkdirSync(halfMade);
+      // The first write to the dataset sweeps its folder; each stale lock is broken.
+      await ds.set([s(0, 4), s(0, 4)], 1);
+      await ds.flush();
+      expect(fs.readdirSync(folder).sort()).toEqual(['chunk_0_0.h5', 'chunk_0_1.h5', 'chunk_1_0.h5', 'chunk_1_1.h5', 'dataset.h5']);
+      expect(await con.listDatasets()).toEqual(['s']);
+      expect(fs.existsSync(halfMade)).toBe(false);
+
+      // A live owner's lock is waited for, then the write goes through.
+      const live = path.join(folder, 'chunk_0_0.h5.lock');
+      const liveTmp = path.join(folder, `chunk_0_0.h5.tmp-${HOST}-${process.pid}-live-1`);
+      fs.writeFileSync(liveTmp, 'being committed');
+      fs.linkSync(liveTmp, live);
+      let done = false;
+      const writing = ds.getChunk([0, 0]).setData(5).then(() => { done = true; });
+      await new Promise((r) => setTimeout(r, 150));
+      expect(done).toBe(false);
+      fs.rmSync(live);
+      fs.rmSync(liveTmp);
+      await writing;
+      expect(Array.from((await ds.get([0, s(0, 2)])).data as Float32Array)).toEqual([5, 5]);
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('h5py reads the dataset identity attribute; Python DosNa\'s attributes are unchanged', async () => {
+    const con = await connection('uid').connect();
+    const ds = await con.createDataset('u', { shape: [3], dtype: 'uint8', chunkSize: [3] });
+    await con.disconnect();
+    const out = JSON.parse(python(`
+import h5py, json, os, sys
+with h5py.File(os.path.join(sys.argv[1], 'uid', 'u', 'dataset.h5'), 'r') as m:
+    print(json.dumps({k: (m.attrs[k].decode() if isinstance(m.attrs[k], bytes) else str(m.attrs[k])) for k in m.attrs}))
+`, tmp));
+    expect(out.dosna_uid).toBe(ds.meta.uid);
+    expect(Object.keys(out).sort()).toEqual(['chunk_grid', 'chunk_size', 'dosna_uid', 'dtype', 'fillvalue', 'shape']);
+  });
 });

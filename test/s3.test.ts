@@ -14,7 +14,7 @@ import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { S3RequestError } from '../src/backends/s3.js';
 import {
-  dropBucket, everythingSaid, rawClient, rawList, rejection, s3Options, service, uniqueBucket,
+  identityTests, dropBucket, everythingSaid, rawClient, rawList, rejection, s3Options, service, uniqueBucket,
 } from './fixtures/s3-helpers.js';
 
 const flat = (a: { data: ArrayLike<number | bigint> }) => Array.from(a.data);
@@ -37,6 +37,8 @@ describe('s3 backend', () => {
     for (const b of buckets) await dropBucket(raw, b);
     raw?.destroy();
   });
+
+  identityTests(() => ({ con, raw, bucket }));
 
   it('lays a dataset out as <ds>/.dosna.json plus <ds>/<i>.<j> objects of raw little-endian C-order full chunks', async () => {
     const ds = await con.createDataset('layout', { shape: [5, 7], dtype: 'int64', chunkSize: [2, 4], fillValue: 2n ** 60n });

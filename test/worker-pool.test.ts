@@ -17,7 +17,7 @@ describe('function shipping', () => {
   });
 });
 
-describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', label: `${backend} x worker-pool` })))('worker-pool on $backend', (combo) => {
+describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', cache: 'on' as const, label: `${backend} x worker-pool` })))('worker-pool on $backend', (combo) => {
   let con: dn.Connection;
   beforeAll(async () => { con = await openConnection(combo, { threads: 2 }); });
   afterAll(async () => { await closeConnection(con); });

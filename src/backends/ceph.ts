@@ -131,6 +131,9 @@ export function fillToRepr(meta: Pick<DatasetMeta, 'dtype' | 'fillValue'>): stri
 
 const layout: MetaLayout = {
   metaKey: (name) => name,
+  // The body is always the signature: the fields live in the user metadata, which the ETag
+  // does not cover, so the generation is the ETag and the fields together.
+  generation: (head) => `${head.etag ?? ''} ${JSON.stringify(Object.entries(head.metadata).map(([k, v]) => [k.toLowerCase().replace(/-/g, '_'), v]).sort())}`,
 
   encode(meta) {
     return {
@@ -167,7 +170,7 @@ const layout: MetaLayout = {
         chunkGrid: m.chunk_grid === undefined ? undefined : loadTuple(m.chunk_grid, 'chunk_grid', true),
         uid: m.uid,
       });
-      return { meta, generation: head.etag ?? '' };
+      return { meta, generation: layout.generation(head) };
     } catch (error) {
       throw new CorruptChunkError(`dataset object ${where} has unreadable metadata: ${(error as Error).message}`, where, { cause: error });
     }

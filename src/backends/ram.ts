@@ -10,6 +10,7 @@
  */
 import { DatasetExistsError, DatasetNotFoundError, DosnaError } from '../errors.js';
 import { checkName } from '../names.js';
+import { sharedBufferOf } from '../segments.js';
 import type { Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, Store } from '../store.js';
 
 interface StoredChunk {
@@ -30,23 +31,6 @@ let counter = 0;
 const nextGeneration = (): Generation => String(++counter);
 
 const key = (index: ChunkIndex) => index.join('.');
-
-/** `parts` as one SharedArrayBuffer: adopted as is when it already is one whole buffer. */
-function toShared(parts: readonly Uint8Array[]): SharedArrayBuffer {
-  if (parts.length === 1) {
-    const [bytes] = parts;
-    if (bytes.buffer instanceof SharedArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
-  }
-  const total = parts.reduce((n, p) => n + p.byteLength, 0);
-  const buffer = new SharedArrayBuffer(total);
-  const view = new Uint8Array(buffer);
-  let at = 0;
-  for (const p of parts) {
-    view.set(p, at);
-    at += p.byteLength;
-  }
-  return buffer;
-}
 
 class RamStore implements Store {
   readonly capabilities = { sharedMemory: true };
@@ -118,7 +102,7 @@ class RamStore implements Store {
 
   async writeChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<Generation> {
     const generation = nextGeneration();
-    this.dataset(meta).chunks.set(key(index), { buffer: toShared(parts), generation });
+    this.dataset(meta).chunks.set(key(index), { buffer: sharedBufferOf(parts), generation });
     return generation;
   }
 
@@ -128,7 +112,7 @@ class RamStore implements Store {
     const current = chunks.get(key(index))?.generation ?? null;
     if (current !== expected) return undefined;
     const generation = nextGeneration();
-    chunks.set(key(index), { buffer: toShared(parts), generation });
+    chunks.set(key(index), { buffer: sharedBufferOf(parts), generation });
     return generation;
   }
 

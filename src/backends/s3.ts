@@ -90,6 +90,8 @@ export function metaFromFields(name: string, fields: { shape: number[]; dtype: s
 
 const layout: MetaLayout = {
   metaKey: (name) => `${name}/${METADATA_OBJECT}`,
+  // The body holds every field (the uid included): its ETag identifies the version.
+  generation: (head) => head.etag ?? '',
 
   encode(meta) {
     const doc = {

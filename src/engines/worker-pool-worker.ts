@@ -7,6 +7,7 @@
 import { threadId } from 'node:worker_threads';
 import { loadBackend } from '../backends/index.js';
 import { executeChunk, type ChunkJob, type ChunkStats } from '../chunk-ops.js';
+import { sharedBufferOf } from '../segments.js';
 import { DosnaError } from '../errors.js';
 import { reviveKernel, installShims, type ShippedKernel } from '../shipping.js';
 import { serializeError, type SerializedError } from '../remote-error.js';
@@ -96,12 +97,12 @@ class HandedOverStore implements Store {
     return this.lookup(meta, index)[0] !== null;
   }
   async writeChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<Generation> {
-    this.record(meta, index, toShared(parts), undefined);
+    this.record(meta, index, sharedBufferOf(parts), undefined);
     return 'pending';
   }
   /** Recorded for the main thread, which makes the comparison (and runs the task again if it fails). */
   async writeChunkIf(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[], expected: Generation | null): Promise<Generation | undefined> {
-    this.record(meta, index, toShared(parts), expected);
+    this.record(meta, index, sharedBufferOf(parts), expected);
     return 'pending';
   }
   async deleteChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
@@ -119,20 +120,6 @@ class HandedOverStore implements Store {
   async createMeta(): Promise<Generation> { throw new DosnaError('internal: not available in a worker task'); }
   async deleteDataset(): Promise<void> { throw new DosnaError('internal: not available in a worker task'); }
   async listChunks(): Promise<ChunkIndex[]> { throw new DosnaError('internal: not available in a worker task'); }
-}
-
-function toShared(parts: readonly Uint8Array[]): SharedArrayBuffer {
-  if (parts.length === 1 && parts[0].buffer instanceof SharedArrayBuffer && parts[0].byteOffset === 0 && parts[0].byteLength === parts[0].buffer.byteLength) {
-    return parts[0].buffer;
-  }
-  const buffer = new SharedArrayBuffer(parts.reduce((n, p) => n + p.byteLength, 0));
-  const view = new Uint8Array(buffer);
-  let at = 0;
-  for (const p of parts) {
-    view.set(p, at);
-    at += p.byteLength;
-  }
-  return buffer;
 }
 
 /** Runs one task; failures come back as data so the pool survives and the caller gets the stack. */

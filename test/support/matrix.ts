@@ -11,6 +11,8 @@ import * as dn from '../../src/index.js';
 export interface Combo {
   readonly backend: string;
   readonly engine: string;
+  /** The connection's chunk cache: the default (64 MiB) or off (`cacheBytes: 0`). */
+  readonly cache: 'on' | 'off';
   readonly label: string;
 }
 
@@ -25,11 +27,14 @@ function listFromEnv(variable: string, available: readonly string[]): string[] {
   return wanted;
 }
 
-/** The combinations to test, as `describe.each` rows. */
-export function combos(): Combo[] {
+/** The combinations to test, as `describe.each` rows; `withCacheOff` adds each with the chunk cache off. */
+export function combos(withCacheOff = false): Combo[] {
   const backends = listFromEnv('DOSNA_TEST_BACKENDS', dn.backends.available);
   const engines = listFromEnv('DOSNA_TEST_ENGINES', dn.engines.available);
-  return backends.flatMap((backend) => engines.map((engine) => ({ backend, engine, label: `${backend} x ${engine}` })));
+  const caches = withCacheOff ? listFromEnv('DOSNA_TEST_CACHE', ['on', 'off']) as ('on' | 'off')[] : ['on' as const];
+  return backends.flatMap((backend) => engines.flatMap((engine) => caches.map((cache) => ({
+    backend, engine, cache, label: `${backend} x ${engine}${cache === 'off' ? ' (cache off)' : ''}`,
+  }))));
 }
 
 let counter = 0;
@@ -40,8 +45,8 @@ function optionsFromEnv(): Record<string, unknown> {
   return raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
 }
 
-/** Options that give each backend a private place to write in tests. */
-function backendOptions(backend: string): Record<string, unknown> {
+/** Options that give each backend a private place to write in tests (a new folder for hdf5). */
+export function backendOptions(backend: string): Record<string, unknown> {
   switch (backend) {
     case 'hdf5':
       return { directory: mkdtempSync(join(tmpdir(), 'dosna-test-')), create: true };
@@ -70,6 +75,7 @@ export async function openConnection(combo: Combo, engineOptions: Record<string,
     backend: combo.backend,
     engine: combo.engine,
     engineOptions,
+    ...(combo.cache === 'off' ? { cacheBytes: 0 } : {}),
     ...backendOptions(combo.backend),
     ...optionsFromEnv(),
   });
@@ -83,4 +89,10 @@ export async function closeConnection(con: dn.Connection | undefined): Promise<v
   } finally {
     await con.disconnect();
   }
+}
+
+/** A second connection to the same store as `con` (same backend, engine, options and cache setting). */
+export async function reopen(con: dn.Connection): Promise<dn.Connection> {
+  const { backend, name, options } = con.settings;
+  return dn.connect(name, { ...options, backend, engine: con.engine, ...(con.cacheStats === undefined ? { cacheBytes: 0 } : {}) });
 }

@@ -22,11 +22,9 @@ import { bytesPerElement } from '../../dtypes.js';
 import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, InvalidNameError } from '../../errors.js';
 import { checkName } from '../../names.js';
 import type { Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, Store } from '../../store.js';
-import {
-  readTemplated, readTemplatedInto, readTemplatedWithGeneration, renameFile, stampFile, statGeneration, writeFileParts,
-} from './files.js';
+import { readTemplated, readTemplatedInto, readTemplatedWithGeneration, stampFile, statGeneration, writeFileParts } from './files.js';
 import { h5, H5WASM_CODES, hdf5Reason, loadH5, readThroughHdf5, writeThroughHdf5, type ChunkFileLayout } from './h5lib.js';
-import { asideName, isAbandoned, sweepFolder, tmpName, withFileLock } from './locks.js';
+import { asideName, commitFile, isAbandoned, removeFile, sweepFolder, tmpName } from './locks.js';
 import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFile, writeMetaFile } from './metadata.js';
 import { makeTemplate } from './template.js';
 
@@ -269,7 +267,7 @@ class Hdf5Store implements Store {
     return this.readThroughLibrary(meta, index, file, info);
   }
 
-  async readChunkVersion(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
+  async readChunkVersion(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<ChunkVersion> {
     this.check();
     const file = this.chunkPath(meta, index);
     const info = this.info(meta);
@@ -277,7 +275,7 @@ class Hdf5Store implements Store {
     for (let attempt = 1; ; attempt++) {
       let before: Generation | null;
       if (template) {
-        const read = await readTemplatedWithGeneration(file, template, info.bytes);
+        const read = await readTemplatedWithGeneration(file, template, info.bytes, into?.byteLength === info.bytes ? into : undefined);
         if (!read) return { bytes: undefined, generation: null };
         if (read.bytes) return { bytes: read.bytes, generation: read.generation };
         before = read.generation;
@@ -353,7 +351,6 @@ class Hdf5Store implements Store {
     }
     const folder = this.folderOf(meta, info);
     const tmp = tmpName(file);
-    let renamed = false;
     try {
       const template = this.#fastPath ? makeTemplate(info) : null;
       let generation: Generation;
@@ -363,21 +360,18 @@ class Hdf5Store implements Store {
         writeThroughHdf5(tmp, info, parts.length === 1 ? parts[0] : Buffer.concat(parts));
         generation = await stampFile(tmp);
       }
-      renamed = await withFileLock(file, () => {
+      const replaced = await commitFile(file, tmp, () => {
         // The folder must still be this dataset's (not a new dataset of the same name).
         if (fs.statSync(info.dir, { bigint: true }).ino !== folder) throw this.notFound(meta.name);
-        if (expected !== undefined && statGeneration(file) !== expected) return false;
-        fs.renameSync(tmp, file);
-        return true;
+        return expected === undefined || statGeneration(file) === expected;
       });
-      return renamed ? generation : undefined;
+      return replaced ? generation : undefined;
     } catch (error) {
+      fs.rmSync(tmp, { force: true });
       if (error instanceof DatasetNotFoundError) throw error;
       if (!fs.existsSync(path.join(info.dir, METADATA_FILE))) throw this.notFound(meta.name, error);
       if (error instanceof DosnaError) throw error;
       throw new DosnaError(`cannot write chunk ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)} to ${file}: ${hdf5Reason(error)}`, { cause: error });
-    } finally {
-      if (!renamed) await fs.promises.rm(tmp, { force: true });
     }
   }
 
@@ -412,15 +406,7 @@ class Hdf5Store implements Store {
     this.check();
     const file = this.chunkPath(meta, index);
     try {
-      return await withFileLock(file, () => {
-        try {
-          fs.unlinkSync(file);
-          return true;
-        } catch (error) {
-          if (errorCode(error) === 'ENOENT') return false;
-          throw error;
-        }
-      });
+      return await removeFile(file);
     } catch (error) {
       if (errorCode(error) === 'ENOENT') throw this.notFound(meta.name, error); // the folder is gone
       throw error;

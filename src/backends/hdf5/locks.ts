@@ -1,22 +1,32 @@
 /**
- * Chunk locks of the hdf5 backend, and the sweep of what crashed writers leave behind.
+ * Chunk commits of the hdf5 backend, and the sweep of what crashed writers leave behind.
  *
- * A commit compares the chunk file's generation and renames the new file over it; the lock
- * makes those two steps one, between processes on one host and between hosts on a shared
- * file system. It is a file `<chunk file>.lock` created with O_EXCL (atomic on local file
- * systems and on NFS v3+), holding its owner's host, process id and a nonce. It is held only
- * for a stat and a rename (the new file is written before), so waiting for it is short.
+ * A commit writes the new chunk file under a temporary name, then makes "compare the chunk's
+ * generation, replace the chunk" one step between processes on one host and between hosts on a
+ * shared file system, with a lock that becomes the new file (as TensorStore's file kvstore
+ * does): the temporary file is hard-linked as `<chunk file>.lock` (`link` fails when the name
+ * exists: an exclusive create that is atomic on local file systems and on NFS alike, and that
+ * allocates no inode), the generation is compared, and `rename(lock, chunk)` replaces the chunk
+ * and releases the lock at once. The temporary name, which carries its writer's host and
+ * process id, keeps pointing at the lock's inode until the commit is done: that is how a lock's
+ * owner is found.
  *
- * A lock whose owner died (SIGKILL between creating and removing it) is stale: on the owner's
- * host when its process is gone; elsewhere when it is older than `STALE_LOCK_MS`. A stale lock
- * is broken under a second O_EXCL file (`.lock.break`), and only if it still holds what was
- * judged stale, so two processes breaking the same lock cannot remove a fresh one.
+ * A lock whose owner died (SIGKILL between link and rename) is stale: on the owner's host when
+ * its process is gone; elsewhere, or when its owner cannot be found, when it is older than
+ * `STALE_LOCK_MS`. A stale lock is broken under a second exclusive file (`.lock.break`), and
+ * only if it is still the lock that was judged stale (same inode), so two processes breaking one
+ * lock cannot remove a fresh one.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { DosnaError } from '../../errors.js';
+
+const renameAsync = promisify(fs.rename);
+const linkAsync = promisify(fs.link);
+const rmAsync = promisify(fs.rm);
 
 /** A lock this old is stale whoever holds it (a commit holds it for a stat and a rename). */
 export const STALE_LOCK_MS = 60_000;
@@ -63,48 +73,60 @@ function ageMs(stat: fs.Stats): number {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-const ownerLine = () => `${HOST} ${process.pid} ${NONCE}-${randomBytes(4).toString('hex')} ${os.hostname()}\n`;
+/** Who a break marker belongs to (a symlink's target: short, so ext4 keeps it in the inode). */
+const ownerLine = () => `${HOST} ${process.pid} ${NONCE}`;
 
-function isStaleLock(content: string, stat: fs.Stats): boolean {
-  const [host, pidText] = content.split(' ');
-  const pid = Number(pidText);
-  if (!host || !Number.isInteger(pid)) return ageMs(stat) > 5000; // its owner died before writing it
-  const living = alive(host, pid);
-  if (living === false) return true;
+function isStale(owner: { host: string; pid: number } | undefined, stat: fs.Stats): boolean {
+  if (owner && alive(owner.host, owner.pid) === false) return true;
   return ageMs(stat) > STALE_LOCK_MS;
+}
+
+/** The lock of `file`'s inode and owner (from the temporary file it is a link of), or `undefined` when there is none. */
+function lockOwner(lock: string): { stat: fs.Stats; owner?: { host: string; pid: number } } | undefined {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(lock);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // released meanwhile
+    throw error;
+  }
+  const dir = path.dirname(lock);
+  const stem = `${path.basename(lock, '.lock')}.tmp-`;
+  try {
+    for (const name of fs.readdirSync(dir)) {
+      if (!name.startsWith(stem)) continue;
+      const m = TEMP_RE.exec(name);
+      try {
+        if (m && fs.lstatSync(path.join(dir, name)).ino === stat.ino) return { stat, owner: { host: m[1], pid: Number(m[2]) } };
+      } catch { /* gone meanwhile */ }
+    }
+  } catch { /* the folder is gone */ }
+  return { stat };
 }
 
 /** Removes `lock` if it is stale and still the lock that was judged so. Returns whether the caller should try again at once. */
 function breakIfStale(lock: string): boolean {
-  let content: string;
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(lock);
-    content = fs.readFileSync(lock, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true; // released meanwhile
-    throw error;
-  }
-  if (!isStaleLock(content, stat)) return false;
+  const judged = lockOwner(lock);
+  if (!judged) return true;
+  if (!isStale(judged.owner, judged.stat)) return false;
   const marker = `${lock}.break`;
   try {
-    fs.closeSync(fs.openSync(marker, 'wx'));
+    fs.symlinkSync(ownerLine(), marker);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     try {
-      if (ageMs(fs.statSync(marker)) > STALE_BREAK_MS) fs.rmSync(marker, { force: true });
+      if (ageMs(fs.lstatSync(marker)) > STALE_BREAK_MS) fs.rmSync(marker, { force: true });
     } catch { /* gone */ }
     return false;
   }
   try {
-    let now: string;
+    let now: fs.Stats;
     try {
-      now = fs.readFileSync(lock, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
-      throw error;
+      now = fs.lstatSync(lock);
+    } catch {
+      return true; // released meanwhile
     }
-    if (now !== content) return true; // another process broke it and took it: wait on that one
+    if (now.ino !== judged.stat.ino) return true; // another process broke it and took it: wait on that one
     fs.rmSync(lock, { force: true });
     return true;
   } finally {
@@ -112,39 +134,72 @@ function breakIfStale(lock: string): boolean {
   }
 }
 
-/**
- * Runs `fn` holding the lock of `file`. `fn` should be short: a stat and a rename. Throws the
- * file system's error when the folder is gone (the caller knows what that means).
- */
-export async function withFileLock<T>(file: string, fn: () => T): Promise<T> {
+/** Takes the lock of `file` by linking `holder` (a temporary file of this process) as it. */
+async function acquire(file: string, holder: string): Promise<string> {
   const lock = `${file}.lock`;
   const started = Date.now();
   let delay = 0.25;
   for (;;) {
     try {
-      const fd = fs.openSync(lock, 'wx');
-      try {
-        fs.writeSync(fd, ownerLine());
-      } finally {
-        fs.closeSync(fd);
-      }
-      break;
+      // Asynchronous, as every directory change here: under heavy writing each one may wait
+      // for the file system's journal, and this thread has copying to do meanwhile.
+      await linkAsync(holder, lock);
+      return lock;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     if (breakIfStale(lock)) continue;
     if (Date.now() - started > LOCK_WAIT_MS) {
-      let owner = '';
-      try { owner = fs.readFileSync(lock, 'utf8').trim(); } catch { /* gone */ }
-      throw new DosnaError(`chunk file ${file} has stayed locked for ${Math.round((Date.now() - started) / 1000)} s (by ${owner || 'an unknown process'}); if that process is gone, remove ${lock}`);
+      const held = lockOwner(lock)?.owner;
+      throw new DosnaError(`chunk file ${file} has stayed locked for ${Math.round((Date.now() - started) / 1000)} s (by ${held ? `process ${held.pid} of host ${held.host}` : 'an unknown process'}); if that process is gone, remove ${lock}`);
     }
     await sleep(delay);
     delay = Math.min(delay * 2, 20);
   }
+}
+
+/**
+ * Replaces `file` with `tmp` (a complete new file of this process, named by `tmpName`) if
+ * `check()` passes when nobody else can replace it; resolves whether it did. `tmp` is gone
+ * afterwards either way. `check` should be quick (a stat or two); it may throw.
+ */
+export async function commitFile(file: string, tmp: string, check: () => boolean): Promise<boolean> {
   try {
-    return fn();
+    const lock = await acquire(file, tmp);
+    let replaced = false;
+    try {
+      if (!check()) return false;
+      // Replaces the chunk and releases the lock in one step. Asynchronous: a rename over a
+      // file makes ext4 start writing the new data out (auto_da_alloc), which must not block
+      // this thread.
+      await renameAsync(lock, file);
+      replaced = true;
+      return true;
+    } finally {
+      if (!replaced) await rmAsync(lock, { force: true });
+    }
   } finally {
-    fs.rmSync(lock, { force: true });
+    await rmAsync(tmp, { force: true });
+  }
+}
+
+/** Removes `file` (resolving whether it existed), atomically with respect to `commitFile`. */
+export async function removeFile(file: string): Promise<boolean> {
+  const holder = tmpName(file);
+  fs.closeSync(fs.openSync(holder, 'wx'));
+  try {
+    const lock = await acquire(file, holder);
+    try {
+      fs.unlinkSync(file);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    } finally {
+      fs.rmSync(lock, { force: true });
+    }
+  } finally {
+    fs.rmSync(holder, { force: true });
   }
 }
 
@@ -159,14 +214,15 @@ export function sweepFolder(dir: string): void {
   } catch {
     return;
   }
-  for (const name of names) {
+  // Locks first: a stale lock's owner is found through its temporary file, swept next.
+  for (const name of names.filter((n) => n.endsWith('.lock')).concat(names.filter((n) => !n.endsWith('.lock')))) {
     const full = path.join(dir, name);
     try {
       if (name.endsWith('.lock')) {
         breakIfStale(full);
       } else if (name.endsWith('.lock.break')) {
-        if (ageMs(fs.statSync(full)) > STALE_BREAK_MS) fs.rmSync(full, { force: true });
-      } else if (isAbandoned(name, () => fs.statSync(full))) {
+        if (ageMs(fs.lstatSync(full)) > STALE_BREAK_MS) fs.rmSync(full, { force: true });
+      } else if (isAbandoned(name, () => fs.lstatSync(full))) {
         fs.rmSync(full, { recursive: true, force: true });
       }
     } catch { /* raced with its owner or another sweeper: leave it */ }

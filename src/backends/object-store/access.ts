@@ -282,8 +282,11 @@ export class S3Access {
     return (await this.getObject(key, range))?.bytes;
   }
 
-  /** The object with its ETag and user metadata, or undefined when it does not exist. */
-  async getObject(key: string, range?: { start: number; end: number }): Promise<GotObject | undefined> {
+  /**
+   * The object with its ETag and user metadata, or undefined when it does not exist. The body
+   * goes into `into` when its length is exactly that (a buffer the caller lends).
+   */
+  async getObject(key: string, range?: { start: number; end: number }, into?: Uint8Array): Promise<GotObject | undefined> {
     const client = this.client;
     const operation = range ? 'GetObject(range)' : 'GetObject';
     return this.#limit.run(async () => {
@@ -302,7 +305,7 @@ export class S3Access {
           throw this.wrap(error, operation, key);
         }
         try {
-          const bytes = await readBody(response.Body, response.ContentLength);
+          const bytes = await readBody(response.Body, response.ContentLength, into);
           this.traffic.bytesRead += bytes.byteLength;
           return { bytes, etag: response.ETag, metadata: response.Metadata ?? {} };
         } catch (error) {
@@ -426,12 +429,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Reads a response body into one aligned Uint8Array (sized from Content-Length when known). */
-async function readBody(body: unknown, contentLength: number | undefined): Promise<Uint8Array> {
+/** Reads a response body into one aligned Uint8Array (sized from Content-Length when known; `into` when it fits exactly). */
+async function readBody(body: unknown, contentLength: number | undefined, into?: Uint8Array): Promise<Uint8Array> {
   if (!body) return new Uint8Array(0);
   const stream = body as AsyncIterable<Uint8Array>;
   if (typeof contentLength === 'number' && Number.isSafeInteger(contentLength)) {
-    const out = new Uint8Array(contentLength);
+    const out = into?.byteLength === contentLength ? into : new Uint8Array(contentLength);
     let offset = 0;
     for await (const part of stream) {
       if (offset + part.byteLength > contentLength) throw new Error(`response body longer than its Content-Length ${contentLength}`);

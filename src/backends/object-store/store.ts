@@ -22,8 +22,14 @@ export interface MetaLayout {
   metaKey(name: string): string;
   /** Body and user metadata of the metadata object. */
   encode(meta: DatasetMeta): { body: Uint8Array; metadata?: Record<string, string>; contentType: string };
-  /** Reads a dataset's metadata with its generation (the ETag); undefined when the dataset does not exist. */
+  /** Reads a dataset's metadata with its generation; undefined when the dataset does not exist. */
   read(access: S3Access, name: string): Promise<MetaVersion | undefined>;
+  /**
+   * The generation of a dataset's metadata as `read` gives it (null when there is none), from
+   * a HEAD of the metadata object: its ETag when the body holds the metadata, more when the
+   * user metadata does (the ETag covers only the body).
+   */
+  generation(head: { etag: string | undefined; metadata: Record<string, string> }): Generation;
   /** Names of every dataset in the bucket, sorted. */
   list(access: S3Access): Promise<string[]>;
 }
@@ -72,7 +78,8 @@ export class ObjectStore implements Store {
   }
 
   async metaGeneration(name: string): Promise<Generation | null> {
-    return (await this.access.head(this.#layout.metaKey(checkDatasetName(name))))?.etag ?? null;
+    const head = await this.access.head(this.#layout.metaKey(checkDatasetName(name)));
+    return head ? this.#layout.generation(head) : null;
   }
 
   async createMeta(meta: DatasetMeta): Promise<Generation> {
@@ -85,11 +92,12 @@ export class ObjectStore implements Store {
     // not a dataset is not overwritten either.
     const etag = await this.access.put(this.#layout.metaKey(meta.name), body, { metadata, contentType, ifAbsent: true });
     if (etag === undefined) throw new DatasetExistsError(`dataset ${JSON.stringify(meta.name)} already exists in bucket ${JSON.stringify(this.access.bucket)}`);
+    const generation = this.#layout.generation({ etag, metadata: metadata ?? {} });
     // Nobody can have written a chunk of this new dataset yet: anything under its prefix is
     // left from an earlier one of that name.
     const leftovers = (await this.access.listKeys(`${meta.name}/`)).filter((k) => k !== this.#layout.metaKey(meta.name));
     if (leftovers.length > 0) await this.access.deleteMany(leftovers);
-    return etag;
+    return generation;
   }
 
   async deleteDataset(name: string): Promise<void> {
@@ -129,9 +137,9 @@ export class ObjectStore implements Store {
   }
 
   /** The chunk object as read, checked: `undefined` when absent or another dataset's. */
-  private async getChunk(meta: DatasetMeta, index: ChunkIndex): Promise<{ got: GotObject | undefined; key: string }> {
+  private async getChunk(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<{ got: GotObject | undefined; key: string }> {
     const key = this.chunkKey(meta, index);
-    const got = await this.access.getObject(key);
+    const got = await this.access.getObject(key, undefined, into);
     if (got && got.bytes.byteLength !== this.chunkBytes(meta) && this.ours(meta, got.metadata)) {
       throw new CorruptChunkError(`chunk object ${this.where(key)} holds ${got.bytes.byteLength} bytes, not the ${this.chunkBytes(meta)} of a full ${meta.chunkSize.join('x')} ${meta.dtype} chunk`, this.where(key));
     }
@@ -143,8 +151,8 @@ export class ObjectStore implements Store {
     return got && this.ours(meta, got.metadata) ? got.bytes : undefined;
   }
 
-  async readChunkVersion(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
-    const { got } = await this.getChunk(meta, index);
+  async readChunkVersion(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<ChunkVersion> {
+    const { got } = await this.getChunk(meta, index, into);
     if (!got) return { bytes: undefined, generation: null };
     return { bytes: this.ours(meta, got.metadata) ? got.bytes : undefined, generation: got.etag ?? '' };
   }

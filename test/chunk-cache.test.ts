@@ -1,0 +1,134 @@
+/**
+ * The chunk cache's own rules, read off its counters (`con.cacheStats`): a chunk written
+ * whole through many partial sets is stored once and never read, a chunk written in part is
+ * read once at its commit, reads complete a buffered chunk from the store once, the cache stays
+ * within its size, chunks bigger than the cache are written through, and disconnect flushes.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as dn from '../src/index.js';
+import { s } from '../src/index.js';
+
+const dirs: string[] = [];
+afterAll(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+
+const backends = ['ram', 'hdf5'] as const;
+
+async function open(backend: string, options: Record<string, unknown> = {}): Promise<dn.Connection> {
+  const extra: Record<string, unknown> = {};
+  if (backend === 'hdf5') {
+    const dir = mkdtempSync(join(tmpdir(), 'dosna-cache-test-'));
+    dirs.push(dir);
+    Object.assign(extra, { directory: dir, create: true });
+  }
+  return dn.connect(`cache-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`, { backend, ...extra, ...options });
+}
+
+describe.each(backends)('chunk cache on %s', (backend) => {
+  it('plane by plane: every chunk is committed once, whole, without a single read', async () => {
+    const con = await open(backend);
+    try {
+      const ds = await con.createDataset('planes', { shape: [16, 12, 12], dtype: 'uint16', chunkSize: [8, 6, 6] });
+      const plane = dn.ndarray(Uint16Array.from({ length: 144 }, (_, i) => i), [12, 12]);
+      for (let z = 0; z < 16; z++) await ds.set([z], plane);
+      expect(con.cacheStats).toMatchObject({ commits: 0, bytesRead: 0 });
+      await ds.flush();
+      expect(con.cacheStats).toMatchObject({ commits: 8, blindCommits: 8, bytesRead: 0, loads: 0 });
+      const back = await ds.get([s(3, 5)]);
+      expect(Array.from(back.data as Uint16Array)).toEqual([...plane.data, ...plane.data]);
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('a chunk written in part is read once when committed, and the rest of it is kept', async () => {
+    const con = await open(backend);
+    try {
+      const ds = await con.createDataset('part', { shape: [4, 4], dtype: 'float32', chunkSize: [4, 4] });
+      await ds.set(undefined, 1);
+      for (let x = 0; x < 4; x++) await ds.set([0, x], 10 + x);
+      await ds.flush();
+      expect(con.cacheStats).toMatchObject({ commits: 1, blindCommits: 0, bytesRead: 64 });
+      expect(Array.from((await ds.get([s(0, 2)])).data as Float32Array)).toEqual([10, 11, 12, 13, 1, 1, 1, 1]);
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('a read of a partly written chunk completes it from the store once; later reads and the commit need no read', async () => {
+    const con = await open(backend);
+    try {
+      const ds = await con.createDataset('complete', { shape: [4, 4], dtype: 'int32', chunkSize: [4, 4] });
+      await ds.set(undefined, 1);
+      await ds.set([1, 1], 5);
+      expect(Array.from((await ds.get([1])).data as Int32Array)).toEqual([1, 5, 1, 1]);
+      expect(Array.from((await ds.get([1])).data as Int32Array)).toEqual([1, 5, 1, 1]);
+      await ds.flush();
+      expect(con.cacheStats).toMatchObject({ loads: 1, commits: 1, bytesRead: 64 });
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('stays within its size: evicted chunks are committed, and nothing is lost', async () => {
+    const chunkBytes = 8 * 8 * 8;
+    const con = await open(backend, { cacheBytes: 3 * (chunkBytes + 64) }); // three chunks and their masks
+    try {
+      const ds = await con.createDataset('small', { shape: [8, 64], dtype: 'float64', chunkSize: [8, 8] });
+      for (let row = 0; row < 8; row++) for (let col = 0; col < 64; col += 3) await ds.set([row, col], row * 100 + col);
+      expect(con.cacheStats!.evictions).toBeGreaterThan(0);
+      const data = (await ds.get()).data as Float64Array;
+      for (let row = 0; row < 8; row++) for (let col = 0; col < 64; col++) {
+        expect(data[row * 64 + col]).toBe(col % 3 === 0 ? row * 100 + col : 0);
+      }
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('chunks bigger than the cache are written straight through', async () => {
+    const con = await open(backend, { cacheBytes: 1000 });
+    try {
+      const ds = await con.createDataset('big', { shape: [64, 64], dtype: 'float32', chunkSize: [64, 64] }); // 16 KiB chunks
+      await ds.set([3, s(0, 10)], 2);
+      expect(con.cacheStats).toMatchObject({ commits: 0, hits: 0 });
+      const other = await dn.connect(con.name, { ...con.settings.options, backend: con.backend });
+      try {
+        expect(Array.from((await (await other.getDataset('big')).get([3, s(8, 12)])).data as Float32Array)).toEqual([2, 2, 0, 0]);
+      } finally {
+        await other.disconnect();
+      }
+    } finally {
+      await con.disconnect();
+    }
+  });
+});
+
+describe('chunk cache: options and failures', () => {
+  it('cacheBytes must be a non-negative integer; 0 turns the cache off', () => {
+    for (const bad of [-1, 1.5, '64', NaN]) {
+      expect(() => dn.connection('x', { cacheBytes: bad as number })).toThrow(/cacheBytes must be a non-negative integer/);
+    }
+    expect(dn.connection('x', { cacheBytes: 0 })).toBeInstanceOf(dn.Connection);
+  });
+
+  it('disconnect() commits buffered writes; if the commit fails it still closes, and says why', async () => {
+    const con = await open('hdf5');
+    const ds = await con.createDataset('flushme', { shape: [4], dtype: 'float64', chunkSize: [4] });
+    await ds.set([1], 7);
+    const dir = join(con.settings.options.directory as string, con.name, 'flushme');
+    rmSync(dir, { recursive: true, force: true }); // the dataset vanishes under the buffered write
+    await expect(con.disconnect()).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+    expect(con.connected).toBe(false);
+
+    const again = await open('hdf5');
+    const kept = await again.createDataset('kept', { shape: [4], dtype: 'float64', chunkSize: [4] });
+    await kept.set([2], 9);
+    await again.disconnect();
+    const reader = await dn.connect(again.name, { ...again.settings.options, backend: 'hdf5' });
+    expect(Array.from((await (await reader.getDataset('kept')).get()).data as Float64Array)).toEqual([0, 0, 9, 0]);
+    await reader.disconnect();
+  });
+});
