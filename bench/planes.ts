@@ -41,16 +41,25 @@ try {
     await planesRun();
     await fresh();
     await loadRun();
-    const before = { ...con.cacheStats };
-    const planes = await timeRuns(runs, planesRun, { before: fresh });
-    const after = con.cacheStats;
-    // What the cache did in one timed run.
-    const stats = after && Object.fromEntries(Object.entries(after).map(([k, v]) => [k, (v - ((before as Record<string, number>)[k] ?? 0)) / runs]));
-    const load = await timeRuns(runs, loadRun, { before: fresh });
+    // Interleaved (planes, load, planes, load, ...): on a shared machine a noisy moment then
+    // weighs on both alike, and each round's own ratio compares runs made close together.
+    const planes: number[] = [];
+    const load: number[] = [];
+    let cacheWork: Record<string, number> = {};
+    for (let round = 0; round < runs; round++) {
+      const before = { ...con.cacheStats } as Record<string, number>;
+      planes.push(...(await timeRuns(1, planesRun, { before: fresh })));
+      const after = con.cacheStats as Record<string, number> | undefined;
+      // What the cache did in one run of the planes.
+      if (after) cacheWork = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+      load.push(...(await timeRuns(1, loadRun, { before: fresh })));
+    }
+    const stats = con.cacheStats ? cacheWork : undefined;
     await fresh();
     emit({
       kind: 'planes', backend, engine, engineOptions: args.engineOptions, shape, chunkSize, runs,
-      ms: median(planes), loadMs: median(load), cache: stats, peakRssMiB: peakRssMiB(),
+      ms: median(planes), loadMs: median(load), roundRatios: planes.map((p, i) => p / load[i]), ratio: median(planes.map((p, i) => p / load[i])),
+      cache: stats, peakRssMiB: peakRssMiB(),
     });
   });
 } finally {

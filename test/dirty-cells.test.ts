@@ -1,0 +1,64 @@
+/**
+ * DirtyCells (which cells of a cached chunk this process wrote) against a plain model: a byte
+ * per cell set by every marked part. Random parts (contiguous, reversed, strided, single
+ * cells, overlapping) on interior and edge chunks; after each mark, whether every cell is
+ * written and what an overlay copies must agree with the model, across the switch from boxes
+ * to a byte mask.
+ */
+import { describe, expect, it } from 'vitest';
+import { DirtyCells } from '../src/dirty-cells.js';
+import { chunkView } from '../src/chunk-ops.js';
+import { axisPart, cStrides, product, type AxisPart } from '../src/slicing.js';
+import type { DatasetMeta } from '../src/store.js';
+import { fillStrided } from '../src/strided.js';
+
+describe('dirty cells of a cached chunk', () => {
+  it('say which cells were written, and whether all were, exactly as a byte per cell would', () => {
+    let seed = 11;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let t = 0; t < 400; t++) {
+      const chunkSize = [1 + rand(5), 1 + rand(6), 1 + rand(7)];
+      // Sometimes an edge chunk: the dataset ends inside it.
+      const grid = [2, 2, 2];
+      const edge = rand(2) === 1;
+      const shape = chunkSize.map((c) => (edge ? c + 1 + rand(c) : 2 * c));
+      const meta: DatasetMeta = { name: 'd', shape, dtype: 'float64', chunkSize, fillValue: 0, uid: 'u' };
+      const index = grid.map(() => 1);
+      const valid = chunkSize.map((c, a) => Math.min(c, shape[a] - c));
+      const dirty = new DirtyCells(meta, index);
+      const model = new Uint8Array(product(chunkSize));
+      const n = product(chunkSize);
+      const src = Float64Array.from({ length: n }, (_, i) => i + 1);
+      for (let k = 0; k < 1 + rand(12); k++) {
+        // A random selection inside the valid region, as chunkPart would cut it.
+        const parts: AxisPart[] = valid.map((v, a) => {
+          const kind = rand(4);
+          const start = rand(v);
+          const step = kind === 0 ? 2 : kind === 1 ? -1 : 1;
+          const count = step > 0 ? 1 + rand(Math.ceil((v - start) / step)) : 1 + rand(start + 1);
+          return axisPart({ start: chunkSize[a] + start, step, count, squeeze: false }, chunkSize[a], 1)!;
+        });
+        dirty.mark(parts);
+        fillStrided(chunkView(model, meta, parts), 1);
+        const validCells = product(valid);
+        let marked = 0;
+        const strides = cStrides(chunkSize);
+        for (let x = 0; x < valid[0]; x++) for (let y = 0; y < valid[1]; y++) for (let z = 0; z < valid[2]; z++) marked += model[x * strides[0] + y * strides[1] + z];
+        expect(dirty.coversAll(), `case ${t} step ${k}`).toBe(marked === validCells);
+        // Cells inside the dataset get src where written; an edge chunk's padding holds the fill
+        // value on both sides in real use, so whether it is copied does not matter.
+        const dst = new Float64Array(n);
+        dirty.overlay(dst, src);
+        const got: number[] = [];
+        const want: number[] = [];
+        for (let x = 0; x < valid[0]; x++) for (let y = 0; y < valid[1]; y++) for (let z = 0; z < valid[2]; z++) {
+          const i = x * strides[0] + y * strides[1] + z;
+          got.push(dst[i]);
+          want.push(model[i] ? src[i] : 0);
+        }
+        expect(got, `case ${t} step ${k}`).toEqual(want);
+      }
+      dirty.release();
+    }
+  });
+});
