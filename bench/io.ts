@@ -70,6 +70,20 @@ async function reference(count: number, size: number, concurrency: number): Prom
   return { write, read };
 }
 
+/** Times gathering every C^3 chunk of the cube (plain arrays) into one reused N^3 array with copyStrided. */
+async function gatherCopy(C: number): Promise<number[]> {
+  const { copyStrided } = await import('../src/strided.js');
+  const k = N / C;
+  const chunks = Array.from({ length: k ** 3 }, (_, i) => new Float32Array(cube.data.buffer, (i * C ** 3 * 4) % (bytes - C ** 3 * 4 + 1), C ** 3).slice());
+  const out = new Float32Array(N ** 3);
+  return timeRuns(runs, async () => {
+    let i = 0;
+    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) for (let c = 0; c < k; c++) {
+      copyStrided({ data: out, offset: a * C * N * N + b * C * N + c * C, shape: [C, C, C], strides: [N * N, N, 1] }, { data: chunks[i++], offset: 0, shape: [C, C, C], strides: [C * C, C, 1] });
+    }
+  });
+}
+
 /**
  * The floor under write_sub on a file-per-chunk layout, with plain fs on this file system:
  * `count` chunk files of `size` bytes each read and written back by atomic replacement (a new
@@ -122,6 +136,9 @@ try {
         for (let i = 0; i < d.length; i++) d[i] += 1;
       }));
       const ref = await reference(ds.totalChunks, C ** 3 * 4, concurrency);
+      // The copy alone, no store: every chunk's cells gathered into a reused array by the same
+      // strided copy get uses (the floor of a read in JavaScript; numpy's is in peers.py).
+      const gatherFloor = backend === 'ram' ? median(await gatherCopy(C)) : undefined;
       // The floor under any get() that returns a new array: allocating one and touching its pages.
       const freshArray = await timeRuns(runs, async () => { new Float32Array(N ** 3).fill(1); });
       await ds.delete();
@@ -140,6 +157,7 @@ try {
         } : {}),
         reference: { name: backend === 'ram' ? 'TypedArray.set' : backend === 'hdf5' ? 'fs files' : 'SDK loop', write: median(ref.write), read: median(ref.read) },
         misalignedCostPerByte: (median(misaligned) / blockBytes) / (median(read) / bytes),
+        ...(gatherFloor !== undefined ? { gatherFloor } : {}),
         peakRssMiB: peakRssMiB(),
       });
     }

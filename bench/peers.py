@@ -153,13 +153,25 @@ def zarr_peer(kind, directory, n, c, runs, cube, block_data):
     shutil.rmtree(path, ignore_errors=True)
 
 
-def numpy_peer(n, runs, cube):
-    """numpy's own copy of the cube (allocate and copy), and of a reused array (copy only)."""
+def numpy_peer(n, chunk_sizes, runs, cube):
+    """numpy's own copy of the cube (allocate and copy), of a reused array (copy only), and its
+    gather of the cube from separate chunk arrays into a reused one (the copy under a read)."""
     out = np.empty_like(cube)
-    emit({'kind': 'peer-io', 'peer': 'numpy', 'N': n, 'C': 0, 'runs': runs, 'bytes': n ** 3 * 4, 'ms': {
+    ms = {
         'copy': median(time_runs(runs, lambda: cube.copy())),
         'copyInto': median(time_runs(runs, lambda: np.copyto(out, cube))),
-    }})
+    }
+    for c in chunk_sizes:
+        if c > n:
+            continue
+        slices = list(chunk_slices(cube.shape, (c, c, c)))
+        chunks = [np.ascontiguousarray(cube[sl]) for sl in slices]
+
+        def gather():
+            for sl, chunk in zip(slices, chunks):
+                out[sl] = chunk
+        ms[f'gather{c}'] = median(time_runs(runs, gather))
+    emit({'kind': 'peer-io', 'peer': 'numpy', 'N': n, 'C': 0, 'runs': runs, 'bytes': n ** 3 * 4, 'ms': ms})
 
 
 def planes_workload(directory, runs):
@@ -244,7 +256,7 @@ def main():
     block_data = random_float32(int(np.prod(block_shape)), 7).reshape(block_shape)
     peers = args.peers.split(',')
     if 'numpy' in peers:
-        numpy_peer(n, args.runs, cube)
+        numpy_peer(n, [int(x) for x in args.chunks.split(',')], args.runs, cube)
     for c in [int(x) for x in args.chunks.split(',')]:
         if c > n:
             continue

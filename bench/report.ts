@@ -173,6 +173,10 @@ half of each axis; read_plane = \`[N/2]\`; read_line = \`[:, 5, 7]\`; write_sub 
 every chunk, in place; map = the gaussian of the convolution study into a new dataset (peers: SciPy's \`gaussian_filter\` per chunk).
 Ratio = dosna's MB/s over the best peer's (above 1: dosna is faster).${numpy ? ` For scale: numpy copies the cube (a new array) in ${fmt(numpy.ms.copy, 1)} ms (${fmt(mbps(numpy.bytes, numpy.ms.copy), 0)} MB/s), into a reused one in ${fmt(numpy.ms.copyInto, 1)} ms.` : ''}
 
+The copy under a read: gathering the cube's chunks (separate arrays in memory, no store) into one reused array, by the strided
+copy \`get\` uses (JavaScript, word by word per row) and by numpy (\`out[sl] = chunk\`, a C loop per row), same run, ms:
+${io.filter((r) => r.gatherFloor !== undefined).map((r) => `C=${r.C} (${r.engine}): JavaScript ${fmt(r.gatherFloor, 1)}, numpy ${fmt(numpy?.ms[`gather${r.C}`], 1)}`).join('; ') || 'not measured (ram not selected)'}.
+
 | backend | engine | C | workload | dosna MB/s | best peer | peer MB/s | ratio |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 ${peerRows.join('\n')}

@@ -16,6 +16,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { report, type BenchRun } from './report.js';
+import { withHugePages } from '../src/huge-pages.js';
 import { REASONS } from './reasons.js';
 
 const run = promisify(execFile);
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     docs: { type: 'boolean', default: false },
     'docs-file': { type: 'string', default: 'docs/benchmarks.md' },
     peers: { type: 'boolean', default: true },
+    report: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
   allowNegative: true,
@@ -44,7 +46,19 @@ if (values.help) {
   --runs N                  runs per figure, medians reported (default 5)
   --no-peers                skip the Python peers (h5py, zarr-python, numpy)
   --out DIR                 where latest.json goes (default bench/results)
-  --docs                    also rewrite docs/benchmarks.md (or --docs-file FILE) from this run`);
+  --docs                    also rewrite docs/benchmarks.md (or --docs-file FILE) from this run
+  --report                  measure nothing: rewrite docs/benchmarks.md from the last run's latest.json
+                            (after the reasons in bench/reasons.ts are brought up to date)`);
+  process.exit(0);
+}
+if (values.report) {
+  const last = JSON.parse(readFileSync(join(values.out!, 'latest.json'), 'utf8')) as { command: string; date: string; node: string; runs: number; minutes?: number; results: Record<string, unknown>[]; notes: string[] };
+  const baselineFile = new URL('../../bench/results/baseline.json', import.meta.url);
+  writeFileSync(values['docs-file']!, report({
+    command: last.command, date: last.date, node: last.node, runs: last.runs, minutes: last.minutes ?? NaN, results: last.results, notes: last.notes,
+    baseline: existsSync(baselineFile) ? JSON.parse(readFileSync(baselineFile, 'utf8')) : undefined, reasons: REASONS,
+  }));
+  console.log(`wrote ${values['docs-file']} from ${join(values.out!, 'latest.json')}`);
   process.exit(0);
 }
 const full = values.full!;
@@ -66,7 +80,8 @@ async function child(script: string, args: string[], env: NodeJS.ProcessEnv = {}
   // cannot take CPU from this one (it would hit a run that keeps both cores busy the most).
   execFileSync('sync');
   try {
-    const { stdout } = await run(node, argv, { env: { ...process.env, ...env }, maxBuffer: 64 * 2 ** 20, timeout: 30 * 60_000 });
+    // Huge pages for Node's large arrays, as numpy gets them (src/huge-pages.ts).
+    const { stdout } = await run(node, argv, { env: withHugePages({ ...process.env, ...env }), maxBuffer: 64 * 2 ** 20, timeout: 30 * 60_000 });
     const records = stdout.split('\n').filter((l) => l.startsWith('BENCH ')).map((l) => JSON.parse(l.slice(6)) as Record_);
     process.stdout.write('done\n');
     return records;
@@ -238,7 +253,7 @@ const benchRun: BenchRun = {
 };
 const doc = report(benchRun);
 mkdirSync(values.out!, { recursive: true });
-writeFileSync(join(values.out!, 'latest.json'), JSON.stringify({ command, date: benchRun.date, node: process.version, cpus: cpus().length, runs, full, results, notes }, null, 2));
+writeFileSync(join(values.out!, 'latest.json'), JSON.stringify({ command, date: benchRun.date, node: process.version, cpus: cpus().length, runs, full, minutes: benchRun.minutes, results, notes }, null, 2));
 const targets = doc.slice(doc.indexOf('## Targets'), doc.indexOf('\n## ', doc.indexOf('## Targets') + 5)).trim();
 console.log(`\n${targets}\n\nwrote ${join(values.out!, 'latest.json')}`);
 if (values.docs) {

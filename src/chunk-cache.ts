@@ -38,6 +38,8 @@ export interface CacheStats {
   hits: number;
   /** Chunks read from the store to complete a cached chunk (its cells that this process did not write). */
   loads: number;
+  /** Chunks read whole into the cache for a read of short rows of them (which reads them whole anyway). */
+  fills: number;
   /** Clean cached chunks dropped because the store held a newer version. */
   stale: number;
   /** Chunks committed to the store. */
@@ -76,7 +78,7 @@ function chunkElements(meta: DatasetMeta): number {
 
 export class ChunkCache {
   readonly capacity: number;
-  readonly stats: CacheStats = { hits: 0, loads: 0, stale: 0, commits: 0, blindCommits: 0, evictions: 0, bytesRead: 0, bytesWritten: 0 };
+  readonly stats: CacheStats = { hits: 0, loads: 0, fills: 0, stale: 0, commits: 0, blindCommits: 0, evictions: 0, bytesRead: 0, bytesWritten: 0 };
   readonly #store: Store;
   /** Insertion order is recency: the first entry is the least recently used. */
   readonly #entries = new Map<string, Entry>();
@@ -137,23 +139,63 @@ export class ChunkCache {
     const key = entryKey(meta, index);
     if (!this.#entries.has(key)) return false;
     return this.#locks.run(key, async () => {
-      const entry = this.#entries.get(key);
+      const entry = await this.#usable(key);
       if (!entry) return false;
-      if (entry.dirty === null) {
-        // Clean: still what the store holds?
-        if (await this.#store.chunkGeneration(meta, index) !== entry.generation) {
-          this.stats.stale++;
-          this.#remove(entry);
-          return false;
-        }
-      } else if (!entry.loaded) {
-        await this.#load(entry);
-      }
       copyStrided(dst, chunkView(entry.data, meta, parts));
       this.stats.hits++;
       this.#touch(entry);
       return true;
     });
+  }
+
+  /**
+   * Whether reads of short rows of a chunk (which read the whole chunk anyway) keep the chunk
+   * here, as h5py's chunk cache does: on stores without cheap byte ranges (a remote store reads
+   * the window instead) and not in shared memory (the store is the cache already).
+   */
+  readsThrough(meta: DatasetMeta): boolean {
+    const { capabilities } = this.#store;
+    return !capabilities.sharedMemory && !capabilities.rangeReads && this.accepts(meta);
+  }
+
+  /** Like `read`, reading the chunk into the cache first when it is not there. */
+  async readThrough(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], dst: StridedView): Promise<void> {
+    const key = entryKey(meta, index);
+    await this.#locks.run(key, async () => {
+      let entry = await this.#usable(key);
+      if (entry) {
+        this.stats.hits++;
+      } else {
+        const { data, generation, bytesRead } = await readForUpdate(this.#store, meta, index);
+        this.stats.fills++;
+        this.stats.bytesRead += bytesRead;
+        entry = { key, meta, index: [...index], data, loaded: true, generation, dirty: null, bytes: data.byteLength };
+        this.#entries.set(key, entry);
+        this.#bytes += entry.bytes;
+      }
+      copyStrided(dst, chunkView(entry.data, meta, parts));
+      this.#touch(entry);
+    });
+    if (this.#bytes > this.capacity) await this.#shrink();
+  }
+
+  /**
+   * The entry of `key` ready to read (the caller holds its lock): a clean one still what the
+   * store holds (else dropped: undefined), a partly written one completed from the store.
+   */
+  async #usable(key: string): Promise<Entry | undefined> {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (entry.dirty === null) {
+      if (await this.#store.chunkGeneration(entry.meta, entry.index) !== entry.generation) {
+        this.stats.stale++;
+        this.#remove(entry);
+        return undefined;
+      }
+    } else if (!entry.loaded) {
+      await this.#load(entry);
+    }
+    return entry;
   }
 
   /** Commits every dirty chunk (of the datasets `which` selects); clean chunks stay cached. */

@@ -5,9 +5,10 @@
  * only in where and how many at once, so the semantics cannot drift between engines.
  */
 import { ndarray } from './ndarray.js';
-import { allocate, allocateUninitialized, bytesOf, castInto, viewAs, type DType, type TypedArray } from './dtypes.js';
+import { allocate, allocateUninitialized, bytesOf, bytesPerElement, castInto, viewAs, type DType, type TypedArray } from './dtypes.js';
 import { ConflictError, KernelError, ShapeError } from './errors.js';
-import { chunkCopy, commitChunk, MAX_COMMIT_ATTEMPTS } from './commit.js';
+import { chunkCopy, chunkFill, commitChunk, MAX_COMMIT_ATTEMPTS } from './commit.js';
+import { giveBack, takeBuffer } from './buffer-pool.js';
 import { gatherPadded, paddedAxis, type PaddedAxis } from './halo.js';
 import { resolveKernel, type ChunkContext, type Kernel } from './kernel.js';
 import {
@@ -173,8 +174,13 @@ export async function readPart(
   const parts = chunkPart(selection, meta.chunkSize, index);
   if (!parts) return;
   const dst = selectionView(out, 0, cStrides(selectionShape(selection)), parts);
-  if (store.readChunkInto) {
-    // Rows of the chunk go straight from the store into `out` (vectored file reads).
+  const chunkElements = product(meta.chunkSize);
+  const partElements = product(parts.map((p) => p.count));
+  if (store.readChunkInto && partElements * VECTORED_READ_MAX_SHARE < chunkElements) {
+    // A small part of the chunk (a plane of it, a few rows): its rows go straight from the
+    // store into `out` (vectored file reads). A larger part is read whole and copied below:
+    // one contiguous read and a word-copy loop beat thousands of short iovecs (measured on
+    // 64^3 float32 chunks: 54 against 74 ms for the whole cube).
     const plan = planSegments(chunkView(out, meta, parts), dst);
     if (plan) {
       const found = await timed(stats, 'ioMs', () => store.readChunkInto!(meta, index, plan.start, plan.segments));
@@ -184,20 +190,25 @@ export async function readPart(
     }
   }
   const bpe = out.BYTES_PER_ELEMENT;
-  const chunkElements = product(meta.chunkSize);
   const [lo, hi] = elementSpan(meta, parts);
   // Fetch a byte range when the part is a small window of a large chunk (remote stores).
   const useRange = store.capabilities.rangeReads && store.readChunkRange && (hi - lo + 1) * 2 <= chunkElements;
+  // A whole chunk is read into a recycled buffer, given back once copied out of.
+  const lent = useRange || store.capabilities.sharedMemory ? undefined : takeBuffer(chunkElements * bpe);
   const bytes = await timed(stats, 'ioMs', () => useRange
     ? store.readChunkRange!(meta, index, lo * bpe, (hi + 1) * bpe)
-    : store.readChunk(meta, index));
+    : store.readChunk(meta, index, lent && new Uint8Array(lent)));
   if (!bytes) {
     fillStrided(dst, meta.fillValue);
-    return;
+  } else {
+    stats.bytesRead += bytes.byteLength;
+    copyStrided(dst, chunkView(chunkArray(meta, bytes), meta, parts, useRange ? lo : 0));
   }
-  stats.bytesRead += bytes.byteLength;
-  copyStrided(dst, chunkView(chunkArray(meta, bytes), meta, parts, useRange ? lo : 0));
+  if (lent) giveBack(new Uint8Array(lent));
 }
+
+/** Parts smaller than 1/this of their chunk are read by vectored reads of their rows; others whole. */
+const VECTORED_READ_MAX_SHARE = 4;
 
 /** Whether a chunk part covers every cell of the chunk that lies inside the dataset. */
 export function coversChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[]): boolean {
@@ -218,12 +229,7 @@ export async function writePart(
   const from = selectionView(source.data, source.offset, source.strides, parts);
   if (coversChunk(meta, index, parts)) {
     if (await writeFromRows(store, meta, index, chunkView(source.data, meta, parts), from, stats)) return;
-    const valid = validShape(meta, index);
-    const buf = chunkCopy(meta, store, undefined, valid.every((n, a) => n === meta.chunkSize[a]));
-    copyStrided(chunkView(buf, meta, parts), from);
-    const bytes = bytesOf(buf);
-    await timed(stats, 'ioMs', () => store.writeChunk(meta, index, [bytes]));
-    stats.bytesWritten += bytes.byteLength;
+    await writeAssembled(store, meta, index, (buf) => copyStrided(chunkView(buf, meta, parts), from), stats);
     return;
   }
   await timed(stats, 'ioMs', () => commitChunk(store, meta, index, {
@@ -255,7 +261,7 @@ async function writeFromRows(
 ): Promise<boolean> {
   if (!store.vectoredWrites) return false;
   const chunkBytes = product(meta.chunkSize) * source.data.BYTES_PER_ELEMENT;
-  const plan = planSegments(layout, source, { chunkBytes, fill: meta.fillValue });
+  const plan = planSegments(layout, source, { chunkBytes, fill: meta.fillValue }, VECTORED_WRITE_MIN_ROW);
   if (!plan) return false;
   await timed(stats, 'ioMs', () => store.writeChunk(meta, index, plan.segments));
   stats.bytesWritten += chunkBytes;
@@ -271,20 +277,52 @@ async function writeWholeChunk(
 ): Promise<boolean> {
   const layout = { data: view.data, offset: 0, shape: view.shape, strides: cStrides(meta.chunkSize) };
   if (expected === undefined && await writeFromRows(store, meta, index, layout, view, stats)) return true;
-  let buf: TypedArray;
   if (view.data.length === product(meta.chunkSize) && view.offset === 0 && view.strides.join() === cStrides(meta.chunkSize).join()) {
-    buf = view.data; // already the whole chunk, laid out as stored
-  } else {
-    buf = chunkCopy(meta, store, undefined, view.shape.every((n, a) => n === meta.chunkSize[a]));
-    copyStrided({ data: buf, offset: 0, shape: view.shape, strides: cStrides(meta.chunkSize) }, view);
+    // Already the whole chunk, laid out as stored.
+    const bytes = bytesOf(view.data);
+    const written = await timed(stats, 'ioMs', () => expected === undefined
+      ? store.writeChunk(meta, index, [bytes])
+      : store.writeChunkIf(meta, index, [bytes], expected));
+    stats.bytesWritten += bytes.byteLength;
+    return written !== undefined;
   }
-  const bytes = bytesOf(buf);
-  const written = await timed(stats, 'ioMs', () => expected === undefined
-    ? store.writeChunk(meta, index, [bytes])
-    : store.writeChunkIf(meta, index, [bytes], expected));
-  stats.bytesWritten += bytes.byteLength;
-  return written !== undefined;
+  return writeAssembled(store, meta, index, (buf) => copyStrided({ ...layout, data: buf }, view), stats, expected);
 }
+
+/**
+ * Writes a whole chunk that `fill` copies into a buffer holding the fill value where `fill`
+ * writes nothing (an edge chunk's padding): a recycled buffer, given back once written, except
+ * for a store that keeps chunks in shared memory (it adopts the buffer). Unconditionally, or
+ * with `expected` only if the stored chunk is still that generation; resolves whether it wrote.
+ */
+async function writeAssembled(
+  store: Store, meta: DatasetMeta, index: ChunkIndex, fill: (buf: TypedArray) => void, stats: ChunkStats, expected?: Generation | null,
+): Promise<boolean> {
+  const interior = validShape(meta, index).every((n, a) => n === meta.chunkSize[a]);
+  const shared = store.capabilities.sharedMemory === true;
+  const spare = shared ? undefined : takeBuffer(product(meta.chunkSize) * bytesPerElement(meta.dtype));
+  const buf = spare ? viewAs(meta.dtype, spare) : chunkCopy(meta, store, undefined, interior);
+  if (spare && !interior) chunkFill(buf, meta);
+  fill(buf);
+  const bytes = bytesOf(buf);
+  try {
+    const written = await timed(stats, 'ioMs', () => expected === undefined
+      ? store.writeChunk(meta, index, [bytes])
+      : store.writeChunkIf(meta, index, [bytes], expected));
+    stats.bytesWritten += bytes.byteLength;
+    return written !== undefined;
+  } finally {
+    if (!shared) giveBack(buf);
+  }
+}
+
+/**
+ * Rows of at least this many bytes go straight from the caller's array to the file (vectored
+ * writes); shorter ones are assembled into a recycled chunk buffer, which beats an iovec per
+ * row (measured, loads of a 256^3 float32 cube: 297 against 327 ms in 32^3 chunks, 55 against
+ * 86 ms in 128^3 chunks with their 512-byte rows).
+ */
+const VECTORED_WRITE_MIN_ROW = 8192;
 
 function castArray(data: TypedArray, dtype: DType): TypedArray {
   const out = allocate(dtype, data.length);
@@ -332,10 +370,12 @@ async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: Chu
   for (let attempt = 1; ; attempt++) {
     const version = await timed(stats, 'ioMs', () => store.readChunkVersion(meta, index));
     if (version.bytes) stats.bytesRead += version.bytes.byteLength;
-    // The kernel gets the chunk's own cells, C order; an interior chunk is exactly its buffer.
+    // The kernel gets the chunk's own cells, C order; an interior chunk is exactly its buffer:
+    // the bytes read when they are this task's own, else one copy (in shared memory when the
+    // store keeps chunks there, so it adopts the result without another copy).
     let data: TypedArray;
-    if (interior && version.bytes && !store.capabilities.sharedMemory) {
-      data = chunkArray(meta, version.bytes);
+    if (interior && (version.bytes || store.capabilities.sharedMemory)) {
+      data = store.capabilities.sharedMemory ? chunkCopy(meta, store, version.bytes) : chunkArray(meta, version.bytes!);
     } else {
       data = allocateUninitialized(meta.dtype, product(valid));
       const full = version.bytes ? chunkArray(meta, version.bytes) : chunkCopy(meta, store, undefined); // only read from

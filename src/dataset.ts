@@ -4,7 +4,7 @@ import type { NdArray } from './ndarray.js';
 import { randomUUID as newUid } from 'node:crypto';
 import { coversChunk, selectionView, type ChunkJob } from './chunk-ops.js';
 import { DataChunk } from './chunk.js';
-import type { Progress, RunReport } from './concurrency.js';
+import { runTasks, summarize, type Progress, type RunReport } from './concurrency.js';
 import type { Connection } from './connection.js';
 import { dtypeOfArray, type DType, type Scalar, type TypedArray } from './dtypes.js';
 import { ChunkExistsError, DatasetNotFoundError, DosnaError, DTypeError, IndexError, ShapeError } from './errors.js';
@@ -44,6 +44,9 @@ export interface ChunkSlice {
   /** Where that part lands in the result of `get`, one slice per result axis (integer-indexed axes removed). */
   readonly result: readonly Slice[];
 }
+
+/** Chunks read through the cache at once by one `get` (bounds the memory a strided read takes). */
+const CACHE_READ_CONCURRENCY = 8;
 
 /** Whether two metadata objects describe the same incarnation of a dataset. */
 const sameDataset = (a: DatasetMeta) => (b: DatasetMeta) => a.name === b.name && a.uid === b.uid;
@@ -150,14 +153,22 @@ export class Dataset {
     const out = into ?? session.allocate(meta.dtype, length);
     let misses = chunks ?? touchedChunks(sel, meta.chunkSize);
     const cache = this.connection.cache;
-    if (cache && misses.some((c) => cache.has(meta, c))) {
+    // Short rows of a chunk mean reading it whole anyway: then keep it (see readsThrough).
+    const through = cache?.readsThrough(meta) === true && shortRows(sel, out.BYTES_PER_ELEMENT);
+    if (cache && (through || misses.some((c) => cache.has(meta, c)))) {
       const strides = cStrides(selectionShape(sel));
-      const served = await Promise.all(misses.map((c) => {
-        if (!cache.has(meta, c)) return false;
+      const served = new Set<ChunkIndex>();
+      const candidates = through ? misses : misses.filter((c) => cache.has(meta, c));
+      const run = await runTasks(candidates, async (c) => {
         const parts = chunkPart(sel, meta.chunkSize, c)!;
-        return cache.read(meta, c, parts, selectionView(out, 0, strides, parts));
-      }));
-      misses = misses.filter((_, i) => !served[i]);
+        const dst = selectionView(out, 0, strides, parts);
+        if (through) await cache.readThrough(meta, c, parts, dst);
+        else if (!(await cache.read(meta, c, parts, dst))) return {};
+        served.add(c);
+        return { bytesRead: product(parts.map((p) => p.count)) * out.BYTES_PER_ELEMENT };
+      }, { concurrency: CACHE_READ_CONCURRENCY });
+      misses = misses.filter((c) => !served.has(c));
+      if (misses.length === 0) this.lastRun = summarize('get', 'cache', CACHE_READ_CONCURRENCY, run);
     }
     if (misses.length > 0) {
       this.lastRun = await session.run({ kind: 'read', dataset: meta, selection: sel, out }, misses, { operation: 'get', collective: false });
@@ -433,6 +444,15 @@ export class Dataset {
   toString(): string {
     return `Dataset(${JSON.stringify(this.name)}, shape=${formatShape(this.#meta.shape)}, dtype=${this.dtype}, chunkSize=${formatShape(this.#meta.chunkSize)})`;
   }
+}
+
+/**
+ * Whether a selection's rows (its last axis) are short: strided, or under 64 bytes, so a read
+ * moves the whole chunk rather than its rows (the threshold of vectored reads, segments.ts).
+ */
+function shortRows(sel: Selection, bytesPerElement: number): boolean {
+  const last = sel[sel.length - 1];
+  return Math.abs(last.step) !== 1 || last.count * bytesPerElement < 64;
 }
 
 /**

@@ -78,7 +78,7 @@ function pushGap(segments: Uint8Array[], gap: Uint8Array, bytes: number): void {
  * every byte outside the part (an edge chunk's padding) comes from a buffer of the fill value.
  */
 export function planSegments(
-  chunk: ChunkLayout, user: StridedView, whole?: { readonly chunkBytes: number; readonly fill: Scalar },
+  chunk: ChunkLayout, user: StridedView, whole?: { readonly chunkBytes: number; readonly fill: Scalar }, minRunBytes = MIN_RUN_BYTES,
 ): SegmentPlan | undefined {
   const bpe = user.data.BYTES_PER_ELEMENT;
   const { shape, strides } = coalesce(chunk.shape, [chunk.strides, user.strides]);
@@ -88,7 +88,7 @@ export function planSegments(
   // Forward runs only: then chunk order is forEachRow's order.
   if (inner < 0 || cs[inner] !== 1 || us[inner] !== 1 || cs.some((s) => s <= 0)) return undefined;
   const runBytes = shape[inner] * bpe;
-  if (runBytes < MIN_RUN_BYTES) return undefined;
+  if (runBytes < minRunBytes) return undefined;
   const gap = whole ? fillBuffer(user.data, whole.fill) : discardBuffer();
   const { buffer, byteOffset } = user.data;
   const segments: Uint8Array[] = [];

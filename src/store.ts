@@ -98,8 +98,12 @@ export interface Store {
    */
   deleteDataset(name: string): Promise<void>;
 
-  /** The chunk's bytes, or `undefined` when it was never written. The result may be shared: do not modify it. */
-  readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined>;
+  /**
+   * The chunk's bytes, or `undefined` when it was never written. The result may be shared: do
+   * not modify it. `into`, a full-chunk buffer the caller lends, receives the bytes when the
+   * store can read straight into it (then the result is `into`); the store may ignore it.
+   */
+  readChunk(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<Uint8Array | undefined>;
   /**
    * The chunk's bytes with their generation, for a read-modify-write. The bytes are the
    * caller's to change, except from a store with `sharedMemory` (they may be the stored ones).

@@ -41,12 +41,78 @@ export function coalesce(shape: readonly number[], stridesList: readonly (readon
  */
 const SHORT_RUN_BYTES = 512;
 
+/** A typed-array type that holds raw machine words of one size. */
+type WordArray = Int32Array | Float64Array;
+
 /**
- * Contiguous short rows copied as raw 32-bit words: one monomorphic Int32Array loop serves
- * every dtype (and copies bits exactly: no float NaN rewriting). Rows, offsets and strides must
- * fall on 4-byte boundaries in both arrays (always true for 4- and 8-byte dtypes; for 1- and
- * 2-byte ones when the row lengths and positions are multiples of 4 or 2 elements, as chunk
- * rows of even size are); returns false, copying nothing, when they do not.
+ * A copier of contiguous short rows as raw machine words of one size: one loop per word size,
+ * each monomorphic (V8 specializes a function for the array types it sees). Copies bits
+ * exactly: a Float64Array element copy keeps every NaN payload in every V8 tier (checked with
+ * random bit patterns optimized, with --no-opt and --jitless).
+ */
+function runCopier(Words: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): WordArray; BYTES_PER_ELEMENT: number }) {
+  const shift = Words.BYTES_PER_ELEMENT === 8 ? 3 : 2;
+  return (shape: readonly number[], ds: readonly number[], ss: readonly number[], dOffset: number, sOffset: number, d: TypedArray, s: TypedArray, bpe: number): void => {
+    const inner = shape.length - 1;
+    const dw = new Words(d.buffer, d.byteOffset, d.byteLength >>> shift) as Float64Array;
+    const sw = new Words(s.buffer, s.byteOffset, s.byteLength >>> shift) as Float64Array;
+    // Word counts and positions as small integers (a division would make them doubles for V8,
+    // and every element access would convert them): callers check the arrays fit.
+    const words = (elements: number) => (elements * bpe) >>> shift;
+    const n = words(shape[inner]);
+    const di0 = words(dOffset);
+    const si0 = words(sOffset);
+    // Plain nested loops for up to two outer axes (what most copies coalesce to): an odometer
+    // costs more per row than a short row's copy. Strides may be negative (reversed axes).
+    if (inner <= 2) {
+      const rowsA = inner === 2 ? shape[0] : 1;
+      const rowsB = inner >= 1 ? shape[inner - 1] : 1;
+      const dA = inner === 2 ? (ds[0] * bpe) / (1 << shift) : 0;
+      const sA = inner === 2 ? (ss[0] * bpe) / (1 << shift) : 0;
+      const dB = inner >= 1 ? (ds[inner - 1] * bpe) / (1 << shift) : 0;
+      const sB = inner >= 1 ? (ss[inner - 1] * bpe) / (1 << shift) : 0;
+      for (let a = 0; a < rowsA; a++) {
+        let di = (di0 + a * dA) | 0;
+        let si = (si0 + a * sA) | 0;
+        for (let b = 0; b < rowsB; b++) {
+          for (let k = 0; k < n; k++) dw[di + k] = sw[si + k];
+          di = (di + dB) | 0;
+          si = (si + sB) | 0;
+        }
+      }
+      return;
+    }
+    const dStep = ds.map((x) => (x * bpe) / (1 << shift));
+    const sStep = ss.map((x) => (x * bpe) / (1 << shift));
+    const counter = new Array<number>(inner).fill(0);
+    let di = di0;
+    let si = si0;
+    for (;;) {
+      for (let k = 0; k < n; k++) dw[di + k] = sw[si + k];
+      let axis = inner - 1;
+      for (; axis >= 0; axis--) {
+        di += dStep[axis];
+        si += sStep[axis];
+        if (++counter[axis] < shape[axis]) break;
+        di -= dStep[axis] * shape[axis];
+        si -= sStep[axis] * shape[axis];
+        counter[axis] = 0;
+      }
+      if (axis < 0) return;
+    }
+  };
+}
+
+const copyRuns64 = runCopier(Float64Array);
+const copyRuns32 = runCopier(Int32Array);
+
+/**
+ * Contiguous short rows copied as raw words: 8 bytes at a time when every row, offset and
+ * stride falls on 8-byte boundaries in both arrays (twice as fast as 4: measured, 64 MiB
+ * gathered from 64^3 float32 chunks in 28-33 ms against 48-68), else 4 bytes at a time when
+ * they fall on 4-byte ones (true of every 4- and 8-byte dtype; of 1- and 2-byte ones when rows
+ * and positions are multiples of 4 or 2 elements, as chunk rows of even size are). Returns
+ * false, copying nothing, when neither holds.
  */
 function copyShortRuns(
   shape: readonly number[], ds: readonly number[], ss: readonly number[],
@@ -54,32 +120,18 @@ function copyShortRuns(
 ): boolean {
   const bpe = d.BYTES_PER_ELEMENT;
   const inner = shape.length - 1;
-  if (bpe < 4) {
-    const onWord = (elements: number) => (elements * bpe) % 4 === 0;
-    if (d.byteOffset % 4 !== 0 || s.byteOffset % 4 !== 0 || !onWord(shape[inner]) || !onWord(dOffset) || !onWord(sOffset)) return false;
-    for (let axis = 0; axis < inner; axis++) if (!onWord(ds[axis]) || !onWord(ss[axis])) return false;
-  }
-  const dw = new Int32Array(d.buffer, d.byteOffset, d.byteLength >> 2);
-  const sw = new Int32Array(s.buffer, s.byteOffset, s.byteLength >> 2);
-  const n = (shape[inner] * bpe) >> 2;
-  const counter = new Array<number>(inner).fill(0);
-  const dStep = ds.map((x) => (x * bpe) >> 2);
-  const sStep = ss.map((x) => (x * bpe) >> 2);
-  let di = (dOffset * bpe) >> 2;
-  let si = (sOffset * bpe) >> 2;
-  for (;;) {
-    for (let k = 0; k < n; k++) dw[di + k] = sw[si + k];
-    let axis = inner - 1;
-    for (; axis >= 0; axis--) {
-      di += dStep[axis];
-      si += sStep[axis];
-      if (++counter[axis] < shape[axis]) break;
-      di -= dStep[axis] * shape[axis];
-      si -= sStep[axis] * shape[axis];
-      counter[axis] = 0;
-    }
-    if (axis < 0) return true;
-  }
+  // Word positions are int32 in the loops: arrays up to 2 GiB words (16 GiB of 8-byte words).
+  if (d.byteLength >= 2 ** 31 * 4 || s.byteLength >= 2 ** 31 * 4) return false;
+  const onWords = (size: number) => {
+    const fits = (elements: number) => (elements * bpe) % size === 0;
+    if (d.byteOffset % size !== 0 || s.byteOffset % size !== 0 || !fits(shape[inner]) || !fits(dOffset) || !fits(sOffset)) return false;
+    for (let axis = 0; axis < inner; axis++) if (!fits(ds[axis]) || !fits(ss[axis])) return false;
+    return true;
+  };
+  if (onWords(8)) copyRuns64(shape, ds, ss, dOffset, sOffset, d, s, bpe);
+  else if (onWords(4)) copyRuns32(shape, ds, ss, dOffset, sOffset, d, s, bpe);
+  else return false;
+  return true;
 }
 
 /** Copies `src` into `dst`; both views must have the same shape and element family. */

@@ -132,3 +132,31 @@ describe('chunk cache: options and failures', () => {
     await reader.disconnect();
   });
 });
+
+describe('chunk cache: reads that keep whole chunks', () => {
+  it('on hdf5 a read of short rows (a line) keeps its chunks: the next such read is served from the cache, checked against the store', async () => {
+    const con = await open('hdf5');
+    try {
+      const ds = await con.createDataset('lines', { shape: [64, 16, 16], dtype: 'float32', chunkSize: [16, 16, 16] });
+      await ds.load(dn.ndarray(Float32Array.from({ length: 64 * 256 }, (_, i) => i), [64, 16, 16]));
+      const line = async () => Array.from((await ds.get([s(), 5, 7])).data as Float32Array);
+      const expected = Array.from({ length: 64 }, (_, z) => z * 256 + 5 * 16 + 7);
+      expect(await line()).toEqual(expected);
+      expect(con.cacheStats).toMatchObject({ fills: 4, hits: 0 });
+      expect(await line()).toEqual(expected);
+      expect(con.cacheStats).toMatchObject({ fills: 4, hits: 4 });
+      expect(ds.lastRun?.engine).toBe('cache');
+      // Another connection changes a chunk: the cached copy is found stale and read again.
+      const other = await dn.connect(con.name, { ...con.settings.options, backend: 'hdf5' });
+      await (await other.getDataset('lines')).set([s(0, 16)], -1);
+      await other.disconnect();
+      expect((await line()).slice(0, 17)).toEqual([...new Array(16).fill(-1), expected[16]]);
+      expect(con.cacheStats).toMatchObject({ stale: 1, fills: 5 });
+      // Whole rows go straight from the files into the result instead.
+      await ds.get([5]);
+      expect(con.cacheStats!.fills).toBe(5);
+    } finally {
+      await con.disconnect();
+    }
+  });
+});

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { withHugePages } from '../huge-pages.js';
 
 export interface LaunchOptions {
   readonly ranks: number;
@@ -60,7 +61,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
   for (let rank = 0; rank < options.ranks; rank++) {
     const child = spawn(process.execPath, [...nodeArgsFor(options.script), ...options.args], {
       env: {
-        ...process.env,
+        ...withHugePages(process.env),
         DOSNA_RANK: String(rank), DOSNA_SIZE: String(options.ranks),
         MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port),
       },

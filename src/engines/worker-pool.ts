@@ -19,6 +19,13 @@ import { concurrencyOption } from './cpu.js';
 import { chunkKey, settingsKey, type ChunkWrite, type SharedChunk, type WorkerJob, type WorkerResult, type WorkerTask } from './worker-pool-worker.js';
 import { MAX_COMMIT_ATTEMPTS } from '../commit.js';
 
+/**
+ * Reads and writes of at most this many bytes run on the calling thread: a round trip to a
+ * worker (a message each way, about a tenth of a millisecond or more on a busy machine) costs
+ * more than copying this much.
+ */
+const SMALL_BYTES = 1 << 20;
+
 /** Where the worker entry is, and how to load it: from source (`.ts`, through tsx) or built (`.js`). */
 function workerEntry(): { filename: string; execArgv: string[] } {
   const here = import.meta.url;
@@ -95,15 +102,14 @@ class WorkerPoolSession implements EngineSession {
   }
 
   /**
-   * Whether the job runs on this thread: a read into, or a write from, the caller's own
-   * (unshared) array on a store that moves rows between its files and that array itself
-   * (vectored I/O). The kernel does the copying there; workers would add only a copy of the
-   * whole array into shared memory and back.
+   * Whether the job runs on this thread: a read or write of at most `SMALL_BYTES` (a plane, a
+   * line, a few cells), for which handing it to a worker and back costs more than the copy.
+   * Larger ones are copied chunk by chunk by the workers, in parallel (the caller's array is
+   * copied into shared memory once, in one contiguous copy, when it is not there already).
    */
   private runsHere(job: ChunkJob): boolean {
-    const store = this.context.store;
-    if (job.kind === 'read') return !(job.out.buffer instanceof SharedArrayBuffer) && store.readChunkInto !== undefined;
-    if (job.kind === 'write') return !(job.source.data.buffer instanceof SharedArrayBuffer) && store.vectoredWrites === true;
+    if (job.kind === 'read') return job.out.byteLength <= SMALL_BYTES;
+    if (job.kind === 'write') return job.selection.reduce((n, a) => n * a.count, job.source.data.BYTES_PER_ELEMENT) <= SMALL_BYTES;
     return false;
   }
 

@@ -158,10 +158,10 @@ export async function readTemplatedVersion(
  * aligned, so a typed view of any dtype needs no copy), `undefined` when the file does not
  * exist, `null` when it is not our template.
  */
-export async function readTemplated(file: string, template: Template, dataBytes: number): Promise<Uint8Array | undefined | null> {
+export async function readTemplated(file: string, template: Template, dataBytes: number, into?: Uint8Array): Promise<Uint8Array | undefined | null> {
   // allocUnsafeSlow: chunk-sized buffers come back from malloc already faulted in (a fresh,
   // zeroed ArrayBuffer per chunk costs a page fault per 4 KiB), and every byte is read.
-  const data = new Uint8Array(Buffer.allocUnsafeSlow(dataBytes).buffer, 0, dataBytes);
+  const data = into ?? new Uint8Array(Buffer.allocUnsafeSlow(dataBytes).buffer, 0, dataBytes);
   const status = await readTemplatedInto(file, template, dataBytes, 0, [data]);
   return status === 'read' ? data : status === 'missing' ? undefined : null;
 }

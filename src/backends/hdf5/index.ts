@@ -251,13 +251,13 @@ class Hdf5Store implements Store {
   // -------------------------------------------------------------------------------------------
   // Chunks
 
-  async readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined> {
+  async readChunk(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<Uint8Array | undefined> {
     this.check();
     const file = this.chunkPath(meta, index);
     const info = this.info(meta);
     const template = this.#fastPath ? makeTemplate(info) : null;
     if (template) {
-      const bytes = await readTemplated(file, template, info.bytes);
+      const bytes = await readTemplated(file, template, info.bytes, into?.byteLength === info.bytes ? into : undefined);
       if (bytes === undefined) return undefined;
       if (bytes !== null) return bytes;
       // Not our template (h5py wrote it, or it is damaged): HDF5 decides.

@@ -146,8 +146,8 @@ export class ObjectStore implements Store {
     return { got, key };
   }
 
-  async readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined> {
-    const { got } = await this.getChunk(meta, index);
+  async readChunk(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<Uint8Array | undefined> {
+    const { got } = await this.getChunk(meta, index, into);
     return got && this.ours(meta, got.metadata) ? got.bytes : undefined;
   }
 
