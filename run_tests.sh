@@ -74,7 +74,7 @@ if [ ${#backends[@]} -gt 0 ]; then
 fi
 
 report=.vitest-report.json
-rm -f "$report"
+rm -f "$report" .vitest-extra-failures.json
 status=0
 vitest run --reporter=default --reporter=json --outputFile.json="$report" "${excludes[@]}" "${vitest_args[@]}" || status=$?
 node scripts/summarize-vitest.mjs "$report" || status=1

@@ -14,57 +14,35 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
+import { BENCH_HELP, parseBenchArgs, type BenchOptions } from './options.js';
 import { report, type BenchRun } from './report.js';
 import { withHugePages } from '../src/huge-pages.js';
 import { REASONS } from './reasons.js';
 
 const run = promisify(execFile);
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: {
-    full: { type: 'boolean', default: false },
-    backends: { type: 'string', default: 'ram,hdf5,s3,ceph' },
-    engines: { type: 'string', default: 'cpu,worker-pool' },
-    runs: { type: 'string' },
-    out: { type: 'string', default: 'bench/results' },
-    docs: { type: 'boolean', default: false },
-    'docs-file': { type: 'string', default: 'docs/benchmarks.md' },
-    peers: { type: 'boolean', default: true },
-    report: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h' },
-  },
-  allowNegative: true,
-  strict: true,
-});
-if (values.help) {
-  console.log(`usage: npm run bench -- [options]
-
-  --full                    every chunk size (32, 64, 128), N = 512 convolution
-  --backends LIST           ram,hdf5,s3,ceph (default: all four)
-  --engines LIST            cpu,worker-pool (default: both)
-  --runs N                  runs per figure, medians reported (default 5)
-  --no-peers                skip the Python peers (h5py, zarr-python, numpy)
-  --out DIR                 where latest.json goes (default bench/results)
-  --docs                    also rewrite docs/benchmarks.md (or --docs-file FILE) from this run
-  --report                  measure nothing: rewrite docs/benchmarks.md from the last run's latest.json
-                            (after the reasons in bench/reasons.ts are brought up to date)`);
+let options: BenchOptions;
+try {
+  options = parseBenchArgs(process.argv.slice(2));
+} catch (error) {
+  console.error(`bench: ${(error as Error).message}\n\n${BENCH_HELP}`);
+  process.exit(2);
+}
+if (options.help) {
+  console.log(BENCH_HELP);
   process.exit(0);
 }
-if (values.report) {
-  const last = JSON.parse(readFileSync(join(values.out!, 'latest.json'), 'utf8')) as { command: string; date: string; node: string; runs: number; minutes?: number; results: Record<string, unknown>[]; notes: string[] };
+if (options.report) {
+  const last = JSON.parse(readFileSync(join(options.out, 'latest.json'), 'utf8')) as { command: string; date: string; node: string; runs: number; minutes?: number; results: Record<string, unknown>[]; notes: string[] };
   const baselineFile = new URL('../../bench/results/baseline.json', import.meta.url);
-  writeFileSync(values['docs-file']!, report({
+  writeFileSync(options.docsFile, report({
     command: last.command, date: last.date, node: last.node, runs: last.runs, minutes: last.minutes ?? NaN, results: last.results, notes: last.notes,
     baseline: existsSync(baselineFile) ? JSON.parse(readFileSync(baselineFile, 'utf8')) : undefined, reasons: REASONS,
   }));
-  console.log(`wrote ${values['docs-file']} from ${join(values.out!, 'latest.json')}`);
+  console.log(`wrote ${options.docsFile} from ${join(options.out, 'latest.json')}`);
   process.exit(0);
 }
-const full = values.full!;
-const runs = Number(values.runs ?? 5);
-const backends = values.backends!.split(',');
-const engines = values.engines!.split(',');
+const { full, runs, backends, engines } = options;
 const here = new URL('.', import.meta.url).pathname;
 const node = process.execPath;
 type Record_ = Record<string, any>;
@@ -148,7 +126,7 @@ async function peers(args: string[]): Promise<Record_[]> {
 }
 
 const local = backends.filter((b) => b === 'ram' || b === 'hdf5');
-if (values.peers && local.length > 0) {
+if (options.peers && local.length > 0) {
   try {
     execFileSync('bash', [join(here, '../../scripts/ensure-debian-packages.sh'), 'python3-h5py', 'python3-zarr', 'python3-scipy'], { stdio: ['ignore', 'ignore', 'inherit'] });
     const versions = execFileSync('/usr/bin/python3', ['-c', 'import sys, h5py, zarr; print(h5py.__version__, zarr.__version__, sys.version.split()[0])'], { encoding: 'utf8' }).trim().split(' ');
@@ -252,13 +230,13 @@ const benchRun: BenchRun = {
   results, notes, baseline, reasons: REASONS,
 };
 const doc = report(benchRun);
-mkdirSync(values.out!, { recursive: true });
-writeFileSync(join(values.out!, 'latest.json'), JSON.stringify({ command, date: benchRun.date, node: process.version, cpus: cpus().length, runs, full, minutes: benchRun.minutes, results, notes }, null, 2));
+mkdirSync(options.out, { recursive: true });
+writeFileSync(join(options.out, 'latest.json'), JSON.stringify({ command, date: benchRun.date, node: process.version, cpus: cpus().length, runs, full, minutes: benchRun.minutes, results, notes }, null, 2));
 const targets = doc.slice(doc.indexOf('## Targets'), doc.indexOf('\n## ', doc.indexOf('## Targets') + 5)).trim();
-console.log(`\n${targets}\n\nwrote ${join(values.out!, 'latest.json')}`);
-if (values.docs) {
-  writeFileSync(values['docs-file']!, doc);
-  console.log(`wrote ${values['docs-file']}`);
+console.log(`\n${targets}\n\nwrote ${join(options.out, 'latest.json')}`);
+if (options.docs) {
+  writeFileSync(options.docsFile, doc);
+  console.log(`wrote ${options.docsFile}`);
 } else {
   console.log('docs/benchmarks.md left as it is (pass --docs to rewrite it from this run)');
 }

@@ -7,16 +7,23 @@
  */
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
-import { parseConnectionArgs, toConnectionOptions } from '../src/cli/connection-args.js';
+import { parseScriptArgs, scriptConnectionOptions } from '../src/cli/connection-args.js';
 
-const { args } = parseConnectionArgs(process.argv.slice(2), {});
+const USAGE = `usage: basic.ts [--backend B] [--engine E] [--connection NAME] [--connection-options k=v ...]
+                [--engine-options k=v ...]
+
+DosNa's tutorial: a random 100^3 float64 cube in 32^3 chunks, read back whole and in slices,
+and a misaligned block written and checked. The connection (default dosna-tutorial) is made
+if missing; the dataset is deleted at the end.`;
+
+const { args } = parseScriptArgs(process.argv.slice(2), { name: 'basic.ts', usage: USAGE, flags: {} }, () => ({}));
 const name = args.connection ?? 'dosna-tutorial';
 
 // Random data, as np.random.randn(100, 100, 100) (float64).
 const n = 100;
 const data = dn.ndarray(Float64Array.from({ length: n ** 3 }, () => gaussian()), [n, n, n]);
 
-await dn.withConnection(name, toConnectionOptions(args), async (con) => {
+await dn.withConnection(name, scriptConnectionOptions(args, dn.current().backend), async (con) => {
   console.log(`${con}`);
   if (await con.hasDataset('data')) await con.delDataset('data');
   const ds = await con.createDataset('data', { data, chunkSize: [32, 32, 32] });

@@ -5,53 +5,67 @@
  * separable 1-D maps. Without a halo each chunk is filtered alone (as DosNa does: both methods
  * agree to float rounding); with --halo 6 the result equals filtering the whole cube at once.
  *
- *   npx tsx examples/convolutions.ts --data-sizes 128 --chunk-sizes 32,64 --out out/conv
+ *   npx tsx examples/convolutions.ts --data-sizes 128 --chunk-sizes 32 64 --out out/conv
  *   npx tsx examples/convolutions.ts --backend hdf5 --engine worker-pool --engine-options threads=2
  *   npx dosna launch -n 2 examples/convolutions.ts --backend hdf5 --engine cluster-rank
  *
- * Output in --out: timings.h5 (timings with axes described by attributes), PNG images of the
- * middle slice of the input and both outputs, and time-vs-chunk-size.png.
+ * Every configuration runs once untimed first (engine start-up, JIT), then --ntest timed runs.
+ * Output in --out: timings.h5 (timings with axes described by attributes), figures of the
+ * middle slice of the input and of both outputs for every chunk size of the largest data
+ * size (with a colour bar), and time-vs-chunk-size.png.
  */
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import * as dn from '../src/index.js';
-import { parseConnectionArgs, toConnectionOptions } from '../src/cli/connection-args.js';
-import { writeChartPng, writeHdf5, writeSlicePng } from './lib/outputs.js';
+import { parseScriptArgs, positiveIntegers, scriptConnectionOptions } from '../src/cli/connection-args.js';
+import { writeChartPng, writeHdf5, writeSliceFigure } from './lib/outputs.js';
 
-const HELP = `usage: convolutions.ts [--backend B] [--engine E] [--connection NAME] [--connection-options k=v ...]
-       [--engine-options k=v ...] [--out DIR] [--data-sizes 128,256] [--chunk-sizes 24,32,...]
-       [--sigma 1.5] [--ntest 3] [--halo 0] [--no-progress]`;
+const USAGE = `usage: convolutions.ts [--backend B] [--engine E] [--connection NAME] [--connection-options k=v ...]
+       [--engine-options k=v ...] [--out DIR] [--data-sizes 128 256] [--chunk-sizes 24 32 ...]
+       [--sigma 1.5] [--ntest 3] [--halo 0] [--no-progress]
 
-const { args, values } = parseConnectionArgs(process.argv.slice(2), {
-  out: { type: 'string', default: 'out/convolutions' },
-  'data-sizes': { type: 'string', default: '128,256' },
-  'chunk-sizes': { type: 'string', default: '24,32,36,48,64,72,96,128' },
-  sigma: { type: 'string', default: '1.5' },
-  ntest: { type: 'string', default: '3' },
-  halo: { type: 'string', default: '0' },
-  'no-progress': { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h' },
+  --data-sizes N ...    cube sides (default 128 256); lists also take commas: 128,256
+  --chunk-sizes C ...   cubic chunk sides (default 24 32 36 48 64 72 96 128)
+  --sigma S             gaussian sigma in voxels (default 1.5)
+  --ntest K             timed runs per configuration, after one untimed warm-up (default 3)
+  --halo H              voxels of neighbouring chunks each chunk sees (default 0, as DosNa)
+  --out DIR             where timings.h5 and the figures go (default out/convolutions)
+  --no-progress         no progress bar`;
+
+const { args, values, sizes, chunkSizes, sigma, ntest, halo } = parseScriptArgs(process.argv.slice(2), {
+  name: 'convolutions.ts',
+  usage: USAGE,
+  lists: ['data-sizes', 'chunk-sizes'],
+  flags: {
+    out: { type: 'string', default: 'out/convolutions' },
+    'data-sizes': { type: 'string', default: '128,256' },
+    'chunk-sizes': { type: 'string', default: '24,32,36,48,64,72,96,128' },
+    sigma: { type: 'string', default: '1.5' },
+    ntest: { type: 'string', default: '3' },
+    halo: { type: 'string', default: '0' },
+    'no-progress': { type: 'boolean', default: false },
+  },
+}, ({ values: v }) => {
+  const number = (flag: string, ok: (x: number) => boolean, what: string) => {
+    const x = Number(v[flag]);
+    if (!ok(x)) throw new Error(`--${flag} takes ${what}, got ${JSON.stringify(v[flag])}`);
+    return x;
+  };
+  return {
+    sizes: positiveIntegers('data-sizes', v['data-sizes'] as string),
+    chunkSizes: positiveIntegers('chunk-sizes', v['chunk-sizes'] as string),
+    sigma: number('sigma', (x) => Number.isFinite(x) && x > 0, 'a positive number'),
+    ntest: number('ntest', (x) => Number.isInteger(x) && x >= 1, 'a positive integer'),
+    halo: number('halo', (x) => Number.isInteger(x) && x >= 0, 'a non-negative integer'),
+  };
 });
-if (values.help) {
-  console.log(HELP);
-  process.exit(0);
-}
-const list = (text: string) => text.split(',').map((v) => Number(v.trim())).filter((v) => Number.isInteger(v) && v > 0);
-const sizes = list(values['data-sizes'] as string);
-const chunkSizes = list(values['chunk-sizes'] as string);
-const sigma = Number(values.sigma);
-const ntest = Number(values.ntest);
-const halo = Number(values.halo);
 const out = values.out as string;
-if (sizes.length === 0 || chunkSizes.length === 0 || !(sigma > 0) || !(ntest >= 1) || !(halo >= 0)) {
-  console.error(`bad arguments\n${HELP}`);
-  process.exit(2);
-}
 mkdirSync(out, { recursive: true });
 
-const options = toConnectionOptions(args);
-if ((args.backend ?? dn.current().backend) === 'hdf5' && options.directory === undefined) Object.assign(options, { directory: out, create: true });
+const options = scriptConnectionOptions(args, dn.current().backend);
+if ((args.backend ?? dn.current().backend) === 'hdf5' && args.connectionOptions.directory === undefined) Object.assign(options, { directory: out });
 const METHODS = ['load', '3d', '1d'] as const;
 
 /** Same numbers on every rank (mulberry32), so a collective load is consistent. */
@@ -67,57 +81,88 @@ function randomCube(n: number, seed: number): Float32Array {
   return out;
 }
 
+/** How the engine runs, for titles: "worker-pool engine, 2 threads", "cluster-rank engine, 4 ranks". */
+function engineDescription(con: dn.Connection): string {
+  if (con.engine === 'cluster-rank') return `cluster-rank engine, ${con.size} rank${con.size > 1 ? 's' : ''}`;
+  if (con.engine === 'worker-pool') {
+    const threads = Number(args.engineOptions.threads ?? availableParallelism());
+    return `worker-pool engine, ${threads} thread${threads > 1 ? 's' : ''}`;
+  }
+  return `${con.engine} engine`;
+}
+
 await dn.withConnection(args.connection ?? 'dosna-convolutions', options, async (con) => {
   const root = con.isRoot;
   const log = (...m: unknown[]) => { if (root) console.log(...m); };
-  log(`${con}, ${con.size} rank(s); sizes ${sizes}, chunks ${chunkSizes}, sigma ${sigma}, halo ${halo}, ${ntest} repeat(s)`);
+  log(`${con}, ${engineDescription(con)}; sizes ${sizes.join(' ')}, chunks ${chunkSizes.join(' ')}, sigma ${sigma}, halo ${halo}, ${ntest} timed run(s) each`);
   const timings = new Float64Array(sizes.length * chunkSizes.length * METHODS.length * ntest).fill(NaN);
   const at = (s: number, c: number, m: number, t: number) => ((s * chunkSizes.length + c) * METHODS.length + m) * ntest + t;
   const work = sizes.reduce((acc, n) => acc + chunkSizes.filter((c) => c <= n).length * ntest, 0);
   const bar = root && !values['no-progress'] ? new SingleBar({ format: ' {bar} {value}/{total} runs | N={n} C={c} | {eta_formatted} left' }, Presets.shades_classic) : undefined;
-  bar?.start(work, 0, { n: '-', c: '-' });
   let worstDifference = 0;
   const rows: { size: number; chunk: number; method: string; seconds: number }[] = [];
+  const figures: string[] = [];
 
+  /** One run: load the cube, filter it as one 3-D map and as three 1-D maps; `time` records each step. */
+  async function runOnce(n: number, chunk: number, cube: dn.NdArray, time: (method: number, seconds: number) => void) {
+    const timed = async <T>(m: number, fn: () => Promise<T>): Promise<T> => {
+      await con.barrier();
+      const t0 = performance.now();
+      const result = await fn();
+      time(m, (performance.now() - t0) / 1000);
+      return result;
+    };
+    const ds = await timed(0, async () => {
+      const created = await con.createDataset(`data-${n}-${chunk}`, { shape: [n, n, n], dtype: 'float32', chunkSize: [chunk, chunk, chunk] });
+      await created.load(cube);
+      return created;
+    });
+    const three = await timed(1, () => ds.map(dn.gaussianKernels.gaussian3d, `gauss3d-${n}-${chunk}`, { halo, args: { sigma } }));
+    const one = await timed(2, async () => {
+      let pass = ds;
+      for (const axis of [0, 1, 2]) {
+        const next = await pass.map(dn.gaussianKernels.gaussian1d, `gauss1d-${n}-${chunk}-${axis}`, { halo, args: { sigma, axis } });
+        if (pass !== ds) await pass.delete();
+        pass = next;
+      }
+      return pass;
+    });
+    return { ds, three, one };
+  }
+
+  // Warm-up (untimed): engine start-up (worker threads, rank connections) and JIT belong to no configuration.
+  const firstSize = sizes.find((n) => chunkSizes.some((c) => c <= n));
+  if (firstSize !== undefined) {
+    const chunk = chunkSizes.find((c) => c <= firstSize)!;
+    log(`warm-up run (untimed): N = ${firstSize}, chunks ${chunk}`);
+    const warm = await runOnce(firstSize, chunk, dn.ndarray(randomCube(firstSize, firstSize), [firstSize, firstSize, firstSize]), () => {});
+    await con.barrier();
+    for (const d of [warm.three, warm.one, warm.ds]) await d.delete();
+  }
+
+  bar?.start(work, 0, { n: '-', c: '-' });
   for (const [s, n] of sizes.entries()) {
     const cube = dn.ndarray(randomCube(n, n), [n, n, n]);
+    const mid = Math.floor(n / 2);
+    const figure = (name: string, title: string, slice: dn.NdArray) => {
+      const file = join(out, name);
+      writeSliceFigure(file, slice.data as Float32Array, n, n, { title: `${title}, N = ${n}, slice ${mid} of axis 0`, label: 'value' });
+      figures.push(file);
+    };
     for (const [c, chunk] of chunkSizes.entries()) {
       if (chunk > n) continue;
       for (let t = 0; t < ntest; t++) {
         bar?.update({ n, c: chunk });
-        const time = async (m: number, fn: () => Promise<void>) => {
-          await con.barrier();
-          const t0 = performance.now();
-          await fn();
-          timings[at(s, c, m, t)] = (performance.now() - t0) / 1000;
-        };
-        let ds!: dn.Dataset;
-        let three!: dn.Dataset;
-        let one!: dn.Dataset;
-        await time(0, async () => {
-          ds = await con.createDataset(`data-${n}-${chunk}`, { shape: [n, n, n], dtype: 'float32', chunkSize: [chunk, chunk, chunk] });
-          await ds.load(cube);
-        });
-        await time(1, async () => {
-          three = await ds.map(dn.gaussianKernels.gaussian3d, `gauss3d-${n}-${chunk}`, { halo, args: { sigma } });
-        });
-        await time(2, async () => {
-          let pass = ds;
-          for (const axis of [0, 1, 2]) {
-            const next = await pass.map(dn.gaussianKernels.gaussian1d, `gauss1d-${n}-${chunk}-${axis}`, { halo, args: { sigma, axis } });
-            if (pass !== ds) await pass.delete();
-            pass = next;
-          }
-          one = pass;
-        });
+        const { ds, three, one } = await runOnce(n, chunk, cube, (m, seconds) => { timings[at(s, c, m, t)] = seconds; });
         if (root) {
-          const mid = Math.floor(n / 2);
           const [a, b, x] = await Promise.all([three.get([mid]), one.get([mid]), ds.get([mid])]);
           for (let i = 0; i < a.data.length; i++) worstDifference = Math.max(worstDifference, Math.abs((a.data[i] as number) - (b.data[i] as number)));
-          if (s === sizes.length - 1 && t === ntest - 1 && (chunk === 64 || c === chunkSizes.filter((v) => v <= n).length - 1)) {
-            writeSlicePng(join(out, `input-${n}.png`), x.data as Float32Array, n, n);
-            writeSlicePng(join(out, `gaussian3d-${n}-c${chunk}.png`), a.data as Float32Array, n, n, [0, 1]);
-            writeSlicePng(join(out, `gaussian1d-${n}-c${chunk}.png`), b.data as Float32Array, n, n, [0, 1]);
+          // Figures of the largest data size: the input once, both outputs for every chunk size.
+          if (s === sizes.length - 1 && t === ntest - 1) {
+            if (!figures.some((f) => f.endsWith(`input-${n}.png`))) figure(`input-${n}.png`, 'input (uniform random)', x);
+            const how = `chunks ${chunk}³${halo ? `, halo ${halo}` : ''}`;
+            figure(`gaussian3d-${n}-c${chunk}.png`, `gaussian 3-D (σ ${sigma}), ${how}`, a);
+            figure(`gaussian1d-${n}-c${chunk}.png`, `gaussian 3 x 1-D (σ ${sigma}), ${how}`, b);
           }
         }
         await con.barrier();
@@ -143,19 +188,30 @@ await dn.withConnection(args.connection ?? 'dosna-convolutions', options, async 
     },
     data_sizes: { data: Int32Array.from(sizes), shape: [sizes.length] },
     chunk_sizes: { data: Int32Array.from(chunkSizes), shape: [chunkSizes.length] },
-  }, { methods: [...METHODS], backend: con.backend, engine: con.engine, ranks: con.size, sigma, halo, truncate: 4 });
+  }, { methods: [...METHODS], backend: con.backend, engine: con.engine, ranks: con.size, sigma, halo, truncate: 4, warmup_runs: 1 });
+  const measured = [...new Set(rows.map((r) => r.chunk))];
+  const methodNames: Record<string, string> = { load: 'load', '3d': 'gaussian 3-D', '1d': 'gaussian 3 x 1-D' };
   await writeChartPng(join(out, 'time-vs-chunk-size.png'), {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: `gaussian (sigma ${sigma}${halo ? `, halo ${halo}` : ''}) on ${con.backend} / ${con.engine} x ${con.size}`,
-    width: 480, height: 300,
-    data: { values: rows },
-    mark: { type: 'line', point: true },
+    title: {
+      text: `Gaussian filter (σ ${sigma}${halo ? `, halo ${halo}` : ''}) by chunk size: ${con.backend} backend, ${engineDescription(con)}`,
+      subtitle: `median of ${ntest} timed run${ntest > 1 ? 's' : ''} after a warm-up run; data size N means an N³ float32 cube`,
+    },
+    width: 520, height: 320,
+    data: { values: rows.map((r) => ({ ...r, method: methodNames[r.method], size: `N = ${r.size}` })) },
+    mark: { type: 'line', point: { size: 50, filled: true } },
     encoding: {
-      x: { field: 'chunk', type: 'quantitative', title: 'chunk size (cubic)' },
-      y: { field: 'seconds', type: 'quantitative', title: 'median time (s)' },
-      color: { field: 'method', type: 'nominal' },
-      strokeDash: { field: 'size', type: 'nominal', title: 'data size' },
+      x: {
+        field: 'chunk', type: 'quantitative', title: 'chunk size (cubic side, voxels)',
+        // A little room either side, so the end points are not on the frame (and one chunk size still has a range).
+        scale: { type: 'log', base: 2, domain: [Math.min(...measured) / 1.15, Math.max(...measured) * 1.15] },
+        axis: { values: measured, format: 'd', grid: true },
+      },
+      y: { field: 'seconds', type: 'quantitative', title: 'median time (s)', scale: { type: 'log' }, axis: { format: '~g' } },
+      color: { field: 'method', type: 'nominal', title: 'step', sort: Object.values(methodNames) },
+      shape: { field: 'size', type: 'nominal', title: 'data size', sort: sizes.map((n) => `N = ${n}`) },
+      strokeDash: { field: 'size', type: 'nominal', title: 'data size', sort: sizes.map((n) => `N = ${n}`) },
     },
   });
-  console.log(`\nwrote ${join(out, 'timings.h5')}, ${join(out, 'time-vs-chunk-size.png')} and slice images`);
+  console.log(`\nwrote ${join(out, 'timings.h5')}, ${join(out, 'time-vs-chunk-size.png')} and ${figures.length} slice figures`);
 });

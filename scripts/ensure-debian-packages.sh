@@ -8,7 +8,8 @@ if [ "$#" -eq 0 ]; then
   exit 2
 fi
 # Test files run in parallel and may ask at once: one installer at a time (dpkg allows no more).
-exec 9>"${TMPDIR:-/tmp}/dosna-ensure-debian-packages.lock"
+# The lock is this script itself, so no lock file is left anywhere.
+exec 9<"$0"
 flock -w 900 9 || { echo "ensure-debian-packages: waited 15 minutes for another install to finish" >&2; exit 1; }
 missing=()
 for pkg in "$@"; do

@@ -95,6 +95,21 @@ function backoffMs(attempt: number): number {
 }
 
 /**
+ * Runs `attempt` (read, change, conditional write: `undefined` when another writer got there
+ * first) until it lands, with the same jittered backoff as chunk commits. Metadata and
+ * attribute updates go through it. Throws `ConflictError` (naming `what`) after
+ * `MAX_COMMIT_ATTEMPTS`.
+ */
+export async function untilCommitted<T>(what: string, attempt: () => Promise<T | undefined>): Promise<T> {
+  for (let n = 1; ; n++) {
+    const done = await attempt();
+    if (done !== undefined) return done;
+    if (n >= MAX_COMMIT_ATTEMPTS) throw new ConflictError(`${what} kept changing under ${n} attempts to update it`, []);
+    await sleep(backoffMs(n + 1));
+  }
+}
+
+/**
  * Commits this process's cells of chunk `index`: read, overlay, conditional write, repeated
  * until no other writer intervened. Throws `ConflictError` after `MAX_COMMIT_ATTEMPTS`.
  */

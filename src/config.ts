@@ -5,6 +5,7 @@
 import { backendNames } from './backends/index.js';
 import { engineNames } from './engines/index.js';
 import { DosnaError } from './errors.js';
+import { checkObject, checkOptions } from './options.js';
 
 /** What `dn.use` accepts. Either key may be left out; the other stays as it was. */
 export interface UseOptions {
@@ -44,8 +45,9 @@ export function use(options: UseOptions): void;
 export function use(backend?: string | null, engine?: string | null): void;
 export function use(first?: UseOptions | string | null, second?: string | null): void {
   const options: UseOptions = typeof first === 'object' && first !== null
-    ? first
+    ? checkOptions('use', first, ['backend', 'engine', 'engineOptions'])
     : { backend: first ?? undefined, engine: second ?? undefined };
+  checkObject('use: engineOptions', options.engineOptions);
   const backend = options.backend === undefined ? selected.backend : checkBackendName(options.backend);
   const engine = options.engine === undefined ? selected.engine : checkEngineName(options.engine);
   let engineOptions = selected.engineOptions;

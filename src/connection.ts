@@ -1,17 +1,21 @@
 /** Connections: where datasets are created, found and deleted. */
 import { loadBackend } from './backends/index.js';
 import { checkBackendName, checkEngineName, current, currentEngineOptions } from './config.js';
-import { castScalar, checkDType, type DType, type Scalar } from './dtypes.js';
+import { bytesPerElement, castScalar, checkDType, type DType, type Scalar } from './dtypes.js';
+import { checkChunkBytes, checkShape, guessChunks } from './chunk-shape.js';
+import { checkObject, checkOptions } from './options.js';
 import type { EngineSession } from './engine.js';
 import { loadEngine } from './engines/index.js';
-import { ConnectionError, DatasetNotFoundError, DosnaError, ShapeError } from './errors.js';
+import { ConnectionError, DatasetNotFoundError, DosnaError, GroupExistsError, GroupNotFoundError, ShapeError, OptionError } from './errors.js';
+import type { Attributes } from './attrs.js';
+import { Group, groupAttributes, type DelGroupOptions } from './group.js';
+import { ancestorsOf, checkPath, ROOT } from './paths.js';
 import { Dataset, forgetDataset } from './dataset.js';
 import { ChunkCache, DEFAULT_CACHE_BYTES, type CacheStats } from './chunk-cache.js';
 import type { ChunkJob } from './chunk-ops.js';
 import { normalizeIndex } from './slicing.js';
 import { randomUUID } from 'node:crypto';
-import { checkName } from './names.js';
-import type { ConnectionSettings, DatasetMeta, Store } from './store.js';
+import type { ConnectionSettings, DatasetMeta, NodeEntry, Store } from './store.js';
 import { broadcastTo, inspectArray, toStridedView, type ArrayValue } from './values.js';
 
 /** Options of `dn.connection`: the backend's own options, plus optional per-connection choices. */
@@ -39,13 +43,21 @@ export interface CreateDatasetOptions {
   dtype?: DType;
   /** Value of every cell never written; 0 by default. */
   fillValue?: Scalar;
-  /** Shape of each chunk; the whole shape (one chunk) by default. */
+  /**
+   * Shape of each chunk. By default dosna chooses one as zarr-python does (a few hundred KiB to
+   * a few MiB, shaped like the array; a small dataset is one chunk), where Python DosNa made
+   * the whole array one chunk. `ds.chunkSize` tells what was chosen.
+   */
   chunkSize?: readonly number[];
+  /** Replace a dataset of that name if there is one (as h5py's `require_dataset` cannot, and `del f[name]` then create does). */
+  overwrite?: boolean;
   /** Backend-specific dataset settings (e.g. `{ compression: 'gzip' }` on hdf5). */
   options?: Record<string, unknown>;
 }
 
 const RESERVED = new Set(['backend', 'engine', 'engineOptions', 'cacheBytes']);
+/** What `createDataset` takes. */
+const CREATE_OPTIONS = ['data', 'shape', 'dtype', 'fillValue', 'chunkSize', 'overwrite', 'options'] as const;
 
 /** A connection to one named store (a ram table, a folder, a bucket). Create with `dn.connection`. */
 export class Connection {
@@ -63,6 +75,8 @@ export class Connection {
 
   constructor(name: string, options: ConnectionOptions = {}) {
     this.name = name;
+    checkObject('connection', options);
+    checkObject('connection: engineOptions', options.engineOptions);
     const selected = current();
     this.backend = options.backend === undefined ? selected.backend : checkBackendName(options.backend);
     this.engine = options.engine === undefined ? selected.engine : checkEngineName(options.engine);
@@ -71,7 +85,7 @@ export class Connection {
     this.#backendOptions = Object.fromEntries(Object.entries(options).filter(([k]) => !RESERVED.has(k)));
     const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     if (typeof cacheBytes !== 'number' || !Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
-      throw new DosnaError(`option cacheBytes must be a non-negative integer number of bytes (0 turns the chunk cache off), got ${JSON.stringify(cacheBytes)}`);
+      throw new OptionError(`option cacheBytes must be a non-negative integer number of bytes (0 turns the chunk cache off), got ${JSON.stringify(cacheBytes)}`);
     }
     this.#cacheBytes = cacheBytes;
   }
@@ -98,7 +112,7 @@ export class Connection {
    */
   async barrier(): Promise<void> {
     await this.flush();
-    await this.session.barrier();
+    await this.session.barrier('barrier()');
   }
 
   /**
@@ -204,8 +218,8 @@ export class Connection {
    * data that cannot be stored is refused before the dataset is created, and a dataset whose
    * initial load fails is removed again.
    */
-  async createDataset(name: string, options: CreateDatasetOptions): Promise<Dataset> {
-    checkName(name);
+  async createDataset(path: string, options: CreateDatasetOptions): Promise<Dataset> {
+    const name = checkPath(path);
     const meta = describeNewDataset(name, options);
     const session = this.session;
     // Convert (and so check) the data before anything is stored.
@@ -218,29 +232,35 @@ export class Connection {
       const full = normalizeIndex(undefined, meta.shape);
       job = { kind: 'write', dataset: meta, selection: full, source: broadcastTo(toStridedView(options.data, meta.dtype), meta.shape, full.map(() => false)) };
     }
-    const generation = await session.onRoot(() => this.store.createMeta(meta));
+    const what = `createDataset(${JSON.stringify(name)})`;
+    const generation = await session.onRoot(async () => {
+      await this.makeGroups(ancestorsOf(name));
+      if (options.overwrite && (await this.store.metaGeneration(name)) !== null) await this.store.deleteDataset(name);
+      return this.store.createMeta(meta);
+    }, what);
+    if (options.overwrite) await forgetDataset(this, name);
     const ds = new Dataset(this, meta, generation);
     if (job) {
       try {
         await ds.runLoad(job);
       } catch (error) {
-        await session.onRoot(() => this.store.deleteDataset(name)).catch(() => {});
+        await session.onRoot(() => this.store.deleteDataset(name), what).catch(() => {});
         throw error;
       }
     }
     return ds;
   }
 
-  /** The dataset `name`; throws `DatasetNotFoundError` when it does not exist. */
-  async getDataset(name: string): Promise<Dataset> {
-    checkName(name);
+  /** The dataset at `path` (`'vol'`, `'scan1/vol'`); throws `DatasetNotFoundError` when it does not exist. */
+  async getDataset(path: string): Promise<Dataset> {
+    const name = checkPath(path);
     const found = await this.store.readMeta(name);
     if (!found) throw new DatasetNotFoundError(`dataset ${JSON.stringify(name)} not found in connection ${JSON.stringify(this.name)}`);
     return new Dataset(this, found.meta, found.generation);
   }
 
-  async hasDataset(name: string): Promise<boolean> {
-    checkName(name);
+  async hasDataset(path: string): Promise<boolean> {
+    const name = checkPath(path);
     return (await this.store.metaGeneration(name)) !== null;
   }
 
@@ -249,15 +269,87 @@ export class Connection {
    * `DatasetNotFoundError` when it does not exist. A dataset whose metadata cannot be read
    * can still be deleted.
    */
-  async delDataset(name: string): Promise<void> {
-    checkName(name);
+  async delDataset(path: string): Promise<void> {
+    const name = checkPath(path);
     const store = this.store;
     await forgetDataset(this, name);
-    await this.session.onRoot(() => store.deleteDataset(name));
+    await this.session.onRoot(() => store.deleteDataset(name), `delDataset(${JSON.stringify(name)})`);
   }
 
+  /** The datasets at the top of the connection (as Python DosNa lists them); `list` shows groups too. */
   async listDatasets(): Promise<string[]> {
     return this.store.listDatasets();
+  }
+
+  /** The root group's attributes (the connection's own): `await con.attrs.set('facility', 'DLS')`. */
+  get attrs(): Attributes {
+    return groupAttributes(this, ROOT);
+  }
+
+  /**
+   * Creates group `path` (`'scan1'`, `'scan1/raw'`), and the groups above it that are missing,
+   * as h5py does; throws `GroupExistsError` when it exists. Collective under `cluster-rank`.
+   */
+  async createGroup(path: string): Promise<Group> {
+    const name = checkPath(path, 'group');
+    await this.session.onRoot(async () => {
+      await this.makeGroups(ancestorsOf(name));
+      if (!(await this.store.createGroup(name))) throw new GroupExistsError(`group ${JSON.stringify(name)} already exists in connection ${JSON.stringify(this.name)}`);
+    }, `createGroup(${JSON.stringify(name)})`);
+    return new Group(this, name);
+  }
+
+  /** Group `path` (`''` or `'/'` is the root group); throws `GroupNotFoundError` when there is none. */
+  async getGroup(path: string): Promise<Group> {
+    const name = checkPath(path, 'group', true);
+    if ((await this.store.nodeKind(name)) !== 'group') throw new GroupNotFoundError(`group ${JSON.stringify(name)} not found in connection ${JSON.stringify(this.name)}`);
+    return new Group(this, name);
+  }
+
+  /** Whether there is a group at `path`. */
+  async hasGroup(path: string): Promise<boolean> {
+    return (await this.store.nodeKind(checkPath(path, 'group', true))) === 'group';
+  }
+
+  /**
+   * Deletes group `path`: an empty one, or with `{ recursive: true }` everything in it (as
+   * `rm -r`). Collective under `cluster-rank`.
+   */
+  async delGroup(path: string, options?: DelGroupOptions): Promise<void> {
+    const { recursive = false } = checkOptions('delGroup', options, ['recursive']);
+    if (typeof recursive !== 'boolean') throw new OptionError(`delGroup: option recursive must be true or false, got ${JSON.stringify(recursive)}`);
+    const name = checkPath(path, 'group');
+    await this.cache?.discard((m) => m.name.startsWith(`${name}/`));
+    await this.session.onRoot(async () => {
+      if ((await this.store.nodeKind(name)) !== 'group') throw new GroupNotFoundError(`group ${JSON.stringify(name)} not found in connection ${JSON.stringify(this.name)}`);
+      if (recursive) await this.deleteTree(name);
+      else if ((await this.store.list(name)).length > 0) throw new DosnaError(`group ${JSON.stringify(name)} is not empty; delGroup(${JSON.stringify(name)}, { recursive: true }) deletes it with what it holds`);
+      await this.store.deleteGroup(name);
+    }, `delGroup(${JSON.stringify(name)})`);
+  }
+
+  /** The datasets and groups in group `path` (the root by default), sorted by name. */
+  async list(path = ROOT): Promise<NodeEntry[]> {
+    const name = checkPath(path, 'group', true);
+    if ((await this.store.nodeKind(name)) !== 'group') throw new GroupNotFoundError(`group ${JSON.stringify(name)} not found in connection ${JSON.stringify(this.name)}`);
+    return this.store.list(name);
+  }
+
+  /** Makes the groups `paths` (outermost first) that do not exist. */
+  private async makeGroups(paths: readonly string[]): Promise<void> {
+    for (const p of paths) await this.store.createGroup(p);
+  }
+
+  /** Deletes what group `path` holds, depth first. */
+  private async deleteTree(path: string): Promise<void> {
+    for (const child of await this.store.list(path)) {
+      const full = `${path}/${child.name}`;
+      if (child.kind === 'dataset') await this.store.deleteDataset(full);
+      else {
+        await this.deleteTree(full);
+        await this.store.deleteGroup(full);
+      }
+    }
   }
 
   toString(): string {
@@ -265,17 +357,11 @@ export class Connection {
   }
 }
 
-function checkShape(shape: unknown, what: string, allowZero: boolean): number[] {
-  if (!Array.isArray(shape) || shape.length === 0
-    || !shape.every((n) => Number.isInteger(n) && (allowZero ? n >= 0 : n >= 1))) {
-    throw new ShapeError(`${what} must be a non-empty array of ${allowZero ? 'non-negative' : 'positive'} integers, got ${JSON.stringify(shape)}`);
-  }
-  return [...shape];
-}
-
 /** Validates createDataset's options into metadata, before anything is stored. */
 export function describeNewDataset(name: string, options: CreateDatasetOptions): DatasetMeta {
-  if (typeof options !== 'object' || options === null) throw new DosnaError('createDataset needs options: { data } or { shape, dtype, ... }');
+  name = checkPath(name);
+  if (typeof options !== 'object' || options === null) throw new OptionError('createDataset needs options: { data } or { shape, dtype, ... }');
+  checkOptions('createDataset', options, CREATE_OPTIONS);
   let shape: number[];
   let dtype: DType;
   if (options.data !== undefined) {
@@ -296,10 +382,14 @@ export function describeNewDataset(name: string, options: CreateDatasetOptions):
   }
   checkShape(shape, 'shape', true);
   const chunkSize = options.chunkSize === undefined
-    ? shape.map((n) => Math.max(1, n))
+    ? guessChunks(shape, bytesPerElement(dtype))
     : checkShape(options.chunkSize, 'chunkSize', false);
   if (chunkSize.length !== shape.length) {
     throw new ShapeError(`chunkSize ${JSON.stringify(chunkSize)} has ${chunkSize.length} axes but the shape ${JSON.stringify(shape)} has ${shape.length}`);
+  }
+  checkChunkBytes(chunkSize, bytesPerElement(dtype));
+  if (options.overwrite !== undefined && typeof options.overwrite !== 'boolean') {
+    throw new OptionError(`createDataset: option overwrite must be true or false, got ${JSON.stringify(options.overwrite)}`);
   }
   const fillValue = castScalar(dtype, options.fillValue ?? 0);
   return { name, shape, dtype, chunkSize, fillValue, uid: randomUUID(), ...(options.options ? { options: { ...options.options } } : {}) };

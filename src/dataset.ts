@@ -6,16 +6,21 @@ import { coversChunk, selectionView, type ChunkJob } from './chunk-ops.js';
 import { DataChunk } from './chunk.js';
 import { runTasks, summarize, type Progress, type RunReport } from './concurrency.js';
 import type { Connection } from './connection.js';
-import { dtypeOfArray, type DType, type Scalar, type TypedArray } from './dtypes.js';
-import { ChunkExistsError, DatasetNotFoundError, DosnaError, DTypeError, IndexError, ShapeError } from './errors.js';
+import { allocate, bytesPerElement, castInto, checkDType, dtypeOfArray, type DType, type Scalar, type TypedArray } from './dtypes.js';
+import { checkChunkBytes, checkShape } from './chunk-shape.js';
+import { checkOptions } from './options.js';
+import { Attributes } from './attrs.js';
+import { untilCommitted } from './commit.js';
+import { trimChunks } from './resize.js';
+import { ChunkExistsError, DatasetExistsError, DatasetNotFoundError, DosnaError, DTypeError, IndexError, ShapeError, OptionError } from './errors.js';
 import { isKernelRef, type Kernel } from './kernel.js';
-import { checkName } from './names.js';
+import { ancestorsOf, baseName, checkPath, joinPath, parentOf } from './paths.js';
 import {
-  allChunks, chunkPart, cStrides, formatShape, normalizeIndex, partToSlice, product, selectionShape, squeezedShape,
+  allChunks, chunkPart, cStrides, formatShape, normalizeIndex, partToSlice, product, s, selectionShape, squeezedShape,
   touchedChunks, type Index, type Selection, type Slice,
 } from './slicing.js';
 import type { ChunkIndex, DatasetMeta, Generation } from './store.js';
-import { broadcastTo, inspectArray, toStridedView, type ArrayValue, type Value } from './values.js';
+import { broadcastTo, inspectArray, isNdArray, toStridedView, type ArrayValue, type Value } from './values.js';
 
 /** Options shared by the operations that run over every chunk. */
 export interface RunControl {
@@ -31,9 +36,35 @@ export interface MapOptions<Args = unknown> extends RunControl {
   halo?: number | readonly number[];
   /** Passed to the function as `ctx.args`. */
   args?: Args;
-  /** dtype of the output dataset of `map` (the input's by default). */
+  /** dtype of the output dataset of `map` (the input's by default); not for `apply`. */
+  dtype?: DType;
+  /**
+   * Chunk shape of the output dataset of `map` (the input's by default); not for `apply`. The
+   * function still sees the input's chunks: the result is written with them, then rechunked.
+   */
+  chunkSize?: readonly number[];
+}
+
+/** Options of `get`. */
+export interface GetOptions {
+  /**
+   * Read into this array (as h5py's `read_direct`): a typed array, or a C-contiguous ndarray,
+   * of the result's dtype holding exactly the selection's elements.
+   */
+  out?: TypedArray | NdArray<TypedArray>;
+  /** Return the values cast to this dtype (as NumPy's `astype`; see docs/guide.md on casting). */
   dtype?: DType;
 }
+
+/** Options of `clone`. */
+export interface CloneOptions extends RunControl {
+  /** Copy the stored chunks too (default: an empty dataset of the same layout). */
+  data?: boolean;
+  /** Chunk shape of the clone (this dataset's by default); with `data`, the values are rechunked. */
+  chunkSize?: readonly number[];
+}
+
+const RUN_CONTROL = ['signal', 'onProgress'] as const;
 
 /** One chunk touched by an index: where it is in the grid, which part of it, where that lands in the result. */
 export interface ChunkSlice {
@@ -43,6 +74,17 @@ export interface ChunkSlice {
   readonly chunk: readonly Slice[];
   /** Where that part lands in the result of `get`, one slice per result axis (integer-indexed axes removed). */
   readonly result: readonly Slice[];
+}
+
+/** `get`'s `out` as a typed array: an ndarray is taken when C-contiguous from its start. */
+function outArray(out: TypedArray | NdArray<TypedArray>): TypedArray {
+  if (ArrayBuffer.isView(out)) return out as TypedArray;
+  if (isNdArray(out)) {
+    const contiguous = out.offset === 0 && out.stride.join() === cStrides(out.shape).join() && out.data.length === product(out.shape);
+    if (!contiguous) throw new DTypeError('out must be a C-contiguous array from its start; pass a typed array (out.data of a fresh ndarray)');
+    return out.data;
+  }
+  throw new DTypeError('out must be a typed array, or a C-contiguous ndarray, of the result\'s dtype');
 }
 
 /** Chunks read through the cache at once by one `get` (bounds the memory a strided read takes). */
@@ -117,9 +159,27 @@ export class Dataset {
    * a fresh one each time. If the read fails (a corrupt chunk, a lost connection), `out` may
    * hold part of the selection.
    */
-  async get(index?: Index, options: { out?: TypedArray } = {}): Promise<NdArray<TypedArray>> {
+  async get(index?: Index, options?: GetOptions): Promise<NdArray<TypedArray>> {
+    const { out, dtype } = checkOptions('get', options, ['out', 'dtype']);
     const meta = await this.current();
-    return this.readSelection(normalizeIndex(index, meta.shape), undefined, options.out);
+    const sel = normalizeIndex(index, meta.shape);
+    const into = out === undefined ? undefined : outArray(out);
+    // An ndarray given as out has the result's shape and is the result, as NumPy's out=.
+    const shape = squeezedShape(sel);
+    if (out !== undefined && isNdArray(out) && out.shape.join() !== shape.join()) {
+      throw new ShapeError(`out has shape ${formatShape(out.shape)}, the selection ${formatShape(shape)}`);
+    }
+    const result = (read: NdArray<TypedArray>) => (out !== undefined && isNdArray(out) ? out : read);
+    if (dtype === undefined || checkDType(dtype) === meta.dtype) return result(await this.readSelection(sel, undefined, into));
+    // Another dtype: read as stored, then cast (into `out` if given).
+    const native = await this.readSelection(sel);
+    const length = native.data.length;
+    if (into !== undefined && (dtypeOfArray(into) !== dtype || into.length !== length)) {
+      throw new DTypeError(`out must be a ${dtype} typed array of the selection's ${length} elements`);
+    }
+    const cast = into ?? allocate(dtype, length);
+    castInto(cast, native.data);
+    return result(ndarray(cast, native.shape));
   }
 
   /**
@@ -219,24 +279,29 @@ export class Dataset {
    * rank), so the engine's tasks, wherever they run, see them; with several ranks, nobody
    * starts before every rank has.
    */
-  private async prepareCollective(...others: Dataset[]): Promise<DatasetMeta> {
+  private async prepareCollective(what: string): Promise<DatasetMeta> {
     const meta = await this.current();
     await this.flush();
-    for (const other of others) await other.flush();
-    if (this.connection.size > 1) await this.connection.session.barrier();
+    if (this.connection.size > 1) await this.connection.session.barrier(what);
     return meta;
+  }
+
+  /** How this dataset's calls are named in messages about collectives: `apply on "x"`. */
+  private call(operation: string): string {
+    return `${operation} on ${JSON.stringify(this.#meta.name)}`;
   }
 
   /**
    * Fills the whole dataset from data of exactly its shape (an ndarray, typed array, nested
    * arrays, or another Dataset). Collective under `cluster-rank`.
    */
-  async load(data: ArrayValue | Dataset, options: RunControl = {}): Promise<void> {
+  async load(data: ArrayValue | Dataset, options?: RunControl): Promise<void> {
+    checkOptions('load', options, RUN_CONTROL);
     const meta = await this.current();
     let job: ChunkJob;
     if (data instanceof Dataset) {
       this.checkSameShape(data.shape, 'load');
-      const source = await data.prepareCollective();
+      const source = await data.prepareCollective(this.call('load'));
       job = { kind: 'copy', dataset: meta, source: { settings: data.connection.settings, meta: source } };
     } else {
       this.checkSameShape(inspectArray(data).shape, 'load');
@@ -251,7 +316,7 @@ export class Dataset {
   async runLoad(job: ChunkJob, options: RunControl = {}): Promise<void> {
     // Every chunk is replaced: buffered writes to this dataset are superseded.
     await this.connection.cache?.discard(sameDataset(this.#meta));
-    if (this.connection.size > 1) await this.connection.session.barrier();
+    if (this.connection.size > 1) await this.connection.session.barrier(this.call('load'));
     this.lastRun = await this.connection.session.run(job, allChunks(this.chunkGrid), { operation: 'load', collective: true, ...options });
   }
 
@@ -268,14 +333,33 @@ export class Dataset {
    * On failure the partial output dataset is removed.
    */
   async map<Args>(fn: Kernel<Args>, name: string, options: MapOptions<Args> = {}): Promise<Dataset> {
-    checkName(name);
+    checkOptions('map', options, ['halo', 'args', 'dtype', 'chunkSize', ...RUN_CONTROL]);
+    name = checkPath(name);
     checkKernel(fn);
+    if (options.dtype !== undefined) checkDType(options.dtype);
     const halo = this.checkHalo(options.halo);
-    const input = await this.prepareCollective();
+    const chunkSize = options.chunkSize === undefined ? undefined : this.checkChunkSize(options.chunkSize, options.dtype ?? this.#meta.dtype);
+    if (chunkSize && chunkSize.join() !== this.#meta.chunkSize.join()) {
+      // The function runs on this dataset's chunks; the result is rechunked after.
+      if (await this.connection.hasDataset(name)) throw new DatasetExistsError(`dataset ${JSON.stringify(name)} already exists`);
+      const { chunkSize: _rechunk, ...rest } = options;
+      // Beside the output, named the same on every rank (collective under cluster-rank).
+      const temp = await this.map(fn, joinPath(parentOf(name), `__dosna_map_${baseName(name).slice(0, 100)}_${this.#meta.uid.slice(0, 8)}`), rest);
+      try {
+        return await temp.clone(name, { data: true, chunkSize, signal: options.signal });
+      } finally {
+        await temp.delete();
+      }
+    }
+    const what = `${this.call('map')} into ${JSON.stringify(name)}`;
+    const input = await this.prepareCollective(what);
     const output: DatasetMeta = { ...input, name, uid: newUid(), dtype: options.dtype ?? input.dtype };
     const session = this.connection.session;
     const store = this.connection.store;
-    const generation = await session.onRoot(() => store.createMeta(output));
+    const generation = await session.onRoot(async () => {
+      for (const group of ancestorsOf(output.name)) await store.createGroup(group);
+      return store.createMeta(output);
+    }, what);
     try {
       this.lastRun = await session.run(
         { kind: 'map', input, output, kernel: fn as Kernel, halo, args: options.args },
@@ -283,7 +367,7 @@ export class Dataset {
         { operation: 'map', collective: true, signal: options.signal, onProgress: options.onProgress },
       );
     } catch (error) {
-      await session.onRoot(() => store.deleteDataset(name)).catch(() => {});
+      await session.onRoot(() => store.deleteDataset(name), what).catch(() => {});
       throw error;
     }
     return new Dataset(this.connection, output, generation);
@@ -296,18 +380,19 @@ export class Dataset {
    * lost. With a halo, results are computed into a temporary dataset first, so no chunk sees
    * a neighbour that was already changed.
    */
-  async apply<Args>(fn: Kernel<Args>, options: MapOptions<Args> = {}): Promise<void> {
+  async apply<Args>(fn: Kernel<Args>, options: Omit<MapOptions<Args>, 'dtype' | 'chunkSize'> = {}): Promise<void> {
+    if (options && typeof options === 'object' && ('dtype' in options || 'chunkSize' in options)) {
+      throw new OptionError('apply: it changes the chunks in place, so it cannot change the dtype or the chunk shape (options dtype, chunkSize); use map');
+    }
+    checkOptions('apply', options, ['halo', 'args', ...RUN_CONTROL]);
     checkKernel(fn);
     const halo = this.checkHalo(options.halo);
-    if (options.dtype !== undefined && options.dtype !== this.#meta.dtype) {
-      throw new DosnaError(`apply cannot change the dtype (${this.#meta.dtype} -> ${options.dtype}); use map`);
-    }
     const control = { signal: options.signal, onProgress: options.onProgress };
     const cache = this.connection.cache;
     if (halo.some((h) => h > 0)) {
       const temp = await this.map(fn, `__dosna_apply_${this.#meta.name}_${Date.now().toString(36)}`, options);
       try {
-        const chunks = await this.connection.session.onRoot(() => this.connection.store.listChunks(temp.meta));
+        const chunks = await this.connection.session.onRoot(() => this.connection.store.listChunks(temp.meta), this.call('apply'));
         await cache?.discard(sameDataset(this.#meta));
         this.lastRun = await this.connection.session.run(
           { kind: 'clone', dataset: temp.meta, target: this.#meta }, sortChunks(chunks),
@@ -318,7 +403,7 @@ export class Dataset {
       }
       return;
     }
-    const meta = await this.prepareCollective();
+    const meta = await this.prepareCollective(this.call('apply'));
     try {
       this.lastRun = await this.connection.session.run(
         { kind: 'map', input: meta, output: meta, kernel: fn as Kernel, halo, args: options.args },
@@ -331,36 +416,65 @@ export class Dataset {
     }
   }
 
-  /** A new dataset `name` with this one's shape, dtype, fill value and chunking; with `{ data: true }` the stored chunks are copied too. */
-  async clone(name: string, options: { data?: boolean } & RunControl = {}): Promise<Dataset> {
-    checkName(name);
-    const meta = await this.prepareCollective();
-    const target: DatasetMeta = { ...meta, name, uid: newUid() };
+  /**
+   * A new dataset `name` with this one's shape, dtype, fill value and chunking (or the chunk
+   * shape `chunkSize`); with `{ data: true }` the values are copied too: the stored chunks byte
+   * for byte, or, with another chunk shape, rechunked.
+   */
+  async clone(name: string, options?: CloneOptions): Promise<Dataset> {
+    const { data, chunkSize: wanted, signal, onProgress } = checkOptions('clone', options, ['data', 'chunkSize', ...RUN_CONTROL]);
+    name = checkPath(name);
+    if (data !== undefined && typeof data !== 'boolean') throw new OptionError(`clone: option data must be true or false, got ${JSON.stringify(data)}`);
+    const chunkSize = wanted === undefined ? this.#meta.chunkSize : this.checkChunkSize(wanted, this.#meta.dtype);
+    const what = `${this.call('clone')} as ${JSON.stringify(name)}`;
+    const meta = await this.prepareCollective(what);
+    const target: DatasetMeta = { ...meta, name, uid: newUid(), chunkSize };
     const session = this.connection.session;
     const store = this.connection.store;
-    const generation = await session.onRoot(() => store.createMeta(target));
-    if (options.data) {
-      const chunks = await session.onRoot(() => store.listChunks(meta));
-      this.lastRun = await session.run({ kind: 'clone', dataset: meta, target }, sortChunks(chunks), {
-        operation: 'clone', collective: true, signal: options.signal, onProgress: options.onProgress,
-      });
+    const generation = await session.onRoot(async () => {
+      for (const group of ancestorsOf(target.name)) await store.createGroup(group);
+      return store.createMeta(target);
+    }, what);
+    const clone = new Dataset(this.connection, target, generation);
+    if (data) {
+      const control = { collective: true, signal, onProgress };
+      if (chunkSize.join() === meta.chunkSize.join()) {
+        const chunks = await session.onRoot(() => store.listChunks(meta), what);
+        this.lastRun = await session.run({ kind: 'clone', dataset: meta, target }, sortChunks(chunks), { operation: 'clone', ...control });
+      } else {
+        // Rechunked: every chunk of the clone is filled from the region of this dataset it covers.
+        this.lastRun = await session.run({ kind: 'copy', dataset: target, source: { settings: this.connection.settings, meta } },
+          allChunks(clone.chunkGrid), { operation: 'clone', ...control });
+      }
     }
-    return new Dataset(this.connection, target, generation);
+    return clone;
+  }
+
+  /** A chunk shape given for a new dataset of this one's shape: its axes, its limits. */
+  private checkChunkSize(chunkSize: unknown, dtype: DType): number[] {
+    const checked = checkShape(chunkSize, 'chunkSize', false);
+    if (checked.length !== this.ndim) {
+      throw new ShapeError(`chunkSize ${JSON.stringify(checked)} has ${checked.length} axes but the dataset has ${this.ndim}`);
+    }
+    checkChunkBytes(checked, bytesPerElement(dtype));
+    return checked;
   }
 
   /** Sets every value back to the fill value by removing every stored chunk (buffered writes included). */
-  async clear(options: RunControl = {}): Promise<void> {
+  async clear(options?: RunControl): Promise<void> {
+    checkOptions('clear', options, RUN_CONTROL);
+    options ??= {};
     const meta = await this.current();
     await this.connection.cache?.discard(sameDataset(meta));
     const session = this.connection.session;
     const store = this.connection.store;
-    if (session.size > 1) await session.barrier();
-    const chunks = sortChunks(await session.onRoot(() => store.listChunks(meta)));
+    if (session.size > 1) await session.barrier(this.call('clear'));
+    const chunks = sortChunks(await session.onRoot(() => store.listChunks(meta), this.call('clear')));
     if (store.deleteChunks) {
       // One batched request per thousand chunks, rather than a task per chunk.
       const deleteChunks = store.deleteChunks.bind(store);
       const t0 = performance.now();
-      await session.onRoot(() => deleteChunks(meta, chunks));
+      await session.onRoot(() => deleteChunks(meta, chunks), this.call('clear'));
       options.onProgress?.({ done: chunks.length, total: chunks.length, bytes: 0 });
       this.lastRun = { operation: 'clear', engine: 'store', concurrency: 1, chunks: chunks.length, wallMs: performance.now() - t0, bytesRead: 0, bytesWritten: 0, tasks: [] };
       return;
@@ -384,6 +498,90 @@ export class Dataset {
         result: parts.filter((_, a) => !sel[a].squeeze).map((p) => partToSlice(p.outStart, 1, p.count)),
       };
     });
+  }
+
+  /**
+   * The dataset's attributes (h5py's `ds.attrs`): `await ds.attrs.set('units', 'mm')`. Each
+   * call reads or changes what is stored; see `Attributes`.
+   */
+  get attrs(): Attributes {
+    return new Attributes({
+      what: `dataset ${JSON.stringify(this.#meta.name)}`,
+      ofDataset: true,
+      read: async () => this.connection.store.readAttrs({ dataset: await this.current() }),
+      writeIf: async (attrs, expected) => this.connection.store.writeAttrsIf({ dataset: await this.current() }, attrs, expected),
+    });
+  }
+
+  /**
+   * Changes the shape (h5py's `resize`): any axis may grow or shrink; the number of axes stays.
+   * Cells new to the shape read as the fill value; cells cut off are gone (they read as the
+   * fill value if the dataset grows again). Collective under `cluster-rank`. Other handles see
+   * the new shape at their next operation.
+   */
+  async resize(shape: readonly number[]): Promise<void> {
+    const next = checkShape(shape, 'shape', true);
+    const what = this.call('resize');
+    let meta = await this.current();
+    if (next.length !== meta.shape.length) {
+      throw new ShapeError(`resize: shape ${formatShape(next)} has ${next.length} axes but dataset ${JSON.stringify(meta.name)} has ${meta.shape.length}`);
+    }
+    const shrinks = next.some((n, a) => n < meta.shape[a]);
+    // Cut-off cells may be buffered here: committed first, then trimmed with the rest.
+    if (shrinks) meta = await this.prepareCollective(what);
+    const store = this.connection.store;
+    await this.connection.session.onRoot(async () => {
+      await untilCommitted(`the metadata of dataset ${JSON.stringify(meta.name)}`, async () => {
+        const found = await store.readMeta(meta.name);
+        if (!found || found.meta.uid !== meta.uid) await this.current(); // throws DatasetNotFoundError
+        const old = found!.meta;
+        if (next.some((n, a) => n < old.shape[a])) await trimChunks(store, old, old.shape.map((n, a) => Math.min(n, next[a])));
+        return store.writeMetaIf({ ...old, shape: next }, found!.generation);
+      });
+    }, what);
+    if (shrinks) await this.connection.cache?.discard(sameDataset(meta));
+    await this.current();
+  }
+
+  /**
+   * Appends `data` along `axis` (default 0), growing the dataset by its extent there (h5py's
+   * resize-then-write, zarr's `append`). `data` has the dataset's shape on the other axes; it
+   * may leave out `axis` to append one frame. Collective under `cluster-rank`: every rank
+   * passes the same data and rank 0 writes it. Like `set`, partial chunks are buffered, so
+   * appending frame by frame costs about one write per chunk.
+   */
+  async append(data: ArrayValue, options?: { axis?: number }): Promise<void> {
+    const { axis: given = 0 } = checkOptions('append', options, ['axis']);
+    let meta = await this.current();
+    const ndim = meta.shape.length;
+    if (!Number.isInteger(given) || given < -ndim || given >= ndim) throw new IndexError(`append: axis ${given} is out of range for ${ndim} axes`);
+    const axis = given < 0 ? given + ndim : given;
+    const dataShape = inspectArray(data).shape;
+    const frame = dataShape.length === ndim - 1;
+    const extent = frame ? 1 : dataShape[axis];
+    const expected = frame ? [...dataShape.slice(0, axis), 1, ...dataShape.slice(axis)] : dataShape;
+    if (expected.length !== ndim || expected.some((n, a) => a !== axis && n !== meta.shape[a])) {
+      throw new ShapeError(`append: data of shape ${formatShape(dataShape)} does not fit dataset ${JSON.stringify(meta.name)} of shape ${formatShape(meta.shape)} along axis ${axis}`);
+    }
+    // Converted (and so checked) before the dataset grows: bad data changes nothing.
+    const start = meta.shape[axis];
+    const grown = meta.shape.map((n, a) => (a === axis ? n + extent : n));
+    // A frame goes in at an integer index of `axis`, so its shape is the selection's.
+    const region = normalizeIndex(grown.map((_, a) => (a !== axis ? s() : frame ? start : s(start, start + extent))), grown);
+    broadcastTo(toStridedView(data, meta.dtype), squeezedShape(region), region.map((r) => r.squeeze));
+    await this.resize(grown);
+    if (this.connection.isRoot) await this.writeSelection(region, data);
+  }
+
+  /**
+   * The bytes the store holds for this dataset's chunks, as stored: after compression, with each
+   * backend's overhead (an HDF5 file per chunk). Flushes this handle's buffered writes first,
+   * as `storedChunks` does (zarr's `nbytes_stored`, h5py's `id.get_storage_size()`).
+   */
+  async storedBytes(): Promise<number> {
+    const meta = await this.current();
+    await this.flush();
+    return this.connection.store.storedBytes(meta);
   }
 
   /** Grid indices of the chunks that are stored (written and not removed); buffered writes are committed first. */

@@ -162,10 +162,39 @@ export function fromNumpyTypeString(text: string): DType {
 }
 
 /**
+ * A bigint as the nearest float32, rounded once (ties to even). `Math.fround(Number(big))`
+ * rounds twice, to 53 bits and then to 24, which can land on the wrong neighbour:
+ * 2^60 + 2^36 + 1 would become 2^60 where NumPy gives 2^60 + 2^37.
+ */
+export function bigintToFloat32(value: bigint): number {
+  const negative = value < 0n;
+  let magnitude = negative ? -value : value;
+  const bits = magnitude.toString(2).length;
+  if (bits > 24) {
+    const shift = BigInt(bits - 24);
+    let kept = magnitude >> shift;
+    const rest = magnitude - (kept << shift);
+    const half = 1n << (shift - 1n);
+    if (rest > half || (rest === half && (kept & 1n) === 1n)) kept += 1n;
+    magnitude = kept << shift;
+  }
+  // At most 25 significant bits now: Number() is exact (below 2^128), fround only checks range.
+  const rounded = Math.fround(Number(magnitude));
+  return negative ? -rounded : rounded;
+}
+
+/** A number or bigint as a float of `dtype`, rounded once. */
+function toFloat(dtype: DType, value: number | bigint): number {
+  if (typeof value === 'number') return dtype === 'float32' ? Math.fround(value) : value;
+  return dtype === 'float32' ? bigintToFloat32(value) : Number(value); // Number(bigint) rounds once (ties to even)
+}
+
+/**
  * Converts one user scalar to the dtype, refusing what the dtype cannot hold: a fraction or
- * NaN for an integer dtype, or an integer outside its range. (Arrays are cast with C-like
- * wrap-around instead, as NumPy's `astype` does; a single scalar that does not fit is almost
- * always a mistake, so it is refused, as NumPy 2 does for Python integers.)
+ * NaN for an integer dtype, or an integer outside its range. A float dtype gets the nearest
+ * value it holds (so a float32 dataset's fill value 0.1 is 0.10000000149011612 on every
+ * handle). A single scalar that does not fit is almost always a mistake, so it is refused, as
+ * NumPy 2 does for Python integers.
  */
 export function castScalar(dtype: DType, value: unknown): Scalar {
   const info = INFO[dtype];
@@ -173,10 +202,7 @@ export function castScalar(dtype: DType, value: unknown): Scalar {
   if (typeof value !== 'number' && typeof value !== 'bigint') {
     throw new DTypeError(`expected a number or bigint for dtype ${dtype}, got ${describe(value)}`);
   }
-  if (!info.integer) {
-    // float32 rounds on store; a bigint beyond 2^53 loses precision as it does in NumPy.
-    return Number(value);
-  }
+  if (!info.integer) return toFloat(dtype, value);
   let big: bigint;
   if (typeof value === 'number') {
     if (!Number.isInteger(value)) {
@@ -192,35 +218,76 @@ export function castScalar(dtype: DType, value: unknown): Scalar {
   return info.bigint ? big : Number(big);
 }
 
-/** Converts a number/bigint to the element type of a typed array family with C-like casting. */
-export function toBigIntElement(value: number): bigint {
-  if (!Number.isFinite(value)) throw new DTypeError(`cannot cast ${value} to a 64-bit integer`);
-  return BigInt(Math.trunc(value));
+/**
+ * One element of nested JS arrays (as NumPy converts the numbers of a Python list into an
+ * array of a dtype): into an integer dtype a finite number is truncated toward zero (1.7 -> 1),
+ * and NaN, an infinity, or a value outside the dtype's range is refused with `DTypeError`; into
+ * a float dtype a bigint is rounded once. `where` says which element, for the message.
+ */
+export function castElement(dtype: DType, value: unknown, where: () => string): Scalar {
+  const info = INFO[dtype];
+  if (typeof value === 'boolean') value = value ? 1 : 0;
+  if (typeof value !== 'number' && typeof value !== 'bigint') {
+    throw new DTypeError(`nested arrays may hold numbers or bigints only, found ${describe(value)} at ${where()}`);
+  }
+  if (!info.integer) return toFloat(dtype, value);
+  let big: bigint;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new DTypeError(`cannot store ${value} (at ${where()}) in dtype ${dtype}: integers have no NaN or infinity`);
+    big = BigInt(Math.trunc(value));
+  } else {
+    big = value;
+  }
+  if (big < BigInt(info.min) || big > BigInt(info.max)) {
+    throw new DTypeError(`${value} (at ${where()}) is out of range for dtype ${dtype} [${info.min}, ${info.max}]`);
+  }
+  return info.bigint ? big : Number(big);
 }
 
+const FLOAT_ARRAYS = [Float32Array, Float64Array] as const;
+
 /**
- * Copies `src` into `dst` element by element position, converting between element types.
- * Same-family arrays use `TypedArray.set` (native conversion); number <-> bigint needs a loop.
+ * Copies `src` into `dst` element by element position, converting as NumPy's `astype` does:
+ * integer to narrower integer wraps around (int16 300 is 44 in int8), a float to an integer is
+ * truncated toward zero, a float or bigint to a float is rounded once. A float that an integer
+ * dtype cannot hold at all (NaN, an infinity, or outside its range) is refused with
+ * `DTypeError` (NumPy leaves those undefined).
  */
-export function castInto(dst: TypedArray, src: TypedArray | ArrayLike<number | bigint>): void {
-  const dstBig = dst instanceof BigInt64Array || dst instanceof BigUint64Array;
+export function castInto(dst: TypedArray, src: TypedArray): void {
+  const dstType = dtypeOfArray(dst);
+  const info = INFO[dstType];
+  const n = src.length;
+  if (info.integer && FLOAT_ARRAYS.some((F) => src instanceof F)) {
+    const s = src as Float64Array;
+    const lo = Number(info.min) - 1;
+    const hi = Number(info.max) + 1;
+    for (let i = 0; i < n; i++) {
+      const v = s[i];
+      // Truncation toward zero keeps values in (min - 1, max + 1) inside the range.
+      if (!(v > lo && v < hi)) throw new DTypeError(`cannot cast ${v} (element ${i}) to dtype ${dstType}: ${Number.isFinite(v) ? 'out of its range' : 'integers have no NaN or infinity'}`);
+    }
+  }
+  const dstBig = info.bigint;
   const srcBig = src instanceof BigInt64Array || src instanceof BigUint64Array;
-  if (ArrayBuffer.isView(src) && dstBig === srcBig) {
+  if (dstBig === srcBig) {
+    // Same family: the engine's conversion wraps integers and rounds floats once.
     (dst as Float64Array).set(src as Float64Array);
     return;
   }
-  const n = src.length;
   if (dstBig) {
     const d = dst as BigInt64Array;
-    for (let i = 0; i < n; i++) {
-      const v = src[i];
-      // Element assignment wraps modulo 2^64 (ToBigInt64/ToBigUint64), as a C cast would.
-      d[i] = typeof v === 'bigint' ? v : toBigIntElement(v);
-    }
-  } else {
-    const d = dst as Float64Array;
-    for (let i = 0; i < n; i++) d[i] = Number(src[i]);
+    const s = src as Float64Array;
+    for (let i = 0; i < n; i++) d[i] = BigInt(Math.trunc(s[i])); // wraps modulo 2^64 on store
+    return;
   }
+  const d = dst as Float64Array;
+  const s = src as BigInt64Array;
+  if (!info.integer) {
+    for (let i = 0; i < n; i++) d[i] = toFloat(dstType, s[i]);
+    return;
+  }
+  const bits = info.ctor.BYTES_PER_ELEMENT * 8;
+  for (let i = 0; i < n; i++) d[i] = Number(BigInt.asIntN(bits, s[i])); // wraps, then the store wraps to unsigned as needed
 }
 
 export function describe(value: unknown): string {

@@ -24,10 +24,13 @@ export interface EngineSession {
   /** This process's rank and the number of ranks (0 and 1 outside `cluster-rank`). */
   readonly rank: number;
   readonly size: number;
-  /** Runs `fn` on the root rank only; the others wait and get its result. */
-  onRoot<T>(fn: () => Promise<T>): Promise<T>;
-  /** Waits until every rank has arrived. */
-  barrier(): Promise<void>;
+  /**
+   * Runs `fn` on the root rank only; the others wait and get its result. `what` names the
+   * user's call it belongs to (`delDataset("x")`), for the error when ranks disagree.
+   */
+  onRoot<T>(fn: () => Promise<T>, what?: string): Promise<T>;
+  /** Waits until every rank has arrived; `what` as for `onRoot`. */
+  barrier(what?: string): Promise<void>;
   /** A zeroed result buffer that this engine's tasks can write into (shared memory where needed). */
   allocate(dtype: DType, length: number): TypedArray;
   /** Runs a job over chunks; rejects with the first task's error after running tasks settle. */

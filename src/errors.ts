@@ -17,6 +17,12 @@ export class DatasetNotFoundError extends DosnaError {}
 /** A dataset of that name already exists in the connection. */
 export class DatasetExistsError extends DosnaError {}
 
+/** A group that was asked for does not exist. */
+export class GroupNotFoundError extends DosnaError {}
+
+/** A group of that path already exists. */
+export class GroupExistsError extends DosnaError {}
+
 /** An index is out of range, malformed, or has a step of 0. */
 export class IndexError extends DosnaError {}
 
@@ -28,6 +34,12 @@ export class DTypeError extends DosnaError {}
 
 /** The backend cannot be reached, or the connection is not connected. */
 export class ConnectionError extends DosnaError {}
+
+/**
+ * An options object that a function does not accept: an unknown key (the message names the
+ * accepted ones) or a value of the wrong kind. Nothing has been done when it is thrown.
+ */
+export class OptionError extends DosnaError {}
 
 /** A dataset or connection name that is empty, escapes its folder or prefix, or has unstorable characters. */
 export class InvalidNameError extends DosnaError {}

@@ -15,12 +15,14 @@ export { use, current, backends, engines, type UseOptions } from './config.js';
 export { Connection, type ConnectionOptions, type CreateDatasetOptions } from './connection.js';
 export { Dataset, type ChunkSlice, type MapOptions, type RunControl } from './dataset.js';
 export { DataChunk } from './chunk.js';
+export { Group, type DelGroupOptions } from './group.js';
+export { Attributes, type AttrValue, type Attrs, type JsonValue } from './attrs.js';
 export { s, Slice, ELLIPSIS, type Index, type IndexEntry } from './slicing.js';
 export { DTYPES, type DType, type Scalar, type TypedArray, type TypedArrayFor, type NumberTypedArray, type BigIntTypedArray } from './dtypes.js';
 export { kernel, type ChunkContext, type ChunkFunction, type Kernel, type KernelRef } from './kernel.js';
 export type { Progress, RunReport, TaskRecord } from './concurrency.js';
 export type { ArrayValue, NestedArray, Value } from './values.js';
-export type { Backend, Store, StoreCapabilities, DatasetMeta, ChunkIndex, ConnectionSettings } from './store.js';
+export type { Backend, Store, StoreCapabilities, DatasetMeta, ChunkIndex, ConnectionSettings, NodeEntry, NodeKind, AttrsOwner } from './store.js';
 export type { Engine, EngineSession, EngineContext, RunOptions } from './engine.js';
 export type { ChunkJob, ChunkStats, ReadJob, WriteJob, CopyJob, MapJob, ClearJob, CloneJob } from './chunk-ops.js';
 export type { StridedView } from './strided.js';
@@ -30,6 +32,7 @@ export { gaussianWeights, gaussianFilter, gaussianFilter1d, kernels as gaussianK
 export {
   DosnaError, DatasetNotFoundError, DatasetExistsError, IndexError, ShapeError, DTypeError,
   ConnectionError, InvalidNameError, KernelError, KernelShippingError, AbortError, ChunkExistsError, CorruptChunkError,
+  ConflictError, OptionError, GroupNotFoundError, GroupExistsError,
 } from './errors.js';
 
 /** A connection, not yet connected, with the current backend and engine (or those named in `options`). */

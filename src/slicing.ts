@@ -24,21 +24,45 @@ export class Slice {
  * `:56`, `s(null, null, -1)` is `::-1`, and `s()` is `:`.
  * Note: unlike Python's `slice(5)`, `s(5)` means `5:` (the first argument is always the start).
  */
-export function s(start: number | null = null, stop: number | null = null, step: number | null = null): Slice {
-  for (const [name, v] of [['start', start], ['stop', stop], ['step', step]] as const) {
-    if (v !== null && (typeof v !== 'number' || !Number.isInteger(v))) {
-      throw new IndexError(`slice ${name} must be an integer or null, got ${String(v)}`);
-    }
-  }
-  if (step === 0) throw new IndexError('slice step cannot be zero');
-  return new Slice(start, stop, step);
+export function s(start: number | bigint | null = null, stop: number | bigint | null = null, step: number | bigint | null = null): Slice {
+  const slice = new Slice(sliceBound(start, 'start'), sliceBound(stop, 'stop'), sliceBound(step, 'step'));
+  if (slice.step === 0) throw new IndexError('slice step cannot be zero');
+  return slice;
+}
+
+/**
+ * An integer position as a number: a safe integer, or a bigint that is one (NumPy takes any
+ * integer type as an index). Anything else is `undefined`.
+ */
+function integer(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
+  if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined;
+  return undefined;
+}
+
+/** What a value is, in a few words, for messages (never the whole of an array). */
+function briefly(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return `${typeof value} ${String(value)}${typeof value === 'bigint' ? 'n' : ''}`;
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  const name = (value as object).constructor?.name ?? 'object';
+  const shape = (value as { shape?: unknown }).shape;
+  return Array.isArray(shape) ? `a ${name} of shape [${shape.join(', ')}]` : `a ${name}`;
+}
+
+function sliceBound(value: unknown, name: string): number | null {
+  if (value === null || value === undefined) return null;
+  const n = integer(value);
+  if (n === undefined) throw new IndexError(`slice ${name} must be an integer or null, got ${briefly(value)}`);
+  return n;
 }
 
 /** The ellipsis entry: stands for as many full slices as needed. */
 export const ELLIPSIS = '...';
 
-/** One entry of an index: an integer, a slice, or `'...'`. */
-export type IndexEntry = number | Slice | typeof ELLIPSIS;
+/** One entry of an index: an integer (a number, or a bigint), a slice, or `'...'`. */
+export type IndexEntry = number | bigint | Slice | typeof ELLIPSIS;
 /** An index: one entry, or one per axis (missing trailing axes are full). */
 export type Index = IndexEntry | readonly IndexEntry[];
 
@@ -76,17 +100,22 @@ export function normalizeIndex(index: Index | undefined, shape: readonly number[
 }
 
 function normalizeEntry(entry: IndexEntry, n: number, axis: number): AxisSelection {
-  if (typeof entry === 'number') {
-    if (!Number.isInteger(entry)) throw new IndexError(`index ${entry} on axis ${axis} is not an integer`);
-    const i = entry < 0 ? entry + n : entry;
+  if (typeof entry === 'number' || typeof entry === 'bigint') {
+    const index = integer(entry);
+    if (index === undefined) throw new IndexError(`index ${briefly(entry)} on axis ${axis} is not an integer`);
+    const i = index < 0 ? index + n : index;
     if (i < 0 || i >= n) {
-      throw new IndexError(`index ${entry} is out of bounds for axis ${axis} with size ${n}`);
+      throw new IndexError(`index ${index} is out of bounds for axis ${axis} with size ${n}`);
     }
     return { start: i, step: 1, count: 1, squeeze: true };
   }
-  if (entry instanceof Slice) return { ...sliceIndices(entry, n), squeeze: false };
+  if (entry instanceof Slice) {
+    // A Slice may be built directly (new Slice(0.5, 3)): its parts are checked here, whatever way it was made.
+    const checked = new Slice(sliceBound(entry.start, 'start'), sliceBound(entry.stop, 'stop'), sliceBound(entry.step, 'step'));
+    return { ...sliceIndices(checked, n), squeeze: false };
+  }
   throw new IndexError(
-    `invalid index entry ${JSON.stringify(entry)} on axis ${axis}: use an integer, s(start, stop, step) or '...'`,
+    `invalid index entry ${briefly(entry)} on axis ${axis}: use an integer, s(start, stop, step) or '...' (boolean masks and integer arrays are not supported)`,
   );
 }
 

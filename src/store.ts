@@ -9,10 +9,12 @@
  * it atomically, across processes and hosts, which is what lets several writers update cells
  * of one chunk without losing each other's updates (see `commit.ts` and docs/concurrency.md).
  */
+import type { Attrs, AttrsVersion } from './attrs.js';
 import type { DType, Scalar } from './dtypes.js';
 
 /** Everything a backend stores about a dataset. Plain data (bigints aside): safe to send to workers. */
 export interface DatasetMeta {
+  /** The dataset's path: `vol` at the top, `scan1/vol` in group `scan1` (see `paths.ts`). */
   readonly name: string;
   readonly shape: readonly number[];
   readonly dtype: DType;
@@ -51,6 +53,18 @@ export interface ChunkVersion {
   readonly generation: Generation | null;
 }
 
+/** What a path names: a dataset or a group. */
+export type NodeKind = 'dataset' | 'group';
+
+/** One child of a group. */
+export interface NodeEntry {
+  readonly name: string;
+  readonly kind: NodeKind;
+}
+
+/** Whose attributes: a dataset (by its metadata, so a replaced dataset is not taken for it) or a group (`''` is the root). */
+export type AttrsOwner = { readonly dataset: DatasetMeta } | { readonly group: string };
+
 /** Dataset metadata with the generation it was read at. */
 export interface MetaVersion {
   readonly meta: DatasetMeta;
@@ -71,6 +85,8 @@ export interface ConnectionSettings {
 export interface StoreCapabilities {
   /** Chunks live in SharedArrayBuffers that other threads of this process may use directly. */
   readonly sharedMemory?: boolean;
+  /** Data lives in this process's memory only: another process (a rank, the `dosna` command) sees none of it. */
+  readonly processLocal?: boolean;
   /** `readChunkRange` is cheaper than reading the whole chunk. */
   readonly rangeReads?: boolean;
 }
@@ -82,6 +98,7 @@ export interface Store {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
 
+  /** The datasets at the top of the connection (not in groups), sorted. */
   listDatasets(): Promise<string[]>;
   /** The dataset's metadata and its generation, or `undefined` when it does not exist. */
   readMeta(name: string): Promise<MetaVersion | undefined>;
@@ -97,6 +114,27 @@ export interface Store {
    * Works on a dataset whose metadata cannot be read.
    */
   deleteDataset(name: string): Promise<void>;
+  /**
+   * Replaces the dataset's metadata (a resize) if its generation is still `expected`, keeping
+   * its attributes; the new generation, or `undefined` when it changed.
+   */
+  writeMetaIf(meta: DatasetMeta, expected: Generation): Promise<Generation | undefined>;
+
+  /** What `path` names (`''`, the root, is a group), or `undefined`. */
+  nodeKind(path: string): Promise<NodeKind | undefined>;
+  /**
+   * Makes group `path` (its parent must exist); resolves `false` when it is a group already.
+   * Throws `DatasetExistsError` when a dataset has that path.
+   */
+  createGroup(path: string): Promise<boolean>;
+  /** Removes an empty group; throws `GroupNotFoundError`, or `DosnaError` when it is not empty. */
+  deleteGroup(path: string): Promise<void>;
+  /** The datasets and groups in group `path`, sorted by name; throws `GroupNotFoundError`. */
+  list(path: string): Promise<NodeEntry[]>;
+  /** The attributes of a dataset or group with their generation (an absent node: `DatasetNotFoundError`/`GroupNotFoundError`). */
+  readAttrs(owner: AttrsOwner): Promise<AttrsVersion>;
+  /** Replaces them if their generation is still `expected`: the new generation, or `undefined`. */
+  writeAttrsIf(owner: AttrsOwner, attrs: Attrs, expected: Generation | null): Promise<Generation | undefined>;
 
   /**
    * The chunk's bytes, or `undefined` when it was never written. The result may be shared: do
@@ -145,6 +183,8 @@ export interface Store {
   deleteChunks?(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<void>;
   /** Grid indices of every stored chunk. */
   listChunks(meta: DatasetMeta): Promise<ChunkIndex[]>;
+  /** The bytes the store holds for the dataset's chunks, as stored (after compression, with file overhead). */
+  storedBytes(meta: DatasetMeta): Promise<number>;
 }
 
 /** A backend: a name and a way to open a store from serializable options. */

@@ -4,7 +4,7 @@
  */
 import type { NdArray } from './ndarray.js';
 import {
-  allocate, castInto, castScalar, describe, dtypeOfArray, type DType, type TypedArray,
+  allocate, castElement, castInto, castScalar, describe, dtypeOfArray, type DType, type TypedArray,
 } from './dtypes.js';
 import { DTypeError, ShapeError } from './errors.js';
 import { copyStrided, type StridedView } from './strided.js';
@@ -97,7 +97,8 @@ function flattenNested(value: unknown, shape: readonly number[], axis: number, o
   if (axis === shape.length - 1) {
     for (const v of value) {
       if (Array.isArray(v)) throw new ShapeError(`nested arrays are ragged: unexpected array at depth ${axis + 1}`);
-      out[offset++] = castElement(dtype, v) as never;
+      const at = offset;
+      out[offset++] = castElement(dtype, v, () => `element [${unravel(at, shape).join(', ')}]`) as never;
     }
     return offset;
   }
@@ -105,18 +106,14 @@ function flattenNested(value: unknown, shape: readonly number[], axis: number, o
   return offset;
 }
 
-/** One element of nested data, cast like an array element (C-like), not refused like a scalar. */
-function castElement(dtype: DType, v: unknown): number | bigint {
-  if (typeof v === 'boolean') v = v ? 1 : 0;
-  if (typeof v !== 'number' && typeof v !== 'bigint') {
-    throw new DTypeError(`nested arrays may hold numbers or bigints only, found ${describe(v)}`);
+/** The multi-index of flat position `offset` in a C-order array of `shape`. */
+function unravel(offset: number, shape: readonly number[]): number[] {
+  const index = new Array<number>(shape.length);
+  for (let a = shape.length - 1; a >= 0; a--) {
+    index[a] = offset % shape[a];
+    offset = Math.floor(offset / shape[a]);
   }
-  if (dtype === 'int64' || dtype === 'uint64') {
-    if (typeof v === 'bigint') return v;
-    if (!Number.isFinite(v)) throw new DTypeError(`cannot cast ${v} to ${dtype}`);
-    return BigInt(Math.trunc(v));
-  }
-  return Number(v);
+  return index;
 }
 
 /**

@@ -1,10 +1,10 @@
 /** The `dosna` command, run as the real binary. */
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 
 const exec = promisify(execFile);
@@ -17,18 +17,27 @@ const failure = (...args: string[]) => dosna(...args).then(
 describe('dosna command', () => {
   const directory = mkdtempSync(join(tmpdir(), 'dosna-cli-'));
   const flags = ['--backend', 'hdf5', '--connection', 'store', '--connection-options', `directory=${directory}`];
+  /** What the chunk files of a dataset take on disk (their sizes, as `du --apparent-size` adds them). */
+  const chunkFileBytes = (name: string) => readdirSync(join(directory, 'store', name))
+    .filter((f) => /^chunk_[\d_]+\.h5$/.test(f))
+    .reduce((sum, f) => sum + statSync(join(directory, 'store', name, f)).size, 0);
+
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
   beforeAll(async () => {
     await dn.withConnection('store', { backend: 'hdf5', directory, create: true }, async (con) => {
       const a = await con.createDataset('alpha', { shape: [10, 20], dtype: 'int16', chunkSize: [4, 8], fillValue: -1 });
       await a.set([dn.s(0, 5)], 3); // touches the chunks of rows 0-7: 2 x 3 of the 3 x 3 grid
       await con.createDataset('beta', { shape: [5], dtype: 'float64', options: { compression: 'gzip' } });
+      // Compressible: 16 stored chunks of 32 KiB raw each, a few hundred bytes gzipped.
+      const gamma = await con.createDataset('gamma', { shape: [256, 256], dtype: 'float64', chunkSize: [64, 64], options: { compression: 'gzip' } });
+      await gamma.set(undefined, 1.5);
     });
   });
 
   it('ls lists datasets, as text and JSON', async () => {
-    expect((await dosna('ls', ...flags)).stdout.trim().split('\n')).toEqual(['alpha', 'beta']);
-    expect(JSON.parse((await dosna('ls', ...flags, '--json')).stdout)).toEqual(['alpha', 'beta']);
+    expect((await dosna('ls', ...flags)).stdout.trim().split('\n')).toEqual(['alpha', 'beta', 'gamma']);
+    expect(JSON.parse((await dosna('ls', ...flags, '--json')).stdout)).toEqual(['alpha', 'beta', 'gamma'].map((path) => ({ path, kind: 'dataset' })));
   });
 
   it('info describes a dataset, as text and JSON', async () => {
@@ -38,14 +47,47 @@ describe('dosna command', () => {
     expect(text).toMatch(/stored chunks\s+6 of 9/);
     expect(JSON.parse((await dosna('info', 'alpha', ...flags, '--json')).stdout)).toEqual({
       name: 'alpha', backend: 'hdf5', connection: 'store', shape: [10, 20], dtype: 'int16', chunkSize: [4, 8],
-      chunkGrid: [3, 3], totalChunks: 9, fillValue: -1, storedChunks: 6, storedBytes: 6 * 32 * 2,
+      chunkGrid: [3, 3], totalChunks: 9, fillValue: -1, storedChunks: 6, storedBytes: chunkFileBytes('alpha'), rawBytes: 10 * 20 * 2, attrs: {},
     });
     expect(JSON.parse((await dosna('info', 'beta', ...flags, '--json')).stdout).options).toEqual({ compression: 'gzip', compressionLevel: 4 });
   });
 
-  it('has --help on every command', async () => {
+  it('info reports the bytes stored (what du counts), not chunks x raw size', async () => {
+    const info = JSON.parse((await dosna('info', 'gamma', ...flags, '--json')).stdout);
+    expect(info.storedChunks).toBe(16);
+    expect(info.storedBytes).toBe(chunkFileBytes('gamma'));
+    expect(info.storedBytes).toBeLessThan(info.rawBytes / 4); // 512 KiB raw, gzipped
+    expect((await dosna('info', 'gamma', ...flags)).stdout).toMatch(new RegExp(`stored bytes\\s+${info.storedBytes} \\(0\\.\\d+ MiB; the whole array is 0\\.500 MiB uncompressed\\)`));
+  });
+
+  it('ls and info on the ram backend say that a new process sees none of its datasets', async () => {
+    for (const argv of [['ls', '--connection', 'store'], ['info', 'alpha', '--connection', 'store']]) {
+      const e = await failure(...argv);
+      expect(e.code).toBe(2);
+      expect(e.stderr).toMatch(/the ram backend keeps datasets in the memory of the process that made them, so this new process sees none/);
+    }
+  });
+
+  it('has --help on every command, and --version', async () => {
     expect((await dosna('--help')).stdout).toMatch(/commands:/);
     for (const command of ['ls', 'info', 'launch']) expect((await dosna(command, '--help')).stdout).toMatch(new RegExp(`usage: dosna ${command}`));
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    expect((await dosna('--version')).stdout).toBe(`dosna ${version}\n`);
+    expect((await dosna('-V')).stdout).toBe(`dosna ${version}\n`);
+  });
+
+  it('bench --help lists the flags without building or running anything; a bad flag is refused the same way', async () => {
+    const { stdout } = await dosna('bench', '--help');
+    for (const flag of ['--full', '--backends', '--engines', '--runs', '--no-peers', '--docs', '--report']) expect(stdout).toContain(flag);
+    expect(stdout).not.toMatch(/bootstrap|tsc/);
+    expect(await failure('bench', '--fulll')).toMatchObject({ code: 2, stderr: expect.stringMatching(/bench: Unknown option '--fulll'/) });
+    expect(await failure('bench', '--backends', 'ram,nosql')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--backends takes a comma-separated list of ram, hdf5, s3, ceph/) });
+  });
+
+  it('launch of a script that does not exist is one line, not a stack per rank', async () => {
+    const e = await failure('launch', '-n', '2', 'nosuch.ts');
+    expect(e.code).toBe(2);
+    expect(e.stderr.trim().split('\n')).toEqual([`dosna: launch: no such script "nosuch.ts" (looked in ${process.cwd()})`]);
   });
 
   it('exits 1 with a message when the operation fails, 2 on bad usage', async () => {

@@ -34,6 +34,8 @@ async function runRanks(launcher: 'dosna' | 'mpiexec', name: string, ranks = 3):
     const e = error as { stdout: string; stderr: string; code: number };
     ({ stdout, stderr } = e);
     code = e.code;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
   const reports = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   reports.sort((a, b) => (a.rank as number) - (b.rank as number));
@@ -141,6 +143,16 @@ describe.each(['dosna', 'mpiexec'] as const)('3 ranks under %s on hdf5', (launch
       expect(r.causeName).toBe('RangeError');
       expect(r.outputExists).toBe(false);
       if (r.rank !== 1) expect(r.stack).toMatch(/\(in rank 1\)/);
+    }
+  });
+
+  it('ranks making different collective calls are told which call each rank made, in the user\'s terms', async () => {
+    const { reports, stderr } = await runRanks(launcher, 'mismatch');
+    expect(reports, stderr).toHaveLength(3);
+    for (const r of reports) {
+      expect(r.error).toBe('DosnaError');
+      expect(r.message).toContain(`rank 0 called 'delDataset("victim")', rank 1 called 'barrier()', rank 2 called 'barrier()'`);
+      expect(r.message).not.toMatch(/onRoot/);
     }
   });
 

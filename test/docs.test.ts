@@ -2,12 +2,14 @@
  * Every code block in the docs runs. For each page, its TypeScript blocks are run in order as
  * one script (each block in its own scope, imports of 'dosna' pointed at the sources) in a
  * fresh folder; a block fenced as ```js file=NAME is written to that folder as NAME first.
- * Shell blocks are checked for what they name: npm scripts and files must exist.
+ * A `console.log(...)` line ending in `//=> text` claims its output: the run checks that the
+ * line runs and prints that text (spacing aside). Shell blocks are checked for what they
+ * name: npm scripts and files must exist. Links point inside the repository.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -35,19 +37,49 @@ function blocks(markdown: string): Block[] {
   return out;
 }
 
+/** `console.log(ARGS); //=> CLAIM` on one line: the claim is checked (see `CLAIMS_PRELUDE`). */
+const CLAIM = /console\.log\((.*)\);\s*\/\/=>\s*(.*)$/;
+
+/**
+ * Checks the claims: each prints as console.log would, and must print its claim (spacing
+ * aside); a claim whose line never ran fails the page at exit.
+ */
+const CLAIMS_PRELUDE = `
+import { formatWithOptions as __format } from 'node:util';
+const __claims = new Map();
+function __claim(id, claim, ...args) {
+  const printed = __format({ breakLength: Infinity }, ...args);
+  console.log(printed);
+  const flat = (text) => text.replace(/\\s+/g, '');
+  if (flat(printed) !== flat(claim)) throw new Error(\`the docs claim \${JSON.stringify(claim)} but it prints \${JSON.stringify(printed)}\`);
+  __claims.set(id, true);
+}
+function __declare(id, claim) { if (!__claims.has(id)) __claims.set(id, claim); }
+process.on('exit', () => {
+  const unrun = [...__claims.values()].filter((v) => v !== true);
+  if (unrun.length > 0) { console.error(\`Error: these claimed outputs never printed: \${unrun.join(' | ')}\`); process.exitCode = 1; }
+});
+`;
+
 /** One script from a page's TypeScript blocks: imports hoisted and deduplicated, each block in its own scope. */
 function script(page: Block[]): string {
   const imports = new Set<string>();
   const bodies: string[] = [];
+  const declared: string[] = [];
   for (const b of page.filter((x) => (x.lang === 'ts' || x.lang === 'typescript') && !x.info.includes('file='))) {
     const body: string[] = [];
     for (const line of b.code.split('\n')) {
+      const claim = CLAIM.exec(line);
       if (/^import .* from ['"][^'"]+['"];?$/.test(line)) imports.add(line.replace(/from ['"]dosna['"]/, `from '${root}/src/index.ts'`));
-      else body.push(line);
+      else if (claim) {
+        const id = declared.length;
+        declared.push(`__declare(${id}, ${JSON.stringify(claim[2].trim())});`);
+        body.push(line.slice(0, claim.index) + `__claim(${id}, ${JSON.stringify(claim[2].trim())}, ${claim[1]});`);
+      } else body.push(line);
     }
     bodies.push(`{\n${body.join('\n')}\n}`);
   }
-  return `${[...imports].join('\n')}\n${bodies.join('\n')}\nexport {};\n`;
+  return `${[...imports].join('\n')}\n${CLAIMS_PRELUDE}\n${declared.join('\n')}\n${bodies.join('\n')}\nexport {};\n`;
 }
 
 /** tsx's loader by absolute URL, since the pages run outside the project folder. */
@@ -64,15 +96,35 @@ describe.each(pages)('code blocks of %s', (page) => {
       writeFileSync(join(dir, /file=(\S+)/.exec(b.info)![1]), b.code.replace(/from ['"]dosna['"]/g, `from '${pathToFileURL(join(root, 'src/index.ts')).href}'`));
     }
     writeFileSync(join(dir, 'page.mts'), script(all));
-    const { stderr } = await run(process.execPath, ['--import', tsx, join(dir, 'page.mts')], { cwd: dir, timeout: 120_000, env: { ...process.env, NODE_OPTIONS: '' } })
-      .catch((e: { stderr: string; stdout: string }) => { throw new Error(`${page}: ${e.stderr || e.stdout}`); });
-    expect(stderr).not.toMatch(/Error/);
+    try {
+      const { stderr } = await run(process.execPath, ['--import', tsx, join(dir, 'page.mts')], { cwd: dir, timeout: 120_000, env: { ...process.env, NODE_OPTIONS: '' } })
+        .catch((e: { stderr: string; stdout: string }) => { throw new Error(`${page}: ${e.stderr || e.stdout}`); });
+      expect(stderr).not.toMatch(/Error/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 180_000);
 
   it('shell blocks name npm scripts and files that exist', () => {
     for (const b of all.filter((x) => x.lang === 'sh' || x.lang === 'bash')) {
       for (const m of b.code.matchAll(/npm run ([\w:-]+)/g)) expect(packageScripts, `${page}: npm run ${m[1]}`).toContain(m[1]);
       for (const m of b.code.matchAll(/(?:^|\s)((?:\.\/)?(?:scripts|examples|bench|test)\/[\w./-]+)/g)) expect(existsSync(m[1]), `${page}: ${m[1]}`).toBe(true);
+    }
+  });
+});
+
+// Every page, the generated benchmark results too.
+const allPages = ['README.md', ...['docs', 'docs/backends', 'docs/engines'].flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.md')).map((f) => join(dir, f)))];
+
+describe.each(allPages)('links of %s', (page) => {
+  it('links point to files of the repository that exist, or to the web', () => {
+    const text = readFileSync(page, 'utf8').replace(/^( *)```[\s\S]*?^\1```/gm, '');
+    for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = m[1];
+      if (/^(https?:|mailto:|#)/.test(target)) continue;
+      const file = resolve(dirname(page), target.split('#')[0]);
+      expect(file.startsWith(root + '/'), `${page}: ${target} is outside the repository`).toBe(true);
+      expect(existsSync(file), `${page}: ${target} does not exist`).toBe(true);
     }
   });
 });

@@ -1,6 +1,6 @@
 /** The gaussian kernels: equal to SciPy's, 3-D equals 3 x 1-D, and with a halo equal to the whole cube filtered at once. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ describe('gaussian kernels against SciPy', () => {
     dir = mkdtempSync(join(tmpdir(), 'dosna-scipy-'));
     execFileSync('/usr/bin/python3', ['scripts/scipy_gaussian_fixture.py', dir]);
   }, 300_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('weights match SciPy: radius floor(4 sigma + 0.5), normalized', () => {
     const w = dn.gaussianWeights(1.5);

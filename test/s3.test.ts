@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
@@ -137,6 +137,42 @@ describe('s3 backend', () => {
     }
   });
 
+  it('with the default options, a server that never answers is a ConnectionError within ~15 s, naming the timeouts', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => { sockets.push(socket); });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const t0 = Date.now();
+      const error = await rejection(dn.connect(uniqueBucket('dosna-s3'), { backend: 's3', ...s3Options(), endpoint: `http://127.0.0.1:${port}` }));
+      const seconds = (Date.now() - t0) / 1000;
+      expect(error).toBeInstanceOf(dn.ConnectionError);
+      expect(error.message).toMatch(/HeadBucket .*no response/);
+      // 3 attempts of 5 s (the defaults, docs/backends/s3.md); was 132 s with the SDK's own.
+      expect(seconds).toBeGreaterThan(9);
+      expect(seconds).toBeLessThan(25);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 60_000);
+
+  it('a chunk object of the wrong size is a CorruptChunkError naming the object', async () => {
+    const ds = await con.createDataset('short-chunk', { shape: [4, 4], dtype: 'float64', chunkSize: [2, 2] });
+    await ds.set([s(0, 2), s(0, 2)], 1);
+    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'short-chunk/0.0', Body: new Uint8Array(5), Metadata: { 'dosna-uid': ds.meta.uid } }));
+    const fresh = await dn.connect(bucket, { backend: 's3', engine: 'cpu', ...s3Options(), cacheBytes: 0 });
+    try {
+      const error = await rejection((await fresh.getDataset('short-chunk')).get());
+      expect(error).toBeInstanceOf(dn.CorruptChunkError);
+      expect(error.message).toMatch(/holds 5 bytes, not the 32 of a full 2x2 float64 chunk/);
+      expect((error as dn.CorruptChunkError).file).toMatch(/short-chunk\/0\.0/);
+    } finally {
+      await fresh.disconnect();
+    }
+    await ds.delete();
+  });
+
   it('a missing bucket is a ConnectionError unless create: true; create makes it', async () => {
     const name = uniqueBucket('dosna-s3-missing');
     const error = await rejection(dn.connect(name, { backend: 's3', ...s3Options(), create: false }));
@@ -188,7 +224,7 @@ describe('s3 backend', () => {
   });
 
   it('rejects unknown and malformed options before any request', async () => {
-    await expect(dn.connect(bucket, { backend: 's3', ...s3Options(), bogus: 1 })).rejects.toThrow(/unknown s3 backend option/);
+    await expect(dn.connect(bucket, { backend: 's3', ...s3Options(), bogus: 1 })).rejects.toThrow(/the s3 backend: unknown option "bogus"/);
     await expect(dn.connect(bucket, { backend: 's3', ...s3Options(), maxConcurrency: 0 })).rejects.toThrow(/maxConcurrency/);
     await expect(dn.connect(bucket, { backend: 's3', ...s3Options(), endpoint: 'ftp://x' })).rejects.toThrow(/http/);
     await expect(dn.connect(bucket, { backend: 's3', ...s3Options(), credentials: { accessKeyId: 'x' } })).rejects.toThrow(/credentials/);

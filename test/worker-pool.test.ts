@@ -111,6 +111,21 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', cache
     expect(ok.lastRun?.chunks ?? ds.lastRun?.chunks).toBe(4);
   });
 
+  it('a kernel that ends its worker thread (process.exit) is a KernelError naming the chunk; the pool recovers', async () => {
+    const ds = await con.createDataset('exits', { shape: [8], chunkSize: [2] });
+    const error = await ds.map((c, ctx) => {
+      if (ctx.index[0] === 1) process.exit(7);
+      return c;
+    }, 'exits-out').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(dn.KernelError);
+    expect((error as dn.KernelError).chunk).toEqual([1]);
+    expect((error as Error).message).toMatch(/chunk \[1\]: the worker thread running it died \(.*code: 7\)/);
+    expect(await con.hasDataset('exits-out')).toBe(false);
+    await ds.set(undefined, [1, 2, 3, 4, 5, 6, 7, 8]);
+    const ok = await ds.map((c) => Float32Array.from(c.data as Float32Array, (v) => -v), 'exits-after');
+    expect(flat(await ok.get())).toEqual([-1, -2, -3, -4, -5, -6, -7, -8]);
+  });
+
   it('after a failed apply every chunk holds its old or its new data', async () => {
     const ds = await con.createDataset('halfapplied', { shape: [20], dtype: 'int32', chunkSize: [2] });
     await ds.set(undefined, 1);

@@ -19,7 +19,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { toNumpyTypeString } from '../dtypes.js';
-import { CorruptChunkError, DosnaError } from '../errors.js';
+import { CorruptChunkError, DosnaError, OptionError } from '../errors.js';
+import { checkOptions } from '../options.js';
+import { RESERVED_PREFIX } from '../paths.js';
 import type { Backend, DatasetMeta } from '../store.js';
 import { checkBucketName, checkEndpoint, optString, tuning, TUNING_OPTIONS, type ClientSettings } from './object-store/settings.js';
 import type { S3Access } from './object-store/access.js';
@@ -30,6 +32,9 @@ export { S3RequestError } from './object-store/access.js';
 
 /** The body of every dataset object, as DosNa writes it. */
 export const SIGNATURE = 'DosNa Dataset';
+/** Sizes of a dataset object's body: the signature, or the signature, a newline and a revision uuid. */
+const DATASET_OBJECT_SIZES = [SIGNATURE.length, SIGNATURE.length + 37];
+
 /** The conf section read when option `section` is not given. */
 export const DEFAULT_SECTION = 'dosna';
 
@@ -74,22 +79,21 @@ function confSection(backend: string, file: string, section: string): Map<string
   const sections = parseCephConf(text);
   const found = sections.get(section);
   if (!found) {
-    throw new DosnaError(`${backend}: conffile ${file} has no [${section}] section (it has ${[...sections.keys()].map((s) => `[${s}]`).join(', ') || 'none'}); pick one with option section`);
+    throw new OptionError(`${backend}: conffile ${file} has no [${section}] section (it has ${[...sections.keys()].map((s) => `[${s}]`).join(', ') || 'none'}); pick one with option section`);
   }
   return found;
 }
 
 /** Validated client settings for the ceph backend (the conf file is read here, at open). */
 export function cephSettings(bucket: string, options: Readonly<Record<string, unknown>>): ClientSettings {
-  const unknown = Object.keys(options).filter((k) => !OPTIONS.has(k));
-  if (unknown.length > 0) throw new DosnaError(`unknown ceph backend option(s) ${unknown.join(', ')}; it takes ${[...OPTIONS].join(', ')}`);
+  checkOptions('the ceph backend', options, [...OPTIONS]);
   const conffile = optString('ceph', options, 'conffile');
   const section = optString('ceph', options, 'section') ?? DEFAULT_SECTION;
   const conf = conffile ? confSection('ceph', conffile, section) : new Map<string, string>();
   const pick = (option: string, key: string) => optString('ceph', options, option) ?? (conf.get(key) || undefined);
   const endpoint = checkEndpoint('ceph', pick('endpoint', 'endpoint'));
   if (!endpoint) {
-    throw new DosnaError(`the ceph backend needs the RGW endpoint: option endpoint, or a conffile whose [${section}] section has endpoint = http://host:port`);
+    throw new OptionError(`the ceph backend needs the RGW endpoint: option endpoint, or a conffile whose [${section}] section has endpoint = http://host:port`);
   }
   const accessKeyId = pick('accessKey', 'access_key');
   const secretAccessKey = pick('secretKey', 'secret_key');
@@ -135,9 +139,11 @@ const layout: MetaLayout = {
   // does not cover, so the generation is the ETag and the fields together.
   generation: (head) => `${head.etag ?? ''} ${JSON.stringify(Object.entries(head.metadata).map(([k, v]) => [k.toLowerCase().replace(/-/g, '_'), v]).sort())}`,
 
-  encode(meta) {
+  encode(meta, revision) {
     return {
-      body: new TextEncoder().encode(SIGNATURE),
+      // DosNa's body at creation; a replacement (a resize) appends its revision, so the ETag
+      // changes with the fields (they live in the user metadata, which the ETag does not cover).
+      body: new TextEncoder().encode(revision ? `${SIGNATURE}\n${revision}` : SIGNATURE),
       contentType: 'text/plain',
       metadata: {
         shape: dumpTuple(meta.shape),
@@ -181,7 +187,7 @@ const layout: MetaLayout = {
     // the signature; its length tells them apart without a HEAD each.
     const names: string[] = [];
     for await (const page of access.listPages('', '/')) {
-      for (const o of page.objects) if (o.size === SIGNATURE.length && o.key.length > 0) names.push(o.key);
+      for (const o of page.objects) if (DATASET_OBJECT_SIZES.includes(o.size) && o.key.length > 0 && !o.key.startsWith(RESERVED_PREFIX)) names.push(o.key);
     }
     return names.sort();
   },

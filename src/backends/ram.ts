@@ -8,24 +8,39 @@
  * shows an earlier generation again; every write swaps in a new buffer (stored buffers are
  * never modified in place), so a reader holding the old one never sees a half-written chunk.
  */
-import { DatasetExistsError, DatasetNotFoundError, DosnaError } from '../errors.js';
+import type { Attrs, AttrsVersion } from '../attrs.js';
+import { DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError, GroupNotFoundError } from '../errors.js';
+import { checkOptions } from '../options.js';
 import { checkName } from '../names.js';
+import { baseName, joinPath, parentOf, ROOT } from '../paths.js';
 import { sharedBufferOf } from '../segments.js';
-import type { Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, Store } from '../store.js';
+import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../store.js';
 
 interface StoredChunk {
   readonly buffer: SharedArrayBuffer;
   readonly generation: Generation;
 }
 
-interface RamDataset {
+/** Attributes as stored: replaced whole on every write, never changed in place. */
+interface RamAttrs {
+  attrs: Attrs;
+  attrsGeneration: Generation | null;
+}
+
+interface RamDataset extends RamAttrs {
   meta: DatasetMeta;
   generation: Generation;
   chunks: Map<string, StoredChunk>;
 }
 
+/** A connection's datasets and groups, by path; the root group is `''`. */
+interface RamTable {
+  datasets: Map<string, RamDataset>;
+  groups: Map<string, RamAttrs>;
+}
+
 /** Every ram connection of this process, by name. */
-const connections = new Map<string, Map<string, RamDataset>>();
+const connections = new Map<string, RamTable>();
 
 let counter = 0;
 const nextGeneration = (): Generation => String(++counter);
@@ -33,16 +48,26 @@ const nextGeneration = (): Generation => String(++counter);
 const key = (index: ChunkIndex) => index.join('.');
 
 class RamStore implements Store {
-  readonly capabilities = { sharedMemory: true };
+  readonly capabilities = { sharedMemory: true, processLocal: true };
   constructor(private readonly name: string) {}
 
-  private get datasets(): Map<string, RamDataset> {
+  private get table(): RamTable {
     let table = connections.get(this.name);
     if (!table) {
-      table = new Map();
+      table = { datasets: new Map(), groups: new Map([[ROOT, { attrs: {}, attrsGeneration: null }]]) };
       connections.set(this.name, table);
     }
     return table;
+  }
+
+  private get datasets(): Map<string, RamDataset> {
+    return this.table.datasets;
+  }
+
+  private group(path: string): RamAttrs {
+    const group = this.table.groups.get(path);
+    if (!group) throw new GroupNotFoundError(`group ${JSON.stringify(path)} not found in ram connection ${JSON.stringify(this.name)}`);
+    return group;
   }
 
   /** The dataset of this incarnation: a handle on a deleted (or deleted and re-created) dataset finds none. */
@@ -56,13 +81,66 @@ class RamStore implements Store {
   }
 
   async connect(): Promise<void> {
-    void this.datasets;
+    void this.table;
   }
 
   async disconnect(): Promise<void> {}
 
   async listDatasets(): Promise<string[]> {
-    return [...this.datasets.keys()].sort();
+    return [...this.datasets.keys()].filter((name) => !name.includes('/')).sort();
+  }
+
+  async nodeKind(path: string): Promise<NodeKind | undefined> {
+    if (this.table.groups.has(path)) return 'group';
+    return this.datasets.has(path) ? 'dataset' : undefined;
+  }
+
+  async createGroup(path: string): Promise<boolean> {
+    if (this.datasets.has(path)) throw new DatasetExistsError(`a dataset named ${JSON.stringify(path)} exists`);
+    if (this.table.groups.has(path)) return false;
+    this.group(parentOf(path));
+    this.table.groups.set(path, { attrs: {}, attrsGeneration: null });
+    return true;
+  }
+
+  async deleteGroup(path: string): Promise<void> {
+    this.group(path);
+    if ((await this.list(path)).length > 0) throw new DosnaError(`group ${JSON.stringify(path)} is not empty`);
+    this.table.groups.delete(path);
+  }
+
+  async list(path: string): Promise<NodeEntry[]> {
+    this.group(path);
+    const children: NodeEntry[] = [];
+    for (const [paths, kind] of [[this.datasets.keys(), 'dataset'], [this.table.groups.keys(), 'group']] as const) {
+      for (const p of paths) if (p !== ROOT && parentOf(p) === path) children.push({ name: baseName(p), kind });
+    }
+    return children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  private attrsOf(owner: AttrsOwner): RamAttrs {
+    return 'dataset' in owner ? this.dataset(owner.dataset) : this.group(owner.group);
+  }
+
+  async readAttrs(owner: AttrsOwner): Promise<AttrsVersion> {
+    const node = this.attrsOf(owner);
+    return { attrs: node.attrs, generation: node.attrsGeneration };
+  }
+
+  async writeAttrsIf(owner: AttrsOwner, attrs: Attrs, expected: Generation | null): Promise<Generation | undefined> {
+    const node = this.attrsOf(owner);
+    if (node.attrsGeneration !== expected) return undefined;
+    node.attrs = attrs;
+    node.attrsGeneration = nextGeneration();
+    return node.attrsGeneration;
+  }
+
+  async writeMetaIf(meta: DatasetMeta, expected: Generation): Promise<Generation | undefined> {
+    const ds = this.dataset(meta);
+    if (ds.generation !== expected) return undefined;
+    ds.meta = meta;
+    ds.generation = nextGeneration();
+    return ds.generation;
   }
 
   async readMeta(name: string): Promise<MetaVersion | undefined> {
@@ -76,8 +154,10 @@ class RamStore implements Store {
 
   async createMeta(meta: DatasetMeta): Promise<Generation> {
     if (this.datasets.has(meta.name)) throw new DatasetExistsError(`dataset ${JSON.stringify(meta.name)} already exists`);
+    if (this.table.groups.has(meta.name)) throw new GroupExistsError(`a group named ${JSON.stringify(meta.name)} exists`);
+    this.group(parentOf(meta.name));
     const generation = nextGeneration();
-    this.datasets.set(meta.name, { meta, generation, chunks: new Map() });
+    this.datasets.set(meta.name, { meta, generation, chunks: new Map(), attrs: {}, attrsGeneration: null });
     return generation;
   }
 
@@ -132,14 +212,19 @@ class RamStore implements Store {
   async listChunks(meta: DatasetMeta): Promise<ChunkIndex[]> {
     return [...this.dataset(meta).chunks.keys()].map((k) => k.split('.').map(Number));
   }
+
+  async storedBytes(meta: DatasetMeta): Promise<number> {
+    let bytes = 0;
+    for (const chunk of this.dataset(meta).chunks.values()) bytes += chunk.buffer.byteLength;
+    return bytes;
+  }
 }
 
 export const backend: Backend = {
   name: 'ram',
   open(name, options) {
     checkName(name, 'connection');
-    const unknown = Object.keys(options);
-    if (unknown.length > 0) throw new DosnaError(`the ram backend takes no options, got ${unknown.join(', ')}`);
+    checkOptions('the ram backend', options, []);
     return new RamStore(name);
   },
 };

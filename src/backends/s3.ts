@@ -11,13 +11,14 @@
  *
  * Options (all plain data, so workers and other processes re-open the store from them):
  * `endpoint`, `region`, `profile`, `forcePathStyle`, `credentials` ({ accessKeyId,
- * secretAccessKey, sessionToken? }), `create`, `maxConcurrency` (32), `maxAttempts` (4),
- * `connectionTimeout` (3000 ms), `requestTimeout` (30000 ms), `checksums` ('WHEN_REQUIRED').
+ * secretAccessKey, sessionToken? }), `create`, `maxConcurrency` (32), `maxAttempts` (3),
+ * `connectionTimeout` (3000 ms), `requestTimeout` (5000 ms of silence), `checksums` ('WHEN_REQUIRED').
  * What is not given comes from the SDK's default chain: AWS_* environment variables and the
  * shared config and credentials files (the client's own `profile` option selects a profile).
  */
 import { castScalar, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../dtypes.js';
-import { CorruptChunkError, DosnaError } from '../errors.js';
+import { CorruptChunkError, DosnaError, OptionError } from '../errors.js';
+import { checkOptions } from '../options.js';
 import type { Backend, DatasetMeta } from '../store.js';
 import { checkBucketName, checkEndpoint, optBoolean, optString, tuning, TUNING_OPTIONS, type ClientSettings } from './object-store/settings.js';
 import type { S3Access } from './object-store/access.js';
@@ -144,15 +145,14 @@ const layout: MetaLayout = {
 
 /** Validated client settings for the s3 backend. */
 export function s3Settings(bucket: string, options: Readonly<Record<string, unknown>>): ClientSettings {
-  const unknown = Object.keys(options).filter((k) => !OPTIONS.has(k));
-  if (unknown.length > 0) throw new DosnaError(`unknown s3 backend option(s) ${unknown.join(', ')}; it takes ${[...OPTIONS].join(', ')}`);
+  checkOptions('the s3 backend', options, [...OPTIONS]);
   let credentials: ClientSettings['credentials'];
   const c = options.credentials;
   if (c !== undefined && c !== null) {
     const cred = c as Record<string, unknown>;
     if (typeof c !== 'object' || typeof cred.accessKeyId !== 'string' || typeof cred.secretAccessKey !== 'string'
       || !cred.accessKeyId || !cred.secretAccessKey || (cred.sessionToken !== undefined && typeof cred.sessionToken !== 'string')) {
-      throw new DosnaError('s3 option credentials must be { accessKeyId, secretAccessKey, sessionToken? } with string values');
+      throw new OptionError('s3 option credentials must be { accessKeyId, secretAccessKey, sessionToken? } with string values');
     }
     credentials = {
       accessKeyId: cred.accessKeyId,
@@ -162,7 +162,7 @@ export function s3Settings(bucket: string, options: Readonly<Record<string, unkn
   }
   const checksums = optString('s3', options, 'checksums') ?? 'WHEN_REQUIRED';
   if (checksums !== 'WHEN_REQUIRED' && checksums !== 'WHEN_SUPPORTED') {
-    throw new DosnaError(`s3 option checksums must be 'WHEN_REQUIRED' or 'WHEN_SUPPORTED', got ${JSON.stringify(checksums)}`);
+    throw new OptionError(`s3 option checksums must be 'WHEN_REQUIRED' or 'WHEN_SUPPORTED', got ${JSON.stringify(checksums)}`);
   }
   const endpoint = checkEndpoint('s3', optString('s3', options, 'endpoint'));
   // Path-style addressing by default for custom endpoints: S3-compatible services rarely

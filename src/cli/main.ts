@@ -1,14 +1,17 @@
 /**
  * The `dosna` command line:
- *   dosna ls     [connection flags] [--json]             the datasets of a connection
- *   dosna info   <dataset> [connection flags] [--json]   shape, dtype, chunks, fill value, stored chunks and bytes
+ *   dosna ls     [GROUP] [--recursive] [connection flags] [--json]   the datasets and groups of a connection
+ *   dosna info   <dataset> [connection flags] [--json]   shape, dtype, chunks, fill value, stored chunks and bytes, attributes
  *   dosna launch -n N script [args...]                    run a script as N ranks (cluster-rank engine)
  *   dosna bench  [bench flags]                            the benchmark command (from a checkout)
+ *   dosna --version
  * Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as dn from '../index.js';
 import { bytesPerElement } from '../dtypes.js';
 import { parseConnectionArgs, toConnectionOptions } from './connection-args.js';
@@ -22,22 +25,26 @@ const CONNECTION_HELP = `connection flags (as run_tests.sh and the examples):
 const HELP = `usage: dosna <command> [options]
 
 commands:
-  ls                          list the datasets of a connection
-  info <dataset>              describe a dataset: shape, dtype, chunks, fill value, stored chunks and bytes
+  ls [group]                  list the datasets and groups of a connection (or of one group)
+  info <dataset>              describe a dataset: shape, dtype, chunks, fill value, stored chunks and bytes, attributes
   launch -n N script [args]   run a script as N ranks on this host (cluster-rank engine)
   bench [flags]               run the benchmark command (npm run bench) from a checkout
 
-Run 'dosna <command> --help' for a command's options. Exit codes: 0 ok, 1 failed, 2 bad usage.`;
+Run 'dosna <command> --help' for a command's options; 'dosna --version' prints the version.
+Exit codes: 0 ok, 1 failed, 2 bad usage.`;
 
-const LS_HELP = `usage: dosna ls --connection NAME [--backend B] [--connection-options k=v ...] [--json]
+const LS_HELP = `usage: dosna ls [GROUP] --connection NAME [--backend B] [--connection-options k=v ...] [--recursive] [--json]
 
-Lists the datasets of the connection, one per line (--json: a JSON array).
+Lists the datasets and groups at the top of the connection, or in GROUP (a path such as
+scan1/raw), one per line; groups end in '/'. --recursive lists everything below, as paths.
+--json prints an array of { path, kind } objects.
 
 ${CONNECTION_HELP}`;
 
 const INFO_HELP = `usage: dosna info <dataset> --connection NAME [--backend B] [--connection-options k=v ...] [--json]
 
-Prints the dataset's shape, dtype, chunk size and grid, fill value, and its stored chunks and bytes.
+Prints the dataset's shape, dtype, chunk size and grid, fill value, its stored chunks and bytes,
+and its attributes. The dataset may be a path (scan1/vol).
 
 ${CONNECTION_HELP}`;
 
@@ -52,12 +59,37 @@ Exit code: 0 when every rank succeeds, else the first failing rank's code.`;
 
 class UsageError extends Error {}
 
+/** An attribute as text: typed arrays with their dtype (`float32[2] [0.5, 0.25]`), the rest as JSON. */
+function showAttr(value: dn.AttrValue): string {
+  if (ArrayBuffer.isView(value)) {
+    const items = Array.from(value as ArrayLike<number | bigint>, String);
+    const dtype = value.constructor.name.replace(/Array$/, '').replace('BigInt', 'int').replace('BigUint', 'uint').toLowerCase();
+    return `${dtype}[${items.length}] [${items.slice(0, 8).join(', ')}${items.length > 8 ? ', ...' : ''}]`;
+  }
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  return JSON.stringify(value);
+}
+
+/** An attribute as JSON for --json (typed arrays as arrays, bigints and non-finite numbers as strings). */
+function jsonAttr(value: dn.AttrValue): unknown {
+  if (ArrayBuffer.isView(value)) return Array.from(value as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? v.toString() : v));
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  return value;
+}
+
+const mebibytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 2 ** 20 ? 3 : 1)} MiB`;
+
 const stringify = (value: unknown) => JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2);
 
-async function withCliConnection<T>(argv: readonly string[], help: string, fn: (con: dn.Connection, positionals: string[], json: boolean) => Promise<T>): Promise<number> {
+async function withCliConnection<T>(
+  argv: readonly string[], help: string, flags: ParseArgsConfig['options'],
+  fn: (con: dn.Connection, positionals: string[], json: boolean, values: Record<string, unknown>) => Promise<T>,
+): Promise<number> {
   let parsed;
   try {
-    parsed = parseConnectionArgs(argv, { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } });
+    parsed = parseConnectionArgs(argv, { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' }, ...flags });
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n\n${help}`);
   }
@@ -67,28 +99,45 @@ async function withCliConnection<T>(argv: readonly string[], help: string, fn: (
     return 0;
   }
   if (!args.connection) throw new UsageError(`--connection NAME is required\n\n${help}`);
-  await dn.withConnection(args.connection, toConnectionOptions(args), (con) => fn(con, positionals, values.json as boolean));
+  await dn.withConnection(args.connection, toConnectionOptions(args), (con) => {
+    if (con.store.capabilities.processLocal) {
+      throw new UsageError(`the ${con.backend} backend keeps datasets in the memory of the process that made them, `
+        + 'so this new process sees none; use a backend that stores them (--backend hdf5, s3 or ceph)');
+    }
+    return fn(con, positionals, values.json as boolean, values);
+  });
   return 0;
 }
 
 async function ls(argv: readonly string[]): Promise<number> {
-  return withCliConnection(argv, LS_HELP, async (con, positionals, json) => {
-    if (positionals.length > 0) throw new UsageError(`ls takes no arguments, got ${positionals.join(' ')}\n\n${LS_HELP}`);
-    const names = await con.listDatasets();
-    console.log(json ? stringify(names) : names.join('\n'));
+  return withCliConnection(argv, LS_HELP, { recursive: { type: 'boolean', short: 'r', default: false } }, async (con, positionals, json, values) => {
+    if (positionals.length > 1) throw new UsageError(`ls takes at most one group, got ${positionals.join(' ')}\n\n${LS_HELP}`);
+    const group = positionals[0] ?? '';
+    const entries: { path: string; kind: string }[] = [];
+    const walk = async (path: string) => {
+      for (const e of await con.list(path)) {
+        const full = path ? `${path}/${e.name}` : e.name;
+        entries.push({ path: values.recursive || !path ? full : e.name, kind: e.kind });
+        if (values.recursive && e.kind === 'group') await walk(full);
+      }
+    };
+    await walk(group.replace(/^\/+|\/+$/g, ''));
+    console.log(json ? stringify(entries) : entries.map((e) => (e.kind === 'group' ? `${e.path}/` : e.path)).join('\n'));
   });
 }
 
 async function info(argv: readonly string[]): Promise<number> {
-  return withCliConnection(argv, INFO_HELP, async (con, positionals, json) => {
+  return withCliConnection(argv, INFO_HELP, {}, async (con, positionals, json) => {
     if (positionals.length !== 1) throw new UsageError(`info needs exactly one dataset name\n\n${INFO_HELP}`);
     const ds = await con.getDataset(positionals[0]);
     const stored = (await ds.storedChunks()).length;
-    const chunkBytes = ds.chunkSize.reduce((a, b) => a * b, 1) * bytesPerElement(ds.dtype);
+    const attrs = await ds.attrs.toObject();
+    const storedBytes = await ds.storedBytes();
+    const rawBytes = ds.shape.reduce((a, b) => a * b, 1) * bytesPerElement(ds.dtype);
     const description = {
       name: ds.name, backend: con.backend, connection: con.name, shape: ds.shape, dtype: ds.dtype,
       chunkSize: ds.chunkSize, chunkGrid: ds.chunkGrid, totalChunks: ds.totalChunks, fillValue: ds.fillValue,
-      storedChunks: stored, storedBytes: stored * chunkBytes, ...(ds.meta.options ? { options: ds.meta.options } : {}),
+      storedChunks: stored, storedBytes, rawBytes, attrs: Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, jsonAttr(v)])), ...(ds.meta.options ? { options: ds.meta.options } : {}),
     };
     if (json) {
       console.log(stringify(description));
@@ -102,10 +151,13 @@ async function info(argv: readonly string[]): Promise<number> {
       ['chunk grid', `${ds.chunkGrid.join(' x ')} (${ds.totalChunks} chunks)`],
       ['fill value', String(ds.fillValue)],
       ['stored chunks', `${stored} of ${ds.totalChunks}`],
-      ['stored bytes', `${stored * chunkBytes} (${(stored * chunkBytes / 2 ** 20).toFixed(1)} MiB)`],
+      ['stored bytes', `${storedBytes} (${mebibytes(storedBytes)}; the whole array is ${mebibytes(rawBytes)} uncompressed)`],
     ];
     if (ds.meta.options) rows.push(['options', JSON.stringify(ds.meta.options)]);
     for (const [k, v] of rows) console.log(`${k.padEnd(14)}${v}`);
+    const names = Object.keys(attrs);
+    console.log(`${'attributes'.padEnd(14)}${names.length === 0 ? 'none' : names.length}`);
+    for (const name of names) console.log(`  ${name} = ${showAttr(attrs[name])}`);
   });
 }
 
@@ -129,18 +181,42 @@ async function launchCommand(rest: readonly string[]): Promise<number> {
   }
   const ranks = Number(values.ranks);
   if (scriptAt < 0 || !Number.isInteger(ranks) || ranks < 1) throw new UsageError(`launch needs -n N (a positive integer) and a script\n\n${LAUNCH_HELP}`);
+  const script = rest[scriptAt];
+  if (!existsSync(resolve(script))) throw new UsageError(`launch: no such script ${JSON.stringify(script)} (looked in ${process.cwd()})`);
   return launch({
-    ranks, script: rest[scriptAt], args: rest.slice(scriptAt + 1),
+    ranks, script, args: rest.slice(scriptAt + 1),
     port: values.port ? Number(values.port) : undefined,
     graceSeconds: values.grace ? Number(values.grace) : undefined,
     tagOutput: values['tag-output'],
   });
 }
 
-function bench(rest: readonly string[]): number {
+/** The benchmark's flags (bench/options.ts), from a checkout; undefined in an installed package. */
+async function benchOptions(): Promise<{ BENCH_HELP: string; parseBenchArgs: (argv: readonly string[]) => { help: boolean } } | undefined> {
+  const file = new URL('../../bench/options.ts', import.meta.url);
+  return existsSync(file) ? import(file.href) : undefined;
+}
+
+async function bench(rest: readonly string[]): Promise<number> {
   const root = fileURLToPath(new URL('../..', import.meta.url));
+  const flags = await benchOptions();
+  if (!flags) throw new UsageError('dosna bench runs from a checkout of dosna: the benchmark is not part of the installed package');
+  let parsed;
+  try {
+    parsed = flags.parseBenchArgs(rest);
+  } catch (error) {
+    throw new UsageError(`bench: ${(error as Error).message}\n\n${flags.BENCH_HELP}`);
+  }
+  if (parsed.help) {
+    console.log(flags.BENCH_HELP);
+    return 0;
+  }
   const result = spawnSync('npm', ['run', 'bench', '--', ...rest], { cwd: root, stdio: 'inherit' });
   return result.status ?? 1;
+}
+
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 /** Runs the command line; returns the exit code. */
@@ -153,7 +229,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'ls': return await ls(rest);
       case 'info': return await info(rest);
       case 'launch': return await launchCommand(rest);
-      case 'bench': return bench(rest);
+      case 'bench': return await bench(rest);
+      case '--version': case '-V': case 'version': console.log(`dosna ${version()}`); return 0;
       default: throw new UsageError(`unknown command '${command}'\n\n${HELP}`);
     }
   } catch (error) {

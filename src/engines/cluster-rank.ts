@@ -11,7 +11,8 @@ import { detectRank, type RankInfo } from '../cluster/ranks.js';
 import { KeyedMutex, runTasks, summarize } from '../concurrency.js';
 import { allocate } from '../dtypes.js';
 import type { Engine, EngineSession } from '../engine.js';
-import { DosnaError } from '../errors.js';
+import { DosnaError, OptionError } from '../errors.js';
+import { checkOptions } from '../options.js';
 import { reviveError, serializeError } from '../remote-error.js';
 import { concurrencyOption, DEFAULT_CONCURRENCY } from './cpu.js';
 
@@ -37,7 +38,9 @@ async function release(): Promise<void> {
 
 function timeoutOption(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || value <= 0) throw new DosnaError(`engine option ${name} must be a positive number of milliseconds`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new OptionError(`engine option ${name} must be a positive number of milliseconds, got ${JSON.stringify(value) ?? String(value)}`);
+  }
   return value;
 }
 
@@ -45,12 +48,13 @@ export const engine: Engine = {
   name: 'cluster-rank',
   async open(context): Promise<EngineSession> {
     const info = detectRank();
-    if (info.size > 1 && context.store.capabilities.sharedMemory) {
+    if (info.size > 1 && context.store.capabilities.processLocal) {
       throw new DosnaError(
         `the ${context.settings.backend} backend keeps data in each process's own memory, so ${info.size} ranks would each see `
         + 'different data; use a backend the ranks share (hdf5, s3, ceph) with the cluster-rank engine',
       );
     }
+    checkOptions('the cluster-rank engine', context.options, ['concurrency', 'connectTimeoutMs', 'collectiveTimeoutMs']);
     const concurrency = concurrencyOption(context.options, DEFAULT_CONCURRENCY);
     const comm = await acquire(info, {
       connectTimeoutMs: timeoutOption(context.options.connectTimeoutMs, 'connectTimeoutMs'),
@@ -64,10 +68,10 @@ export const engine: Engine = {
     const session: EngineSession = {
       rank,
       size,
-      async onRoot(fn) {
+      async onRoot(fn, what = 'a collective call') {
         if (size === 1) return fn();
         if (rank !== 0) {
-          const { payload, errors } = await comm.collective('onRoot');
+          const { payload, errors } = await comm.collective(what);
           if (errors[0]) throw reviveError(errors[0], 'rank 0');
           return payload as never;
         }
@@ -75,14 +79,14 @@ export const engine: Engine = {
         try {
           value = await fn();
         } catch (error) {
-          await comm.collective('onRoot', undefined, serializeError(error));
+          await comm.collective(what, undefined, serializeError(error));
           throw error;
         }
-        await comm.collective('onRoot', value);
+        await comm.collective(what, value);
         return value;
       },
-      async barrier() {
-        await comm.collective('barrier');
+      async barrier(what = 'barrier()') {
+        await comm.collective(what);
       },
       allocate,
       async run(job, chunks, options) {
@@ -102,7 +106,7 @@ export const engine: Engine = {
           failure = error;
         }
         if (options.collective && size > 1) {
-          const { errors } = await comm.collective(`run ${options.operation}`, undefined, failure === undefined ? null : serializeError(failure));
+          const { errors } = await comm.collective(`${options.operation} (its chunks)`, undefined, failure === undefined ? null : serializeError(failure));
           const first = errors.findIndex((e) => e !== null);
           if (first >= 0) throw first === rank ? failure : reviveError(errors[first]!, `rank ${first}`);
         } else if (failure !== undefined) {

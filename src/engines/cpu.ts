@@ -6,15 +6,17 @@ import { executeChunk, writtenDataset } from '../chunk-ops.js';
 import { KeyedMutex, runTasks, summarize } from '../concurrency.js';
 import { allocate } from '../dtypes.js';
 import type { Engine, EngineSession } from '../engine.js';
-import { DosnaError } from '../errors.js';
+import { OptionError } from '../errors.js';
+import { checkOptions } from '../options.js';
 
 /** Chunk tasks in flight at once by default: enough to hide remote latency, few enough to bound memory. */
 export const DEFAULT_CONCURRENCY = 8;
 
+/** The `concurrency` engine option (chunk tasks in flight), shared by every engine. */
 export function concurrencyOption(options: Readonly<Record<string, unknown>>, fallback: number): number {
   const value = options.concurrency ?? fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new DosnaError(`engine option concurrency must be a positive integer, got ${String(value)}`);
+    throw new OptionError(`engine option concurrency must be a positive integer, got ${JSON.stringify(value) ?? String(value)}`);
   }
   return value;
 }
@@ -22,6 +24,7 @@ export function concurrencyOption(options: Readonly<Record<string, unknown>>, fa
 export const engine: Engine = {
   name: 'cpu',
   async open(context): Promise<EngineSession> {
+    checkOptions('the cpu engine', context.options, ['concurrency']);
     const concurrency = concurrencyOption(context.options, DEFAULT_CONCURRENCY);
     const locks = new KeyedMutex();
     const env = { store: context.store, storeFor: context.storeFor };

@@ -11,7 +11,8 @@ import { sharedBufferOf } from '../segments.js';
 import { DosnaError } from '../errors.js';
 import { reviveKernel, installShims, type ShippedKernel } from '../shipping.js';
 import { serializeError, type SerializedError } from '../remote-error.js';
-import type { ChunkIndex, ChunkVersion, ConnectionSettings, DatasetMeta, Generation, MetaVersion, Store } from '../store.js';
+import type { AttrsVersion } from '../attrs.js';
+import type { ChunkIndex, ChunkVersion, ConnectionSettings, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../store.js';
 
 /** A chunk handed over with a task: `[storeKey, dataset, chunkKey, buffer or null when absent, its generation]`. */
 export type SharedChunk = [string, string, string, SharedArrayBuffer | null, Generation | null];
@@ -120,6 +121,14 @@ class HandedOverStore implements Store {
   async createMeta(): Promise<Generation> { throw new DosnaError('internal: not available in a worker task'); }
   async deleteDataset(): Promise<void> { throw new DosnaError('internal: not available in a worker task'); }
   async listChunks(): Promise<ChunkIndex[]> { throw new DosnaError('internal: not available in a worker task'); }
+  async storedBytes(): Promise<number> { throw new DosnaError('internal: not available in a worker task'); }
+  async writeMetaIf(): Promise<Generation | undefined> { throw new DosnaError('internal: not available in a worker task'); }
+  async nodeKind(): Promise<NodeKind | undefined> { throw new DosnaError('internal: not available in a worker task'); }
+  async createGroup(): Promise<boolean> { throw new DosnaError('internal: not available in a worker task'); }
+  async deleteGroup(): Promise<void> { throw new DosnaError('internal: not available in a worker task'); }
+  async list(): Promise<NodeEntry[]> { throw new DosnaError('internal: not available in a worker task'); }
+  async readAttrs(): Promise<AttrsVersion> { throw new DosnaError('internal: not available in a worker task'); }
+  async writeAttrsIf(): Promise<Generation | undefined> { throw new DosnaError('internal: not available in a worker task'); }
 }
 
 /** Runs one task; failures come back as data so the pool survives and the caller gets the stack. */

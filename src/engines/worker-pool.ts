@@ -10,7 +10,8 @@ import { chunkReads, executeChunk, writtenDataset, type ChunkJob } from '../chun
 import { KeyedMutex, runTasks, summarize, type RunReport } from '../concurrency.js';
 import { allocate, type TypedArray } from '../dtypes.js';
 import type { Engine, EngineContext, EngineSession } from '../engine.js';
-import { ConflictError, DosnaError } from '../errors.js';
+import { ConflictError, DosnaError, KernelError, OptionError } from '../errors.js';
+import { checkOptions } from '../options.js';
 import { reviveError } from '../remote-error.js';
 import { shipKernel } from '../shipping.js';
 import type { StridedView } from '../strided.js';
@@ -43,7 +44,7 @@ function workerEntry(): { filename: string; execArgv: string[] } {
 
 function positiveInteger(value: unknown, name: string, fallback: number): number {
   const v = value ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new DosnaError(`engine option ${name} must be a positive integer, got ${String(value)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new OptionError(`engine option ${name} must be a positive integer, got ${JSON.stringify(value) ?? String(value)}`);
   return v;
 }
 
@@ -68,6 +69,19 @@ function toWorkerJob(job: ChunkJob): WorkerJob {
     }
     default: return job;
   }
+}
+
+/**
+ * The error for a task whose worker thread died under it (a kernel called `process.exit`, ran
+ * out of memory, crashed): for map and apply a `KernelError` naming the chunk, as for a kernel
+ * that throws; otherwise a `DosnaError` naming the chunk.
+ */
+function workerDied(job: ChunkJob, index: ChunkIndex, error: unknown): Error {
+  if (error instanceof DosnaError) return error;
+  const why = error instanceof Error ? error.message : String(error);
+  const at = `chunk [${index.join(', ')}]`;
+  if (job.kind === 'map') return new KernelError(`chunk function failed on ${at}: the worker thread running it died (${why})`, [...index], { cause: error });
+  return new DosnaError(`a worker thread died while running ${job.kind} on ${at} (${why})`, { cause: error });
 }
 
 /** Applies a task's writes to the main thread's store; `false` when a conditional one found the chunk changed. */
@@ -158,7 +172,12 @@ class WorkerPoolSession implements EngineSession {
           }
         }
         const task: WorkerTask = { settings, job: workerJob, index, sharedStores: [...sharedStores.keys()], chunks: handed };
-        const result = (await this.pool.run(task)) as WorkerResult;
+        let result: WorkerResult;
+        try {
+          result = (await this.pool.run(task)) as WorkerResult;
+        } catch (error) {
+          throw workerDied(job, index, error);
+        }
         if (result.error) throw reviveError(result.error, `worker thread ${result.worker}`);
         if (await applyWrites(own, target, result.writes ?? [])) return { worker: result.worker, ...result.stats! };
         if (attempt >= MAX_COMMIT_ATTEMPTS) {
@@ -177,6 +196,7 @@ class WorkerPoolSession implements EngineSession {
 export const engine: Engine = {
   name: 'worker-pool',
   async open(context): Promise<EngineSession> {
+    checkOptions('the worker-pool engine', context.options, ['threads', 'concurrency']);
     const threads = positiveInteger(context.options.threads, 'threads', availableParallelism());
     // Two tasks per thread keep every worker busy while the next task's chunks are prepared.
     const concurrency = concurrencyOption(context.options, threads * 2);

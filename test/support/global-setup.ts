@@ -11,9 +11,11 @@
  * here before any test worker starts; workers inherit it) and through `provide('dosnaS3')`.
  * When neither works the run fails with a message saying how to get an endpoint: tests of
  * these backends are never skipped silently.
+ *
+ * Every run also gets its own TMPDIR, checked empty at teardown: tests leave no files behind.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,7 +104,8 @@ function cephConfFor(endpoint: string, accessKeyId: string, secretAccessKey: str
  * The Debian packages the suite's reference checks use (h5py, SciPy, Open MPI's mpiexec),
  * installed once here, before test files run in parallel (dpkg takes one installer at a time).
  */
-const DEBIAN_PACKAGES = ['python3-numpy', 'python3-h5py', 'python3-scipy', 'openmpi-bin'];
+// fonts-dejavu-core: the text of the examples' charts and slice figures (resvg draws with system fonts).
+const DEBIAN_PACKAGES = ['python3-numpy', 'python3-h5py', 'python3-scipy', 'openmpi-bin', 'fonts-dejavu-core'];
 
 function ensureDebianPackages(): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -113,12 +116,36 @@ function ensureDebianPackages(): Promise<void> {
   });
 }
 
-export default async function setup(project: TestProject): Promise<(() => Promise<void>) | void> {
+/** Where this run's failures that belong to no test go; scripts/summarize-vitest.mjs counts them. */
+export const EXTRA_FAILURES = join(ROOT, '.vitest-extra-failures.json');
+
+/**
+ * Gives the run its own temporary folder (TMPDIR, inherited by test workers and every process
+ * they start) and returns the check that runs at teardown: the tests must have removed all
+ * they made there. Whatever is left is removed and reported as a failure naming it.
+ */
+function privateTmpdir(): () => void {
+  const dir = mkdtempSync(join(tmpdir(), 'dosna-test-run-'));
+  process.env.TMPDIR = dir;
+  rmSync(EXTRA_FAILURES, { force: true });
+  return () => {
+    // Tools keep compile caches in TMPDIR (tsx: tsx-<uid>; npm turns on Node's node-compile-cache):
+    // caches of the tools, not files a test made.
+    const left = readdirSync(dir).filter((name) => !/^(tsx-\d+|node-compile-cache)$/.test(name));
+    rmSync(dir, { recursive: true, force: true });
+    if (left.length > 0) {
+      writeFileSync(EXTRA_FAILURES, JSON.stringify([{ name: 'tests leave no files behind', message: `left in the temporary folder: ${left.sort().join(', ')}` }]));
+    }
+  };
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await ensureDebianPackages();
+  const checkTmpdir = privateTmpdir();
   const needed = selectedBackends().some((b) => b === 's3' || b === 'ceph');
   if (!needed) {
     project.provide('dosnaS3', null);
-    return;
+    return async () => checkTmpdir();
   }
 
   let service: S3TestService;
@@ -169,6 +196,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 
   return async () => {
     for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
+    checkTmpdir();
     if (startedHere) await runRgwScript(['stop'], process.env, 120_000);
   };
 }

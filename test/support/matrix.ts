@@ -3,7 +3,7 @@
  * with DOSNA_TEST_BACKENDS / DOSNA_TEST_ENGINES (comma lists); by default it is everything
  * registered. Each backend gets a fresh, uniquely named connection per test file.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as dn from '../../src/index.js';
@@ -39,6 +39,9 @@ export function combos(withCacheOff = false): Combo[] {
 
 let counter = 0;
 
+/** Folders `backendOptions` made; `closeConnection` removes a connection's folder. */
+const scratchFolders = new Set<string>();
+
 /** Extra connection options given on the command line (`--connection-options k=v`), as JSON. */
 function optionsFromEnv(): Record<string, unknown> {
   const raw = process.env.DOSNA_TEST_CONNECTION_OPTIONS;
@@ -49,7 +52,11 @@ function optionsFromEnv(): Record<string, unknown> {
 export function backendOptions(backend: string): Record<string, unknown> {
   switch (backend) {
     case 'hdf5':
-      return { directory: mkdtempSync(join(tmpdir(), 'dosna-test-')), create: true };
+    {
+      const directory = mkdtempSync(join(tmpdir(), 'dosna-test-'));
+      scratchFolders.add(directory);
+      return { directory, create: true };
+    }
     case 's3':
     case 'ceph': {
       // Set by test/support/global-setup.ts (a local Ceph RGW, or DOSNA_S3_ENDPOINT).
@@ -88,6 +95,8 @@ export async function closeConnection(con: dn.Connection | undefined): Promise<v
     for (const name of await con.listDatasets()) await con.delDataset(name);
   } finally {
     await con.disconnect();
+    const directory = con.settings.options.directory;
+    if (typeof directory === 'string' && scratchFolders.delete(directory)) rmSync(directory, { recursive: true, force: true });
   }
 }
 

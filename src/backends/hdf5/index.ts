@@ -6,8 +6,10 @@
  *
  * ```text
  * <directory>/<connection>/                 the connection: a folder
- *   <dataset>/dataset.h5                    root attributes shape, dtype, fillvalue, chunk_grid, chunk_size (+ dosna_uid)
+ *   <dataset>/dataset.h5                    root attributes shape, dtype, fillvalue, chunk_grid, chunk_size (+ dosna_uid),
+ *                                           and the dataset's own attributes
  *   <dataset>/chunk_<i>_<j>_<k>.h5          one HDF5 dataset /data of the full chunk shape
+ *   <group>/.dosna-group.h5, <group>/...    a group (see nodes.ts), holding datasets and groups laid out the same way
  * ```
  *
  * Every file is written beside its final name (`<file>.tmp-...`) and renamed over it, so
@@ -19,12 +21,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bytesPerElement } from '../../dtypes.js';
-import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, InvalidNameError } from '../../errors.js';
+import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError, InvalidNameError, OptionError } from '../../errors.js';
+import { checkOptions } from '../../options.js';
 import { checkName } from '../../names.js';
-import type { Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, Store } from '../../store.js';
+import { baseName, RESERVED_PREFIX } from '../../paths.js';
+import type { Attrs, AttrsVersion } from '../../attrs.js';
+import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { readTemplated, readTemplatedInto, readTemplatedWithGeneration, stampFile, statGeneration, writeFileParts } from './files.js';
 import { h5, H5WASM_CODES, hdf5Reason, loadH5, readThroughHdf5, writeThroughHdf5, type ChunkFileLayout } from './h5lib.js';
-import { asideName, commitFile, isAbandoned, removeFile, sweepFolder, tmpName } from './locks.js';
+import { asideName, commitFile, isAbandoned, isScratchName, removeFile, sweepFolder, tmpName } from './locks.js';
+import { Hdf5Nodes } from './nodes.js';
 import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFile, writeMetaFile } from './metadata.js';
 import { makeTemplate } from './template.js';
 
@@ -57,6 +63,7 @@ class Hdf5Store implements Store {
   #info = new WeakMap<DatasetMeta, DatasetInfo>();
   /** Dataset folders already swept of what crashed writers left (once per store). */
   #swept = new Set<string>();
+  #nodes: Hdf5Nodes | undefined;
   /** The inode of each dataset incarnation's folder (by uid), to refuse writing into a folder that replaced it. */
   #folders = new Map<string, bigint>();
 
@@ -102,7 +109,41 @@ class Hdf5Store implements Store {
   }
 
   private datasetDir(name: string): string {
-    return path.join(this.root, checkName(name));
+    return this.nodes.dir(name);
+  }
+
+  /** Groups, attributes and metadata updates (nodes.ts). */
+  private get nodes(): Hdf5Nodes {
+    this.check();
+    return (this.#nodes ??= new Hdf5Nodes(this.root));
+  }
+
+  async nodeKind(nodePath: string): Promise<NodeKind | undefined> {
+    return this.nodes.kind(nodePath);
+  }
+
+  createGroup(groupPath: string): Promise<boolean> {
+    return this.nodes.createGroup(groupPath);
+  }
+
+  deleteGroup(groupPath: string): Promise<void> {
+    return this.nodes.deleteGroup(groupPath);
+  }
+
+  list(groupPath: string): Promise<NodeEntry[]> {
+    return this.nodes.list(groupPath);
+  }
+
+  readAttrs(owner: AttrsOwner): Promise<AttrsVersion> {
+    return this.nodes.readAttrs(owner);
+  }
+
+  writeAttrsIf(owner: AttrsOwner, attrs: Attrs, expected: Generation | null): Promise<Generation | undefined> {
+    return this.nodes.writeAttrsIf(owner, attrs, expected);
+  }
+
+  writeMetaIf(meta: DatasetMeta, expected: Generation): Promise<Generation | undefined> {
+    return this.nodes.writeMetaIf(meta, expected);
   }
 
   private notFound(name: string, cause?: unknown): DatasetNotFoundError {
@@ -152,7 +193,7 @@ class Hdf5Store implements Store {
     const entries = await fs.promises.readdir(this.root, { withFileTypes: true });
     const names: string[] = [];
     for (const e of entries) {
-      if (!e.isDirectory()) continue;
+      if (!e.isDirectory() || e.name.startsWith(RESERVED_PREFIX)) continue;
       if (isAbandoned(e.name, () => fs.statSync(path.join(this.root, e.name)))) {
         // A dataset folder whose creation or deletion was cut short by a crash.
         await fs.promises.rm(path.join(this.root, e.name), { recursive: true, force: true }).catch(() => {});
@@ -163,6 +204,7 @@ class Hdf5Store implements Store {
       } catch {
         continue;
       }
+      if (isScratchName(e.name)) continue; // a dataset being created or deleted by a live process
       if (fs.existsSync(path.join(this.root, e.name, METADATA_FILE))) names.push(e.name);
     }
     return names.sort();
@@ -193,9 +235,12 @@ class Hdf5Store implements Store {
     const compression = checkDatasetOptions(meta.name, meta.options);
     const exists = () => new DatasetExistsError(`dataset ${JSON.stringify(meta.name)} already exists in ${this.root}`);
     if (fs.existsSync(path.join(dir, METADATA_FILE))) throw exists();
+    const groupExists = () => new GroupExistsError(`a group named ${JSON.stringify(meta.name)} exists in ${this.root}`);
+    if (this.nodes.kind(meta.name) === 'group') throw groupExists();
     // Built under a hidden name and renamed into place: the dataset appears whole, and of two
     // processes creating it, one wins.
-    const staging = asideName(this.root, meta.name, 'creating');
+    const parent = path.dirname(dir);
+    const staging = asideName(parent, baseName(meta.name), 'creating');
     await fs.promises.mkdir(staging);
     try {
       const file = path.join(staging, METADATA_FILE);
@@ -214,10 +259,11 @@ class Hdf5Store implements Store {
           if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
         }
         if (fs.existsSync(path.join(dir, METADATA_FILE))) throw exists();
+        if (this.nodes.kind(meta.name) === 'group') throw groupExists();
         if (attempt >= 5) throw new DosnaError(`cannot create dataset ${JSON.stringify(meta.name)}: ${dir} keeps being re-created`);
         // A folder without dataset.h5: what a dataset lost its metadata from, or a crash left.
         // Its chunks must never show in the new dataset: move it aside and remove it.
-        const aside = asideName(this.root, meta.name, 'deleted');
+        const aside = asideName(parent, baseName(meta.name), 'deleted');
         try {
           fs.renameSync(dir, aside);
         } catch (error) {
@@ -237,7 +283,7 @@ class Hdf5Store implements Store {
     // Its metadata need not be readable: a dataset is there when its dataset.h5 is.
     if (!fs.existsSync(path.join(dir, METADATA_FILE))) throw this.notFound(name);
     // Move the folder aside first, so the dataset and all its chunks vanish at once.
-    const aside = asideName(this.root, name, 'deleted');
+    const aside = asideName(path.dirname(dir), baseName(name), 'deleted');
     try {
       await fs.promises.rename(dir, aside);
     } catch (error) {
@@ -417,6 +463,25 @@ class Hdf5Store implements Store {
     for (const index of indices) await this.deleteChunk(meta, index);
   }
 
+  async storedBytes(meta: DatasetMeta): Promise<number> {
+    const { dir } = this.info(meta);
+    const chunks = await this.listChunks(meta);
+    let bytes = 0;
+    // Stats in batches: thousands of chunk files at once would exhaust file handles on slow disks.
+    for (let at = 0; at < chunks.length; at += 64) {
+      const sizes = await Promise.all(chunks.slice(at, at + 64).map(async (index) => {
+        try {
+          return (await fs.promises.stat(path.join(dir, chunkFileName(index)))).size;
+        } catch (error) {
+          if (errorCode(error) === 'ENOENT') return 0; // deleted since the listing
+          throw error;
+        }
+      }));
+      for (const size of sizes) bytes += size;
+    }
+    return bytes;
+  }
+
   async listChunks(meta: DatasetMeta): Promise<ChunkIndex[]> {
     this.check();
     const { dir } = this.info(meta);
@@ -446,15 +511,14 @@ export const backend: Backend = {
   name: 'hdf5',
   open(name, options) {
     checkName(name, 'connection');
-    const unknown = Object.keys(options).filter((k) => !OPTIONS.has(k));
-    if (unknown.length > 0) throw new DosnaError(`unknown hdf5 backend option(s) ${unknown.join(', ')}; it takes directory, create and fastPath`);
+    checkOptions('the hdf5 backend', options, [...OPTIONS]);
     const directory = options.directory ?? '.';
-    if (typeof directory !== 'string' || directory.length === 0) throw new DosnaError(`hdf5 option directory must be a non-empty string, got ${JSON.stringify(directory)}`);
+    if (typeof directory !== 'string' || directory.length === 0) throw new OptionError(`hdf5 option directory must be a non-empty string, got ${JSON.stringify(directory)}`);
     if (directory.includes('\0')) throw new InvalidNameError('hdf5 option directory contains a NUL character');
     const create = options.create ?? false;
-    if (typeof create !== 'boolean') throw new DosnaError(`hdf5 option create must be true or false, got ${JSON.stringify(create)}`);
+    if (typeof create !== 'boolean') throw new OptionError(`hdf5 option create must be true or false, got ${JSON.stringify(create)}`);
     const fastPath = options.fastPath ?? true;
-    if (typeof fastPath !== 'boolean') throw new DosnaError(`hdf5 option fastPath must be true or false, got ${JSON.stringify(fastPath)}`);
+    if (typeof fastPath !== 'boolean') throw new OptionError(`hdf5 option fastPath must be true or false, got ${JSON.stringify(fastPath)}`);
     return new Hdf5Store(name, directory, create, fastPath);
   },
 };

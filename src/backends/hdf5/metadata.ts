@@ -6,8 +6,11 @@
  */
 import * as fs from 'node:fs';
 import { castScalar, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../../dtypes.js';
-import { CorruptChunkError, DosnaError } from '../../errors.js';
+import { CorruptChunkError, DosnaError, OptionError } from '../../errors.js';
+import { checkOptions } from '../../options.js';
 import type { ChunkIndex, DatasetMeta } from '../../store.js';
+import { DATASET_METADATA_NAMES, type Attrs } from '../../attrs.js';
+import { readHdf5Attrs, writeHdf5Attrs } from './attributes.js';
 import { h5, H5WASM_CODES, hdf5Reason, withHdf5File } from './h5lib.js';
 
 export const METADATA_FILE = 'dataset.h5';
@@ -22,18 +25,16 @@ export interface Compression {
 
 export function checkDatasetOptions(name: string, options: Readonly<Record<string, unknown>> | undefined): Compression | undefined {
   if (!options) return undefined;
-  const known = new Set(['compression', 'compressionLevel']);
-  const unknown = Object.keys(options).filter((k) => !known.has(k));
-  if (unknown.length > 0) throw new DosnaError(`dataset ${JSON.stringify(name)}: the hdf5 backend does not know the dataset option(s) ${unknown.join(', ')}; it takes compression and compressionLevel`);
+  checkOptions(`dataset ${JSON.stringify(name)} on the hdf5 backend`, options, ['compression', 'compressionLevel']);
   const { compression, compressionLevel } = options;
   if (compression === undefined || compression === null || compression === 'none') {
-    if (compressionLevel !== undefined) throw new DosnaError(`dataset ${JSON.stringify(name)}: compressionLevel needs compression: 'gzip'`);
+    if (compressionLevel !== undefined) throw new OptionError(`dataset ${JSON.stringify(name)}: compressionLevel needs compression: 'gzip'`);
     return undefined;
   }
-  if (compression !== 'gzip') throw new DosnaError(`dataset ${JSON.stringify(name)}: unknown compression ${JSON.stringify(compression)}; the hdf5 backend supports 'gzip'`);
+  if (compression !== 'gzip') throw new OptionError(`dataset ${JSON.stringify(name)}: unknown compression ${JSON.stringify(compression)}; the hdf5 backend supports 'gzip'`);
   const level = compressionLevel ?? 4;
   if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > 9) {
-    throw new DosnaError(`dataset ${JSON.stringify(name)}: compressionLevel must be an integer from 0 to 9, got ${JSON.stringify(level)}`);
+    throw new OptionError(`dataset ${JSON.stringify(name)}: compressionLevel must be an integer from 0 to 9, got ${JSON.stringify(level)}`);
   }
   return { compression, compressionLevel: level };
 }
@@ -57,8 +58,28 @@ function typedScalar(dtype: DType, value: Scalar) {
   }
 }
 
-/** Writes dataset.h5 to `file` (a temporary name). */
-export function writeMetaFile(file: string, meta: DatasetMeta, compression: Compression | undefined): void {
+/** The file that marks a folder as a group, holding the group's attributes (the root's too). */
+export const GROUP_FILE = '.dosna-group.h5';
+
+/** Writes a group file (a temporary name) holding `attrs`. */
+export function writeGroupFile(file: string, attrs: Attrs): void {
+  const { lib } = h5();
+  withHdf5File(file, 'create', (id) => writeHdf5Attrs(new lib.Group(id, '/'), attrs));
+}
+
+/** Reads a group file's attributes; `undefined` when it does not exist. */
+export function readGroupFile(file: string): Attrs | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    return withHdf5File(file, 'read', (id) => readHdf5Attrs(id, []));
+  } catch (error) {
+    if (!fs.existsSync(file)) return undefined;
+    throw new CorruptChunkError(`cannot read group file ${file}: ${hdf5Reason(error)}`, file, { cause: error });
+  }
+}
+
+/** Writes dataset.h5 to `file` (a temporary name), with the dataset's attributes. */
+export function writeMetaFile(file: string, meta: DatasetMeta, compression: Compression | undefined, attrs: Attrs = {}): void {
   const { lib } = h5();
   withHdf5File(file, 'create', (id) => {
     const root = new lib.Group(id, '/');
@@ -73,6 +94,7 @@ export function writeMetaFile(file: string, meta: DatasetMeta, compression: Comp
       root.create_attribute('compression', compression.compression);
       root.create_attribute('compression_level', BigInt64Array.of(BigInt(compression.compressionLevel)), [], '<q');
     }
+    writeHdf5Attrs(root, attrs);
   });
 }
 
@@ -93,17 +115,24 @@ function attrNumbers(value: unknown, what: string, file: string): number[] {
 
 /** Reads dataset.h5; `undefined` when it does not exist. */
 export function readMetaFile(file: string, name: string): DatasetMeta | undefined {
+  return readDatasetFile(file, name, false)?.meta;
+}
+
+/** Reads dataset.h5, the metadata and (with `withAttrs`) the dataset's attributes; `undefined` when it does not exist. */
+export function readDatasetFile(file: string, name: string, withAttrs: boolean): { meta: DatasetMeta; attrs: Attrs } | undefined {
   if (!fs.existsSync(file)) return undefined;
   const { lib } = h5();
   let raw: Record<string, unknown>;
+  let attrs: Attrs = {};
   try {
     raw = withHdf5File(file, 'read', (id, M) => {
       const root = new lib.Group(id, '/');
       const names = new Set(M.get_attribute_names(id, '/'));
       const out: Record<string, unknown> = {};
-      for (const key of ['shape', 'dtype', 'fillvalue', 'chunk_grid', 'chunk_size', 'compression', 'compression_level', UID_ATTRIBUTE]) {
+      for (const key of [...DATASET_METADATA_NAMES, UID_ATTRIBUTE]) {
         if (names.has(key)) out[key] = root.get_attribute(key, false);
       }
+      if (withAttrs) attrs = readHdf5Attrs(id, DATASET_METADATA_NAMES);
       return out;
     });
   } catch (error) {
@@ -151,7 +180,7 @@ export function readMetaFile(file: string, name: string): DatasetMeta | undefine
   }
   const uidValue = raw[UID_ATTRIBUTE] instanceof Uint8Array ? new TextDecoder().decode(raw[UID_ATTRIBUTE] as Uint8Array) : raw[UID_ATTRIBUTE];
   const uid = typeof uidValue === 'string' ? uidValue.replace(/\0+$/, '') : '';
-  return { name, shape, dtype, chunkSize, fillValue, uid, ...(options ? { options } : {}) };
+  return { meta: { name, shape, dtype, chunkSize, fillValue, uid, ...(options ? { options } : {}) }, attrs };
 }
 
 export function chunkFileName(index: ChunkIndex): string {

@@ -2,15 +2,22 @@
  * Settings of the `s3` and `ceph` backends: the tuning options both take (validated, with
  * their defaults), and the names S3 accepts for buckets and keys.
  */
-import { DosnaError, InvalidNameError } from '../../errors.js';
+import { InvalidNameError, OptionError } from '../../errors.js';
 import { checkName } from '../../names.js';
+import { checkPath } from '../../paths.js';
 
-/** Defaults of the tuning options both backends take. */
+/**
+ * Defaults of the tuning options both backends take. `requestTimeout` bounds the silence of a
+ * request (no byte moving), not its length, so a big chunk on a slow link still gets through;
+ * with `maxAttempts` it bounds how long a server that accepts connections and never answers
+ * keeps a caller waiting: about 3 x 5 s, then a `ConnectionError`. A busy real cluster that
+ * needs more can be given it (`requestTimeout: 30000`).
+ */
 export const DEFAULTS = {
   maxConcurrency: 32,
-  maxAttempts: 4,
+  maxAttempts: 3,
   connectionTimeout: 3000,
-  requestTimeout: 30_000,
+  requestTimeout: 5000,
 } as const;
 
 /** Tuning options common to `s3` and `ceph` (all plain data). */
@@ -36,14 +43,14 @@ export interface ClientSettings {
 export function optString(backend: string, options: Readonly<Record<string, unknown>>, key: string): string | undefined {
   const v = options[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length === 0) throw new DosnaError(`${backend} option ${key} must be a non-empty string`);
+  if (typeof v !== 'string' || v.length === 0) throw new OptionError(`${backend} option ${key} must be a non-empty string`);
   return v;
 }
 
 export function optBoolean(backend: string, options: Readonly<Record<string, unknown>>, key: string): boolean | undefined {
   const v = options[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw new DosnaError(`${backend} option ${key} must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw new OptionError(`${backend} option ${key} must be true or false, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -51,7 +58,7 @@ export function optInteger(backend: string, options: Readonly<Record<string, unk
   const v = options[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new DosnaError(`${backend} option ${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    throw new OptionError(`${backend} option ${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
   }
   return v;
 }
@@ -62,12 +69,12 @@ export function checkEndpoint(backend: string, endpoint: string | undefined): st
   try {
     url = new URL(endpoint);
   } catch {
-    throw new DosnaError(`${backend} option endpoint must be a URL such as http://127.0.0.1:7480, got ${JSON.stringify(endpoint)}`);
+    throw new OptionError(`${backend} option endpoint must be a URL such as http://127.0.0.1:7480, got ${JSON.stringify(endpoint)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new DosnaError(`${backend} endpoint must be http:// or https://, got ${JSON.stringify(url.protocol)}`);
+    throw new OptionError(`${backend} endpoint must be http:// or https://, got ${JSON.stringify(url.protocol)}`);
   }
-  if (url.username || url.password) throw new DosnaError(`${backend} endpoint must not carry credentials; use the credential options`);
+  if (url.username || url.password) throw new OptionError(`${backend} endpoint must not carry credentials; use the credential options`);
   return endpoint;
 }
 
@@ -103,9 +110,12 @@ export function checkBucketName(name: unknown, backend: string): string {
   return bucket;
 }
 
-/** A dataset name as it goes into object keys: the core rules, plus valid Unicode (keys are UTF-8). */
+/**
+ * A dataset path as it goes into object keys (`scan1/vol`: the core rules per segment include
+ * valid Unicode, keys being UTF-8); S3 keys may have up to 1024 bytes.
+ */
 export function checkDatasetName(name: unknown): string {
-  checkName(name);
-  if (!(name as string).isWellFormed()) throw new InvalidNameError(`dataset name ${JSON.stringify(name)} is not valid Unicode (lone surrogate)`);
-  return name as string;
+  const checked = checkPath(name);
+  if (Buffer.byteLength(checked, 'utf8') > 900) throw new InvalidNameError(`dataset path ${JSON.stringify(checked.slice(0, 40))}... is too long for S3 object keys (at most 900 bytes in UTF-8, leaving room for chunk names)`);
+  return checked;
 }

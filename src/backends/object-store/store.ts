@@ -10,18 +10,25 @@
  * a handle that raced its deletion) never shows in a new one; creating a dataset also removes
  * whatever is left under its prefix.
  */
+import { randomUUID } from 'node:crypto';
+import type { Attrs, AttrsVersion } from '../../attrs.js';
 import { bytesPerElement } from '../../dtypes.js';
-import { CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError } from '../../errors.js';
-import type { ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, Store, StoreCapabilities } from '../../store.js';
+import { CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError, OptionError } from '../../errors.js';
+import type { AttrsOwner, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store, StoreCapabilities } from '../../store.js';
 import { S3Access, type GotObject } from './access.js';
+import { GROUP_OBJECT, ObjectNodes } from './nodes.js';
 import { checkDatasetName, type ClientSettings } from './settings.js';
 
 /** How one backend lays out a dataset's metadata; chunks are `<dataset>/<i>.<j>.<k>` in both. */
 export interface MetaLayout {
   /** Object key of the dataset's metadata object. */
   metaKey(name: string): string;
-  /** Body and user metadata of the metadata object. */
-  encode(meta: DatasetMeta): { body: Uint8Array; metadata?: Record<string, string>; contentType: string };
+  /**
+   * Body and user metadata of the metadata object. `revision` (a replacement's, unique) must
+   * change the body when the body would not change otherwise, so the ETag, which conditional
+   * replacements compare, changes with every version.
+   */
+  encode(meta: DatasetMeta, revision?: string): { body: Uint8Array; metadata?: Record<string, string>; contentType: string };
   /** Reads a dataset's metadata with its generation; undefined when the dataset does not exist. */
   read(access: S3Access, name: string): Promise<MetaVersion | undefined>;
   /**
@@ -49,10 +56,45 @@ export class ObjectStore implements Store {
   readonly capabilities: StoreCapabilities = { rangeReads: true };
   readonly access: S3Access;
   readonly #layout: MetaLayout;
+  readonly #nodes: ObjectNodes;
 
   constructor(settings: ClientSettings, layout: MetaLayout) {
     this.access = new S3Access(settings);
     this.#layout = layout;
+    this.#nodes = new ObjectNodes(this.access, (name) => layout.metaKey(name));
+  }
+
+  nodeKind(path: string): Promise<NodeKind | undefined> {
+    return this.#nodes.kind(path);
+  }
+
+  createGroup(path: string): Promise<boolean> {
+    return this.#nodes.createGroup(path);
+  }
+
+  deleteGroup(path: string): Promise<void> {
+    return this.#nodes.deleteGroup(path);
+  }
+
+  list(path: string): Promise<NodeEntry[]> {
+    return this.#nodes.list(path);
+  }
+
+  readAttrs(owner: AttrsOwner): Promise<AttrsVersion> {
+    return this.#nodes.readAttrs(owner);
+  }
+
+  writeAttrsIf(owner: AttrsOwner, attrs: Attrs, expected: Generation | null): Promise<Generation | undefined> {
+    return this.#nodes.writeAttrsIf(owner, attrs, expected);
+  }
+
+  async writeMetaIf(meta: DatasetMeta, expected: Generation): Promise<Generation | undefined> {
+    const key = this.#layout.metaKey(checkDatasetName(meta.name));
+    const head = await this.access.head(key);
+    if (!head || this.#layout.generation(head) !== expected || !head.etag) return undefined;
+    const { body, metadata, contentType } = this.#layout.encode(meta, randomUUID());
+    const etag = await this.access.put(key, body, { metadata, contentType, ifMatch: head.etag });
+    return etag === undefined ? undefined : this.#layout.generation({ etag, metadata: metadata ?? {} });
   }
 
   async connect(): Promise<void> {
@@ -85,8 +127,10 @@ export class ObjectStore implements Store {
   async createMeta(meta: DatasetMeta): Promise<Generation> {
     checkDatasetName(meta.name);
     if (meta.options && Object.keys(meta.options).length > 0) {
-      throw new DosnaError(`the ${this.access.settings.backend} backend takes no dataset options, got ${Object.keys(meta.options).join(', ')}`);
+      throw new OptionError(`the ${this.access.settings.backend} backend takes no dataset options, got ${Object.keys(meta.options).join(', ')}`);
     }
+    // A group's marker under that prefix: creating a dataset there would sweep the group away.
+    if (await this.access.head(`${meta.name}/${GROUP_OBJECT}`)) throw new GroupExistsError(`a group named ${JSON.stringify(meta.name)} exists in bucket ${JSON.stringify(this.access.bucket)}`);
     const { body, metadata, contentType } = this.#layout.encode(meta);
     // Conditional: of two processes creating it, one wins, and an object of that name that is
     // not a dataset is not overwritten either.
@@ -209,6 +253,15 @@ export class ObjectStore implements Store {
 
   async deleteChunks(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<void> {
     await this.access.deleteMany(indices.map((index) => this.chunkKey(meta, index)));
+  }
+
+  async storedBytes(meta: DatasetMeta): Promise<number> {
+    const prefix = `${checkDatasetName(meta.name)}/`;
+    let bytes = 0;
+    for await (const page of this.access.listPages(prefix)) {
+      for (const o of page.objects) if (CHUNK_NAME.test(o.key.slice(prefix.length))) bytes += o.size;
+    }
+    return bytes;
   }
 
   async listChunks(meta: DatasetMeta): Promise<ChunkIndex[]> {
