@@ -1,7 +1,7 @@
 /** DataChunk: one cell of a dataset's chunk grid, read and written like a small dataset. */
 import type { NdArray } from './ndarray.js';
 import { chunkOrigin, validShape } from './chunk-ops.js';
-import type { Dataset } from './dataset.js';
+import type { Dataset } from './dataset/index.js';
 import type { TypedArray } from './dtypes.js';
 import { normalizeIndex, type Index, type Selection } from './slicing.js';
 import type { Value } from './values.js';

@@ -10,7 +10,7 @@ import { ConnectionError, DatasetNotFoundError, DosnaError, GroupExistsError, Gr
 import type { Attributes } from './attrs.js';
 import { Group, groupAttributes, type DelGroupOptions } from './group.js';
 import { ancestorsOf, checkPath, ROOT } from './paths.js';
-import { Dataset, forgetDataset } from './dataset.js';
+import { Dataset, forgetDataset } from './dataset/index.js';
 import { ChunkCache, DEFAULT_CACHE_BYTES, type CacheStats } from './chunk-cache.js';
 import type { ChunkJob } from './chunk-ops.js';
 import { normalizeIndex } from './slicing.js';
@@ -233,13 +233,14 @@ export class Connection {
       job = { kind: 'write', dataset: meta, selection: full, source: broadcastTo(toStridedView(options.data, meta.dtype), meta.shape, full.map(() => false)) };
     }
     const what = `createDataset(${JSON.stringify(name)})`;
-    const generation = await session.onRoot(async () => {
+    // Every rank made its own uid: the root's, stored, is the dataset's on every rank.
+    const { uid, generation } = await session.onRoot(async () => {
       await this.makeGroups(ancestorsOf(name));
       if (options.overwrite && (await this.store.metaGeneration(name)) !== null) await this.store.deleteDataset(name);
-      return this.store.createMeta(meta);
+      return { uid: meta.uid, generation: await this.store.createMeta(meta) };
     }, what);
     if (options.overwrite) await forgetDataset(this, name);
-    const ds = new Dataset(this, meta, generation);
+    const ds = new Dataset(this, { ...meta, uid }, generation);
     if (job) {
       try {
         await ds.runLoad(job);

@@ -5,7 +5,7 @@
  */
 import { Attributes } from './attrs.js';
 import type { Connection, CreateDatasetOptions } from './connection.js';
-import type { Dataset } from './dataset.js';
+import type { Dataset } from './dataset/index.js';
 import { baseName, joinPath, ROOT } from './paths.js';
 import type { NodeEntry } from './store.js';
 

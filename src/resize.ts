@@ -10,10 +10,67 @@
  * cleared (each chunk old or new), and if it grows again later the cut-off cells read as the
  * fill value, never as their old data.
  */
-import { commitChunk } from './commit.js';
+import { commitChunk, untilCommitted } from './commit.js';
 import type { TypedArray } from './dtypes.js';
-import { product } from './slicing.js';
+import { IndexError, ShapeError } from './errors.js';
+import { formatShape, normalizeIndex, product, s, type Selection } from './slicing.js';
 import type { ChunkIndex, DatasetMeta, Store } from './store.js';
+
+/**
+ * Commits a new shape of dataset `meta`, computed by `change` from the stored metadata (read
+ * again whenever another process committed first), after trimming the chunks a shrink cuts off.
+ * `gone` throws the error for a dataset that was deleted or replaced. Returns the shape
+ * committed.
+ */
+export async function commitShape(
+  store: Store, meta: DatasetMeta, change: (old: DatasetMeta) => readonly number[], gone: () => Promise<never>,
+): Promise<readonly number[]> {
+  let shape: readonly number[] = meta.shape;
+  await untilCommitted(`the metadata of dataset ${JSON.stringify(meta.name)}`, async () => {
+    const found = await store.readMeta(meta.name);
+    if (!found || found.meta.uid !== meta.uid) return gone();
+    const old = found.meta;
+    shape = change(old);
+    if (shape.some((n, a) => n < old.shape[a])) await trimChunks(store, old, old.shape.map((n, a) => Math.min(n, shape[a])));
+    return store.writeMetaIf({ ...old, shape }, found.generation);
+  });
+  return shape;
+}
+
+/** How `append` grows a dataset: the new shape from the stored one, and where the data goes. */
+export interface AppendPlan {
+  /** The shape grown by the data's extent (throws `ShapeError` if the data no longer fits it). */
+  readonly grow: (old: DatasetMeta) => readonly number[];
+  /** The region of a grown `shape` the data fills: its last `extent` positions along the axis. */
+  readonly regionIn: (shape: readonly number[]) => Selection;
+}
+
+/**
+ * Checks that data of shape `dataShape` can be appended to `meta` along `axis` (negative
+ * counts from the end): it has the dataset's shape on the other axes, and either has `axis`
+ * (a block) or leaves it out (one frame, written at an integer index).
+ */
+export function planAppend(meta: DatasetMeta, dataShape: readonly number[], axis: unknown): AppendPlan {
+  const ndim = meta.shape.length;
+  if (typeof axis !== 'number' || !Number.isInteger(axis) || axis < -ndim || axis >= ndim) {
+    throw new IndexError(`append: axis ${String(axis)} is out of range for ${ndim} axes`);
+  }
+  const at = axis < 0 ? axis + ndim : axis;
+  const frame = dataShape.length === ndim - 1;
+  const extent = frame ? 1 : dataShape[at];
+  const expected = frame ? [...dataShape.slice(0, at), 1, ...dataShape.slice(at)] : dataShape;
+  const grow = (old: DatasetMeta): readonly number[] => {
+    if (expected.length !== ndim || expected.some((n, a) => a !== at && n !== old.shape[a])) {
+      throw new ShapeError(`append: data of shape ${formatShape(dataShape)} does not fit dataset ${JSON.stringify(old.name)} of shape ${formatShape(old.shape)} along axis ${at}`);
+    }
+    return old.shape.map((n, a) => (a === at ? n + extent : n));
+  };
+  const regionIn = (shape: readonly number[]): Selection => {
+    const start = shape[at] - extent;
+    return normalizeIndex(shape.map((_, a) => (a !== at ? s() : frame ? start : s(start, start + extent))), shape);
+  };
+  return { grow, regionIn };
+}
 
 /**
  * Makes the stored chunks agree with a dataset cut down to `keep` cells per axis: chunks

@@ -52,6 +52,33 @@ describe('dosna command', () => {
     expect(JSON.parse((await dosna('info', 'beta', ...flags, '--json')).stdout).options).toEqual({ compression: 'gzip', compressionLevel: 4 });
   });
 
+  it('ls shows groups (ending in /), one group or the whole tree; info shows attributes of datasets and groups', async () => {
+    await dn.withConnection('tree', { backend: 'hdf5', directory, create: true }, async (con) => {
+      const vol = await con.createDataset('scan1/raw/vol', { shape: [4], dtype: 'uint8' });
+      await vol.attrs.update({ units: 'mm', angles: new Float32Array([0, 0.5]), big: 2n ** 62n, run: { id: 7 } });
+      await con.createDataset('top', { shape: [2] });
+      await (await con.createGroup('empty')).attrs.set('note', 'nothing yet');
+      await con.attrs.set('facility', 'DLS');
+    });
+    const tree = ['--backend', 'hdf5', '--connection', 'tree', '--connection-options', `directory=${directory}`];
+    expect((await dosna('ls', ...tree)).stdout.trim().split('\n')).toEqual(['empty/', 'scan1/', 'top']);
+    expect((await dosna('ls', 'scan1', ...tree)).stdout.trim().split('\n')).toEqual(['raw/']);
+    expect((await dosna('ls', '--recursive', ...tree)).stdout.trim().split('\n')).toEqual(['empty/', 'scan1/', 'scan1/raw/', 'scan1/raw/vol', 'top']);
+    expect(JSON.parse((await dosna('ls', 'scan1', '-r', '--json', ...tree)).stdout)).toEqual([
+      { path: 'scan1/raw', kind: 'group' }, { path: 'scan1/raw/vol', kind: 'dataset' },
+    ]);
+    const text = (await dosna('info', 'scan1/raw/vol', ...tree)).stdout;
+    expect(text).toMatch(/attributes\s+4\n  angles = float32\[2\] \[0, 0.5\]\n  big = 4611686018427387904n\n  run = \{"id":7\}\n  units = "mm"/);
+    expect(JSON.parse((await dosna('info', 'scan1/raw/vol', '--json', ...tree)).stdout).attrs).toEqual({ angles: [0, 0.5], big: '4611686018427387904', run: { id: 7 }, units: 'mm' });
+    expect((await dosna('info', 'empty', ...tree)).stdout).toMatch(/group\s+empty \(hdf5 connection tree\)\nholds\s+0 datasets, 0 groups\nattributes\s+1\n  note = "nothing yet"/);
+    expect(JSON.parse((await dosna('info', '--json', ...tree)).stdout)).toEqual({ group: '', backend: 'hdf5', connection: 'tree', datasets: 1, groups: 2, attrs: { facility: 'DLS' } });
+    const missing = await failure('ls', 'nowhere', ...tree);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/GroupNotFoundError: group "nowhere" not found/);
+    expect((await failure('info', 'scan1/nothing', ...tree)).stderr).toMatch(/DatasetNotFoundError/);
+    expect((await failure('info', 'a', 'b', ...tree)).code).toBe(2);
+  });
+
   it('info reports the bytes stored (what du counts), not chunks x raw size', async () => {
     const info = JSON.parse((await dosna('info', 'gamma', ...flags, '--json')).stdout);
     expect(info.storedChunks).toBe(16);
@@ -95,7 +122,7 @@ describe('dosna command', () => {
     expect(await failure('ls', '--backend', 'hdf5', '--connection', 'missing', '--connection-options', `directory=${directory}`))
       .toMatchObject({ code: 1, stderr: expect.stringMatching(/ConnectionError: .*missing does not exist/) });
     expect(await failure('ls', '--backend', 'nosuch', '--connection', 'x')).toMatchObject({ code: 1, stderr: expect.stringMatching(/unknown backend "nosuch"/) });
-    expect(await failure('info', ...flags)).toMatchObject({ code: 2, stderr: expect.stringMatching(/exactly one dataset/) });
+    expect(await failure('info', 'alpha', 'beta', ...flags)).toMatchObject({ code: 2, stderr: expect.stringMatching(/info takes one dataset or group/) });
     expect(await failure('ls')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--connection NAME is required/) });
     expect(await failure('ls', '--bogus')).toMatchObject({ code: 2, stderr: expect.stringMatching(/bogus/) });
     expect(await failure('frobnicate')).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command 'frobnicate'/) });

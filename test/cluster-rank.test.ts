@@ -156,6 +156,19 @@ describe.each(['dosna', 'mpiexec'] as const)('3 ranks under %s on hdf5', (launch
     }
   });
 
+  it('groups, attributes, append and resize are collective: one result, seen by every rank', async () => {
+    const { reports, stderr } = await runRanks(launcher, 'metadata');
+    expect(reports, stderr).toHaveLength(3);
+    for (const r of reports) {
+      expect(r.error, r.message as string).toBeNull();
+      expect(r.afterAppend).toEqual([0, 10, 20, 30, 40, 50, 60]); // appended once, not once per rank
+      expect(r.shape).toEqual([5, 6]);
+      expect(r.rows).toEqual([-1, -2, 0, 0, 0]); // rows 2.. were cut, and read as the fill value
+      expect(r.operator).toBe('rank-independent');
+      expect(r.list).toEqual([{ name: 'stream', kind: 'dataset' }]);
+    }
+  });
+
   it('a killed rank makes the others fail promptly instead of hanging', async () => {
     const { code, reports, ms } = await runRanks(launcher, 'kill');
     // Our launcher reports the killed rank's status; mpiexec with --enable-recovery exits 0.

@@ -17,6 +17,7 @@ const run = promisify(execFile);
 const node = process.execPath;
 const writer = resolve('test/fixtures/cell-writer.ts');
 const flusher = resolve('test/fixtures/flush-loop.ts');
+const attrWriter = resolve('test/fixtures/attr-writer.ts');
 const shared = [...new Set(combos().map((c) => c.backend))].filter((b) => b === 'hdf5' || b === 's3' || b === 'ceph');
 
 const scratch: string[] = [];
@@ -66,6 +67,34 @@ describe.each(shared)('concurrent writers on %s', (backend) => {
       }
       expect(lost, 'updates lost per round').toEqual(new Array(rounds).fill(0));
     } finally {
+      await dropAll(con);
+    }
+  }, 300_000);
+
+  it('two processes setting attributes of one dataset and one group, and appending to one dataset, lose nothing', async () => {
+    const { con, settings } = await freshConnection(backend, 'attrs');
+    try {
+      await con.createDataset('a', { shape: [1] });
+      await con.createGroup('g');
+      await con.createDataset('stream', { shape: [0, 8], dtype: 'int32', chunkSize: [4, 8] });
+      const sync = tempDir('dosna-attrs-sync-');
+      const outcomes = await Promise.all([0, 1].map((which) => run(node, ['--import', 'tsx', attrWriter, JSON.stringify(settings), String(which), sync], { timeout: 240_000 })));
+      expect(outcomes.map((o) => JSON.parse(o.stdout.trim().split('\n').at(-1)!))).toEqual([{ which: 0, done: true }, { which: 1, done: true }]);
+      const keys = [0, 1].flatMap((w) => Array.from({ length: 40 }, (_, k) => `w${w}_${k}`)).sort();
+      const onDataset = await (await con.getDataset('a')).attrs.toObject();
+      expect(Object.keys(onDataset), 'dataset attributes kept').toEqual(keys);
+      expect(onDataset.w1_39).toBe(39);
+      const onGroup = await (await con.getGroup('g')).attrs.toObject();
+      expect(Object.keys(onGroup), 'group attributes kept').toEqual(keys);
+      expect(onGroup.w0_7).toEqual([0, 7]);
+      const stream = await con.getDataset('stream');
+      expect(stream.shape).toEqual([20, 8]);
+      const firsts = Array.from((await stream.get([s(), 0])).data as Int32Array);
+      expect(firsts.sort((x, y) => x - y), 'appended frames').toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109]);
+      const whole = (await stream.get()).data as Int32Array;
+      for (let row = 0; row < 20; row++) expect(new Set(whole.subarray(row * 8, row * 8 + 8)).size, `row ${row} is one frame`).toBe(1);
+    } finally {
+      await con.delGroup('g', { recursive: true });
       await dropAll(con);
     }
   }, 300_000);

@@ -279,7 +279,7 @@ describe('hdf5 backend: crash safety', () => {
   it('leaves every chunk absent, all-old or all-new after SIGKILL mid-load', async () => {
     const name = 'killed';
     const con = await connection(name).connect();
-    const ds = await con.createDataset('k', { shape: [64, 64, 64], dtype: 'float32', chunkSize: [16, 16, 16] });
+    await con.createDataset('k', { shape: [64, 64, 64], dtype: 'float32', chunkSize: [16, 16, 16] });
     await con.disconnect();
     const child = spawn('npx', ['tsx', path.join(ROOT, 'test/fixtures/hdf5-load-loop.ts'), tmp, name, 'k'], {
       cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
@@ -446,5 +446,53 @@ with h5py.File(os.path.join(sys.argv[1], 'uid', 'u', 'dataset.h5'), 'r') as m:
 `, tmp));
     expect(out.dosna_uid).toBe(ds.meta.uid);
     expect(Object.keys(out).sort()).toEqual(['chunk_grid', 'chunk_size', 'dosna_uid', 'dtype', 'fillvalue', 'shape']);
+  });
+
+  it('h5py reads the attributes of datasets, groups and the root, and a resized shape; dosna reads what h5py adds', async () => {
+    const con = await connection('meta').connect();
+    const ds = await con.createDataset('scan1/vol', { shape: [4, 6], dtype: 'uint16', chunkSize: [2, 3] });
+    await ds.attrs.update({
+      units: 'µm', voxel: 0.65, frames: 1800, big: 2n ** 63n + 5n, angles: new Float32Array([0, 0.5]),
+      flags: new Uint8Array([1, 0]), json: { energy: 12.4, tags: ['a'] }, on: true,
+    });
+    await (await con.getGroup('scan1')).attrs.set('sample', 'ruby');
+    await con.attrs.set('facility', 'DLS');
+    await ds.set([s()], 7);
+    await ds.resize([3, 8]);
+    await con.disconnect();
+    const root = path.join(tmp, 'meta');
+    const out = JSON.parse(python(`
+import h5py, json, os, sys
+root = sys.argv[1]
+def attrs(f):
+    with h5py.File(f, 'r') as h:
+        return {k: (v.tolist() if hasattr(v, 'tolist') else v) for k, v in h.attrs.items()}, {k: h.attrs[k].dtype.str if hasattr(h.attrs[k], 'dtype') else type(h.attrs[k]).__name__ for k in h.attrs}
+ds, types = attrs(os.path.join(root, 'scan1', 'vol', 'dataset.h5'))
+group, _ = attrs(os.path.join(root, 'scan1', '.dosna-group.h5'))
+top, _ = attrs(os.path.join(root, '.dosna-group.h5'))
+with h5py.File(os.path.join(root, 'scan1', 'vol', 'dataset.h5'), 'a') as h:
+    h.attrs['added_by_h5py'] = 3
+    h.attrs['pixel'] = [1.5, 2.5]
+    h.attrs['note'] = 'from python'
+print(json.dumps({'ds': ds, 'types': types, 'group': group, 'top': top}))
+`, root));
+    expect(out.ds).toMatchObject({ units: 'µm', voxel: 0.65, frames: 1800, big: Number(2n ** 63n + 5n), angles: [0, 0.5], flags: [1, 0], shape: [3, 8], chunk_grid: [2, 3] });
+    expect(JSON.parse(out.ds.json)).toEqual({ energy: 12.4, tags: ['a'] });
+    expect(out.types).toMatchObject({ frames: '<i8', voxel: '<f8', big: '<u8', angles: '<f4', flags: '|u1' });
+    expect(out.group).toEqual({ sample: 'ruby' });
+    expect(out.top).toEqual({ facility: 'DLS' });
+    // Python DosNa's own attributes are where it reads them, and dosna reads h5py's additions.
+    const again = await connection('meta').connect();
+    try {
+      const vol = await again.getDataset('scan1/vol');
+      expect(vol.shape).toEqual([3, 8]);
+      expect(Array.from((await vol.get([2])).data as Uint16Array)).toEqual([7, 7, 7, 7, 7, 7, 0, 0]);
+      const attrs = await vol.attrs.toObject();
+      expect(attrs).toMatchObject({ added_by_h5py: 3, note: 'from python', big: 2n ** 63n + 5n, json: { energy: 12.4, tags: ['a'] }, on: true, frames: 1800 });
+      expect(attrs.pixel).toStrictEqual(new Float64Array([1.5, 2.5]));
+      expect(Object.keys(attrs)).not.toContain('shape');
+    } finally {
+      await again.disconnect();
+    }
   });
 });

@@ -187,7 +187,7 @@ describe('s3 backend', () => {
   });
 
   it('never puts credentials in errors (wrong secret, unknown key id, failed requests)', async () => {
-    const { accessKeyId, secretAccessKey } = service();
+    const { accessKeyId } = service();
     const wrongSecret = 'Wr0ngSecretThatMustNotLeak/abc+xyz';
     const e1 = await rejection(dn.connect(bucket, { backend: 's3', ...s3Options(), credentials: { accessKeyId, secretAccessKey: wrongSecret } }));
     expect(e1).toBeInstanceOf(dn.ConnectionError);

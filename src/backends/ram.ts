@@ -12,7 +12,7 @@ import type { Attrs, AttrsVersion } from '../attrs.js';
 import { DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError, GroupNotFoundError } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { checkName } from '../names.js';
-import { baseName, joinPath, parentOf, ROOT } from '../paths.js';
+import { baseName, parentOf, ROOT } from '../paths.js';
 import { sharedBufferOf } from '../segments.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../store.js';
 

@@ -1,7 +1,7 @@
 /**
  * The `dosna` command line:
  *   dosna ls     [GROUP] [--recursive] [connection flags] [--json]   the datasets and groups of a connection
- *   dosna info   <dataset> [connection flags] [--json]   shape, dtype, chunks, fill value, stored chunks and bytes, attributes
+ *   dosna info   [dataset|group] [connection flags] [--json]   shape, dtype, chunks, fill value, stored chunks and bytes, attributes
  *   dosna launch -n N script [args...]                    run a script as N ranks (cluster-rank engine)
  *   dosna bench  [bench flags]                            the benchmark command (from a checkout)
  *   dosna --version
@@ -26,7 +26,7 @@ const HELP = `usage: dosna <command> [options]
 
 commands:
   ls [group]                  list the datasets and groups of a connection (or of one group)
-  info <dataset>              describe a dataset: shape, dtype, chunks, fill value, stored chunks and bytes, attributes
+  info [dataset|group]        describe a dataset (shape, dtype, chunks, stored bytes, attributes) or a group
   launch -n N script [args]   run a script as N ranks on this host (cluster-rank engine)
   bench [flags]               run the benchmark command (npm run bench) from a checkout
 
@@ -41,10 +41,11 @@ scan1/raw), one per line; groups end in '/'. --recursive lists everything below,
 
 ${CONNECTION_HELP}`;
 
-const INFO_HELP = `usage: dosna info <dataset> --connection NAME [--backend B] [--connection-options k=v ...] [--json]
+const INFO_HELP = `usage: dosna info [dataset | group] --connection NAME [--backend B] [--connection-options k=v ...] [--json]
 
-Prints the dataset's shape, dtype, chunk size and grid, fill value, its stored chunks and bytes,
-and its attributes. The dataset may be a path (scan1/vol).
+For a dataset (a path such as scan1/vol): its shape, dtype, chunk size and grid, fill value,
+stored chunks and bytes, and attributes. For a group (the root when none is named): what it
+holds and its attributes.
 
 ${CONNECTION_HELP}`;
 
@@ -128,37 +129,61 @@ async function ls(argv: readonly string[]): Promise<number> {
 
 async function info(argv: readonly string[]): Promise<number> {
   return withCliConnection(argv, INFO_HELP, {}, async (con, positionals, json) => {
-    if (positionals.length !== 1) throw new UsageError(`info needs exactly one dataset name\n\n${INFO_HELP}`);
-    const ds = await con.getDataset(positionals[0]);
-    const stored = (await ds.storedChunks()).length;
-    const attrs = await ds.attrs.toObject();
-    const storedBytes = await ds.storedBytes();
-    const rawBytes = ds.shape.reduce((a, b) => a * b, 1) * bytesPerElement(ds.dtype);
-    const description = {
+    if (positionals.length > 1) throw new UsageError(`info takes one dataset or group, got ${positionals.join(' ')}\n\n${INFO_HELP}`);
+    const path = positionals[0] ?? '';
+    if (path.replace(/^\/+|\/+$/g, '') === '' || (await con.hasGroup(path))) await groupInfo(con, await con.getGroup(path), json);
+    else await datasetInfo(con, await con.getDataset(path), json);
+  });
+}
+
+/** Prints `name = value` lines under an `attributes` row. */
+function printAttrs(attrs: dn.Attrs): void {
+  const names = Object.keys(attrs);
+  console.log(`${'attributes'.padEnd(14)}${names.length === 0 ? 'none' : names.length}`);
+  for (const name of names) console.log(`  ${name} = ${showAttr(attrs[name])}`);
+}
+
+const jsonAttrs = (attrs: dn.Attrs) => Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, jsonAttr(v)]));
+
+async function groupInfo(con: dn.Connection, group: dn.Group, json: boolean): Promise<void> {
+  const children = await group.list();
+  const attrs = await group.attrs.toObject();
+  const count = (kind: string) => children.filter((c) => c.kind === kind).length;
+  if (json) {
+    console.log(stringify({ group: group.path, backend: con.backend, connection: con.name, datasets: count('dataset'), groups: count('group'), attrs: jsonAttrs(attrs) }));
+    return;
+  }
+  console.log(`${'group'.padEnd(14)}${group.path || '/'} (${con.backend} connection ${con.name})`);
+  console.log(`${'holds'.padEnd(14)}${count('dataset')} datasets, ${count('group')} groups`);
+  printAttrs(attrs);
+}
+
+async function datasetInfo(con: dn.Connection, ds: dn.Dataset, json: boolean): Promise<void> {
+  const stored = (await ds.storedChunks()).length;
+  const attrs = await ds.attrs.toObject();
+  const storedBytes = await ds.storedBytes();
+  const rawBytes = ds.shape.reduce((a, b) => a * b, 1) * bytesPerElement(ds.dtype);
+  if (json) {
+    console.log(stringify({
       name: ds.name, backend: con.backend, connection: con.name, shape: ds.shape, dtype: ds.dtype,
       chunkSize: ds.chunkSize, chunkGrid: ds.chunkGrid, totalChunks: ds.totalChunks, fillValue: ds.fillValue,
-      storedChunks: stored, storedBytes, rawBytes, attrs: Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, jsonAttr(v)])), ...(ds.meta.options ? { options: ds.meta.options } : {}),
-    };
-    if (json) {
-      console.log(stringify(description));
-      return;
-    }
-    const rows: [string, string][] = [
-      ['dataset', `${ds.name} (${con.backend} connection ${con.name})`],
-      ['shape', ds.shape.join(' x ')],
-      ['dtype', ds.dtype],
-      ['chunk size', ds.chunkSize.join(' x ')],
-      ['chunk grid', `${ds.chunkGrid.join(' x ')} (${ds.totalChunks} chunks)`],
-      ['fill value', String(ds.fillValue)],
-      ['stored chunks', `${stored} of ${ds.totalChunks}`],
-      ['stored bytes', `${storedBytes} (${mebibytes(storedBytes)}; the whole array is ${mebibytes(rawBytes)} uncompressed)`],
-    ];
-    if (ds.meta.options) rows.push(['options', JSON.stringify(ds.meta.options)]);
-    for (const [k, v] of rows) console.log(`${k.padEnd(14)}${v}`);
-    const names = Object.keys(attrs);
-    console.log(`${'attributes'.padEnd(14)}${names.length === 0 ? 'none' : names.length}`);
-    for (const name of names) console.log(`  ${name} = ${showAttr(attrs[name])}`);
-  });
+      storedChunks: stored, storedBytes, rawBytes, attrs: jsonAttrs(attrs), ...(ds.meta.options ? { options: ds.meta.options } : {}),
+    }));
+    return;
+  }
+  const rows: [string, string][] = [
+    ['dataset', `${ds.name} (${con.backend} connection ${con.name})`],
+    ['shape', ds.shape.join(' x ')],
+    ['dtype', ds.dtype],
+    ['chunk size', ds.chunkSize.join(' x ')],
+    ['chunk grid', `${ds.chunkGrid.join(' x ')} (${ds.totalChunks} chunks)`],
+    ['fill value', String(ds.fillValue)],
+    ['stored chunks', `${stored} of ${ds.totalChunks}`],
+    ['stored bytes', `${storedBytes} (${mebibytes(storedBytes)}; the whole array is ${mebibytes(rawBytes)} uncompressed)`],
+  ];
+  if (ds.meta.options) rows.push(['options', JSON.stringify(ds.meta.options)]);
+  for (const [k, v] of rows) console.log(`${k.padEnd(14)}${v}`);
+  printAttrs(attrs);
 }
 
 async function launchCommand(rest: readonly string[]): Promise<number> {

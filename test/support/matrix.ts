@@ -92,7 +92,10 @@ export async function openConnection(combo: Combo, engineOptions: Record<string,
 export async function closeConnection(con: dn.Connection | undefined): Promise<void> {
   if (!con?.connected) return;
   try {
-    for (const name of await con.listDatasets()) await con.delDataset(name);
+    for (const { name, kind } of await con.list()) {
+      if (kind === 'group') await con.delGroup(name, { recursive: true });
+      else await con.delDataset(name);
+    }
   } finally {
     await con.disconnect();
     const directory = con.settings.options.directory;

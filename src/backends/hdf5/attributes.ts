@@ -1,8 +1,9 @@
 /**
  * Attributes as HDF5 attributes of a file's root group, where h5py finds them
- * (`h5py.File('vol/dataset.h5').attrs`): strings as UTF-8 strings, numbers as float64 scalars,
- * bigints as int64 (uint64 above 2^63) scalars, typed arrays as 1-D attributes of their dtype,
- * and JSON data as its JSON text. Which attributes hold JSON text or bigints is recorded in
+ * (`h5py.File('vol/dataset.h5').attrs`): strings as UTF-8 strings, whole numbers as int64
+ * and other numbers as float64 scalars (as h5py stores a Python int and float), bigints as
+ * int64 (uint64 above 2^63) scalars, typed arrays as 1-D attributes of their dtype, and JSON
+ * data as its JSON text. Which attributes hold JSON text or bigints is recorded in
  * one more attribute, `dosna_attr_kinds`, so they read back as they were set; attributes
  * other tools wrote read as their nearest value (an integer scalar as a number when it is
  * safe, strings as strings, arrays as typed arrays).
@@ -25,9 +26,13 @@ export function writeHdf5Attrs(root: RootGroup, attrs: Attrs): void {
       case 'string':
         root.create_attribute(name, value as string);
         break;
-      case 'number':
-        root.create_attribute(name, Float64Array.of(value as number), [], '<d');
+      case 'number': {
+        // Whole numbers as int64, as h5py stores a Python int (so `attrs['frames']` indexes in Python).
+        const n = value as number;
+        if (Number.isSafeInteger(n) && !Object.is(n, -0)) root.create_attribute(name, BigInt64Array.of(BigInt(n)), [], '<q');
+        else root.create_attribute(name, Float64Array.of(n), [], '<d');
         break;
+      }
       case 'bigint': {
         const big = value as bigint;
         if (big >= 2n ** 63n) root.create_attribute(name, BigUint64Array.of(big), [], '<Q');

@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Attrs, AttrsVersion } from '../../attrs.js';
-import { DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError, GroupNotFoundError } from '../../errors.js';
+import { DatasetExistsError, DatasetNotFoundError, DosnaError, GroupNotFoundError } from '../../errors.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
 import type { AttrsOwner, DatasetMeta, Generation, NodeEntry, NodeKind } from '../../store.js';
 import { stampFile, statGeneration } from './files.js';

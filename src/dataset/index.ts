@@ -1,94 +1,26 @@
 /** Datasets: N-d arrays stored as a grid of chunks, sliced like NumPy arrays. */
-import { ndarray } from './ndarray.js';
-import type { NdArray } from './ndarray.js';
 import { randomUUID as newUid } from 'node:crypto';
-import { coversChunk, selectionView, type ChunkJob } from './chunk-ops.js';
-import { DataChunk } from './chunk.js';
-import { runTasks, summarize, type Progress, type RunReport } from './concurrency.js';
-import type { Connection } from './connection.js';
-import { allocate, bytesPerElement, castInto, checkDType, dtypeOfArray, type DType, type Scalar, type TypedArray } from './dtypes.js';
-import { checkChunkBytes, checkShape } from './chunk-shape.js';
-import { checkOptions } from './options.js';
-import { Attributes } from './attrs.js';
-import { untilCommitted } from './commit.js';
-import { trimChunks } from './resize.js';
-import { ChunkExistsError, DatasetExistsError, DatasetNotFoundError, DosnaError, DTypeError, IndexError, ShapeError, OptionError } from './errors.js';
-import { isKernelRef, type Kernel } from './kernel.js';
-import { ancestorsOf, baseName, checkPath, joinPath, parentOf } from './paths.js';
+import { ndarray, type NdArray } from '../ndarray.js';
+import type { ChunkJob } from '../chunk-ops.js';
+import { DataChunk } from '../chunk.js';
+import type { RunReport } from '../concurrency.js';
+import type { Connection } from '../connection.js';
+import { allocate, bytesPerElement, castInto, checkDType, dtypeOfArray, type DType, type Scalar, type TypedArray } from '../dtypes.js';
+import { checkChunkBytes, checkShape } from '../chunk-shape.js';
+import { checkOptions } from '../options.js';
+import { Attributes } from '../attrs.js';
+import { checkKernel, outArray, RUN_CONTROL, sortChunks, type ChunkSlice, type CloneOptions, type GetOptions, type MapOptions, type RunControl } from './options.js';
+import { readSelection, writeSelection } from './selection-io.js';
+import { commitShape, planAppend } from '../resize.js';
+import { ChunkExistsError, DatasetExistsError, DatasetNotFoundError, DTypeError, IndexError, ShapeError, OptionError } from '../errors.js';
+import type { Kernel } from '../kernel.js';
+import { ancestorsOf, baseName, checkPath, joinPath, parentOf } from '../paths.js';
 import {
-  allChunks, chunkPart, cStrides, formatShape, normalizeIndex, partToSlice, product, s, selectionShape, squeezedShape,
-  touchedChunks, type Index, type Selection, type Slice,
-} from './slicing.js';
-import type { ChunkIndex, DatasetMeta, Generation } from './store.js';
-import { broadcastTo, inspectArray, isNdArray, toStridedView, type ArrayValue, type Value } from './values.js';
-
-/** Options shared by the operations that run over every chunk. */
-export interface RunControl {
-  /** Cancels the operation: no new chunk starts, and the promise rejects with `AbortError`. */
-  signal?: AbortSignal;
-  /** Called after each chunk with chunks done / total and bytes moved. */
-  onProgress?: (progress: Progress) => void;
-}
-
-/** Options of `map` and `apply`. */
-export interface MapOptions<Args = unknown> extends RunControl {
-  /** Cells of neighbouring data around each chunk (per axis, or one number for all axes). */
-  halo?: number | readonly number[];
-  /** Passed to the function as `ctx.args`. */
-  args?: Args;
-  /** dtype of the output dataset of `map` (the input's by default); not for `apply`. */
-  dtype?: DType;
-  /**
-   * Chunk shape of the output dataset of `map` (the input's by default); not for `apply`. The
-   * function still sees the input's chunks: the result is written with them, then rechunked.
-   */
-  chunkSize?: readonly number[];
-}
-
-/** Options of `get`. */
-export interface GetOptions {
-  /**
-   * Read into this array (as h5py's `read_direct`): a typed array, or a C-contiguous ndarray,
-   * of the result's dtype holding exactly the selection's elements.
-   */
-  out?: TypedArray | NdArray<TypedArray>;
-  /** Return the values cast to this dtype (as NumPy's `astype`; see docs/guide.md on casting). */
-  dtype?: DType;
-}
-
-/** Options of `clone`. */
-export interface CloneOptions extends RunControl {
-  /** Copy the stored chunks too (default: an empty dataset of the same layout). */
-  data?: boolean;
-  /** Chunk shape of the clone (this dataset's by default); with `data`, the values are rechunked. */
-  chunkSize?: readonly number[];
-}
-
-const RUN_CONTROL = ['signal', 'onProgress'] as const;
-
-/** One chunk touched by an index: where it is in the grid, which part of it, where that lands in the result. */
-export interface ChunkSlice {
-  /** Grid index of the chunk. */
-  readonly index: readonly number[];
-  /** The part of the chunk, one slice per dataset axis, in chunk-local coordinates. */
-  readonly chunk: readonly Slice[];
-  /** Where that part lands in the result of `get`, one slice per result axis (integer-indexed axes removed). */
-  readonly result: readonly Slice[];
-}
-
-/** `get`'s `out` as a typed array: an ndarray is taken when C-contiguous from its start. */
-function outArray(out: TypedArray | NdArray<TypedArray>): TypedArray {
-  if (ArrayBuffer.isView(out)) return out as TypedArray;
-  if (isNdArray(out)) {
-    const contiguous = out.offset === 0 && out.stride.join() === cStrides(out.shape).join() && out.data.length === product(out.shape);
-    if (!contiguous) throw new DTypeError('out must be a C-contiguous array from its start; pass a typed array (out.data of a fresh ndarray)');
-    return out.data;
-  }
-  throw new DTypeError('out must be a typed array, or a C-contiguous ndarray, of the result\'s dtype');
-}
-
-/** Chunks read through the cache at once by one `get` (bounds the memory a strided read takes). */
-const CACHE_READ_CONCURRENCY = 8;
+  allChunks, chunkPart, formatShape, normalizeIndex, partToSlice, product, squeezedShape,
+  touchedChunks, type Index, type Selection,
+} from '../slicing.js';
+import type { ChunkIndex, DatasetMeta, Generation } from '../store.js';
+import { broadcastTo, inspectArray, isNdArray, toStridedView, type ArrayValue, type Value } from '../values.js';
 
 /** Whether two metadata objects describe the same incarnation of a dataset. */
 const sameDataset = (a: DatasetMeta) => (b: DatasetMeta) => a.name === b.name && a.uid === b.uid;
@@ -148,6 +80,12 @@ export class Dataset {
     return this.#meta;
   }
 
+  /** Throws the error of a handle whose dataset was deleted (or replaced) since it was opened. */
+  private async gone(): Promise<never> {
+    await this.current(); // sees the change and throws DatasetNotFoundError, naming it
+    throw new DatasetNotFoundError(`dataset ${JSON.stringify(this.#meta.name)} of connection ${JSON.stringify(this.connection.name)} was deleted since this handle was opened`);
+  }
+
   /**
    * Reads a NumPy-style slice: `ds.get([0, 0, s(0, 10)])`. Integer-indexed axes are removed
    * from the result; no index (or `'...'`) reads everything. Returns a C-order ndarray of the
@@ -199,70 +137,15 @@ export class Dataset {
 
   /** @internal Reads a selection (of the current metadata) into a new array or `into`. */
   async readSelection(sel: Selection, chunks?: readonly ChunkIndex[], into?: TypedArray): Promise<NdArray<TypedArray>> {
-    const meta = this.#meta;
-    const session = this.connection.session;
-    const length = product(selectionShape(sel));
-    if (into !== undefined) {
-      if (!ArrayBuffer.isView(into) || dtypeOfArray(into) !== meta.dtype || into instanceof Uint8ClampedArray) {
-        throw new DTypeError(`out must be a typed array of the dataset's dtype ${meta.dtype}`);
-      }
-      if (into.length !== length) {
-        throw new ShapeError(`out holds ${into.length} elements but the selection ${formatShape(squeezedShape(sel))} has ${length}`);
-      }
-    }
-    const out = into ?? session.allocate(meta.dtype, length);
-    let misses = chunks ?? touchedChunks(sel, meta.chunkSize);
-    const cache = this.connection.cache;
-    // Short rows of a chunk mean reading it whole anyway: then keep it (see readsThrough).
-    const through = cache?.readsThrough(meta) === true && shortRows(sel, out.BYTES_PER_ELEMENT);
-    if (cache && (through || misses.some((c) => cache.has(meta, c)))) {
-      const strides = cStrides(selectionShape(sel));
-      const served = new Set<ChunkIndex>();
-      const candidates = through ? misses : misses.filter((c) => cache.has(meta, c));
-      const run = await runTasks(candidates, async (c) => {
-        const parts = chunkPart(sel, meta.chunkSize, c)!;
-        const dst = selectionView(out, 0, strides, parts);
-        if (through) await cache.readThrough(meta, c, parts, dst);
-        else if (!(await cache.read(meta, c, parts, dst))) return {};
-        served.add(c);
-        return { bytesRead: product(parts.map((p) => p.count)) * out.BYTES_PER_ELEMENT };
-      }, { concurrency: CACHE_READ_CONCURRENCY });
-      misses = misses.filter((c) => !served.has(c));
-      if (misses.length === 0) this.lastRun = summarize('get', 'cache', CACHE_READ_CONCURRENCY, run);
-    }
-    if (misses.length > 0) {
-      this.lastRun = await session.run({ kind: 'read', dataset: meta, selection: sel, out }, misses, { operation: 'get', collective: false });
-    }
-    return ndarray(out, squeezedShape(sel));
+    const { array, report } = await readSelection(this.connection, this.#meta, sel, chunks, into);
+    if (report) this.lastRun = report;
+    return array;
   }
 
   /** @internal Writes a selection (of the current metadata); see `set`. */
   async writeSelection(sel: Selection, value: Value, chunks?: readonly ChunkIndex[]): Promise<void> {
-    const meta = this.#meta;
-    const source = broadcastTo(toStridedView(value, meta.dtype), squeezedShape(sel), sel.map((a) => a.squeeze));
-    let direct = chunks ?? touchedChunks(sel, meta.chunkSize);
-    const cache = this.connection.cache;
-    if (cache?.accepts(meta)) {
-      const now: ChunkIndex[] = [];
-      for (const c of direct) {
-        const parts = chunkPart(sel, meta.chunkSize, c);
-        if (!parts) continue;
-        if (coversChunk(meta, c, parts)) {
-          now.push(c);
-          // Replaced outright: whatever was buffered for it is superseded.
-          await cache.discardChunk(meta, c);
-        } else if (!cache.has(meta, c) && largePart(meta, c, parts)) {
-          // Most of a chunk nothing is buffered for: committed now, one read and one write (as
-          // HDF5 does), rather than copied into the cache and laid over the chunk later.
-          now.push(c);
-        } else {
-          await cache.write(meta, c, parts, selectionView(source.data, source.offset, source.strides, parts));
-        }
-      }
-      direct = now;
-    }
-    if (direct.length === 0) return;
-    this.lastRun = await this.connection.session.run({ kind: 'write', dataset: meta, selection: sel, source }, direct, { operation: 'set', collective: false });
+    const report = await writeSelection(this.connection, this.#meta, sel, value, chunks);
+    if (report) this.lastRun = report;
   }
 
   /**
@@ -353,13 +236,9 @@ export class Dataset {
     }
     const what = `${this.call('map')} into ${JSON.stringify(name)}`;
     const input = await this.prepareCollective(what);
-    const output: DatasetMeta = { ...input, name, uid: newUid(), dtype: options.dtype ?? input.dtype };
     const session = this.connection.session;
     const store = this.connection.store;
-    const generation = await session.onRoot(async () => {
-      for (const group of ancestorsOf(output.name)) await store.createGroup(group);
-      return store.createMeta(output);
-    }, what);
+    const { output, generation } = await this.createOnRoot({ ...input, name, uid: newUid(), dtype: options.dtype ?? input.dtype }, what);
     try {
       this.lastRun = await session.run(
         { kind: 'map', input, output, kernel: fn as Kernel, halo, args: options.args },
@@ -428,13 +307,9 @@ export class Dataset {
     const chunkSize = wanted === undefined ? this.#meta.chunkSize : this.checkChunkSize(wanted, this.#meta.dtype);
     const what = `${this.call('clone')} as ${JSON.stringify(name)}`;
     const meta = await this.prepareCollective(what);
-    const target: DatasetMeta = { ...meta, name, uid: newUid(), chunkSize };
     const session = this.connection.session;
     const store = this.connection.store;
-    const generation = await session.onRoot(async () => {
-      for (const group of ancestorsOf(target.name)) await store.createGroup(group);
-      return store.createMeta(target);
-    }, what);
+    const { output: target, generation } = await this.createOnRoot({ ...meta, name, uid: newUid(), chunkSize }, what);
     const clone = new Dataset(this.connection, target, generation);
     if (data) {
       const control = { collective: true, signal, onProgress };
@@ -521,56 +396,62 @@ export class Dataset {
    */
   async resize(shape: readonly number[]): Promise<void> {
     const next = checkShape(shape, 'shape', true);
-    const what = this.call('resize');
-    let meta = await this.current();
+    const meta = await this.current();
     if (next.length !== meta.shape.length) {
       throw new ShapeError(`resize: shape ${formatShape(next)} has ${next.length} axes but dataset ${JSON.stringify(meta.name)} has ${meta.shape.length}`);
     }
-    const shrinks = next.some((n, a) => n < meta.shape[a]);
-    // Cut-off cells may be buffered here: committed first, then trimmed with the rest.
-    if (shrinks) meta = await this.prepareCollective(what);
-    const store = this.connection.store;
-    await this.connection.session.onRoot(async () => {
-      await untilCommitted(`the metadata of dataset ${JSON.stringify(meta.name)}`, async () => {
-        const found = await store.readMeta(meta.name);
-        if (!found || found.meta.uid !== meta.uid) await this.current(); // throws DatasetNotFoundError
-        const old = found!.meta;
-        if (next.some((n, a) => n < old.shape[a])) await trimChunks(store, old, old.shape.map((n, a) => Math.min(n, next[a])));
-        return store.writeMetaIf({ ...old, shape: next }, found!.generation);
-      });
-    }, what);
-    if (shrinks) await this.connection.cache?.discard(sameDataset(meta));
-    await this.current();
+    await this.reshape('resize', next.some((n, a) => n < meta.shape[a]), () => next);
   }
 
   /**
    * Appends `data` along `axis` (default 0), growing the dataset by its extent there (h5py's
    * resize-then-write, zarr's `append`). `data` has the dataset's shape on the other axes; it
-   * may leave out `axis` to append one frame. Collective under `cluster-rank`: every rank
-   * passes the same data and rank 0 writes it. Like `set`, partial chunks are buffered, so
-   * appending frame by frame costs about one write per chunk.
+   * may leave out `axis` to append one frame. The growth is one conditional commit of the
+   * metadata, so two processes appending at once each get their own rows. Collective under
+   * `cluster-rank`: every rank passes the same data and rank 0 writes it. Like `set`, partial
+   * chunks are buffered, so appending frame by frame costs about one write per chunk.
    */
   async append(data: ArrayValue, options?: { axis?: number }): Promise<void> {
-    const { axis: given = 0 } = checkOptions('append', options, ['axis']);
-    let meta = await this.current();
-    const ndim = meta.shape.length;
-    if (!Number.isInteger(given) || given < -ndim || given >= ndim) throw new IndexError(`append: axis ${given} is out of range for ${ndim} axes`);
-    const axis = given < 0 ? given + ndim : given;
-    const dataShape = inspectArray(data).shape;
-    const frame = dataShape.length === ndim - 1;
-    const extent = frame ? 1 : dataShape[axis];
-    const expected = frame ? [...dataShape.slice(0, axis), 1, ...dataShape.slice(axis)] : dataShape;
-    if (expected.length !== ndim || expected.some((n, a) => a !== axis && n !== meta.shape[a])) {
-      throw new ShapeError(`append: data of shape ${formatShape(dataShape)} does not fit dataset ${JSON.stringify(meta.name)} of shape ${formatShape(meta.shape)} along axis ${axis}`);
-    }
+    const { axis = 0 } = checkOptions('append', options, ['axis']);
+    const meta = await this.current();
+    const plan = planAppend(meta, inspectArray(data).shape, axis);
     // Converted (and so checked) before the dataset grows: bad data changes nothing.
-    const start = meta.shape[axis];
-    const grown = meta.shape.map((n, a) => (a === axis ? n + extent : n));
-    // A frame goes in at an integer index of `axis`, so its shape is the selection's.
-    const region = normalizeIndex(grown.map((_, a) => (a !== axis ? s() : frame ? start : s(start, start + extent))), grown);
-    broadcastTo(toStridedView(data, meta.dtype), squeezedShape(region), region.map((r) => r.squeeze));
-    await this.resize(grown);
-    if (this.connection.isRoot) await this.writeSelection(region, data);
+    const probe = plan.regionIn(plan.grow(meta));
+    broadcastTo(toStridedView(data, meta.dtype), squeezedShape(probe), probe.map((r) => r.squeeze));
+    const grown = await this.reshape('append', false, plan.grow);
+    if (this.connection.isRoot) await this.writeSelection(plan.regionIn(grown), data);
+  }
+
+  /**
+   * Stores the metadata of a new dataset (and its missing groups) on the root rank. Every rank
+   * drew its own uid; the root's, stored, becomes the output's on every rank.
+   */
+  private async createOnRoot(meta: DatasetMeta, what: string): Promise<{ output: DatasetMeta; generation: Generation }> {
+    const store = this.connection.store;
+    const { uid, generation } = await this.connection.session.onRoot(async () => {
+      for (const group of ancestorsOf(meta.name)) await store.createGroup(group);
+      return { uid: meta.uid, generation: await store.createMeta(meta) };
+    }, what);
+    return { output: { ...meta, uid }, generation };
+  }
+
+  /**
+   * Commits a new shape, computed by `change` from the stored metadata (read again when another
+   * process commits first), trimming the chunks a shrink cuts off before the metadata changes.
+   * Runs on the root rank; returns the shape committed.
+   */
+  private async reshape(call: string, shrinks: boolean, change: (old: DatasetMeta) => readonly number[]): Promise<readonly number[]> {
+    const what = this.call(call);
+    // Cut-off cells may be buffered here: committed first, then trimmed with the rest.
+    const meta = shrinks ? await this.prepareCollective(what) : await this.current();
+    const store = this.connection.store;
+    const committed = await this.connection.session.onRoot(
+      () => commitShape(store, meta, change, () => this.gone()),
+      what,
+    );
+    if (shrinks) await this.connection.cache?.discard(sameDataset(meta));
+    await this.current();
+    return committed;
   }
 
   /**
@@ -644,46 +525,10 @@ export class Dataset {
   }
 }
 
-/**
- * Whether a selection's rows (its last axis) are short: strided, or under 64 bytes, so a read
- * moves the whole chunk rather than its rows (the threshold of vectored reads, segments.ts).
- */
-function shortRows(sel: Selection, bytesPerElement: number): boolean {
-  const last = sel[sel.length - 1];
-  return Math.abs(last.step) !== 1 || last.count * bytesPerElement < 64;
-}
-
-/**
- * Whether a write covers at least half of the cells of chunk `index` that lie in the dataset:
- * then buffering it saves nothing (the chunk will not be filled up by many small writes) and
- * costs a second copy of the cells.
- */
-function largePart(meta: DatasetMeta, index: ChunkIndex, parts: readonly { count: number }[]): boolean {
-  let written = 1;
-  let cells = 1;
-  for (let a = 0; a < parts.length; a++) {
-    written *= parts[a].count;
-    cells *= Math.min(meta.chunkSize[a], meta.shape[a] - index[a] * meta.chunkSize[a]);
-  }
-  return written * 2 >= cells;
-}
-
 /** Forgets the cached chunks of any incarnation of dataset `name` (it is being deleted). @internal */
 export function forgetDataset(connection: Connection, name: string): Promise<void> | undefined {
   return connection.cache?.discard((m) => m.name === name);
 }
 
-function checkKernel(fn: unknown): void {
-  if (typeof fn !== 'function' && !isKernelRef(fn)) {
-    throw new DosnaError('map/apply need a function (chunk, ctx) => result, or dn.kernel(url, exportName)');
-  }
-}
 
-/** C order, so every rank deals the same chunk list the same way. */
-function sortChunks(chunks: readonly ChunkIndex[]): number[][] {
-  return chunks.map((c) => [...c]).sort((a, b) => {
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
-    return 0;
-  });
-}
 
