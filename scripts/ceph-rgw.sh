@@ -365,6 +365,7 @@ install_packages() {
     die "package installation failed (log: $log)"
   fi
   command -v radosgw >/dev/null 2>&1 || die "radosgw still missing after install (log: $log)"
+  rm -f "$log" # kept only when the install failed
 }
 
 # ---------------------------------------------------------------- commands

@@ -155,7 +155,8 @@ export class ChunkCache {
    */
   readsThrough(meta: DatasetMeta): boolean {
     const { capabilities } = this.#store;
-    return !capabilities.sharedMemory && !capabilities.rangeReads && this.accepts(meta);
+    // A compressed chunk is read (and decoded) whole, ranges or not.
+    return !capabilities.sharedMemory && (!capabilities.rangeReads || meta.compression !== undefined) && this.accepts(meta);
   }
 
   /** Like `read`, reading the chunk into the cache first when it is not there. */

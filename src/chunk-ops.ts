@@ -176,7 +176,8 @@ export async function readPart(
   const dst = selectionView(out, 0, cStrides(selectionShape(selection)), parts);
   const chunkElements = product(meta.chunkSize);
   const partElements = product(parts.map((p) => p.count));
-  if (store.readChunkInto && partElements * VECTORED_READ_MAX_SHARE < chunkElements) {
+  // A compressed chunk is decoded whole: neither vectored reads nor byte ranges apply.
+  if (store.readChunkInto && !meta.compression && partElements * VECTORED_READ_MAX_SHARE < chunkElements) {
     // A small part of the chunk (a plane of it, a few rows): its rows go straight from the
     // store into `out` (vectored file reads). A larger part is read whole and copied below:
     // one contiguous read and a word-copy loop beat thousands of short iovecs (measured on
@@ -192,7 +193,7 @@ export async function readPart(
   const bpe = out.BYTES_PER_ELEMENT;
   const [lo, hi] = elementSpan(meta, parts);
   // Fetch a byte range when the part is a small window of a large chunk (remote stores).
-  const useRange = store.capabilities.rangeReads && store.readChunkRange && (hi - lo + 1) * 2 <= chunkElements;
+  const useRange = store.capabilities.rangeReads && store.readChunkRange && !meta.compression && (hi - lo + 1) * 2 <= chunkElements;
   // A whole chunk is read into a recycled buffer, given back once copied out of.
   const lent = useRange || store.capabilities.sharedMemory ? undefined : takeBuffer(chunkElements * bpe);
   const bytes = await timed(stats, 'ioMs', () => useRange
@@ -259,7 +260,7 @@ function boxSelection(origin: readonly number[], shape: readonly number[]): Sele
 async function writeFromRows(
   store: Store, meta: DatasetMeta, index: ChunkIndex, layout: StridedView, source: StridedView, stats: ChunkStats,
 ): Promise<boolean> {
-  if (!store.vectoredWrites) return false;
+  if (!store.vectoredWrites || meta.compression) return false;
   const chunkBytes = product(meta.chunkSize) * source.data.BYTES_PER_ELEMENT;
   const plan = planSegments(layout, source, { chunkBytes, fill: meta.fillValue }, VECTORED_WRITE_MIN_ROW);
   if (!plan) return false;

@@ -10,6 +10,7 @@
  * of one chunk without losing each other's updates (see `commit.ts` and docs/concurrency.md).
  */
 import type { Attrs, AttrsVersion } from './attrs.js';
+import type { Compression } from './codecs/index.js';
 import type { DType, Scalar } from './dtypes.js';
 
 /** Everything a backend stores about a dataset. Plain data (bigints aside): safe to send to workers. */
@@ -27,7 +28,9 @@ export interface DatasetMeta {
    * (Python DosNa).
    */
   readonly uid: string;
-  /** Backend-specific settings fixed at creation (e.g. `{ compression: 'gzip' }`). */
+  /** How chunks are compressed (`codecs/`), fixed at creation; absent: raw bytes. */
+  readonly compression?: Compression;
+  /** Backend-specific settings fixed at creation (none of today's backends takes any). */
   readonly options?: Readonly<Record<string, unknown>>;
 }
 

@@ -28,9 +28,9 @@ describe('dosna command', () => {
     await dn.withConnection('store', { backend: 'hdf5', directory, create: true }, async (con) => {
       const a = await con.createDataset('alpha', { shape: [10, 20], dtype: 'int16', chunkSize: [4, 8], fillValue: -1 });
       await a.set([dn.s(0, 5)], 3); // touches the chunks of rows 0-7: 2 x 3 of the 3 x 3 grid
-      await con.createDataset('beta', { shape: [5], dtype: 'float64', options: { compression: 'gzip' } });
+      await con.createDataset('beta', { shape: [5], dtype: 'float64', compression: 'gzip' });
       // Compressible: 16 stored chunks of 32 KiB raw each, a few hundred bytes gzipped.
-      const gamma = await con.createDataset('gamma', { shape: [256, 256], dtype: 'float64', chunkSize: [64, 64], options: { compression: 'gzip' } });
+      const gamma = await con.createDataset('gamma', { shape: [256, 256], dtype: 'float64', chunkSize: [64, 64], compression: 'zstd', shuffle: true });
       await gamma.set(undefined, 1.5);
     });
   });
@@ -47,9 +47,11 @@ describe('dosna command', () => {
     expect(text).toMatch(/stored chunks\s+6 of 9/);
     expect(JSON.parse((await dosna('info', 'alpha', ...flags, '--json')).stdout)).toEqual({
       name: 'alpha', backend: 'hdf5', connection: 'store', shape: [10, 20], dtype: 'int16', chunkSize: [4, 8],
-      chunkGrid: [3, 3], totalChunks: 9, fillValue: -1, storedChunks: 6, storedBytes: chunkFileBytes('alpha'), rawBytes: 10 * 20 * 2, attrs: {},
+      chunkGrid: [3, 3], totalChunks: 9, fillValue: -1, compression: null, storedChunks: 6, storedBytes: chunkFileBytes('alpha'), rawBytes: 10 * 20 * 2,
+      ratio: chunkFileBytes('alpha') / (6 * 4 * 8 * 2), attrs: {},
     });
-    expect(JSON.parse((await dosna('info', 'beta', ...flags, '--json')).stdout).options).toEqual({ compression: 'gzip', compressionLevel: 4 });
+    expect(JSON.parse((await dosna('info', 'beta', ...flags, '--json')).stdout).compression).toEqual({ codec: 'gzip', level: 4, shuffle: false });
+    expect(text).toMatch(/compression\s+none/);
   });
 
   it('ls shows groups (ending in /), one group or the whole tree; info shows attributes of datasets and groups', async () => {
@@ -83,8 +85,13 @@ describe('dosna command', () => {
     const info = JSON.parse((await dosna('info', 'gamma', ...flags, '--json')).stdout);
     expect(info.storedChunks).toBe(16);
     expect(info.storedBytes).toBe(chunkFileBytes('gamma'));
-    expect(info.storedBytes).toBeLessThan(info.rawBytes / 4); // 512 KiB raw, gzipped
-    expect((await dosna('info', 'gamma', ...flags)).stdout).toMatch(new RegExp(`stored bytes\\s+${info.storedBytes} \\(0\\.\\d+ MiB; the whole array is 0\\.500 MiB uncompressed\\)`));
+    expect(info.storedBytes).toBeLessThan(info.rawBytes / 4); // 512 KiB raw, zstd + shuffle
+    expect(info.ratio).toBeCloseTo(info.storedBytes / info.rawBytes, 9);
+    expect(info.compression).toEqual({ codec: 'zstd', level: 3, shuffle: true });
+    const text = (await dosna('info', 'gamma', ...flags)).stdout;
+    expect(text).toMatch(new RegExp(`stored bytes\\s+${info.storedBytes} \\(0\\.\\d+ MiB; the whole array is 0\\.500 MiB uncompressed\\)`));
+    expect(text).toMatch(/compression\s+zstd level 3 \+ shuffle\n/);
+    expect(text).toMatch(new RegExp(`ratio\\s+${info.ratio.toFixed(3)} `));
   });
 
   it('ls and info on the ram backend say that a new process sees none of its datasets', async () => {

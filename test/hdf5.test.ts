@@ -174,10 +174,10 @@ print(json.dumps(res))
 describe('hdf5 backend: options and errors', () => {
   it('compresses with gzip that h5py reads without plugins, and reports it in the metadata', async () => {
     const con = await connection('gz').connect();
-    const ds = await con.createDataset('g', { shape: [50, 40], dtype: 'int32', chunkSize: [25, 40], fillValue: -1, options: { compression: 'gzip', compressionLevel: 6 } });
+    const ds = await con.createDataset('g', { shape: [50, 40], dtype: 'int32', chunkSize: [25, 40], fillValue: -1, compression: 'gzip', compressionLevel: 6 });
     const values = Int32Array.from({ length: 2000 }, (_, i) => i % 17);
     await ds.set(undefined, dn.ndarray(values, [50, 40]));
-    expect((await con.store.readMeta('g'))?.meta.options).toEqual({ compression: 'gzip', compressionLevel: 6 });
+    expect((await con.store.readMeta('g'))?.meta.compression).toEqual({ codec: 'gzip', level: 6, shuffle: false });
     expect([...((await (await con.getDataset('g')).get()).data as Int32Array)]).toEqual([...values]);
     const size = fs.statSync(path.join(tmp, 'gz', 'g', 'chunk_0_0.h5')).size;
     expect(size).toBeLessThan(25 * 40 * 4);
@@ -199,9 +199,10 @@ print(json.dumps({'compression': c.compression, 'level': c.compression_opts, 'su
 
   it('refuses bad dataset options', async () => {
     const con = await connection('badopts').connect();
-    await expect(con.createDataset('a', { shape: [2], options: { compression: 'lzf' } })).rejects.toThrow(/unknown compression "lzf"/);
-    await expect(con.createDataset('b', { shape: [2], options: { compression: 'gzip', compressionLevel: 11 } })).rejects.toThrow(/compressionLevel/);
-    await expect(con.createDataset('c', { shape: [2], options: { shuffle: true } })).rejects.toThrow(dn.DosnaError);
+    await expect(con.createDataset('a', { shape: [2], compression: 'lzf' as never })).rejects.toThrow(/compression must be one of/);
+    await expect(con.createDataset('a', { shape: [2], options: { compression: 'gzip' } })).rejects.toThrow(/give compression to createDataset itself/);
+    await expect(con.createDataset('b', { shape: [2], compression: 'gzip', compressionLevel: 11 })).rejects.toThrow(/compressionLevel/);
+    await expect(con.createDataset('c', { shape: [2], options: { shuffle: true } })).rejects.toThrow(dn.OptionError);
     expect(await con.listDatasets()).toEqual([]);
     await con.disconnect();
   });

@@ -26,7 +26,7 @@ import type { Backend, DatasetMeta } from '../store.js';
 import { checkBucketName, checkEndpoint, optString, tuning, TUNING_OPTIONS, type ClientSettings } from './object-store/settings.js';
 import type { S3Access } from './object-store/access.js';
 import { chunkGrid, ObjectStore, type MetaLayout } from './object-store/store.js';
-import { fillToJson, metaFromFields } from './s3.js';
+import { codecFields, fillToJson, metaFromFields } from './s3.js';
 
 export { S3RequestError } from './object-store/access.js';
 
@@ -152,6 +152,8 @@ const layout: MetaLayout = {
         chunk_grid: dumpTuple(chunkGrid(meta)),
         chunk_size: dumpTuple(meta.chunkSize),
         ...(meta.uid ? { uid: meta.uid } : {}),
+        // Compressed datasets only (Python DosNa has none): the codecs as numcodecs JSON.
+        ...Object.fromEntries(Object.entries(codecFields(meta)).map(([k, v]) => [k, JSON.stringify(v)])),
       },
     };
   },
@@ -175,6 +177,8 @@ const layout: MetaLayout = {
         chunkSize: loadTuple(m.chunk_size, 'chunk_size', false),
         chunkGrid: m.chunk_grid === undefined ? undefined : loadTuple(m.chunk_grid, 'chunk_grid', true),
         uid: m.uid,
+        filters: m.filters === undefined ? undefined : JSON.parse(m.filters),
+        compressor: m.compressor === undefined ? undefined : JSON.parse(m.compressor),
       });
       return { meta, generation: layout.generation(head) };
     } catch (error) {

@@ -7,13 +7,19 @@
  * Generations are numbers from one counter of the process, so a chunk replaced twice never
  * shows an earlier generation again; every write swaps in a new buffer (stored buffers are
  * never modified in place), so a reader holding the old one never sees a half-written chunk.
+ *
+ * A compressed dataset keeps its chunks compressed (numcodecs' framing, as s3 stores them);
+ * they are decoded into a new SharedArrayBuffer on every read.
  */
 import type { Attrs, AttrsVersion } from '../attrs.js';
-import { DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError, GroupNotFoundError } from '../errors.js';
+import { CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError, GroupNotFoundError, OptionError } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { checkName } from '../names.js';
 import { baseName, parentOf, ROOT } from '../paths.js';
 import { sharedBufferOf } from '../segments.js';
+import { codecReason, decodeChunk, encodeChunk } from '../codecs/index.js';
+import { bytesPerElement } from '../dtypes.js';
+import { product } from '../slicing.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../store.js';
 
 interface StoredChunk {
@@ -153,6 +159,9 @@ class RamStore implements Store {
   }
 
   async createMeta(meta: DatasetMeta): Promise<Generation> {
+    if (meta.options && Object.keys(meta.options).length > 0) {
+      throw new OptionError(`the ram backend takes no dataset options, got ${Object.keys(meta.options).join(', ')}`);
+    }
     if (this.datasets.has(meta.name)) throw new DatasetExistsError(`dataset ${JSON.stringify(meta.name)} already exists`);
     if (this.table.groups.has(meta.name)) throw new GroupExistsError(`a group named ${JSON.stringify(meta.name)} exists`);
     this.group(parentOf(meta.name));
@@ -168,12 +177,32 @@ class RamStore implements Store {
 
   async readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined> {
     const stored = this.dataset(meta).chunks.get(key(index));
-    return stored && new Uint8Array(stored.buffer);
+    return stored && this.decode(meta, index, stored.buffer);
   }
 
   async readChunkVersion(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
     const stored = this.dataset(meta).chunks.get(key(index));
-    return stored ? { bytes: new Uint8Array(stored.buffer), generation: stored.generation } : { bytes: undefined, generation: null };
+    return stored ? { bytes: await this.decode(meta, index, stored.buffer), generation: stored.generation } : { bytes: undefined, generation: null };
+  }
+
+  /** A stored chunk's bytes: the buffer itself, or decoded into a new shared one. */
+  private async decode(meta: DatasetMeta, index: ChunkIndex, buffer: SharedArrayBuffer): Promise<Uint8Array> {
+    const c = meta.compression;
+    if (!c) return new Uint8Array(buffer);
+    const itemsize = bytesPerElement(meta.dtype);
+    try {
+      const raw = await decodeChunk(c, itemsize, new Uint8Array(buffer), product(meta.chunkSize) * itemsize, 'numcodecs');
+      return new Uint8Array(sharedBufferOf([raw]));
+    } catch (error) {
+      const where = `ram://${this.name}/${meta.name}/${key(index)}`;
+      throw new CorruptChunkError(`cannot decode chunk ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)} (${where}): ${codecReason(c, error)}`, where, { cause: error });
+    }
+  }
+
+  /** A chunk's bytes as stored: shared as they are, or compressed. */
+  private async encode(meta: DatasetMeta, parts: readonly Uint8Array[]): Promise<SharedArrayBuffer> {
+    const c = meta.compression;
+    return sharedBufferOf(c ? [await encodeChunk(c, bytesPerElement(meta.dtype), parts, 'numcodecs')] : parts);
   }
 
   async chunkGeneration(meta: DatasetMeta, index: ChunkIndex): Promise<Generation | null> {
@@ -181,18 +210,20 @@ class RamStore implements Store {
   }
 
   async writeChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<Generation> {
+    const buffer = await this.encode(meta, parts);
     const generation = nextGeneration();
-    this.dataset(meta).chunks.set(key(index), { buffer: sharedBufferOf(parts), generation });
+    this.dataset(meta).chunks.set(key(index), { buffer, generation });
     return generation;
   }
 
   async writeChunkIf(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[], expected: Generation | null): Promise<Generation | undefined> {
+    const buffer = await this.encode(meta, parts);
     // One thread owns this map and nothing below awaits: the comparison and the swap are one step.
     const chunks = this.dataset(meta).chunks;
     const current = chunks.get(key(index))?.generation ?? null;
     if (current !== expected) return undefined;
     const generation = nextGeneration();
-    chunks.set(key(index), { buffer: sharedBufferOf(parts), generation });
+    chunks.set(key(index), { buffer, generation });
     return generation;
   }
 

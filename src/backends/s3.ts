@@ -16,7 +16,8 @@
  * What is not given comes from the SDK's default chain: AWS_* environment variables and the
  * shared config and credentials files (the client's own `profile` option selects a profile).
  */
-import { castScalar, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../dtypes.js';
+import { bytesPerElement, castScalar, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../dtypes.js';
+import { fromNumcodecs, toNumcodecs, type NumcodecsConfig } from '../codecs/index.js';
 import { CorruptChunkError, DosnaError, OptionError } from '../errors.js';
 import { checkOptions } from '../options.js';
 import type { Backend, DatasetMeta } from '../store.js';
@@ -78,7 +79,9 @@ function positiveInts(value: unknown, what: string, allowZero: boolean): number[
 }
 
 /** Checks what a metadata object says, whichever layout it came from. */
-export function metaFromFields(name: string, fields: { shape: number[]; dtype: string; fillvalue: unknown; chunkSize: number[]; chunkGrid?: number[]; uid?: unknown }): DatasetMeta {
+export function metaFromFields(name: string, fields: {
+  shape: number[]; dtype: string; fillvalue: unknown; chunkSize: number[]; chunkGrid?: number[]; uid?: unknown; filters?: unknown; compressor?: unknown;
+}): DatasetMeta {
   const { shape, chunkSize } = fields;
   if (chunkSize.length !== shape.length) throw new DosnaError(`chunk_size ${JSON.stringify(chunkSize)} does not match shape ${JSON.stringify(shape)}`);
   if (fields.chunkGrid && JSON.stringify(fields.chunkGrid) !== JSON.stringify(chunkGrid({ shape, chunkSize }))) {
@@ -86,7 +89,13 @@ export function metaFromFields(name: string, fields: { shape: number[]; dtype: s
   }
   const dtype = fromNumpyTypeString(fields.dtype);
   const uid = typeof fields.uid === 'string' ? fields.uid : '';
-  return { name, shape, dtype, chunkSize, fillValue: fillFromText(dtype, fields.fillvalue), uid };
+  const compression = fromNumcodecs(fields.filters, fields.compressor, `dataset ${JSON.stringify(name)}`);
+  return { name, shape, dtype, chunkSize, fillValue: fillFromText(dtype, fields.fillvalue), uid, ...(compression ? { compression } : {}) };
+}
+
+/** A compressed dataset's codecs as numcodecs names them (zarr v2's `filters` and `compressor`). */
+export function codecFields(meta: DatasetMeta): { filters?: NumcodecsConfig[] | null; compressor?: NumcodecsConfig } {
+  return meta.compression ? toNumcodecs(meta.compression, bytesPerElement(meta.dtype)) : {};
 }
 
 const layout: MetaLayout = {
@@ -104,6 +113,7 @@ const layout: MetaLayout = {
       chunk_size: meta.chunkSize,
       chunk_grid: chunkGrid(meta),
       uid: meta.uid,
+      ...codecFields(meta),
     };
     return { body: new TextEncoder().encode(`${JSON.stringify(doc, null, 1)}\n`), contentType: 'application/json' };
   },
@@ -125,6 +135,8 @@ const layout: MetaLayout = {
         chunkSize: positiveInts(doc.chunk_size, 'chunk_size', false),
         chunkGrid: doc.chunk_grid === undefined ? undefined : positiveInts(doc.chunk_grid, 'chunk_grid', true),
         uid: doc.uid,
+        filters: doc.filters,
+        compressor: doc.compressor,
       });
     } catch (error) {
       throw new CorruptChunkError(`dataset metadata ${where} cannot be read: ${(error as Error).message}`, where, { cause: error });

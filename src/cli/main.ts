@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as dn from '../index.js';
 import { bytesPerElement } from '../dtypes.js';
+import { describeCompression } from '../codecs/index.js';
 import { parseConnectionArgs, toConnectionOptions } from './connection-args.js';
 import { launch } from './launch.js';
 
@@ -44,7 +45,7 @@ ${CONNECTION_HELP}`;
 const INFO_HELP = `usage: dosna info [dataset | group] --connection NAME [--backend B] [--connection-options k=v ...] [--json]
 
 For a dataset (a path such as scan1/vol): its shape, dtype, chunk size and grid, fill value,
-stored chunks and bytes, and attributes. For a group (the root when none is named): what it
+compression, stored chunks and bytes (and their ratio to the raw bytes), and attributes. For a group (the root when none is named): what it
 holds and its attributes.
 
 ${CONNECTION_HELP}`;
@@ -163,11 +164,15 @@ async function datasetInfo(con: dn.Connection, ds: dn.Dataset, json: boolean): P
   const attrs = await ds.attrs.toObject();
   const storedBytes = await ds.storedBytes();
   const rawBytes = ds.shape.reduce((a, b) => a * b, 1) * bytesPerElement(ds.dtype);
+  const chunkRawBytes = ds.chunkSize.reduce((a, b) => a * b, 1) * bytesPerElement(ds.dtype);
   if (json) {
     console.log(stringify({
       name: ds.name, backend: con.backend, connection: con.name, shape: ds.shape, dtype: ds.dtype,
       chunkSize: ds.chunkSize, chunkGrid: ds.chunkGrid, totalChunks: ds.totalChunks, fillValue: ds.fillValue,
-      storedChunks: stored, storedBytes, rawBytes, attrs: jsonAttrs(attrs), ...(ds.meta.options ? { options: ds.meta.options } : {}),
+      compression: ds.meta.compression ?? null, storedChunks: stored, storedBytes, rawBytes,
+      // Stored bytes over the raw bytes of the chunks stored (what compression saved).
+      ratio: stored === 0 ? null : storedBytes / (stored * chunkRawBytes),
+      attrs: jsonAttrs(attrs), ...(ds.meta.options ? { options: ds.meta.options } : {}),
     }));
     return;
   }
@@ -178,9 +183,11 @@ async function datasetInfo(con: dn.Connection, ds: dn.Dataset, json: boolean): P
     ['chunk size', ds.chunkSize.join(' x ')],
     ['chunk grid', `${ds.chunkGrid.join(' x ')} (${ds.totalChunks} chunks)`],
     ['fill value', String(ds.fillValue)],
+    ['compression', describeCompression(ds.meta.compression)],
     ['stored chunks', `${stored} of ${ds.totalChunks}`],
     ['stored bytes', `${storedBytes} (${mebibytes(storedBytes)}; the whole array is ${mebibytes(rawBytes)} uncompressed)`],
   ];
+  if (stored > 0) rows.push(['ratio', `${(storedBytes / (stored * chunkRawBytes)).toFixed(3)} (stored bytes / raw bytes of the chunks stored)`]);
   if (ds.meta.options) rows.push(['options', JSON.stringify(ds.meta.options)]);
   for (const [k, v] of rows) console.log(`${k.padEnd(14)}${v}`);
   printAttrs(attrs);

@@ -9,6 +9,7 @@ import { allocate, bytesPerElement, castInto, checkDType, dtypeOfArray, type DTy
 import { checkChunkBytes, checkShape } from '../chunk-shape.js';
 import { checkOptions } from '../options.js';
 import { Attributes } from '../attrs.js';
+import type { CompressionName } from '../codecs/index.js';
 import { checkKernel, outArray, RUN_CONTROL, sortChunks, type ChunkSlice, type CloneOptions, type GetOptions, type MapOptions, type RunControl } from './options.js';
 import { readSelection, writeSelection } from './selection-io.js';
 import { commitShape, planAppend } from '../resize.js';
@@ -56,6 +57,12 @@ export class Dataset {
   get chunkGrid(): number[] { return this.#meta.shape.map((n, a) => Math.ceil(n / this.#meta.chunkSize[a])); }
   get totalChunks(): number { return product(this.chunkGrid); }
   get fillValue(): Scalar { return this.#meta.fillValue; }
+  /** The chunks' compressor (`'gzip'`, `'zstd'`, `'lz4'`), or `null` when they are stored raw. */
+  get compression(): CompressionName | null { return this.#meta.compression?.codec ?? null; }
+  /** The compressor's level (`null` without compression; 0 for lz4, which has none). */
+  get compressionLevel(): number | null { return this.#meta.compression?.level ?? null; }
+  /** Whether bytes are shuffled before compression. */
+  get shuffle(): boolean { return this.#meta.compression?.shuffle ?? false; }
 
   /**
    * Checks that the dataset still exists as this handle knows it, and returns its current

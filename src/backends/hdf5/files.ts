@@ -178,6 +178,33 @@ export async function readTemplatedWithGeneration(file: string, template: Templa
 }
 
 /**
+ * Reads a whole file (a compressed chunk file, small) with the generation of the very file
+ * read; `undefined` when it does not exist.
+ */
+export async function readWholeFile(file: string): Promise<{ bytes: Uint8Array; generation: Generation } | undefined> {
+  let fd: number;
+  try {
+    fd = BLOCKING_IO ? fs.openSync(file, 'r') : await openAsync(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    const stats = BLOCKING_IO ? fs.fstatSync(fd, { bigint: true }) : await fstatAsync(fd, { bigint: true });
+    const size = Number(stats.size);
+    const bytes = new Uint8Array(size);
+    const read = await moveAll(readv, fd, [bytes], 0);
+    if (read !== size) throw new DosnaError(`read ${read} of ${size} bytes of ${file}`);
+    return { bytes, generation: generationOf(stats) };
+  } catch (error) {
+    if (error instanceof DosnaError) throw error;
+    throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    if (BLOCKING_IO) fs.closeSync(fd); else await closeAsync(fd);
+  }
+}
+
+/**
  * Writes `parts` as a new file `file` (the caller renames it over the chunk), stamps it with a
  * unique modification time, and returns its generation.
  */

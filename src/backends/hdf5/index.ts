@@ -27,12 +27,14 @@ import { checkName } from '../../names.js';
 import { baseName, RESERVED_PREFIX } from '../../paths.js';
 import type { Attrs, AttrsVersion } from '../../attrs.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
-import { readTemplated, readTemplatedInto, readTemplatedWithGeneration, stampFile, statGeneration, writeFileParts } from './files.js';
+import { readTemplated, readTemplatedInto, readTemplatedWithGeneration, readWholeFile, stampFile, statGeneration, writeFileParts } from './files.js';
 import { h5, H5WASM_CODES, hdf5Reason, loadH5, readThroughHdf5, writeThroughHdf5, type ChunkFileLayout } from './h5lib.js';
 import { asideName, commitFile, isAbandoned, isScratchName, removeFile, sweepFolder, tmpName } from './locks.js';
 import { Hdf5Nodes } from './nodes.js';
 import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFile, writeMetaFile } from './metadata.js';
 import { makeTemplate } from './template.js';
+import { filteredChunkOf, headerFor, pipelineHeader, type PipelineHeader } from './pipeline.js';
+import { codecReason, decodeChunk, encodeChunk } from '../../codecs/index.js';
 
 export { METADATA_FILE } from './metadata.js';
 export { MAX_CHUNK_BYTES } from './h5lib.js';
@@ -42,6 +44,8 @@ const READ_ATTEMPTS = 8;
 
 interface DatasetInfo extends ChunkFileLayout {
   readonly dir: string;
+  /** The header of compressed chunk files (pipeline.ts); `undefined` for raw ones. */
+  readonly pipeline: PipelineHeader | undefined;
 }
 
 function product(shape: readonly number[]): number {
@@ -153,7 +157,7 @@ class Hdf5Store implements Store {
   private info(meta: DatasetMeta): DatasetInfo {
     let info = this.#info.get(meta);
     if (!info) {
-      const compression = checkDatasetOptions(meta.name, meta.options);
+      const compression = meta.compression;
       const chunkShape = meta.chunkSize.map((n) => BigInt(n));
       const { lib } = h5();
       info = {
@@ -162,15 +166,17 @@ class Hdf5Store implements Store {
         compressed: compression !== undefined,
         dtype: meta.dtype,
         chunkShape,
+        // Compressed chunk files are written by pipeline.ts; HDF5 writes (and templates) raw ones.
         writeMetadata: {
           ...lib.dtype_to_metadata(H5WASM_CODES[meta.dtype]),
           shape: chunkShape,
           maxshape: chunkShape,
-          chunks: compression ? chunkShape : null,
-          compression: compression ? 1 : 0,
-          compression_opts: compression ? [compression.compressionLevel] : [],
+          chunks: null,
+          compression: 0,
+          compression_opts: [],
           track_order: false,
         },
+        pipeline: compression ? pipelineHeader(meta.dtype, meta.chunkSize, compression) : undefined,
       };
       this.#info.set(meta, info);
     }
@@ -232,7 +238,7 @@ class Hdf5Store implements Store {
   async createMeta(meta: DatasetMeta): Promise<Generation> {
     this.check();
     const dir = this.datasetDir(meta.name);
-    const compression = checkDatasetOptions(meta.name, meta.options);
+    checkDatasetOptions(meta.name, meta.options);
     const exists = () => new DatasetExistsError(`dataset ${JSON.stringify(meta.name)} already exists in ${this.root}`);
     if (fs.existsSync(path.join(dir, METADATA_FILE))) throw exists();
     const groupExists = () => new GroupExistsError(`a group named ${JSON.stringify(meta.name)} exists in ${this.root}`);
@@ -245,7 +251,7 @@ class Hdf5Store implements Store {
     try {
       const file = path.join(staging, METADATA_FILE);
       try {
-        writeMetaFile(file, meta, compression);
+        writeMetaFile(file, meta);
       } catch (error) {
         throw new DosnaError(`cannot write dataset metadata file ${file}: ${hdf5Reason(error)}`, { cause: error });
       }
@@ -301,6 +307,7 @@ class Hdf5Store implements Store {
     this.check();
     const file = this.chunkPath(meta, index);
     const info = this.info(meta);
+    if (info.pipeline) return (await this.readCompressed(meta, index, file, info)).bytes;
     const template = this.#fastPath ? makeTemplate(info) : null;
     if (template) {
       const bytes = await readTemplated(file, template, info.bytes, into?.byteLength === info.bytes ? into : undefined);
@@ -317,6 +324,7 @@ class Hdf5Store implements Store {
     this.check();
     const file = this.chunkPath(meta, index);
     const info = this.info(meta);
+    if (info.pipeline) return this.readCompressed(meta, index, file, info);
     const template = this.#fastPath ? makeTemplate(info) : null;
     for (let attempt = 1; ; attempt++) {
       let before: Generation | null;
@@ -347,14 +355,16 @@ class Hdf5Store implements Store {
     this.check();
     const file = this.chunkPath(meta, index);
     const info = this.info(meta);
-    const template = this.#fastPath ? makeTemplate(info) : null;
-    if (template) {
+    const template = this.#fastPath && !info.pipeline ? makeTemplate(info) : null;
+    if (info.pipeline) {
+      if (!fs.existsSync(file)) return false;
+    } else if (template) {
       const status = await readTemplatedInto(file, template, info.bytes, start, segments);
       if (status !== 'foreign') return status === 'read';
     } else if (!fs.existsSync(file)) {
       return false;
     }
-    const bytes = this.readThroughLibrary(meta, index, file, info);
+    const bytes = info.pipeline ? (await this.readCompressed(meta, index, file, info)).bytes : this.readThroughLibrary(meta, index, file, info);
     if (!bytes) return false;
     let at = start;
     for (const s of segments) {
@@ -362,6 +372,32 @@ class Hdf5Store implements Store {
       at += s.byteLength;
     }
     return true;
+  }
+
+  /**
+   * Reads a compressed chunk file with its generation: one read of the whole file, decoded
+   * here when we wrote it (its header is ours byte for byte), else read through HDF5 (h5py's
+   * files; HDF5 decodes deflate, shuffle, fletcher32 and scale-offset itself).
+   */
+  private async readCompressed(meta: DatasetMeta, index: ChunkIndex, file: string, info: DatasetInfo): Promise<ChunkVersion> {
+    const c = meta.compression!;
+    for (let attempt = 1; ; attempt++) {
+      const read = await readWholeFile(file);
+      if (!read) return { bytes: undefined, generation: null };
+      const filtered = filteredChunkOf(info.pipeline!, read.bytes);
+      if (filtered) {
+        try {
+          return { bytes: await decodeChunk(c, bytesPerElement(meta.dtype), filtered, info.bytes, 'hdf5'), generation: read.generation };
+        } catch (error) {
+          throw new CorruptChunkError(`cannot decode chunk ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)} from ${file}: ${codecReason(c, error)}`, file, { cause: error });
+        }
+      }
+      const bytes = this.readThroughLibrary(meta, index, file, info);
+      const after = statGeneration(file);
+      if (after === read.generation) return { bytes, generation: after };
+      if (after === null) return { bytes: undefined, generation: null };
+      if (attempt >= READ_ATTEMPTS) throw new DosnaError(`chunk file ${file} kept changing while it was read`);
+    }
   }
 
   /** Reads a chunk file through HDF5 itself (any layout, compression, writer). */
@@ -398,9 +434,12 @@ class Hdf5Store implements Store {
     const folder = this.folderOf(meta, info);
     const tmp = tmpName(file);
     try {
-      const template = this.#fastPath ? makeTemplate(info) : null;
+      const template = this.#fastPath && !info.pipeline ? makeTemplate(info) : null;
       let generation: Generation;
-      if (template) {
+      if (info.pipeline) {
+        const filtered = await encodeChunk(meta.compression!, bytesPerElement(meta.dtype), parts, 'hdf5');
+        generation = await writeFileParts(tmp, [headerFor(info.pipeline, filtered.byteLength), filtered]);
+      } else if (template) {
         generation = await writeFileParts(tmp, [template.prefix, ...parts, template.suffix]);
       } else {
         writeThroughHdf5(tmp, info, parts.length === 1 ? parts[0] : Buffer.concat(parts));

@@ -2,12 +2,14 @@
  * `dataset.h5`: a dataset's metadata as DosNa keeps it, root attributes of an HDF5 file
  * (shape, dtype, fillvalue, chunk_grid, chunk_size), read and written through h5wasm so Python
  * DosNa and h5py read it. dosna adds `dosna_uid` (the dataset's identity) and, for compressed
- * datasets, `compression` and `compression_level`; other tools ignore them.
+ * datasets, `compression` (gzip, zstd, lz4), `compression_level` and `dosna_shuffle`; other
+ * tools ignore them.
  */
 import * as fs from 'node:fs';
 import { castScalar, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../../dtypes.js';
 import { CorruptChunkError, DosnaError, OptionError } from '../../errors.js';
 import { checkOptions } from '../../options.js';
+import { compressionFrom, type Compression } from '../../codecs/index.js';
 import type { ChunkIndex, DatasetMeta } from '../../store.js';
 import { DATASET_METADATA_NAMES, type Attrs } from '../../attrs.js';
 import { readHdf5Attrs, writeHdf5Attrs } from './attributes.js';
@@ -18,25 +20,16 @@ export const METADATA_FILE = 'dataset.h5';
 export const UID_ATTRIBUTE = 'dosna_uid';
 export const CHUNK_RE = /^chunk_(\d+(?:_\d+)*)\.h5$/;
 
-export interface Compression {
-  compression: 'gzip';
-  compressionLevel: number;
-}
+/** The root attribute that says a compressed dataset's chunks are shuffled (1) or not (0). */
+export const SHUFFLE_ATTRIBUTE = 'dosna_shuffle';
 
-export function checkDatasetOptions(name: string, options: Readonly<Record<string, unknown>> | undefined): Compression | undefined {
-  if (!options) return undefined;
-  checkOptions(`dataset ${JSON.stringify(name)} on the hdf5 backend`, options, ['compression', 'compressionLevel']);
-  const { compression, compressionLevel } = options;
-  if (compression === undefined || compression === null || compression === 'none') {
-    if (compressionLevel !== undefined) throw new OptionError(`dataset ${JSON.stringify(name)}: compressionLevel needs compression: 'gzip'`);
-    return undefined;
+/** The hdf5 backend takes no dataset options of its own (compression is `createDataset`'s). */
+export function checkDatasetOptions(name: string, options: Readonly<Record<string, unknown>> | undefined): void {
+  if (!options) return;
+  if ('compression' in options || 'compressionLevel' in options) {
+    throw new OptionError(`dataset ${JSON.stringify(name)}: give compression to createDataset itself ({ compression: 'gzip', compressionLevel, shuffle }), not in options`);
   }
-  if (compression !== 'gzip') throw new OptionError(`dataset ${JSON.stringify(name)}: unknown compression ${JSON.stringify(compression)}; the hdf5 backend supports 'gzip'`);
-  const level = compressionLevel ?? 4;
-  if (typeof level !== 'number' || !Number.isInteger(level) || level < 0 || level > 9) {
-    throw new OptionError(`dataset ${JSON.stringify(name)}: compressionLevel must be an integer from 0 to 9, got ${JSON.stringify(level)}`);
-  }
-  return { compression, compressionLevel: level };
+  checkOptions(`dataset ${JSON.stringify(name)} on the hdf5 backend`, options, []);
 }
 
 function int64Attr(values: readonly number[]): BigInt64Array {
@@ -79,7 +72,8 @@ export function readGroupFile(file: string): Attrs | undefined {
 }
 
 /** Writes dataset.h5 to `file` (a temporary name), with the dataset's attributes. */
-export function writeMetaFile(file: string, meta: DatasetMeta, compression: Compression | undefined, attrs: Attrs = {}): void {
+export function writeMetaFile(file: string, meta: DatasetMeta, attrs: Attrs = {}): void {
+  const compression = meta.compression;
   const { lib } = h5();
   withHdf5File(file, 'create', (id) => {
     const root = new lib.Group(id, '/');
@@ -91,8 +85,9 @@ export function writeMetaFile(file: string, meta: DatasetMeta, compression: Comp
     root.create_attribute('chunk_size', int64Attr(meta.chunkSize), [meta.chunkSize.length], '<q');
     if (meta.uid) root.create_attribute(UID_ATTRIBUTE, meta.uid);
     if (compression) {
-      root.create_attribute('compression', compression.compression);
-      root.create_attribute('compression_level', BigInt64Array.of(BigInt(compression.compressionLevel)), [], '<q');
+      root.create_attribute('compression', compression.codec);
+      root.create_attribute('compression_level', BigInt64Array.of(BigInt(compression.level)), [], '<q');
+      root.create_attribute(SHUFFLE_ATTRIBUTE, BigInt64Array.of(compression.shuffle ? 1n : 0n), [], '<q');
     }
     writeHdf5Attrs(root, attrs);
   });
@@ -129,7 +124,7 @@ export function readDatasetFile(file: string, name: string, withAttrs: boolean):
       const root = new lib.Group(id, '/');
       const names = new Set(M.get_attribute_names(id, '/'));
       const out: Record<string, unknown> = {};
-      for (const key of [...DATASET_METADATA_NAMES, UID_ATTRIBUTE]) {
+      for (const key of [...DATASET_METADATA_NAMES, UID_ATTRIBUTE, SHUFFLE_ATTRIBUTE]) {
         if (names.has(key)) out[key] = root.get_attribute(key, false);
       }
       if (withAttrs) attrs = readHdf5Attrs(id, DATASET_METADATA_NAMES);
@@ -173,14 +168,23 @@ export function readDatasetFile(file: string, name: string, withAttrs: boolean):
   } catch (error) {
     throw new CorruptChunkError(`${file}: attribute fillvalue cannot be a ${dtype} value: ${(error as Error).message}`, file, { cause: error });
   }
-  let options: Record<string, unknown> | undefined;
+  let compression: Compression | undefined;
   if (raw.compression !== undefined && raw.compression !== null) {
+    const text = (v: unknown) => (v instanceof Uint8Array ? new TextDecoder().decode(v) : v);
     const level = raw.compression_level;
-    options = { compression: raw.compression, ...(level !== undefined && level !== null ? { compressionLevel: Number(level) } : {}) };
+    try {
+      compression = compressionFrom({
+        codec: text(raw.compression),
+        level: level === undefined || level === null ? undefined : Number(ArrayBuffer.isView(level) ? (level as unknown as ArrayLike<unknown>)[0] : level),
+        shuffle: Number(raw[SHUFFLE_ATTRIBUTE] ?? 0) === 1,
+      });
+    } catch (error) {
+      throw new CorruptChunkError(`${file}: ${(error as Error).message}`, file, { cause: error });
+    }
   }
   const uidValue = raw[UID_ATTRIBUTE] instanceof Uint8Array ? new TextDecoder().decode(raw[UID_ATTRIBUTE] as Uint8Array) : raw[UID_ATTRIBUTE];
   const uid = typeof uidValue === 'string' ? uidValue.replace(/\0+$/, '') : '';
-  return { meta: { name, shape, dtype, chunkSize, fillValue, uid, ...(options ? { options } : {}) }, attrs };
+  return { meta: { name, shape, dtype, chunkSize, fillValue, uid, ...(compression ? { compression } : {}) }, attrs };
 }
 
 export function chunkFileName(index: ChunkIndex): string {

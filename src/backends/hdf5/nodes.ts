@@ -179,8 +179,8 @@ export class Hdf5Nodes {
   }
 
   private commitDatasetFile(meta: DatasetMeta, attrs: Attrs, expected: Generation): Promise<Generation | undefined> {
-    const compression = checkDatasetOptions(meta.name, meta.options);
-    return this.commit(this.datasetFile(meta), expected, (tmp) => writeMetaFile(tmp, meta, compression, attrs));
+    checkDatasetOptions(meta.name, meta.options);
+    return this.commit(this.datasetFile(meta), expected, (tmp) => writeMetaFile(tmp, meta, attrs));
   }
 
   /** Writes a new version of `file` beside it and commits it if `file` is still at `expected`. */

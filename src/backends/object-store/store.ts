@@ -3,7 +3,8 @@
  * a dataset's metadata is laid out, their {@link MetaLayout}).
  *
  * Chunks are objects `<dataset>/<i>.<j>.<k>` holding the raw little-endian C-order bytes of
- * the full chunk. A PUT replaces an object atomically, so readers see the old chunk or the
+ * the full chunk, or those bytes compressed (numcodecs' framing, `codecs/`) when the dataset
+ * is. A PUT replaces an object atomically, so readers see the old chunk or the
  * new, never a mix. A chunk's generation is its ETag, and conditional writes are PUTs with
  * `If-Match` / `If-None-Match: *`. Each chunk carries its dataset's uid as user metadata
  * (`x-amz-meta-dosna-uid`), so a chunk left by an earlier dataset of the same name (written by
@@ -12,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Attrs, AttrsVersion } from '../../attrs.js';
+import { codecReason, decodeChunk, encodeChunk } from '../../codecs/index.js';
 import { bytesPerElement } from '../../dtypes.js';
 import { CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError, OptionError } from '../../errors.js';
 import type { AttrsOwner, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store, StoreCapabilities } from '../../store.js';
@@ -180,11 +182,21 @@ export class ObjectStore implements Store {
     return `s3://${this.access.bucket}/${key}`;
   }
 
-  /** The chunk object as read, checked: `undefined` when absent or another dataset's. */
+  /** The chunk object as read, checked (and decompressed): `undefined` when absent or another dataset's. */
   private async getChunk(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<{ got: GotObject | undefined; key: string }> {
     const key = this.chunkKey(meta, index);
-    const got = await this.access.getObject(key, undefined, into);
-    if (got && got.bytes.byteLength !== this.chunkBytes(meta) && this.ours(meta, got.metadata)) {
+    const c = meta.compression;
+    const got = await this.access.getObject(key, undefined, c ? undefined : into);
+    if (!got || !this.ours(meta, got.metadata)) return { got, key };
+    if (c) {
+      try {
+        const bytes = await decodeChunk(c, bytesPerElement(meta.dtype), got.bytes, this.chunkBytes(meta), 'numcodecs');
+        return { got: { ...got, bytes }, key };
+      } catch (error) {
+        throw new CorruptChunkError(`cannot decode chunk object ${this.where(key)}: ${codecReason(c, error)}`, this.where(key), { cause: error });
+      }
+    }
+    if (got.bytes.byteLength !== this.chunkBytes(meta)) {
       throw new CorruptChunkError(`chunk object ${this.where(key)} holds ${got.bytes.byteLength} bytes, not the ${this.chunkBytes(meta)} of a full ${meta.chunkSize.join('x')} ${meta.dtype} chunk`, this.where(key));
     }
     return { got, key };
@@ -207,6 +219,7 @@ export class ObjectStore implements Store {
   }
 
   async readChunkRange(meta: DatasetMeta, index: ChunkIndex, start: number, end: number): Promise<Uint8Array | undefined> {
+    if (meta.compression) return (await this.readChunk(meta, index))?.subarray(start, end);
     const key = this.chunkKey(meta, index);
     const total = this.chunkBytes(meta);
     if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && start <= end && end <= total)) {
@@ -221,12 +234,13 @@ export class ObjectStore implements Store {
     return got.bytes;
   }
 
-  private putChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[], condition: { ifAbsent?: boolean; ifMatch?: string }): Promise<string | undefined> {
+  private async putChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[], condition: { ifAbsent?: boolean; ifMatch?: string }): Promise<string | undefined> {
     const key = this.chunkKey(meta, index);
-    const body = concat(parts);
-    if (body.byteLength !== this.chunkBytes(meta)) {
-      throw new DosnaError(`chunk ${key} must be ${this.chunkBytes(meta)} bytes, got ${body.byteLength}`);
+    const length = parts.reduce((n, p) => n + p.byteLength, 0);
+    if (length !== this.chunkBytes(meta)) {
+      throw new DosnaError(`chunk ${key} must be ${this.chunkBytes(meta)} bytes, got ${length}`);
     }
+    const body = meta.compression ? await encodeChunk(meta.compression, bytesPerElement(meta.dtype), parts, 'numcodecs') : concat(parts);
     return this.access.put(key, body, { ...condition, ...(meta.uid ? { metadata: { [UID_METADATA]: meta.uid } } : {}) });
   }
 
