@@ -7,6 +7,7 @@ Prints one `BENCH {json}` line per result, as the TypeScript benchmark scripts d
     python3 bench/peers.py io --n 256 --chunks 32,64,128 --runs 5 --dir /tmp/x
     python3 bench/peers.py planes --runs 3 --dir /tmp/x
     python3 bench/peers.py map --n 256 --chunks 64 --runs 3 --dir /tmp/x
+    python3 bench/peers.py codecs --n 256 --chunks 64 --runs 3 --dir /tmp/x
 """
 import argparse
 import json
@@ -232,9 +233,71 @@ def map_workload(directory, n, c, runs, peers):
         shutil.rmtree(base + '-out', ignore_errors=True)
 
 
+def smooth_float32(n):
+    """bench/codecs.ts's smoothFloat32: smooth data of few significant bits."""
+    z = np.arange(n, dtype=np.float64)
+    zy = (np.sin(z / 20)[:, None] * np.cos(z / 25)[None, :])[:, :, None]
+    return (np.round(1000 * zy * np.sin(z / 30 + 1)[None, None, :]) / 8).astype(np.float32)
+
+
+def dir_bytes(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+
+
+def codecs_workload(directory, n, c, runs):
+    """Compression beside bench/codecs.ts: h5py's gzip + shuffle (level 4, h5py's default level;
+    and level 1) and zarr-python 2's Blosc zstd + shuffle (clevel 1, its threads), write (create +
+    write the cube) and read (the whole cube), and the ratio of stored to raw bytes."""
+    import h5py
+    import zarr
+    from numcodecs import Blosc
+    for data, cube in (('random', random_float32(n ** 3).reshape(n, n, n)), ('smooth', smooth_float32(n))):
+        raw = cube.nbytes
+        variants = [
+            ('h5py', 'gzip 4 + shuffle', dict(compression='gzip', compression_opts=4, shuffle=True)),
+            ('h5py', 'gzip 1 + shuffle', dict(compression='gzip', compression_opts=1, shuffle=True)),
+            ('zarr-dir', 'blosc zstd 1 + shuffle', dict(compressor=Blosc(cname='zstd', clevel=1, shuffle=Blosc.SHUFFLE))),
+        ]
+        for peer, label, kw in variants:
+            path = os.path.join(directory, 'codecs.h5' if peer == 'h5py' else 'codecs.zarr')
+
+            def clear():
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                elif os.path.exists(path):
+                    os.remove(path)
+
+            def write():
+                if peer == 'h5py':
+                    with h5py.File(path, 'w') as f:
+                        f.create_dataset('v', data=cube, chunks=(c, c, c), **kw)
+                else:
+                    z = zarr.open(path, mode='w', shape=cube.shape, chunks=(c, c, c), dtype='<f4', **kw)
+                    z[...] = cube
+
+            def read():
+                if peer == 'h5py':
+                    with h5py.File(path, 'r') as f:
+                        return f['v'][...]
+                return zarr.open(path, mode='r')[...]
+
+            clear()
+            write()
+            writes = time_runs(runs, write, clear)
+            stored = dir_bytes(path)
+            read()
+            reads = time_runs(runs, read)
+            assert np.array_equal(read(), cube)
+            clear()
+            emit({'kind': 'peer-codecs', 'peer': peer, 'codec': label, 'data': data, 'N': n, 'C': c, 'runs': runs, 'bytes': raw,
+                  'ms': {'write': median(writes), 'read': median(reads)}, 'storedBytes': stored, 'ratio': stored / raw})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('workload', choices=['io', 'planes', 'map'])
+    parser.add_argument('workload', choices=['io', 'planes', 'map', 'codecs'])
     parser.add_argument('--n', type=int, default=256)
     parser.add_argument('--chunks', default='64')
     parser.add_argument('--runs', type=int, default=5)
@@ -244,6 +307,10 @@ def main():
     os.makedirs(args.dir, exist_ok=True)
     if args.workload == 'planes':
         planes_workload(args.dir, args.runs)
+        return
+    if args.workload == 'codecs':
+        for c in [int(x) for x in args.chunks.split(',')]:
+            codecs_workload(args.dir, args.n, c, args.runs)
         return
     if args.workload == 'map':
         for c in [int(x) for x in args.chunks.split(',')]:

@@ -98,6 +98,20 @@ export function report(run: BenchRun): string {
     targets.push(`| ${p.backend} x ${p.engine}: planes within 1.5x of one load | ${fmt(p.ratio, 2)}x (median of each round's ratio) | ${ok(p.ratio <= 1.5)} |`);
   }
 
+  // --- compression ----------------------------------------------------------------------------
+  const codecs = results.filter((r) => r.kind === 'codecs');
+  const peerCodecs = results.filter((r) => r.kind === 'peer-codecs');
+  const codecRows = [...codecs, ...peerCodecs].map((r) => `| ${r.data} | ${r.kind === 'codecs' ? `dosna ${r.backend} x ${r.engine}` : r.peer} | ${r.codec} | ${fmt(mbps(r.bytes, r.ms.write), 0)} | ${fmt(mbps(r.bytes, r.ms.read), 0)} | ${fmt(r.ratio, 3)} |`);
+  for (const r of codecs.filter((x) => x.codec === 'zstd 1 + shuffle')) {
+    const h5 = peerCodecs.find((p) => p.peer === 'h5py' && p.codec === 'gzip 4 + shuffle' && p.data === r.data && p.N === r.N);
+    if (!h5) continue;
+    const write = h5.ms.write / r.ms.write;
+    const read = h5.ms.read / r.ms.read;
+    targets.push(`| ${r.backend} x ${r.engine}, ${r.data} cube: zstd + shuffle writes faster than h5py gzip 4 + shuffle | ${fmt(write, 2)}x | ${ok(write >= 1)} |`);
+    targets.push(`| ${r.backend} x ${r.engine}, ${r.data} cube: zstd + shuffle reads faster than h5py gzip 4 + shuffle | ${fmt(read, 2)}x | ${ok(read >= 1)} |`);
+    targets.push(`| ${r.backend} x ${r.engine}, ${r.data} cube: zstd + shuffle ratio <= h5py gzip 4 + shuffle's | ${fmt(r.ratio, 3)} vs ${fmt(h5.ratio, 3)} | ${ok(r.ratio <= h5.ratio * 1.0005)} |`);
+  }
+
   // --- our own references (the first round's targets) ------------------------------------------
   const ioTable = [
     '| backend | engine | N | C | write MB/s | ref write MB/s | ratio | read MB/s | ref read MB/s | ratio | read into reused `out` MB/s (ratio) | new N^3 array alone ms | misaligned cost/byte vs aligned | plane ms | line ms | write_sub ms | apply ms | peak RSS MiB |',
@@ -190,6 +204,18 @@ beside one \`load\` of the same volume (same process, the two alternating round 
 | backend | engine | planes ms | one load ms | planes / load (each round) | h5py default ms | h5py 64 MiB ms | h5py default / dosna | chunk commits |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${planeRows.join('\n')}
+
+## Compression
+
+A float32 cube (N = ${codecs[0]?.N ?? '-'}, 64^3 chunks), twice: the random values of the other workloads (hardly compressible) and
+smooth data of few significant bits (\`round(1000 sin(z/20) cos(y/25) sin(x/30 + 1)) / 8\`, as a detector's counts scaled to float).
+write = create + write the whole cube; read = the whole cube into an array; ratio = bytes stored (chunk files or objects with their
+overhead) over raw bytes. dosna's codecs run on Node's \`node:zlib\` (deflate, zstd; libuv's thread pool) and lz4js; h5py
+${results.find((r) => r.kind === 'peer-versions')?.h5py ?? ''} with HDF5's shuffle + deflate; zarr-python ${results.find((r) => r.kind === 'peer-versions')?.zarr ?? ''} with Blosc (zstd, byte shuffle, its own threads). Same run, same data, MB/s of raw bytes.
+
+| data | who | codec | write MB/s | read MB/s | stored / raw |
+| --- | --- | --- | --- | --- | --- |
+${codecRows.join('\n')}
 
 ## The floor under write_sub on hdf5
 

@@ -142,6 +142,15 @@ if (options.peers && local.length > 0) {
     notes.push(`Python peers not measured: ${(error as Error).message.split('\n')[0]}`);
   }
 }
+if (local.includes('hdf5')) {
+  console.log('compression (float32 cube, random and smooth, per codec):');
+  const codecN = full ? '256' : '128';
+  for (const engine of engines.filter((e) => e !== 'cluster-rank')) {
+    const extra = engine === 'worker-pool' ? ['--engine-options', 'threads=2'] : [];
+    results.push(...(await child('codecs.js', ['--backend', 'hdf5', '--engine', engine, ...extra, '--n', codecN, '--chunk', '64', '--runs', String(runs)])));
+  }
+  if (options.peers) results.push(...(await peers(['codecs', '--n', codecN, '--chunks', '64', '--runs', String(runs)])));
+}
 if (local.length > 0) {
   console.log('plane by plane (256 x set([z], plane) of a 256 x 384 x 384 uint16 volume):');
   for (const backend of local) {

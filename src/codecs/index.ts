@@ -117,15 +117,20 @@ const unzip = promisify(zlib.unzip);
 const zstdCompress = promisify(zlib.zstdCompress);
 const zstdDecompress = promisify(zlib.zstdDecompress);
 
+/** zlib's output piece size for `bytes` of output: all of it in one piece, within zlib's limits. */
+function outputChunk(bytes: number): number {
+  return Math.min(Math.max(bytes + 64, zlib.constants.Z_MIN_CHUNK), 2 ** 30);
+}
+
 /** The chunk's bytes (given in parts) shuffled and compressed, framed for `framing`. */
 export async function encodeChunk(c: Compression, itemsize: number, parts: readonly Uint8Array[], framing: Framing): Promise<Uint8Array> {
   const whole = parts.length === 1 ? parts[0] : Buffer.concat(parts);
   const input = c.shuffle ? shuffle(whole, itemsize) : whole;
   switch (c.codec) {
-    case 'gzip': return framing === 'hdf5' ? deflate(input, { level: c.level }) : gzip(input, { level: c.level });
+    case 'gzip': return framing === 'hdf5' ? deflate(input, { level: c.level, chunkSize: outputChunk(input.length) }) : gzip(input, { level: c.level, chunkSize: outputChunk(input.length) });
     // With the size pledged the frame records it, as one-shot ZSTD_compress does: HDF5's zstd
     // filter and python-zstandard need it to size their output.
-    case 'zstd': return zstdCompress(input, { params: { [zlib.constants.ZSTD_c_compressionLevel]: c.level }, pledgedSrcSize: input.length });
+    case 'zstd': return zstdCompress(input, { params: { [zlib.constants.ZSTD_c_compressionLevel]: c.level }, pledgedSrcSize: input.length, chunkSize: outputChunk(input.length) });
     case 'lz4': return framing === 'hdf5' ? encodeHdf5Lz4(input) : encodeNumcodecsLz4(input);
   }
 }
@@ -138,8 +143,10 @@ export async function decodeChunk(c: Compression, itemsize: number, stored: Uint
   let raw: Uint8Array;
   switch (c.codec) {
     // unzip takes both a zlib stream (HDF5's deflate) and a gzip stream (numcodecs').
-    case 'gzip': raw = await unzip(stored, { maxOutputLength: Math.max(expected, 1) }); break;
-    case 'zstd': raw = await zstdDecompress(stored, { maxOutputLength: Math.max(expected, 1) }); break;
+    // One output buffer of the chunk's size (zlib's default 16 KiB pieces, concatenated, cost
+    // more in garbage collection than the decoding itself).
+    case 'gzip': raw = await unzip(stored, { maxOutputLength: Math.max(expected, 1), chunkSize: outputChunk(expected) }); break;
+    case 'zstd': raw = await zstdDecompress(stored, { maxOutputLength: Math.max(expected, 1), chunkSize: outputChunk(expected) }); break;
     case 'lz4': raw = framing === 'hdf5' ? decodeHdf5Lz4(stored, expected) : decodeNumcodecsLz4(stored, expected); break;
   }
   if (raw.length !== expected) throw new Error(`it decompresses to ${raw.length} bytes, not the chunk's ${expected}`);
