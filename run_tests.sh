@@ -66,11 +66,11 @@ fi
 # narrows itself through DOSNA_TEST_BACKENDS). Nothing is skipped: files are left out.
 excludes=()
 if [ ${#backends[@]} -gt 0 ]; then
-  for b in hdf5 s3 ceph; do
-    [[ ",${DOSNA_TEST_BACKENDS}," == *",$b,"* ]] || excludes+=(--exclude "test/$b.test.ts")
+  for b in hdf5 s3 ceph zarr; do
+    [[ ",${DOSNA_TEST_BACKENDS}," == *",$b,"* ]] || excludes+=(--exclude "test/$b.test.ts" --exclude "test/$b-*.test.ts")
   done
   # Several processes need a backend they share: nothing to run on ram alone.
-  [[ ",${DOSNA_TEST_BACKENDS}," =~ ,(hdf5|s3|ceph), ]] || excludes+=(--exclude test/concurrent-writers.test.ts)
+  [[ ",${DOSNA_TEST_BACKENDS}," =~ ,(hdf5|s3|ceph|zarr), ]] || excludes+=(--exclude test/concurrent-writers.test.ts)
 fi
 
 report=.vitest-report.json

@@ -65,7 +65,7 @@ const out = values.out as string;
 mkdirSync(out, { recursive: true });
 
 const options = scriptConnectionOptions(args, dn.current().backend);
-if ((args.backend ?? dn.current().backend) === 'hdf5' && args.connectionOptions.directory === undefined) Object.assign(options, { directory: out });
+if (['hdf5', 'zarr'].includes(args.backend ?? dn.current().backend) && args.connectionOptions.directory === undefined) Object.assign(options, { directory: out });
 const METHODS = ['load', '3d', '1d'] as const;
 
 /** Same numbers on every rank (mulberry32), so a collective load is consistent. */

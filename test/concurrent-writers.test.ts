@@ -1,7 +1,7 @@
 /**
  * Several processes writing the same chunks at once: no update is ever lost, and a writer
  * killed in the middle of a flush leaves every chunk old or new (issue 12's must-holds), on
- * every backend that processes can share (hdf5, s3, ceph).
+ * every backend that processes can share (hdf5, s3, ceph, zarr).
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -18,7 +18,7 @@ const node = process.execPath;
 const writer = resolve('test/fixtures/cell-writer.ts');
 const flusher = resolve('test/fixtures/flush-loop.ts');
 const attrWriter = resolve('test/fixtures/attr-writer.ts');
-const shared = [...new Set(combos().map((c) => c.backend))].filter((b) => b === 'hdf5' || b === 's3' || b === 'ceph');
+const shared = [...new Set(combos().map((c) => c.backend))].filter((b) => b === 'hdf5' || b === 's3' || b === 'ceph' || b === 'zarr');
 
 const scratch: string[] = [];
 afterAll(() => { for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true }); });

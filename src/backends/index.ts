@@ -9,6 +9,7 @@ const loaders: Record<string, () => Promise<{ backend: Backend }>> = {
   hdf5: () => import('./hdf5/index.js'),
   s3: () => import('./s3.js'),
   ceph: () => import('./ceph.js'),
+  zarr: () => import('./zarr/index.js'),
 };
 
 export const backendNames: readonly string[] = Object.freeze(Object.keys(loaders));

@@ -136,12 +136,13 @@ export function parseScriptArgs<T extends ParseArgsConfig['options'], R>(
 
 /**
  * Connection options for a script that makes its own data: as `toConnectionOptions`, and on
- * the hdf5 backend the connection folder is created when missing (`create: true`) unless the
- * flags say otherwise.
+ * the hdf5 and zarr backends the connection folder is created when missing (`create: true`)
+ * unless the flags say otherwise.
  */
 export function scriptConnectionOptions(args: ConnectionArgs, backend: string): ConnectionOptions {
   const options = toConnectionOptions(args);
-  if ((args.backend ?? backend) === 'hdf5' && args.connectionOptions.create === undefined) Object.assign(options, { create: true });
+  const folder = ['hdf5', 'zarr'].includes(args.backend ?? backend);
+  if (folder && args.connectionOptions.create === undefined) Object.assign(options, { create: true });
   return options;
 }
 

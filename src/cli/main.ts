@@ -19,7 +19,7 @@ import { parseConnectionArgs, toConnectionOptions } from './connection-args.js';
 import { launch } from './launch.js';
 
 const CONNECTION_HELP = `connection flags (as run_tests.sh and the examples):
-  --backend B                 ram, hdf5, s3 or ceph (default ram)
+  --backend B                 ram, hdf5, s3, ceph or zarr (default ram)
   --connection NAME           the connection: a folder (hdf5) or bucket (s3, ceph)
   --connection-options k=v    backend options, e.g. directory=/data endpoint=http://host:7480`;
 

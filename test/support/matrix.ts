@@ -13,7 +13,15 @@ export interface Combo {
   readonly engine: string;
   /** The connection's chunk cache: the default (64 MiB) or off (`cacheBytes: 0`). */
   readonly cache: 'on' | 'off';
+  /** More backend options of this combo (zarr's `format`). */
+  readonly options?: Readonly<Record<string, unknown>>;
   readonly label: string;
+}
+
+/** The variants of a backend the matrix runs: zarr in both of its formats. */
+function variants(backend: string): { options?: Record<string, unknown>; name: string }[] {
+  if (backend === 'zarr') return [{ options: { format: 3 }, name: 'zarr v3' }, { options: { format: 2 }, name: 'zarr v2' }];
+  return [{ name: backend }];
 }
 
 function listFromEnv(variable: string, available: readonly string[]): string[] {
@@ -32,9 +40,9 @@ export function combos(withCacheOff = false): Combo[] {
   const backends = listFromEnv('DOSNA_TEST_BACKENDS', dn.backends.available);
   const engines = listFromEnv('DOSNA_TEST_ENGINES', dn.engines.available);
   const caches = withCacheOff ? listFromEnv('DOSNA_TEST_CACHE', ['on', 'off']) as ('on' | 'off')[] : ['on' as const];
-  return backends.flatMap((backend) => engines.flatMap((engine) => caches.map((cache) => ({
-    backend, engine, cache, label: `${backend} x ${engine}${cache === 'off' ? ' (cache off)' : ''}`,
-  }))));
+  return backends.flatMap((backend) => variants(backend).flatMap(({ options, name }) => engines.flatMap((engine) => caches.map((cache) => ({
+    backend, engine, cache, ...(options ? { options } : {}), label: `${name} x ${engine}${cache === 'off' ? ' (cache off)' : ''}`,
+  })))));
 }
 
 let counter = 0;
@@ -52,6 +60,7 @@ function optionsFromEnv(): Record<string, unknown> {
 export function backendOptions(backend: string): Record<string, unknown> {
   switch (backend) {
     case 'hdf5':
+    case 'zarr':
     {
       const directory = mkdtempSync(join(tmpdir(), 'dosna-test-'));
       scratchFolders.add(directory);
@@ -84,6 +93,7 @@ export async function openConnection(combo: Combo, engineOptions: Record<string,
     engineOptions,
     ...(combo.cache === 'off' ? { cacheBytes: 0 } : {}),
     ...backendOptions(combo.backend),
+    ...combo.options,
     ...optionsFromEnv(),
   });
 }

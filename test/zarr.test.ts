@@ -1,0 +1,168 @@
+/**
+ * The zarr backend against other zarr implementations, both ways (issue 17): zarr-python 2
+ * (Debian's python3-zarr) for format 2, zarrita.js for format 3. What dosna writes they read,
+ * values, fill values, attributes and groups included; what they write dosna reads, and its
+ * engines run `map` with a halo over it.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import FileSystemStore from '@zarrita/storage/fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as zarr from 'zarrita';
+import * as dn from '../src/index.js';
+import { s } from '../src/index.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+let tmp: string;
+
+function python(code: string, ...args: string[]): string {
+  return execFileSync('/usr/bin/python3', ['-c', code, ...args], { encoding: 'utf8' });
+}
+
+beforeAll(() => {
+  execFileSync('bash', [path.join(ROOT, 'scripts/ensure-debian-packages.sh'), 'python3-zarr', 'python3-numpy'], { stdio: 'inherit' });
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dosna-zarr-test-'));
+}, 600_000);
+
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.round(Math.sin(i / 7) * 100) / 4);
+
+describe('zarr v2 and zarr-python 2', () => {
+  it('zarr-python reads what dosna writes: values, fill values, codecs, attributes, groups', async () => {
+    await dn.withConnection('v2out', { backend: 'zarr', directory: tmp, create: true, format: 2 }, async (con) => {
+      await con.attrs.set('facility', 'DLS');
+      for (const [name, codec] of [['raw', {}], ['zstd', { compression: 'zstd', shuffle: true }], ['gzip', { compression: 'gzip' }], ['lz4', { compression: 'lz4', shuffle: true }]] as const) {
+        const ds = await con.createDataset(`scan/${name}`, { shape: [10, 12], dtype: 'float32', chunkSize: [4, 5], fillValue: -1, ...codec });
+        await ds.set([s(0, 6)], dn.ndarray(ramp(72), [6, 12]));
+        await ds.attrs.update({ units: 'mm', angles: new Float64Array([0, 0.5]) });
+      }
+      const big = await con.createDataset('big', { shape: [3], dtype: 'int64', fillValue: 2n ** 60n + 1n });
+      await big.set([1], 5n);
+    });
+    const out = JSON.parse(python(`
+import json, sys, zarr, numpy as np
+g = zarr.open_group(sys.argv[1], mode='r')
+res = {'facility': g.attrs['facility'], 'groups': sorted(g.group_keys()), 'scan': sorted(g['scan'].array_keys())}
+for name in ('raw', 'zstd', 'gzip', 'lz4'):
+    a = g['scan'][name]
+    res[name] = {'sum': float(a[...].astype('f8').sum()), 'last_row': a[9].tolist(), 'fill': float(a.fill_value), 'units': a.attrs['units'], 'compressor': a.compressor.codec_id if a.compressor else None, 'filters': [f.codec_id for f in (a.filters or [])]}
+res['big'] = [str(v) for v in g['big'][...].tolist()]
+print(json.dumps(res))
+`, path.join(tmp, 'v2out')));
+    expect(out.facility).toBe('DLS');
+    expect(out.groups).toEqual(['scan']);
+    expect(out.scan).toEqual(['gzip', 'lz4', 'raw', 'zstd']);
+    const expectedSum = ramp(72).reduce((a, b) => a + b, 0) - 48;
+    for (const name of ['raw', 'zstd', 'gzip', 'lz4']) {
+      expect(out[name].sum, name).toBeCloseTo(expectedSum, 3);
+      expect(out[name].last_row).toEqual(Array(12).fill(-1));
+      expect(out[name].fill).toBe(-1);
+      expect(out[name].units).toBe('mm');
+    }
+    expect([out.raw.compressor, out.zstd.compressor, out.gzip.compressor, out.lz4.compressor]).toEqual([null, 'zstd', 'gzip', 'lz4']);
+    expect(out.zstd.filters).toEqual(['shuffle']);
+    expect(out.big).toEqual([String(2n ** 60n + 1n), '5', String(2n ** 60n + 1n)]);
+  });
+
+  it('dosna reads what zarr-python writes, and runs map with a halo over it', async () => {
+    python(`
+import sys, zarr, numpy as np
+from numcodecs import Zstd, GZip, Shuffle
+g = zarr.open_group(sys.argv[1], mode='w')
+g.attrs['owner'] = 'python'
+sub = g.create_group('scan')
+a = sub.create_dataset('vol', shape=(20, 18), chunks=(8, 6), dtype='<f8', compressor=Zstd(level=2), filters=[Shuffle(elementsize=8)], fill_value=np.nan)
+a[:15] = np.arange(15 * 18, dtype='f8').reshape(15, 18)
+a.attrs['voxel'] = 0.5
+b = g.create_dataset('counts', shape=(7,), chunks=(3,), dtype='<u2', compressor=GZip(level=5), fill_value=9)
+b[:4] = [1, 2, 3, 4]
+`, path.join(tmp, 'v2in'));
+    await dn.withConnection('v2in', { backend: 'zarr', directory: tmp, format: 2 }, async (con) => {
+      expect(await con.attrs.get('owner')).toBe('python');
+      expect(await con.list()).toEqual([{ name: 'counts', kind: 'dataset' }, { name: 'scan', kind: 'group' }]);
+      const vol = await con.getDataset('scan/vol');
+      expect([vol.dtype, vol.compression, vol.shuffle, Number.isNaN(vol.fillValue as number)]).toEqual(['float64', 'zstd', true, true]);
+      expect(await vol.attrs.toObject()).toEqual({ voxel: 0.5 });
+      expect(Array.from((await vol.get([14, s(0, 3)])).data as Float64Array)).toEqual([252, 253, 254]);
+      expect(Number.isNaN(((await vol.get([19, 0])).get() as number))).toBe(true);
+      const counts = await con.getDataset('counts');
+      expect(Array.from((await counts.get()).data as Uint16Array)).toEqual([1, 2, 3, 4, 9, 9, 9]);
+      // The engines work on arrays others wrote: a 3-point mean along axis 1, halo 1.
+      const mean = await vol.map((chunk: dn.NdArray, ctx: dn.ChunkContext) => {
+        const [ny, nx] = chunk.shape;
+        const h = ctx.halo[1];
+        const out = new Float64Array((ny - 2 * ctx.halo[0]) * (nx - 2 * h));
+        const w = nx - 2 * h;
+        for (let y = ctx.halo[0]; y < ny - ctx.halo[0]; y++) {
+          for (let x = h; x < nx - h; x++) out[(y - ctx.halo[0]) * w + (x - h)] = ((chunk.get(y, x - 1) as number) + (chunk.get(y, x) as number) + (chunk.get(y, x + 1) as number)) / 3;
+        }
+        return out;
+      }, 'scan/mean', { halo: [0, 1] });
+      expect(Array.from((await mean.get([2, s(5, 8)])).data as Float64Array)).toEqual([41, 42, 43]);
+    });
+    // And what dosna wrote into it, zarr-python reads.
+    expect(JSON.parse(python(`
+import json, sys, zarr
+print(json.dumps(zarr.open_group(sys.argv[1], mode='r')['scan/mean'][2, 5:8].tolist()))
+`, path.join(tmp, 'v2in')))).toEqual([41, 42, 43]);
+  });
+});
+
+describe('zarr v3 and zarrita.js', () => {
+  it('zarrita reads what dosna writes: values, fill values, codecs, attributes, groups', async () => {
+    await dn.withConnection('v3out', { backend: 'zarr', directory: tmp, create: true }, async (con) => {
+      for (const [name, codec] of [['raw', {}], ['zstd', { compression: 'zstd' }], ['gzip', { compression: 'gzip', compressionLevel: 6 }]] as const) {
+        const ds = await con.createDataset(`scan/${name}`, { shape: [10, 12], dtype: 'float32', chunkSize: [4, 5], fillValue: -1, ...codec });
+        await ds.set([s(0, 6)], dn.ndarray(ramp(72), [6, 12]));
+        await ds.attrs.set('units', 'mm');
+      }
+      await (await con.getGroup('scan')).attrs.set('sample', 'ruby');
+    });
+    const store = new FileSystemStore(path.join(tmp, 'v3out'));
+    const group = await zarr.open(zarr.root(store).resolve('scan'), { kind: 'group' });
+    expect(group.attrs).toEqual({ sample: 'ruby' });
+    for (const name of ['raw', 'zstd', 'gzip']) {
+      const arr = await zarr.open(zarr.root(store).resolve(`scan/${name}`), { kind: 'array' });
+      expect(arr.attrs).toEqual({ units: 'mm', dosna_uid: expect.any(String) });
+      const got = await zarr.get(arr, null);
+      expect(got.shape).toEqual([10, 12]);
+      expect(Array.from(got.data as Float32Array).slice(0, 72)).toEqual(Array.from(ramp(72)));
+      expect(Array.from(got.data as Float32Array).slice(72)).toEqual(Array(48).fill(-1));
+    }
+  });
+
+  it('dosna reads what zarrita writes (zstd, raw; fill values; groups) and writes into it', async () => {
+    const store = new FileSystemStore(path.join(tmp, 'v3in'));
+    const root = await zarr.create(zarr.root(store), { attributes: { owner: 'zarrita' } });
+    await zarr.create(root.resolve('scan'), { attributes: {} });
+    // zarrita encodes zstd but not gzip (it decodes both; the test above has it read our gzip).
+    const codecs = { raw: [{ name: 'bytes', configuration: { endian: 'little' } }], zstd: [{ name: 'bytes', configuration: { endian: 'little' } }, { name: 'zstd', configuration: { level: 1, checksum: false } }] };
+    for (const [name, list] of Object.entries(codecs)) {
+      const arr = await zarr.create(root.resolve(`scan/${name}`), { shape: [9, 7], chunkShape: [4, 4], dtype: 'int32', fillValue: -7, codecs: list as never, attributes: { made: name } });
+      await zarr.set(arr, [zarr.slice(0, 5), null], { data: Int32Array.from({ length: 35 }, (_, i) => i), shape: [5, 7], stride: [7, 1] });
+    }
+    await dn.withConnection('v3in', { backend: 'zarr', directory: tmp }, async (con) => {
+      expect(await con.attrs.get('owner')).toBe('zarrita');
+      expect((await con.list('scan')).map((e) => e.name)).toEqual(['raw', 'zstd']);
+      for (const name of ['raw', 'zstd']) {
+        const ds = await con.getDataset(`scan/${name}`);
+        expect(ds.compression).toBe(name === 'raw' ? null : name);
+        expect(await ds.attrs.get('made')).toBe(name);
+        const all = Array.from((await ds.get()).data as Int32Array);
+        expect(all.slice(0, 35)).toEqual(Array.from({ length: 35 }, (_, i) => i));
+        expect(all.slice(35)).toEqual(Array(28).fill(-7));
+        await ds.set([8, s()], 100);
+      }
+    });
+    for (const name of ['raw', 'zstd']) {
+      const arr = await zarr.open(zarr.root(store).resolve(`scan/${name}`), { kind: 'array' });
+      const row = await zarr.get(arr, [8, null]);
+      expect(Array.from(row.data as Int32Array), name).toEqual(Array(7).fill(100));
+    }
+  });
+});
