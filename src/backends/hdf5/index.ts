@@ -29,7 +29,7 @@ import type { Attrs, AttrsVersion } from '../../attrs.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { readTemplated, readTemplatedInto, readTemplatedWithGeneration, readWholeFile, stampFile, statGeneration, writeFileParts } from './files.js';
 import { h5, H5WASM_CODES, hdf5Reason, loadH5, readThroughHdf5, writeThroughHdf5, type ChunkFileLayout } from './h5lib.js';
-import { asideName, commitFile, isAbandoned, isScratchName, removeFile, sweepFolder, tmpName } from './locks.js';
+import { asideName, commitFile, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from './locks.js';
 import { Hdf5Nodes } from './nodes.js';
 import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFile, writeMetaFile } from './metadata.js';
 import { makeTemplate } from './template.js';
@@ -256,28 +256,11 @@ class Hdf5Store implements Store {
         throw new DosnaError(`cannot write dataset metadata file ${file}: ${hdf5Reason(error)}`, { cause: error });
       }
       const generation = await stampFile(file);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          fs.renameSync(staging, dir);
-          return generation;
-        } catch (error) {
-          const code = errorCode(error);
-          if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
-        }
+      await placeFolder(staging, dir, () => {
         if (fs.existsSync(path.join(dir, METADATA_FILE))) throw exists();
         if (this.nodes.kind(meta.name) === 'group') throw groupExists();
-        if (attempt >= 5) throw new DosnaError(`cannot create dataset ${JSON.stringify(meta.name)}: ${dir} keeps being re-created`);
-        // A folder without dataset.h5: what a dataset lost its metadata from, or a crash left.
-        // Its chunks must never show in the new dataset: move it aside and remove it.
-        const aside = asideName(parent, baseName(meta.name), 'deleted');
-        try {
-          fs.renameSync(dir, aside);
-        } catch (error) {
-          if (errorCode(error) !== 'ENOENT') throw error;
-          continue;
-        }
-        await fs.promises.rm(aside, { recursive: true, force: true });
-      }
+      });
+      return generation;
     } finally {
       await fs.promises.rm(staging, { recursive: true, force: true });
     }

@@ -54,6 +54,34 @@ export function asideName(parent: string, name: string, why: 'creating' | 'delet
   return path.join(parent, `.${short}.${why}-${HOST}-${process.pid}-${randomBytes(6).toString('hex')}`);
 }
 
+/**
+ * Renames the complete folder `staging` to `dir` (a new dataset or group appears whole). When
+ * `dir` exists, `taken()` throws if it is a real node; otherwise it is a leftover (a dataset
+ * that lost its metadata, a crash's half-made folder) whose files must never show in the new
+ * node: it is moved aside and removed, and the rename tried again.
+ */
+export async function placeFolder(staging: string, dir: string, taken: () => void): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      fs.renameSync(staging, dir);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+    }
+    taken();
+    if (attempt >= 5) throw new DosnaError(`cannot create ${dir}: it keeps being re-created`);
+    const aside = asideName(path.dirname(dir), path.basename(dir), 'deleted');
+    try {
+      fs.renameSync(dir, aside);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      continue;
+    }
+    await fs.promises.rm(aside, { recursive: true, force: true });
+  }
+}
+
 const TEMP_RE = /\.(?:tmp|creating|deleted)-([0-9a-f]{8})-(\d+)-[0-9a-z-]+$/;
 
 /** Whether process `pid` of host `host` is alive: `undefined` when it runs elsewhere (cannot tell). */

@@ -21,7 +21,7 @@ import { checkOptions } from '../../options.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { readWholeFile, stampFile, statGeneration, writeFileParts } from '../hdf5/files.js';
-import { asideName, commitFile, isScratchName, removeFile, tmpName } from '../hdf5/locks.js';
+import { asideName, commitFile, isScratchName, placeFolder, removeFile, tmpName } from '../hdf5/locks.js';
 import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, splitAttrs, type ZarrFormat } from './format.js';
 
 const errorCode = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code;
@@ -147,27 +147,10 @@ class ZarrStore implements Store {
     await fs.promises.mkdir(staging);
     try {
       const generation = await this.writeFiles(staging, files);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          fs.renameSync(staging, dir);
-          return generation;
-        } catch (error) {
-          const code = errorCode(error);
-          if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
-        }
+      await placeFolder(staging, dir, () => {
         if (this.kindAt(dir) !== undefined) throw exists();
-        if (attempt >= 5) throw new DosnaError(`cannot create ${JSON.stringify(nodePath)}: ${dir} keeps being re-created`);
-        // A folder that is neither array nor group (a crash's leftover): its chunks must never
-        // show in the new array, so it goes aside and away.
-        const aside = asideName(parent, baseName(nodePath), 'deleted');
-        try {
-          fs.renameSync(dir, aside);
-        } catch (error) {
-          if (errorCode(error) !== 'ENOENT') throw error;
-          continue;
-        }
-        await fs.promises.rm(aside, { recursive: true, force: true });
-      }
+      });
+      return generation;
     } finally {
       await fs.promises.rm(staging, { recursive: true, force: true });
     }
