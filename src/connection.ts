@@ -16,6 +16,7 @@ import type { ChunkJob } from './chunk-ops.js';
 import { normalizeIndex } from './slicing.js';
 import { randomUUID } from 'node:crypto';
 import { checkCompression, type CompressionName } from './codecs/index.js';
+import type { ImportHdf5Options } from './interop/hdf5-file.js';
 import type { ConnectionSettings, DatasetMeta, NodeEntry, Store } from './store.js';
 import { broadcastTo, inspectArray, toStridedView, type ArrayValue } from './values.js';
 
@@ -292,6 +293,16 @@ export class Connection {
   /** The datasets at the top of the connection (as Python DosNa lists them); `list` shows groups too. */
   async listDatasets(): Promise<string[]> {
     return this.store.listDatasets();
+  }
+
+  /**
+   * Makes dataset `name` from the HDF5 dataset at `objPath` of `file` (chunked or contiguous,
+   * any integer or float type), with its chunks, its gzip/shuffle compression and its
+   * attributes unless `options` say otherwise. Streams chunk by chunk; all or nothing.
+   */
+  async importHdf5(file: string, objPath: string, name: string, options?: ImportHdf5Options): Promise<Dataset> {
+    const { importHdf5 } = await import('./interop/hdf5-file.js');
+    return importHdf5(this, file, objPath, name, options);
   }
 
   /** The root group's attributes (the connection's own): `await con.attrs.set('facility', 'DLS')`. */

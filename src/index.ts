@@ -20,6 +20,7 @@ export { Group, type DelGroupOptions } from './group.js';
 export { Attributes, type AttrValue, type Attrs, type JsonValue, type AttrsVersion, type AttrsStorage } from './attrs.js';
 export type { CacheStats } from './chunk-cache.js';
 export type { Compression, CompressionName } from './codecs/index.js';
+export type { ExportHdf5Options, ImportHdf5Options } from './interop/hdf5-file.js';
 export { s, Slice, ELLIPSIS, type Index, type IndexEntry } from './slicing.js';
 export { DTYPES, type DType, type Scalar, type TypedArray, type TypedArrayFor, type NumberTypedArray, type BigIntTypedArray } from './dtypes.js';
 export { kernel, type ChunkContext, type ChunkFunction, type Kernel, type KernelRef } from './kernel.js';

@@ -81,6 +81,22 @@ describe('dosna command', () => {
     expect((await failure('info', 'a', 'b', ...tree)).code).toBe(2);
   });
 
+  it('export writes one HDF5 file h5py reads; import makes a dataset from it', async () => {
+    const file = join(directory, 'alpha.h5');
+    expect((await dosna('export', 'alpha', file, '--path', '/entry/alpha', ...flags)).stdout).toMatch(/wrote alpha \(10 x 20 int16\) to /);
+    expect((await failure('export', 'alpha', file, ...flags)).stderr).toMatch(/exists; pass \{ overwrite: true \}/);
+    expect((await dosna('import', file, '/entry/alpha', 'again', ...flags)).stdout).toMatch(/made again \(10 x 20 int16, chunks 4 x 8\)/);
+    const info = JSON.parse((await dosna('info', 'again', '--json', ...flags)).stdout);
+    expect(info).toMatchObject({ shape: [10, 20], dtype: 'int16', chunkSize: [4, 8] });
+    await dn.withConnection('store', { backend: 'hdf5', directory }, async (con) => {
+      const [a, b] = [await con.getDataset('alpha'), await con.getDataset('again')];
+      expect(Array.from((await b.get()).data as Int16Array)).toEqual(Array.from((await a.get()).data as Int16Array));
+      await con.delDataset('again');
+    });
+    expect((await failure('import', file, ...flags)).code).toBe(2);
+    rmSync(file);
+  });
+
   it('info reports the bytes stored (what du counts), not chunks x raw size', async () => {
     const info = JSON.parse((await dosna('info', 'gamma', ...flags, '--json')).stdout);
     expect(info.storedChunks).toBe(16);

@@ -2,6 +2,8 @@
  * The `dosna` command line:
  *   dosna ls     [GROUP] [--recursive] [connection flags] [--json]   the datasets and groups of a connection
  *   dosna info   [dataset|group] [connection flags] [--json]   shape, dtype, chunks, fill value, stored chunks and bytes, attributes
+ *   dosna export DATASET FILE [--path P] [--overwrite]       one HDF5 file holding the dataset
+ *   dosna import FILE PATH DATASET [--compression C]        a dataset from an HDF5 dataset
  *   dosna launch -n N script [args...]                    run a script as N ranks (cluster-rank engine)
  *   dosna bench  [bench flags]                            the benchmark command (from a checkout)
  *   dosna --version
@@ -28,6 +30,8 @@ const HELP = `usage: dosna <command> [options]
 commands:
   ls [group]                  list the datasets and groups of a connection (or of one group)
   info [dataset|group]        describe a dataset (shape, dtype, chunks, stored bytes, attributes) or a group
+  export DATASET FILE         write a dataset to one HDF5 file (h5py, HDFView, H5Web open it)
+  import FILE PATH DATASET    make a dataset from an HDF5 dataset
   launch -n N script [args]   run a script as N ranks on this host (cluster-rank engine)
   bench [flags]               run the benchmark command (npm run bench) from a checkout
 
@@ -193,6 +197,38 @@ async function datasetInfo(con: dn.Connection, ds: dn.Dataset, json: boolean): P
   printAttrs(attrs);
 }
 
+const EXPORT_HELP = `usage: dosna export DATASET FILE --connection NAME [--backend B] [--connection-options k=v ...] [--path /in/file] [--overwrite]
+
+Writes the dataset to FILE as one chunked HDF5 dataset (at --path, the dataset's path by default)
+with its attributes, for h5py, HDFView or H5Web.
+
+${CONNECTION_HELP}`;
+
+const IMPORT_HELP = `usage: dosna import FILE PATH DATASET --connection NAME [--backend B] [--connection-options k=v ...] [--compression gzip|zstd|lz4]
+
+Makes DATASET from the HDF5 dataset at PATH in FILE (chunked or contiguous), with its chunks,
+compression and attributes.
+
+${CONNECTION_HELP}`;
+
+async function exportCommand(argv: readonly string[]): Promise<number> {
+  return withCliConnection(argv, EXPORT_HELP, { path: { type: 'string' }, overwrite: { type: 'boolean', default: false } }, async (con, positionals, _json, values) => {
+    if (positionals.length !== 2) throw new UsageError(`export takes a dataset and a file\n\n${EXPORT_HELP}`);
+    const ds = await con.getDataset(positionals[0]);
+    await ds.exportHdf5(positionals[1], { ...(values.path ? { path: values.path as string } : {}), overwrite: values.overwrite as boolean });
+    console.log(`wrote ${ds.name} (${ds.shape.join(' x ')} ${ds.dtype}) to ${positionals[1]}`);
+  });
+}
+
+async function importCommand(argv: readonly string[]): Promise<number> {
+  return withCliConnection(argv, IMPORT_HELP, { compression: { type: 'string' } }, async (con, positionals, _json, values) => {
+    if (positionals.length !== 3) throw new UsageError(`import takes a file, a path in it and a dataset name\n\n${IMPORT_HELP}`);
+    const [file, objPath, name] = positionals;
+    const ds = await con.importHdf5(file, objPath, name, values.compression ? { compression: values.compression as dn.CompressionName } : undefined);
+    console.log(`made ${ds.name} (${ds.shape.join(' x ')} ${ds.dtype}, chunks ${ds.chunkSize.join(' x ')}) from ${file}:${objPath}`);
+  });
+}
+
 async function launchCommand(rest: readonly string[]): Promise<number> {
   // Options end at the script: everything after it belongs to the script.
   const scriptAt = rest.findIndex((a, i) => !a.startsWith('-') && !['-n', '--ranks', '--port', '--grace'].includes(rest[i - 1]));
@@ -260,6 +296,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       case '--help': case '-h': case 'help': console.log(HELP); return 0;
       case 'ls': return await ls(rest);
       case 'info': return await info(rest);
+      case 'export': return await exportCommand(rest);
+      case 'import': return await importCommand(rest);
       case 'launch': return await launchCommand(rest);
       case 'bench': return await bench(rest);
       case '--version': case '-V': case 'version': console.log(`dosna ${version()}`); return 0;

@@ -10,6 +10,7 @@ import { checkChunkBytes, checkShape } from '../chunk-shape.js';
 import { checkOptions } from '../options.js';
 import { Attributes } from '../attrs.js';
 import type { CompressionName } from '../codecs/index.js';
+import type { ExportHdf5Options } from '../interop/hdf5-file.js';
 import { checkKernel, outArray, RUN_CONTROL, sortChunks, type ChunkSlice, type CloneOptions, type GetOptions, type MapOptions, type RunControl } from './options.js';
 import { readSelection, writeSelection } from './selection-io.js';
 import { commitShape, planAppend } from '../resize.js';
@@ -459,6 +460,17 @@ export class Dataset {
     if (shrinks) await this.connection.cache?.discard(sameDataset(meta));
     await this.current();
     return committed;
+  }
+
+  /**
+   * Writes the whole dataset to `file` as one chunked HDF5 dataset at `options.path` (default:
+   * the dataset's path), with its attributes, for h5py, HDFView or H5Web. Streams chunk by
+   * chunk (memory holds a few chunks); gzip datasets stay gzip, zstd and LZ4 ones are written
+   * with deflate (what HDF5 reads without plugins). Runs on rank 0 under `cluster-rank`.
+   */
+  async exportHdf5(file: string, options?: ExportHdf5Options): Promise<void> {
+    const { exportHdf5 } = await import('../interop/hdf5-file.js');
+    await exportHdf5(this, file, options);
   }
 
   /**

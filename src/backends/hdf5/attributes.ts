@@ -15,10 +15,11 @@ import { h5, H5WASM_CODES } from './h5lib.js';
 /** The attribute that says which attributes hold JSON text or bigints. */
 export const KINDS_ATTRIBUTE = 'dosna_attr_kinds';
 
-type RootGroup = InstanceType<ReturnType<typeof h5>['lib']['Group']>;
+/** What attributes are written on: a group or dataset of a file being written (h5wasm objects). */
+type AttributeHolder = Pick<InstanceType<ReturnType<typeof h5>['lib']['Group']>, 'create_attribute'>;
 
-/** Writes `attrs` as attributes of `root` (a group of a file being created). */
-export function writeHdf5Attrs(root: RootGroup, attrs: Attrs): void {
+/** Writes `attrs` as attributes of `root` (a group or dataset of a file being written). */
+export function writeHdf5Attrs(root: AttributeHolder, attrs: Attrs): void {
   const kinds: Record<string, 'json' | 'bigint'> = {};
   for (const [name, value] of Object.entries(attrs)) {
     const kind = attrKind(name, value);
@@ -54,14 +55,14 @@ export function writeHdf5Attrs(root: RootGroup, attrs: Attrs): void {
   if (Object.keys(kinds).length > 0) root.create_attribute(KINDS_ATTRIBUTE, JSON.stringify(kinds));
 }
 
-/** Reads the attributes of the root group of the open file `id`, leaving out the names in `skip` and dosna's own. */
-export function readHdf5Attrs(id: bigint, skip: readonly string[]): Attrs {
+/** Reads the attributes of object `objPath` (the root group by default) of the open file `id`, leaving out the names in `skip` and dosna's own. */
+export function readHdf5Attrs(id: bigint, skip: readonly string[], objPath = '/'): Attrs {
   const { lib, M } = h5();
-  const names = M.get_attribute_names(id, '/');
+  const names = M.get_attribute_names(id, objPath);
   let kinds: Record<string, string> = {};
   if (names.includes(KINDS_ATTRIBUTE)) {
     try {
-      kinds = JSON.parse(String(new lib.Attribute(id, '/', KINDS_ATTRIBUTE).value)) as Record<string, string>;
+      kinds = JSON.parse(String(new lib.Attribute(id, objPath, KINDS_ATTRIBUTE).value)) as Record<string, string>;
     } catch {
       kinds = {};
     }
@@ -69,7 +70,7 @@ export function readHdf5Attrs(id: bigint, skip: readonly string[]): Attrs {
   const attrs: Attrs = {};
   for (const name of names) {
     if (skip.includes(name) || name.startsWith(RESERVED_ATTR_PREFIX)) continue;
-    const value = attributeValue(new lib.Attribute(id, '/', name), kinds[name]);
+    const value = attributeValue(new lib.Attribute(id, objPath, name), kinds[name]);
     if (value !== undefined) attrs[name] = value;
   }
   return attrs;
