@@ -3,7 +3,6 @@
  * framings, options, and the bytes the object stores keep decoded by numcodecs (zarr-python's
  * codecs, Debian's build), so the metadata's numcodecs names are true.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,8 +11,8 @@ import { checkCompression, decodeChunk, encodeChunk, fromNumcodecs, toNumcodecs,
 import { decodeHdf5Lz4, decodeNumcodecsLz4, encodeHdf5Lz4, encodeNumcodecsLz4 } from '../src/codecs/lz4.js';
 import { shuffle, unshuffle } from '../src/codecs/shuffle.js';
 import { rng } from './support/reference.js';
+import { ensureDebianPackages, python } from './support/python.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 
 /** The shuffle by its definition: byte b of element i goes to b * n + i; a partial tail stays. */
 function referenceShuffle(src: Uint8Array, itemsize: number): Uint8Array {
@@ -78,7 +77,7 @@ describe('compression options and names', () => {
 describe('numcodecs reads what the object stores keep', () => {
   let tmp: string;
   beforeAll(() => {
-    execFileSync('bash', [path.join(ROOT, 'scripts/ensure-debian-packages.sh'), 'python3-zarr', 'python3-numpy'], { stdio: 'inherit' });
+    ensureDebianPackages('python3-zarr', 'python3-numpy');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dosna-codecs-'));
   }, 600_000);
   afterAll(() => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); });
@@ -96,7 +95,7 @@ describe('numcodecs reads what the object stores keep', () => {
       manifest.push({ file: `${i}.bin`, ...toNumcodecs(c, 4) });
     }
     fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest));
-    const out = execFileSync('/usr/bin/python3', ['-c', `
+    const out = python(`
 import json, os, sys, numpy as np, numcodecs
 d = sys.argv[1]
 res = []
@@ -108,7 +107,7 @@ for m in json.load(open(os.path.join(d, 'manifest.json'))):
     a = np.frombuffer(bytes(b), '<f4')
     res.append([float(a.sum()), a[:3].tolist()])
 print(json.dumps(res))
-`, tmp], { encoding: 'utf8' });
+`, tmp);
     const expected = [values.reduce((a, b) => a + b, 0), Array.from(values.subarray(0, 3))];
     for (const [sum, first] of JSON.parse(out) as [number, number[]][]) {
       expect(sum).toBeCloseTo(expected[0] as number, 3);

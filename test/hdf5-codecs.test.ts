@@ -4,25 +4,24 @@
  * with python-zstandard, as Debian has no zstd filter); what h5py writes with HDF5's own
  * filters (gzip, shuffle, fletcher32, scale-offset), dosna reads.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
+import { ensureDebianPackages, pythonWith } from './support/python.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 const PLUGINS = '/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins';
 let tmp: string;
 
 /** Runs Python with `pluginPath` as HDF5's only plugin folder (none: a folder with no plugins). */
 function python(code: string, pluginPath: string, ...args: string[]): string {
-  return execFileSync('/usr/bin/python3', ['-c', code, ...args], { encoding: 'utf8', env: { ...process.env, HDF5_PLUGIN_PATH: pluginPath } });
+  return pythonWith({ HDF5_PLUGIN_PATH: pluginPath }, code, ...args);
 }
 
 beforeAll(() => {
-  execFileSync('bash', [path.join(ROOT, 'scripts/ensure-debian-packages.sh'), 'python3-h5py', 'python3-numpy', 'python3-zstandard', 'hdf5-filter-plugin'], { stdio: 'inherit' });
+  ensureDebianPackages('python3-h5py', 'python3-numpy', 'python3-zstandard', 'hdf5-filter-plugin');
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dosna-hdf5-codecs-'));
 }, 600_000);
 

@@ -3,23 +3,18 @@
  * equal to the source (values, chunks, compression, attributes), from any backend; what h5py
  * writes (chunked, compressed, contiguous, in groups) imports equal to it.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
+import { ensureDebianPackages, python } from './support/python.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 let tmp: string;
 
-function python(code: string, ...args: string[]): string {
-  return execFileSync('/usr/bin/python3', ['-c', code, ...args], { encoding: 'utf8' });
-}
-
 beforeAll(() => {
-  execFileSync('bash', [path.join(ROOT, 'scripts/ensure-debian-packages.sh'), 'python3-h5py', 'python3-numpy'], { stdio: 'inherit' });
+  ensureDebianPackages('python3-h5py', 'python3-numpy');
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dosna-hdf5-export-'));
 }, 600_000);
 

@@ -13,21 +13,17 @@ import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { DTYPES, type DType } from '../src/dtypes.js';
 import { CorruptChunkError } from '../src/errors.js';
+import { ensureDebianPackages, python, PYTHON } from './support/python.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const PYTHON = '/usr/bin/python3';
 let tmp: string;
-
-function python(code: string, ...args: string[]): string {
-  return execFileSync(PYTHON, ['-c', code, ...args], { encoding: 'utf8' });
-}
 
 function connection(name: string, options: Record<string, unknown> = {}) {
   return dn.connection(name, { backend: 'hdf5', directory: tmp, create: true, ...options });
 }
 
 beforeAll(() => {
-  execFileSync('bash', [path.join(ROOT, 'scripts/ensure-debian-packages.sh'), 'python3-h5py', 'python3-numpy'], { stdio: 'inherit' });
+  ensureDebianPackages('python3-h5py', 'python3-numpy');
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dosna-hdf5-test-'));
 }, 600_000);
 

@@ -19,6 +19,19 @@ import {
 
 const flat = (a: { data: ArrayLike<number | bigint> }) => Array.from(a.data);
 
+/** Runs `fn` with the port of a local server that accepts connections and never answers. */
+async function withSilentServer(fn: (port: number) => Promise<void>): Promise<void> {
+  const sockets: Socket[] = [];
+  const silent = createServer((socket) => { sockets.push(socket); });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    await fn((silent.address() as AddressInfo).port);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+  }
+}
+
 describe('s3 backend', () => {
   let raw: S3Client;
   let con: dn.Connection;
@@ -119,11 +132,7 @@ describe('s3 backend', () => {
   });
 
   it('a server that accepts connections but never answers is a ConnectionError after requestTimeout, not a hang', async () => {
-    const sockets: Socket[] = [];
-    const silent = createServer((socket) => { sockets.push(socket); });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const port = (silent.address() as AddressInfo).port;
-    try {
+    await withSilentServer(async (port) => {
       const t0 = Date.now();
       const error = await rejection(dn.connect(uniqueBucket('dosna-s3'), {
         backend: 's3', ...s3Options(), endpoint: `http://127.0.0.1:${port}`, requestTimeout: 500, maxAttempts: 2,
@@ -131,18 +140,11 @@ describe('s3 backend', () => {
       expect(error).toBeInstanceOf(dn.ConnectionError);
       expect(Date.now() - t0).toBeLessThan(5000);
       expect(error.message).toMatch(/HeadBucket .*no response/);
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => silent.close(resolve));
-    }
+    });
   });
 
   it('with the default options, a server that never answers is a ConnectionError within ~15 s, naming the timeouts', async () => {
-    const sockets: Socket[] = [];
-    const silent = createServer((socket) => { sockets.push(socket); });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const port = (silent.address() as AddressInfo).port;
-    try {
+    await withSilentServer(async (port) => {
       const t0 = Date.now();
       const error = await rejection(dn.connect(uniqueBucket('dosna-s3'), { backend: 's3', ...s3Options(), endpoint: `http://127.0.0.1:${port}` }));
       const seconds = (Date.now() - t0) / 1000;
@@ -151,10 +153,7 @@ describe('s3 backend', () => {
       // 3 attempts of 5 s (the defaults, docs/backends/s3.md); was 132 s with the SDK's own.
       expect(seconds).toBeGreaterThan(9);
       expect(seconds).toBeLessThan(25);
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => silent.close(resolve));
-    }
+    });
   }, 60_000);
 
   it('a chunk object of the wrong size is a CorruptChunkError naming the object', async () => {

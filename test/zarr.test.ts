@@ -4,7 +4,6 @@
  * values, fill values, attributes and groups included; what they write dosna reads, and its
  * engines run `map` with a halo over it.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,16 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as zarr from 'zarrita';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
+import { ensureDebianPackages, python } from './support/python.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 let tmp: string;
 
-function python(code: string, ...args: string[]): string {
-  return execFileSync('/usr/bin/python3', ['-c', code, ...args], { encoding: 'utf8' });
-}
-
 beforeAll(() => {
-  execFileSync('bash', [path.join(ROOT, 'scripts/ensure-debian-packages.sh'), 'python3-zarr', 'python3-numpy'], { stdio: 'inherit' });
+  ensureDebianPackages('python3-zarr', 'python3-numpy');
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dosna-zarr-test-'));
 }, 600_000);
 
@@ -110,6 +105,27 @@ b[:4] = [1, 2, 3, 4]
 import json, sys, zarr
 print(json.dumps(zarr.open_group(sys.argv[1], mode='r')['scan/mean'][2, 5:8].tolist()))
 `, path.join(tmp, 'v2in')))).toEqual([41, 42, 43]);
+  });
+});
+
+describe('zarr: what dosna does not read is refused by name', () => {
+  it('Blosc (zarr-python 2\'s default compressor), Fortran order and bool arrays; a folder of the other format', async () => {
+    python(`
+import sys, zarr, numpy as np
+g = zarr.open_group(sys.argv[1], mode='w')
+g.create_dataset('blosc', shape=(4,), chunks=(2,), dtype='<f4')
+g.create_dataset('fortran', shape=(4, 4), chunks=(2, 2), dtype='<f4', order='F', compressor=None)
+g.create_dataset('flags', shape=(4,), chunks=(2,), dtype='|b1', compressor=None)
+g.create_dataset('fine', shape=(4,), chunks=(2,), dtype='<i4', compressor=None)
+`, path.join(tmp, 'v2odd'));
+    await dn.withConnection('v2odd', { backend: 'zarr', directory: tmp, format: 2 }, async (con) => {
+      await expect(con.getDataset('blosc')).rejects.toThrow(/unsupported compressor .*blosc/);
+      await expect(con.getDataset('fortran')).rejects.toThrow(/order "F" is not supported/);
+      await expect(con.getDataset('flags')).rejects.toBeInstanceOf(dn.DTypeError);
+      expect(Array.from((await (await con.getDataset('fine')).get()).data as Int32Array)).toEqual([0, 0, 0, 0]);
+    });
+    await expect(dn.connect('v2odd', { backend: 'zarr', directory: tmp })).rejects.toThrow(/holds zarr format 2 metadata; connect with format: 2/);
+    await expect(dn.connect('v2odd', { backend: 'zarr', directory: tmp, format: 4 })).rejects.toBeInstanceOf(dn.OptionError);
   });
 });
 

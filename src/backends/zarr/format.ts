@@ -18,7 +18,7 @@
 import { decodeAttrs, encodeAttrs, RESERVED_ATTR_PREFIX, type Attrs } from '../../attrs.js';
 import { checkCompression, fromNumcodecs, toNumcodecs, type Compression } from '../../codecs/index.js';
 import { bytesPerElement, castScalar, DTYPES, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../../dtypes.js';
-import { DosnaError, OptionError } from '../../errors.js';
+import { DosnaError, DTypeError, OptionError } from '../../errors.js';
 import type { DatasetMeta } from '../../store.js';
 
 export type ZarrFormat = 2 | 3;
@@ -177,7 +177,7 @@ export function decodeArray(format: ZarrFormat, name: string, text: string, attr
   if (format === 3) {
     if (doc.node_type !== 'array') throw new DosnaError(`${where} is not an array`);
     if (typeof doc.data_type !== 'string' || !(DTYPES as readonly string[]).includes(doc.data_type)) {
-      throw new OptionError(`${where}: data_type ${JSON.stringify(doc.data_type)} is not one dosna has (${DTYPES.join(', ')})`);
+      throw new DTypeError(`${where}: data_type ${JSON.stringify(doc.data_type)} is not one dosna has (${DTYPES.join(', ')})`);
     }
     dtype = doc.data_type as DType;
     const grid = doc.chunk_grid as { name?: unknown; configuration?: { chunk_shape?: unknown } } | undefined;

@@ -15,13 +15,13 @@ import * as path from 'node:path';
 import type { Attrs, AttrsVersion } from '../../attrs.js';
 import { codecReason, decodeChunk, encodeChunk } from '../../codecs/index.js';
 import { bytesPerElement } from '../../dtypes.js';
-import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError, GroupNotFoundError, OptionError } from '../../errors.js';
+import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, DTypeError, GroupExistsError, GroupNotFoundError, OptionError } from '../../errors.js';
 import { checkName } from '../../names.js';
 import { checkOptions } from '../../options.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { readWholeFile, stampFile, statGeneration, writeFileParts } from '../hdf5/files.js';
-import { asideName, commitFile, isScratchName, placeFolder, removeFile, tmpName } from '../hdf5/locks.js';
+import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from '../hdf5/locks.js';
 import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, splitAttrs, type ZarrFormat } from './format.js';
 
 const errorCode = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code;
@@ -32,8 +32,10 @@ class ZarrStore implements Store {
   readonly capabilities = {};
   readonly root: string;
   #connected = false;
-  /** The inode of each dataset incarnation's folder (by uid), to refuse writing into a folder that replaced it. */
+  /** The inode of each dataset incarnation's folder (by name and uid), to refuse writing into a folder that replaced it. */
   #folders = new Map<string, bigint>();
+  /** Chunk folders already swept of what crashed writers left. */
+  #swept = new Set<string>();
 
   constructor(readonly name: string, directory: string, private readonly create: boolean, readonly format: ZarrFormat) {
     this.root = path.resolve(directory, name);
@@ -240,7 +242,8 @@ class ZarrStore implements Store {
     try {
       return { ...decodeArray(this.format, name, text, attrsText, file), generation: read.generation, attrsGeneration: this.format === 2 ? attrsRead?.generation ?? null : read.generation };
     } catch (error) {
-      if (error instanceof OptionError) throw error;
+      // Metadata dosna understands but cannot take (a codec, a dtype) is said as such, not as damage.
+      if (error instanceof OptionError || error instanceof DTypeError) throw error;
       throw new CorruptChunkError(`zarr array metadata ${file} cannot be read: ${(error as Error).message}`, file, { cause: error });
     }
   }
@@ -369,19 +372,29 @@ class ZarrStore implements Store {
     return fs.existsSync(this.chunkPath(meta, index));
   }
 
-  /** The inode of this incarnation's folder; `DatasetNotFoundError` when the folder is another's or gone. */
+  /**
+   * The inode of this incarnation's folder, found at its first write (as the hdf5 backend does),
+   * so a commit can refuse a folder that replaced it; `DatasetNotFoundError` when it is gone.
+   */
   private folderOf(meta: DatasetMeta): bigint {
-    const dir = this.dir(meta.name);
-    let ino: bigint;
-    try {
-      ino = fs.statSync(dir, { bigint: true }).ino;
-    } catch (error) {
-      throw this.notFound(meta.name, error);
+    const key = `${meta.name}\u0000${meta.uid}`;
+    let ino = this.#folders.get(key);
+    if (ino === undefined) {
+      try {
+        ino = fs.statSync(this.dir(meta.name), { bigint: true }).ino;
+      } catch (error) {
+        throw this.notFound(meta.name, error);
+      }
+      this.#folders.set(key, ino);
     }
-    const known = this.#folders.get(meta.uid);
-    if (known === undefined && meta.uid) this.#folders.set(meta.uid, ino);
-    else if (known !== undefined && known !== ino) throw this.notFound(meta.name);
     return ino;
+  }
+
+  /** Sweeps what crashed writers left in a chunk folder, once per folder and store. */
+  private sweep(folder: string): void {
+    if (this.#swept.has(folder)) return;
+    this.#swept.add(folder);
+    sweepFolder(folder);
   }
 
   writeChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<Generation> {
@@ -400,6 +413,7 @@ class ZarrStore implements Store {
     const body = meta.compression ? [await encodeChunk(meta.compression, bytesPerElement(meta.dtype), parts, 'numcodecs')] : parts;
     // v3 keys are nested folders (c/i/j/...): made below the array's folder, never the folder itself.
     if (this.format === 3) await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    this.sweep(path.dirname(file));
     const tmp = tmpName(file);
     try {
       const generation = await writeFileParts(tmp, body);
