@@ -14,10 +14,14 @@ import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { parseConnectionArgs } from '../src/cli/connection-args.js';
 import { emit, median, peakRssMiB, pool, randomFloat32, timeRuns } from './common.js';
+import { profileShares, type ProfileShares } from './profile.js';
 
 const { args, values } = parseConnectionArgs(process.argv.slice(2), {
   n: { type: 'string', default: '256' }, chunks: { type: 'string', default: '64' }, runs: { type: 'string', default: '5' },
+  profile: { type: 'boolean', default: false },
 });
+/** Whether to add one profiled run of each workload (bench/profile.ts). */
+const profiling = values.profile === true;
 const backend = args.backend ?? 'ram';
 const engine = args.engine ?? 'cpu';
 const N = Number(values.n);
@@ -31,43 +35,56 @@ const blockShape = [scale(180) - scale(36), scale(250) - scale(89), scale(200) -
 const blockData = dn.ndarray(randomFloat32(blockShape[0] * blockShape[1] * blockShape[2], 7), blockShape);
 /** A chunk-aligned block (the middle half of every axis), as bench/peers.py reads it. */
 const aligned = [s(N / 4, (3 * N) / 4), s(N / 4, (3 * N) / 4), s(N / 4, (3 * N) / 4)];
+/** The apply workload's chunk function (defined here, so the profile can tell it from dosna's code). */
+const plusOne = (c: dn.NdArray) => {
+  const d = c.data as Float32Array;
+  for (let i = 0; i < d.length; i++) d[i] += 1;
+};
 const scratch = mkdtempSync(join(tmpdir(), 'dosna-bench-'));
 
 function connectionOptions(): Record<string, unknown> {
   const base: Record<string, unknown> = { backend, engine, engineOptions: args.engineOptions, ...args.connectionOptions };
-  if (backend === 'hdf5') return { directory: scratch, create: true, ...base };
+  if (backend === 'hdf5' || backend === 'zarr') return { directory: scratch, create: true, ...base };
   if (backend === 's3') return { endpoint: process.env.DOSNA_S3_ENDPOINT, region: process.env.AWS_REGION ?? 'us-east-1', forcePathStyle: true, create: true, credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY }, ...base };
   if (backend === 'ceph') return { conffile: process.env.DOSNA_CEPH_CONF, create: true, ...base };
   return base;
 }
 
+/** A plain reference's two operations, each one run of it, and how to let go of it. */
+interface ReferenceOps { name: string; write(): Promise<unknown>; read(): Promise<unknown>; close(): void }
+
 /** The plain reference for this backend: write and read `count` blobs of `size` bytes. */
-async function reference(count: number, size: number, concurrency: number): Promise<{ write: number[]; read: number[] }> {
+async function referenceOps(count: number, size: number, concurrency: number): Promise<ReferenceOps> {
   const blobs = Array.from({ length: count }, (_, i) => new Uint8Array(cube.data.buffer, (i * size) % Math.max(1, bytes - size + 1), size));
   if (backend === 'ram') {
     const src = cube.data as Float32Array;
-    const copy = () => timeRuns(runs, async () => { new Float32Array(src.length).set(src); });
-    return { write: await copy(), read: await copy() };
+    const copy = async () => { new Float32Array(src.length).set(src); };
+    return { name: 'TypedArray.set', write: copy, read: copy, close: () => {} };
   }
-  if (backend === 'hdf5') {
+  if (backend === 'hdf5' || backend === 'zarr') {
     const dir = mkdtempSync(join(scratch, 'ref-'));
     const keys = blobs.map((_, i) => join(dir, `chunk_${i}.bin`));
-    const write = await timeRuns(runs, () => pool(keys, concurrency, (k) => writeFile(k, blobs[keys.indexOf(k)])));
-    const read = await timeRuns(runs, () => pool(keys, concurrency, (k) => readFile(k)));
-    return { write, read };
+    return {
+      name: 'fs files',
+      write: () => pool(keys, concurrency, (k) => writeFile(k, blobs[keys.indexOf(k)])),
+      read: () => pool(keys, concurrency, (k) => readFile(k)),
+      close: () => rmSync(dir, { recursive: true, force: true }),
+    };
   }
   const { S3Client, PutObjectCommand, GetObjectCommand, CreateBucketCommand } = await import('@aws-sdk/client-s3');
   const client = new S3Client({
     endpoint: process.env.DOSNA_S3_ENDPOINT, region: process.env.AWS_REGION ?? 'us-east-1', forcePathStyle: true,
     requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
   });
-  const bucket = `dosna-bench-ref-${process.pid}`;
+  const bucket = `dosna-bench-ref-${process.pid}-${size}`;
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   const keys = blobs.map((_, i) => `ref/${i}`);
-  const write = await timeRuns(runs, () => pool(keys.map((k, i) => [k, i] as const), concurrency, ([k, i]) => client.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: blobs[i] }))));
-  const read = await timeRuns(runs, () => pool(keys, concurrency, async (k) => (await client.send(new GetObjectCommand({ Bucket: bucket, Key: k }))).Body!.transformToByteArray()));
-  client.destroy();
-  return { write, read };
+  return {
+    name: 'SDK loop',
+    write: () => pool(keys.map((k, i) => [k, i] as const), concurrency, ([k, i]) => client.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: blobs[i] }))),
+    read: () => pool(keys, concurrency, async (k) => (await client.send(new GetObjectCommand({ Bucket: bucket, Key: k }))).Body!.transformToByteArray()),
+    close: () => client.destroy(),
+  };
 }
 
 /** Times gathering every C^3 chunk of the cube (plain arrays) into one reused N^3 array with copyStrided. */
@@ -121,21 +138,48 @@ try {
         await ds.load(cube);
       }, { before: async () => { if (await con.hasDataset(name)) await con.delDataset(name); } });
       const concurrency = ds.lastRun!.concurrency;
-      const read = await timeRuns(runs, () => ds.get());
       // The same read into one reused array (get's `out`): no fresh allocation to fault in.
       const reused = new Float32Array(N ** 3);
-      const readInto = await timeRuns(runs, () => ds.get(undefined, { out: reused }));
-      const misaligned = await timeRuns(runs, () => ds.get(block));
-      const alignedRead = await timeRuns(runs, () => ds.get(aligned));
-      const plane = await timeRuns(runs, () => ds.get([N / 2]));
-      const line = await timeRuns(runs, () => ds.get([s(), 5, 7]));
-      // Written through the cache and committed, as h5py's figure includes its flush.
-      const setBlock = await timeRuns(runs, async () => { await ds.set(block, blockData); await ds.flush(); });
-      const apply = await timeRuns(runs, () => ds.apply((c) => {
-        const d = c.data as Float32Array;
-        for (let i = 0; i < d.length; i++) d[i] += 1;
-      }));
-      const ref = await reference(ds.totalChunks, C ** 3 * 4, concurrency);
+      const workloads: Record<string, () => Promise<unknown>> = {
+        read: () => ds.get(),
+        readInto: () => ds.get(undefined, { out: reused }),
+        misaligned: () => ds.get(block),
+        aligned: () => ds.get(aligned),
+        plane: () => ds.get([N / 2]),
+        line: () => ds.get([s(), 5, 7]),
+        // Written through the cache and committed, as h5py's figure includes its flush.
+        setBlock: async () => { await ds.set(block, blockData); await ds.flush(); },
+        apply: () => ds.apply(plusOne),
+      };
+      const times: Record<string, number[]> = { write };
+      for (const [key, fn] of Object.entries(workloads)) times[key] = await timeRuns(runs, fn);
+      // Then one more, untimed run of each under the profiler (bench/profile.ts).
+      const profiles: Record<string, ProfileShares> = {};
+      if (profiling) {
+        if (await con.hasDataset(name)) await con.delDataset(name);
+        profiles.write = await profileShares(async () => {
+          ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
+          await ds.load(cube);
+        }, import.meta.url, { once: true });
+        for (const [key, fn] of Object.entries(workloads)) profiles[key] = await profileShares(fn, import.meta.url);
+      }
+      // dosna against its plain reference, round by round (write, reference write, read,
+      // reference read): on a shared machine (and beside the RGW's daemons) conditions drift
+      // within a run, so the ratio is taken of runs made next to each other.
+      const ref = await referenceOps(ds.totalChunks, C ** 3 * 4, concurrency);
+      const paired = { write: [] as number[], read: [] as number[], refWrite: [] as number[], refRead: [] as number[] };
+      for (let r = 0; r < runs; r++) {
+        if (await con.hasDataset(name)) await con.delDataset(name);
+        paired.write.push(...await timeRuns(1, async () => {
+          ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
+          await ds.load(cube);
+        }));
+        paired.refWrite.push(...await timeRuns(1, ref.write));
+        paired.read.push(...await timeRuns(1, () => ds.get()));
+        paired.refRead.push(...await timeRuns(1, ref.read));
+      }
+      ref.close();
+      const roundRatios = (ours: number[], theirs: number[]) => ours.map((ms, i) => theirs[i] / ms);
       // The copy alone, no store: every chunk's cells gathered into a reused array by the same
       // strided copy get uses (the floor of a read in JavaScript; numpy's is in peers.py).
       const gatherFloor = backend === 'ram' ? median(await gatherCopy(C)) : undefined;
@@ -145,7 +189,8 @@ try {
       const blockBytes = blockShape.reduce((a, b) => a * b, 4);
       emit({
         kind: 'io', backend, engine, engineOptions: args.engineOptions, N, C, runs, bytes, concurrency, chunks: N ** 3 / C ** 3,
-        ms: { write: median(write), read: median(read), readInto: median(readInto), freshArray: median(freshArray), misaligned: median(misaligned), aligned: median(alignedRead), plane: median(plane), line: median(line), setBlock: median(setBlock), apply: median(apply) },
+        ms: { ...Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])), freshArray: median(freshArray) },
+        ...(profiling ? { profiles } : {}),
         ...(backend === 'hdf5' ? {
           // The same create + load with the chunk locks off (unsafe with other writers, so
           // only here): what the commit protocol costs a load.
@@ -153,10 +198,17 @@ try {
             ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
             await ds.load(cube);
           }, { before: async () => { if (await con.hasDataset(name)) await con.delDataset(name); } }))),
+          // The same for apply: every chunk file read and replaced.
+          applyFloor: await rewriteFloor(N ** 3 / C ** 3, C ** 3 * 4, concurrency),
           writeSubFloor: await rewriteFloor(ds.chunkSlices(block).filter((c) => c.chunk.some((sl, a) => (sl.stop! - sl.start!) !== C)).length, C ** 3 * 4, concurrency),
         } : {}),
-        reference: { name: backend === 'ram' ? 'TypedArray.set' : backend === 'hdf5' ? 'fs files' : 'SDK loop', write: median(ref.write), read: median(ref.read) },
-        misalignedCostPerByte: (median(misaligned) / blockBytes) / (median(read) / bytes),
+        reference: { name: ref.name, write: median(paired.refWrite), read: median(paired.refRead) },
+        // Reference time over dosna's, each round's (above 1: dosna is faster), and their medians.
+        referenceRatios: {
+          write: median(roundRatios(paired.write, paired.refWrite)), read: median(roundRatios(paired.read, paired.refRead)),
+          writeRounds: roundRatios(paired.write, paired.refWrite), readRounds: roundRatios(paired.read, paired.refRead),
+        },
+        misalignedCostPerByte: (median(times.misaligned) / blockBytes) / (median(times.read) / bytes),
         ...(gatherFloor !== undefined ? { gatherFloor } : {}),
         peakRssMiB: peakRssMiB(),
       });

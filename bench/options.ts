@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 export const BENCH_HELP = `usage: npm run bench -- [options]     (or: dosna bench [options], from a checkout)
 
   --full                    every chunk size (32, 64, 128), N = 512 convolution
-  --backends LIST           ram,hdf5,s3,ceph (default: all four)
+  --backends LIST           ram,hdf5,zarr,s3,ceph (default: all five)
   --engines LIST            cpu,worker-pool (default: both)
   --runs N                  runs per figure, medians reported (default 5)
   --no-peers                skip the Python peers (h5py, zarr-python, numpy)
@@ -16,7 +16,7 @@ export const BENCH_HELP = `usage: npm run bench -- [options]     (or: dosna benc
   --report                  measure nothing: rewrite docs/benchmarks.md from the last run's latest.json
                             (after the reasons in bench/reasons.ts are brought up to date)`;
 
-const BACKENDS = ['ram', 'hdf5', 's3', 'ceph'];
+const BACKENDS = ['ram', 'hdf5', 'zarr', 's3', 'ceph'];
 const ENGINES = ['cpu', 'worker-pool'];
 
 export interface BenchOptions {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import * as dn from '../src/index.js';
 import { parseConnectionArgs } from '../src/cli/connection-args.js';
 import { emit, median, peakRssMiB, randomFloat32, timeRuns } from './common.js';
+import { profileShares } from './profile.js';
 
 const { args, values } = parseConnectionArgs(process.argv.slice(2), { runs: { type: 'string', default: '3' } });
 const backend = args.backend ?? 'hdf5';
@@ -55,11 +56,16 @@ try {
       load.push(...(await timeRuns(1, loadRun, { before: fresh })));
     }
     const stats = con.cacheStats ? cacheWork : undefined;
+    // One more, untimed run of each under the profiler (bench/profile.ts).
+    await fresh();
+    const planesProfile = await profileShares(planesRun, import.meta.url, { once: true });
+    await fresh();
+    const loadProfile = await profileShares(loadRun, import.meta.url, { once: true });
     await fresh();
     emit({
       kind: 'planes', backend, engine, engineOptions: args.engineOptions, shape, chunkSize, runs,
       ms: median(planes), loadMs: median(load), roundRatios: planes.map((p, i) => p / load[i]), ratio: median(planes.map((p, i) => p / load[i])),
-      cache: stats, peakRssMiB: peakRssMiB(),
+      cache: stats, profiles: { planes: planesProfile, load: loadProfile }, peakRssMiB: peakRssMiB(),
     });
   });
 } finally {

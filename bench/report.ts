@@ -6,6 +6,7 @@
  * round of work, so nothing can get slower unseen.
  */
 import { cpus } from 'node:os';
+import { CATEGORY_LABELS, topShares, type ProfileCategory, type ProfileShares } from './profile.js';
 
 export type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -45,7 +46,9 @@ export const WORKLOADS: readonly [string, string][] = [
 ];
 
 /** The peers each dosna backend is compared with. */
-const PEERS: Record<string, string[]> = { hdf5: ['h5py', 'zarr-dir'], ram: ['zarr-mem'] };
+const PEERS: Record<string, string[]> = { hdf5: ['h5py', 'zarr-dir'], ram: ['zarr-mem'], zarr: ['zarr-dir'] };
+/** The backends whose rows against the peers are targets (the bulk-speed issue's); others are shown for comparison. */
+const PEER_TARGETS = new Set(['hdf5', 'ram']);
 
 function bestPeer(results: Row[], backend: string, N: number, C: number, key: string): { peer: string; ms: number } | undefined {
   let best: { peer: string; ms: number } | undefined;
@@ -67,6 +70,12 @@ export function report(run: BenchRun): string {
   const peerMaps = results.filter((r) => r.kind === 'peer-map');
   const numpy = results.find((r) => r.kind === 'peer-io' && r.peer === 'numpy');
   const targets: string[] = ['| target | measured | status |', '| --- | --- | --- |'];
+  // The profile of the same run behind a target line (bench/profile.ts), quoted with its reason.
+  const profileOf = new Map<string, ProfileShares>();
+  const target = (line: string, shares?: ProfileShares) => {
+    targets.push(line);
+    if (shares) profileOf.set(line, shares);
+  };
 
   // --- versus the peers -----------------------------------------------------------------------
   const peerRows: string[] = [];
@@ -78,8 +87,8 @@ export function report(run: BenchRun): string {
       if (ours === undefined || !best) continue;
       const ratio = best.ms / ours;
       peerRows.push(`| ${r.backend} | ${r.engine} | ${r.C} | ${label} | ${fmt(mbps(bytes[key], ours), 0)} | ${best.peer} | ${fmt(mbps(bytes[key], best.ms), 0)} | ${fmt(ratio, 2)} |`);
-      if (label === 'read_into') continue; // a second view of read_all; not a target of its own
-      targets.push(`| ${r.backend} x ${r.engine} C=${r.C}: ${label} >= best peer (${best.peer}) | ${fmt(ratio, 2)}x | ${ok(ratio >= 1)} |`);
+      if (label === 'read_into' || !PEER_TARGETS.has(r.backend)) continue; // read_into: a second view of read_all
+      target(`| ${r.backend} x ${r.engine} C=${r.C}: ${label} >= best peer (${best.peer}) | ${fmt(ratio, 2)}x | ${ok(ratio >= 1)} |`, r.profiles?.[key]);
     }
   }
   for (const r of conv.filter((x) => x.N === 256 && x.C === 64 && (x.backend === 'hdf5' || x.backend === 'ram'))) {
@@ -92,10 +101,10 @@ export function report(run: BenchRun): string {
   // --- planes ---------------------------------------------------------------------------------
   const h5Default = peerPlanes.find((p) => p.peer === 'h5py default cache');
   const h5Big = peerPlanes.find((p) => p.peer === 'h5py 64 MiB cache');
-  const planeRows = planes.map((p) => `| ${p.backend} | ${p.engine} | ${fmt(p.ms, 0)} | ${fmt(p.loadMs, 0)} | ${fmt(p.ratio, 2)} (${p.roundRatios.map((x: number) => fmt(x, 2)).join(', ')}) | ${fmt(h5Default?.ms, 0)} | ${fmt(h5Big?.ms, 0)} | ${h5Default ? fmt(h5Default.ms / p.ms, 2) : '-'} | ${p.cache ? `${p.cache.commits} (${p.cache.blindCommits} without a read), ${fmt(p.cache.bytesRead / MB, 1)} MB read` : 'cache off'} |`);
+  const planeRows = planes.map((p) => `| ${p.backend} | ${p.engine} | ${fmt(p.ms, 0)} | ${fmt(p.loadMs, 0)} | ${fmt(p.ratio, 2)} (${p.roundRatios.map((x: number) => fmt(x, 2)).join(', ')}) | ${fmt(h5Default?.ms, 0)} | ${fmt(h5Big?.ms, 0)} | ${h5Default ? fmt(h5Default.ms / p.ms, 2) : '-'} | ${p.cache ? `${p.cache.commits} (${p.cache.blindCommits} without a read), ${fmt(p.cache.bytesRead / MB, 1)} MB read` : 'cache off'} | ${p.profiles ? `${topShares(p.profiles.planes, 4)} / ${topShares(p.profiles.load, 4)}` : '-'} |`);
   for (const p of planes) {
     if (h5Default) targets.push(`| ${p.backend} x ${p.engine}: planes <= h5py with its default cache | ${fmt(p.ms, 0)} ms vs ${fmt(h5Default.ms, 0)} ms | ${ok(p.ms <= h5Default.ms)} |`);
-    targets.push(`| ${p.backend} x ${p.engine}: planes within 1.5x of one load | ${fmt(p.ratio, 2)}x (median of each round's ratio) | ${ok(p.ratio <= 1.5)} |`);
+    target(`| ${p.backend} x ${p.engine}: planes within 1.5x of one load | ${fmt(p.ratio, 2)}x (median of each round's ratio) | ${ok(p.ratio <= 1.5)} |`, p.profiles?.planes);
   }
 
   // --- compression ----------------------------------------------------------------------------
@@ -116,19 +125,24 @@ export function report(run: BenchRun): string {
   const ioTable = [
     '| backend | engine | N | C | write MB/s | ref write MB/s | ratio | read MB/s | ref read MB/s | ratio | read into reused `out` MB/s (ratio) | new N^3 array alone ms | misaligned cost/byte vs aligned | plane ms | line ms | write_sub ms | apply ms | peak RSS MiB |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...io.map((r) => `| ${r.backend} | ${r.engine} | ${r.N} | ${r.C} | ${fmt(mbps(r.bytes, r.ms.write), 0)} | ${fmt(mbps(r.bytes, r.reference.write), 0)} (${r.reference.name}) | ${fmt(r.reference.write / r.ms.write, 2)} | ${fmt(mbps(r.bytes, r.ms.read), 0)} | ${fmt(mbps(r.bytes, r.reference.read), 0)} | ${fmt(r.reference.read / r.ms.read, 2)} | ${fmt(mbps(r.bytes, r.ms.readInto), 0)} (${fmt(r.reference.read / r.ms.readInto, 2)}) | ${fmt(r.ms.freshArray, 1)} | ${fmt(r.misalignedCostPerByte, 2)} | ${fmt(r.ms.plane, 2)} | ${fmt(r.ms.line, 2)} | ${fmt(r.ms.setBlock)} | ${fmt(r.ms.apply)} | ${fmt(r.peakRssMiB, 0)} |`),
+    ...io.map((r) => `| ${r.backend} | ${r.engine} | ${r.N} | ${r.C} | ${fmt(mbps(r.bytes, r.ms.write), 0)} | ${fmt(mbps(r.bytes, r.reference.write), 0)} (${r.reference.name}) | ${fmt(r.referenceRatios?.write ?? r.reference.write / r.ms.write, 2)} | ${fmt(mbps(r.bytes, r.ms.read), 0)} | ${fmt(mbps(r.bytes, r.reference.read), 0)} | ${fmt(r.referenceRatios?.read ?? r.reference.read / r.ms.read, 2)} | ${fmt(mbps(r.bytes, r.ms.readInto), 0)} (${fmt(r.reference.read / r.ms.readInto, 2)}) | ${fmt(r.ms.freshArray, 1)} | ${fmt(r.misalignedCostPerByte, 2)} | ${fmt(r.ms.plane, 2)} | ${fmt(r.ms.line, 2)} | ${fmt(r.ms.setBlock)} | ${fmt(r.ms.apply)} | ${fmt(r.peakRssMiB, 0)} |`),
   ];
   for (const r of io) {
-    const w = r.reference.write / r.ms.write;
-    const rd = r.reference.read / r.ms.read;
-    const need = r.backend === 'ram' || r.backend === 'hdf5' ? 0.5 : 0.8;
-    targets.push(`| ${r.backend} x ${r.engine} C=${r.C}: write >= ${need * 100}% of ${r.reference.name} | ${fmt(w * 100, 0)}% | ${ok(w >= need)} |`);
-    targets.push(`| ${r.backend} x ${r.engine} C=${r.C}: read >= ${need * 100}% of ${r.reference.name} | ${fmt(rd * 100, 0)}% | ${ok(rd >= need)} |`);
-    targets.push(`| ${r.backend} x ${r.engine} C=${r.C}: misaligned read <= 2x aligned per byte | ${fmt(r.misalignedCostPerByte, 2)}x | ${ok(r.misalignedCostPerByte <= 2)} |`);
+    // Ratios of runs made next to each other when the run has them (bench/io.ts), else of medians.
+    const w = r.referenceRatios?.write ?? r.reference.write / r.ms.write;
+    const rd = r.referenceRatios?.read ?? r.reference.read / r.ms.read;
+    const need = r.backend === 'ram' || r.backend === 'hdf5' || r.backend === 'zarr' ? 0.5 : 0.8;
+    target(`| ${r.backend} x ${r.engine} C=${r.C}: write >= ${need * 100}% of ${r.reference.name} | ${fmt(w * 100, 0)}% | ${ok(w >= need)} |`, r.profiles?.write);
+    target(`| ${r.backend} x ${r.engine} C=${r.C}: read >= ${need * 100}% of ${r.reference.name} | ${fmt(rd * 100, 0)}% | ${ok(rd >= need)} |`, r.profiles?.read);
+    target(`| ${r.backend} x ${r.engine} C=${r.C}: misaligned read <= 2x aligned per byte | ${fmt(r.misalignedCostPerByte, 2)}x | ${ok(r.misalignedCostPerByte <= 2)} |`, r.profiles?.misaligned);
   }
   const floorRows = io.filter((r) => r.writeSubFloor).map((r) => {
     const h5 = results.find((x) => x.kind === 'peer-io' && x.peer === 'h5py' && x.N === r.N && x.C === r.C);
     return `| ${r.backend} | ${r.engine} | ${r.C} | ${r.writeSubFloor.chunks} | ${fmt(r.ms.setBlock, 1)} | ${fmt(r.writeSubFloor.replace, 1)} | ${fmt(r.writeSubFloor.inPlace, 1)} | ${fmt(h5?.ms.setBlock, 1)} |`;
+  });
+  const applyFloorRows = io.filter((r) => r.applyFloor).map((r) => {
+    const h5 = results.find((x) => x.kind === 'peer-io' && x.peer === 'h5py' && x.N === r.N && x.C === r.C);
+    return `| ${r.backend} | ${r.engine} | ${r.C} | ${r.applyFloor.chunks} | ${fmt(r.ms.apply, 1)} | ${fmt(r.applyFloor.replace, 1)} | ${fmt(r.applyFloor.inPlace, 1)} | ${fmt(h5?.ms.apply, 1)} |`;
   });
   const commitRows = io.filter((r) => r.writeWithoutLocks !== undefined).map((r) =>
     `| ${r.backend} | ${r.engine} | ${r.C} | ${r.chunks} | ${fmt(r.ms.write, 1)} | ${fmt(r.writeWithoutLocks, 1)} | ${fmt((100 * (r.ms.write - r.writeWithoutLocks)) / r.writeWithoutLocks, 1)}% |`);
@@ -158,7 +172,12 @@ export function report(run: BenchRun): string {
   for (const r of memory) targets.push(`| map over 1 GiB hdf5 (${r.engine}) peak RSS < 400 MB | ${fmt(r.peakRssMiB * 1.048576, 0)} MB | ${ok(r.peakRssMiB * 1.048576 < 400)} |`);
 
   const unmet = targets.filter((t) => t.includes('**not met**'));
-  const reasons = unmet.map((t) => `- ${t.split('|')[1].trim()}: ${run.reasons.find(([re]) => re.test(t))?.[1] ?? 'not analysed yet'}`);
+  const reasons = unmet.map((t) => {
+    const shares = profileOf.get(t);
+    const profile = shares ? ` Profile of this workload, same run (see "Where the time goes"): ${topShares(shares, 4)}.` : '';
+    return `- ${t.split('|')[1].trim()}: ${run.reasons.find(([re]) => re.test(t))?.[1] ?? 'not analysed yet'}${profile}`;
+  });
+  const profileTable = profileRows(io);
 
   // --- the run before this round --------------------------------------------------------------
   const before = run.baseline ? baselineTable(run.baseline, io) : '';
@@ -180,11 +199,13 @@ ${reasons.length ? `\n### Why the unmet targets are not met\n\n${reasons.join('\
 The same float32 cube (N = ${io[0]?.N ?? '-'}, the same random values, generated in each language by the same algorithm) in cubic chunks
 of C, written and read by dosna and, in the same run, by h5py ${results.find((r) => r.kind === 'peer-versions')?.h5py ?? ''} (one
 chunked HDF5 file, the same chunks, its default 1 MiB chunk cache) and zarr-python ${results.find((r) => r.kind === 'peer-versions')?.zarr ?? ''}
-(\`DirectoryStore\` for the hdf5 rows, \`MemoryStore\` for the ram rows, no compressor), Debian's builds on Python
+(\`DirectoryStore\`, zarr format 2, for the hdf5 and zarr rows, \`MemoryStore\` for the ram rows, no compressor), Debian's builds on Python
 ${results.find((r) => r.kind === 'peer-versions')?.python ?? ''}. write = create + write the whole cube; read_all = the whole cube into a
 new array; read_into = into a reused array (h5py \`read_direct\`); read_sub = \`[36:180, 89:250, 7:200]\`; read_aligned = the middle
 half of each axis; read_plane = \`[N/2]\`; read_line = \`[:, 5, 7]\`; write_sub = the block written and flushed; apply = \`+1\` over
 every chunk, in place; map = the gaussian of the convolution study into a new dataset (peers: SciPy's \`gaussian_filter\` per chunk).
+The zarr rows are dosna's \`zarr\` backend (zarr format 3, uncompressed, in a folder: what zarr-python and zarrita open) beside
+zarr-python writing and reading its own format 2 folder: shown for comparison, not targets of the benchmark plan.
 Ratio = dosna's MB/s over the best peer's (above 1: dosna is faster).${numpy ? ` For scale: numpy copies the cube (a new array) in ${fmt(numpy.ms.copy, 1)} ms (${fmt(mbps(numpy.bytes, numpy.ms.copy), 0)} MB/s), into a reused one in ${fmt(numpy.ms.copyInto, 1)} ms.` : ''}
 
 The copy under a read: gathering the cube's chunks (separate arrays in memory, no store) into one reused array, by the strided
@@ -194,15 +215,15 @@ ${io.filter((r) => r.gatherFloor !== undefined).map((r) => `C=${r.C} (${r.engine
 | backend | engine | C | workload | dosna MB/s | best peer | peer MB/s | ratio |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 ${peerRows.join('\n')}
-
+${profileTable}
 ## Plane by plane
 
 A detector's pattern: 256 \`set([z], plane)\` into a 256 x 384 x 384 uint16 volume chunked 64 x 128 x 128, then \`flush()\`,
 beside one \`load\` of the same volume (same process, the two alternating round by round) and h5py's own plane-by-plane writes (same run) with its default chunk cache
 (1 MiB: each 2 MiB chunk is read, changed and written back at every plane) and with a 64 MiB one.
 
-| backend | engine | planes ms | one load ms | planes / load (each round) | h5py default ms | h5py 64 MiB ms | h5py default / dosna | chunk commits |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| backend | engine | planes ms | one load ms | planes / load (each round) | h5py default ms | h5py 64 MiB ms | h5py default / dosna | chunk commits | profile: planes / load |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${planeRows.join('\n')}
 
 ## Compression
@@ -228,7 +249,17 @@ HDF5 file allows h5py, and what a crash can tear) show what the renames cost. Sa
 | backend | engine | C | partly written chunks | dosna write_sub | plain files, replaced | plain files, in place | h5py write_sub |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 ${floorRows.join('\n')}
+${applyFloorRows.length ? `
+## The floor under apply on hdf5
 
+apply reads every chunk and writes it back; on dosna's layout each write is a new chunk file renamed over the old one. The same
+read and replace of every chunk file with plain \`fs\` and nothing else (no kernel, no copy, no lock, no check), and the same
+files rewritten in place (what one HDF5 file lets h5py do, and what a crash can tear), same run, ms:
+
+| backend | engine | C | chunk files | dosna apply | plain files, replaced | plain files, in place | h5py apply |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${applyFloorRows.join('\n')}
+` : ''}
 ## What conditional commits cost a whole-chunk load
 
 A load replaces chunks outright (no read, no condition), but on hdf5 each chunk write still takes the chunk's lock (a hard link
@@ -245,8 +276,10 @@ ${commitRows.join('\n')}
 A float32 cube of N^3 random values in cubic chunks of C. write = create + load the whole cube; read = \`get()\` of it; misaligned =
 \`[36:180, 89:250, 7:200]\` (scaled to N), reported as its time per byte over the aligned read's; plane = \`[N/2, :, :]\`;
 line = \`[:, 5, 7]\`; write_sub = \`set\` of the misaligned block and \`flush\`; apply = \`+1\` in place over every chunk. References: ram ->
-allocating and copying the same bytes with \`TypedArray.prototype.set\`; hdf5 -> the same bytes as the same number of plain files
-with \`fs\`; s3/ceph -> a plain \`@aws-sdk/client-s3\` put/get loop over the same objects at the engine's concurrency.
+allocating and copying the same bytes with \`TypedArray.prototype.set\`; hdf5 and zarr -> the same bytes as the same number of plain files
+with \`fs\`; s3/ceph -> a plain \`@aws-sdk/client-s3\` put/get loop over the same objects at the engine's concurrency. The ratios
+(reference time over dosna's) are medians of ratios taken round by round, each dosna write or read next to a run of its reference,
+so that the drift of a shared machine within a run hits both alike; the reference's MB/s are medians of its runs in those rounds.
 
 ${ioTable.join('\n')}
 
@@ -265,6 +298,35 @@ ${convTable.join('\n')}
 ${memory.length ? memory.map((r) => `- gaussian map over a ${fmt(r.bytes / 2 ** 30, 2)} GiB float32 hdf5 dataset (${r.shape.join(' x ')}, 64^3 chunks, written beforehand by another process) with ${r.engine}: peak RSS of the process that ran the map ${fmt(r.peakRssMiB, 0)} MiB, map ${fmt(r.ms / 1000, 1)} s.`).join('\n') : 'not measured (hdf5 not selected)'}
 ${before}
 ${run.notes.length ? `## Notes\n\n${run.notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`;
+}
+
+/**
+ * Where each workload's time went: one extra run of it under V8's sampling profiler in the same
+ * process (bench/profile.ts), its self time by category. Empty when the run had no profiles.
+ */
+function profileRows(io: Row[]): string {
+  const profiled = io.filter((r) => r.profiles);
+  if (profiled.length === 0) return '';
+  const categories = Object.keys(CATEGORY_LABELS) as ProfileCategory[];
+  const rows: string[] = [];
+  for (const r of profiled) {
+    for (const [label, key] of WORKLOADS) {
+      const shares: ProfileShares | undefined = r.profiles[key];
+      if (shares) rows.push(`| ${r.backend} | ${r.engine} | ${r.C} | ${label} | ${categories.map((c) => (shares[c] >= 0.5 ? fmt(shares[c], 0) : '')).join(' | ')} |`);
+    }
+  }
+  return `
+### Where the time goes
+
+Each workload ran once more, untimed, under V8's sampling profiler (every 100 us; repeated until 150 ms were sampled), in the
+same process as its figures; the table gives its samples' self time by what the code was, in percent. Only the thread that
+calls dosna is sampled: with worker-pool, the work in the worker threads shows as \`idle\` here. Categories:
+${categories.map((c) => `\`${c}\` ${CATEGORY_LABELS[c]}`).join('; ')}.
+
+| backend | engine | C | workload | ${categories.join(' | ')} |
+| --- | --- | --- | --- | ${categories.map(() => '---').join(' | ')} |
+${rows.join('\n')}
+`;
 }
 
 /** The figures of the run before this round of work, beside this run's, workload by workload. */

@@ -99,7 +99,7 @@ for (const backend of backends) {
   const chunks = full ? (isRemote ? '32,64' : '32,64,128') : isRemote ? '32' : '64';
   for (const engine of engines) {
     const extra = engine === 'worker-pool' ? ['--engine-options', 'threads=2'] : [];
-    results.push(...(await child('io.js', ['--backend', backend, '--engine', engine, ...extra, '--n', String(n), '--chunks', chunks, '--runs', String(runs)], remote?.env)));
+    results.push(...(await child('io.js', ['--backend', backend, '--engine', engine, ...extra, '--n', String(n), '--chunks', chunks, '--runs', String(runs), '--profile'], remote?.env)));
   }
 }
 
@@ -125,14 +125,14 @@ async function peers(args: string[]): Promise<Record_[]> {
   }
 }
 
-const local = backends.filter((b) => b === 'ram' || b === 'hdf5');
+const local = backends.filter((b) => b === 'ram' || b === 'hdf5' || b === 'zarr');
 if (options.peers && local.length > 0) {
   try {
     execFileSync('bash', [join(here, '../../scripts/ensure-debian-packages.sh'), 'python3-h5py', 'python3-zarr', 'python3-scipy'], { stdio: ['ignore', 'ignore', 'inherit'] });
     const versions = execFileSync('/usr/bin/python3', ['-c', 'import sys, h5py, zarr; print(h5py.__version__, zarr.__version__, sys.version.split()[0])'], { encoding: 'utf8' }).trim().split(' ');
     results.push({ kind: 'peer-versions', h5py: versions[0], zarr: versions[1], python: versions[2] });
     console.log('Python peers (h5py, zarr-python 2, numpy):');
-    const ioPeers = ['numpy', ...(local.includes('hdf5') ? ['h5py', 'zarr-dir'] : []), ...(local.includes('ram') ? ['zarr-mem'] : [])];
+    const ioPeers = ['numpy', ...(local.includes('hdf5') ? ['h5py'] : []), ...(local.includes('hdf5') || local.includes('zarr') ? ['zarr-dir'] : []), ...(local.includes('ram') ? ['zarr-mem'] : [])];
     results.push(...(await peers(['io', '--n', '256', '--chunks', full ? '32,64,128' : '64', '--runs', String(runs), '--peers', ioPeers.join(',')])));
     if (local.includes('hdf5')) {
       results.push(...(await peers(['planes', '--runs', String(Math.max(2, Math.ceil(runs / 2)))])));

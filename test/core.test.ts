@@ -81,6 +81,26 @@ describe('strided copies', () => {
       }
     }
   });
+
+  it('copy 5-d blocks whose axes do not merge, with reversed axes (the word copy with more than two outer axes)', () => {
+    for (const Ctor of [Float64Array, Float32Array, Int16Array]) {
+      const shape = [2, 3, 2, 3, 4];
+      const outer = [3, 4, 3, 5, 8];
+      const strides = outer.map((_, a) => outer.slice(a + 1).reduce((x, y) => x * y, 1));
+      const src = new Ctor(outer.reduce((x, y) => x * y, 1)).map((_, i) => i);
+      // The source read with axes 1 and 3 reversed: offset at their last used index, negative strides.
+      const srcStrides = strides.map((st, a) => (a === 1 || a === 3 ? -st : st));
+      const srcOffset = (shape[1] - 1) * strides[1] + (shape[3] - 1) * strides[3];
+      const dst = new Ctor(shape.reduce((x, y) => x * y, 1));
+      const dstStrides = shape.map((_, a) => shape.slice(a + 1).reduce((x, y) => x * y, 1));
+      copyStrided({ data: dst, offset: 0, shape, strides: dstStrides }, { data: src, offset: srcOffset, shape, strides: srcStrides });
+      const expected: number[] = [];
+      for (let a = 0; a < 2; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 2; c++) for (let d = 0; d < 3; d++) for (let e = 0; e < 4; e++) {
+        expected.push(src[a * strides[0] + (2 - b) * strides[1] + c * strides[2] + (2 - d) * strides[3] + e] as number);
+      }
+      expect(Array.from(dst as ArrayLike<number>), Ctor.name).toEqual(expected);
+    }
+  });
 });
 
 describe('halo reflection', () => {
