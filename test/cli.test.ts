@@ -131,7 +131,7 @@ describe('dosna command', () => {
     for (const flag of ['--full', '--backends', '--engines', '--runs', '--no-peers', '--docs', '--report']) expect(stdout).toContain(flag);
     expect(stdout).not.toMatch(/bootstrap|tsc/);
     expect(await failure('bench', '--fulll')).toMatchObject({ code: 2, stderr: expect.stringMatching(/bench: Unknown option '--fulll'/) });
-    expect(await failure('bench', '--backends', 'ram,nosql')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--backends takes a comma-separated list of ram, hdf5, s3, ceph/) });
+    expect(await failure('bench', '--backends', 'ram,nosql')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--backends takes a comma-separated list of ram, hdf5, zarr, s3, ceph/) });
   });
 
   it('launch of a script that does not exist is one line, not a stack per rank', async () => {

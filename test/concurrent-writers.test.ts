@@ -18,7 +18,9 @@ const node = process.execPath;
 const writer = resolve('test/fixtures/cell-writer.ts');
 const flusher = resolve('test/fixtures/flush-loop.ts');
 const attrWriter = resolve('test/fixtures/attr-writer.ts');
-const shared = [...new Set(combos().map((c) => c.backend))].filter((b) => b === 'hdf5' || b === 's3' || b === 'ceph' || b === 'zarr');
+const sharedBackends = [...new Set(combos().map((c) => c.backend))].filter((b) => b === 'hdf5' || b === 's3' || b === 'ceph' || b === 'zarr');
+/** zarr runs twice: in a folder and on S3 ('zarr on s3'). */
+const shared = sharedBackends.flatMap((b) => (b === 'zarr' ? ['zarr', 'zarr on s3'] : [b]));
 
 const scratch: string[] = [];
 afterAll(() => { for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true }); });
@@ -30,8 +32,10 @@ function tempDir(prefix: string): string {
 }
 
 /** A new connection (a fresh folder or bucket) of `backend`, and the settings to open it elsewhere. */
-async function freshConnection(backend: string, label: string, extra: Record<string, unknown> = {}) {
-  const options = backendOptions(backend);
+async function freshConnection(target: string, label: string, extra: Record<string, unknown> = {}) {
+  const onS3 = target === 'zarr on s3';
+  const backend = onS3 ? 'zarr' : target;
+  const options: Record<string, unknown> = { ...backendOptions(backend, onS3 ? { storage: 's3' } : {}), ...(onS3 ? { storage: 's3' } : {}) };
   if (typeof options.directory === 'string') scratch.push(options.directory);
   const name = `dosna-${label}-${process.pid}-${Date.now().toString(36)}`;
   const con = await dn.connect(name, { backend, ...options, ...extra });

@@ -32,7 +32,8 @@ export const METADATA_OBJECT = '.dosna.json';
 
 /** A metadata object that exists but does not hold what dosna writes there. */
 
-const OPTIONS = new Set(['endpoint', 'region', 'profile', 'forcePathStyle', 'credentials', 'checksums', ...TUNING_OPTIONS]);
+/** The options of the s3 backend (and of other backends on S3). */
+export const S3_OPTIONS: readonly string[] = ['endpoint', 'region', 'profile', 'forcePathStyle', 'credentials', 'checksums', ...TUNING_OPTIONS];
 
 /** JSON has no NaN, Infinity, -0 or 64-bit integers: those are written as strings Python's float()/int() read. */
 export function fillToJson(dtype: DType, value: Scalar): number | string {
@@ -155,16 +156,19 @@ const layout: MetaLayout = {
   },
 };
 
-/** Validated client settings for the s3 backend. */
-export function s3Settings(bucket: string, options: Readonly<Record<string, unknown>>): ClientSettings {
-  checkOptions('the s3 backend', options, [...OPTIONS]);
+/**
+ * Validated client settings for the s3 backend, or for another backend (`zarr` on S3) that
+ * takes the same options: `backendName` names it in errors and in the settings.
+ */
+export function s3Settings(bucket: string, options: Readonly<Record<string, unknown>>, backendName = 's3'): ClientSettings {
+  checkOptions(`the ${backendName} backend`, options, [...S3_OPTIONS]);
   let credentials: ClientSettings['credentials'];
   const c = options.credentials;
   if (c !== undefined && c !== null) {
     const cred = c as Record<string, unknown>;
     if (typeof c !== 'object' || typeof cred.accessKeyId !== 'string' || typeof cred.secretAccessKey !== 'string'
       || !cred.accessKeyId || !cred.secretAccessKey || (cred.sessionToken !== undefined && typeof cred.sessionToken !== 'string')) {
-      throw new OptionError('s3 option credentials must be { accessKeyId, secretAccessKey, sessionToken? } with string values');
+      throw new OptionError(`${backendName} option credentials must be { accessKeyId, secretAccessKey, sessionToken? } with string values`);
     }
     credentials = {
       accessKeyId: cred.accessKeyId,
@@ -172,24 +176,24 @@ export function s3Settings(bucket: string, options: Readonly<Record<string, unkn
       ...(typeof cred.sessionToken === 'string' ? { sessionToken: cred.sessionToken } : {}),
     };
   }
-  const checksums = optString('s3', options, 'checksums') ?? 'WHEN_REQUIRED';
+  const checksums = optString(backendName, options, 'checksums') ?? 'WHEN_REQUIRED';
   if (checksums !== 'WHEN_REQUIRED' && checksums !== 'WHEN_SUPPORTED') {
-    throw new OptionError(`s3 option checksums must be 'WHEN_REQUIRED' or 'WHEN_SUPPORTED', got ${JSON.stringify(checksums)}`);
+    throw new OptionError(`${backendName} option checksums must be 'WHEN_REQUIRED' or 'WHEN_SUPPORTED', got ${JSON.stringify(checksums)}`);
   }
-  const endpoint = checkEndpoint('s3', optString('s3', options, 'endpoint'));
+  const endpoint = checkEndpoint(backendName, optString(backendName, options, 'endpoint'));
   // Path-style addressing by default for custom endpoints: S3-compatible services rarely
   // have wildcard DNS for virtual-hosted buckets.
-  const forcePathStyle = optBoolean('s3', options, 'forcePathStyle') ?? (endpoint ? true : undefined);
+  const forcePathStyle = optBoolean(backendName, options, 'forcePathStyle') ?? (endpoint ? true : undefined);
   return {
-    backend: 's3',
-    bucket: checkBucketName(bucket, 's3'),
+    backend: backendName,
+    bucket: checkBucketName(bucket, backendName),
     endpoint,
-    region: optString('s3', options, 'region'),
-    profile: optString('s3', options, 'profile'),
+    region: optString(backendName, options, 'region'),
+    profile: optString(backendName, options, 'profile'),
     ...(forcePathStyle !== undefined ? { forcePathStyle } : {}),
     ...(credentials ? { credentials } : {}),
     checksums,
-    ...tuning('s3', options),
+    ...tuning(backendName, options),
   };
 }
 

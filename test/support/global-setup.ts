@@ -142,7 +142,8 @@ function privateTmpdir(): () => void {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await ensureDebianPackages();
   const checkTmpdir = privateTmpdir();
-  const needed = selectedBackends().some((b) => b === 's3' || b === 'ceph');
+  // zarr runs on S3 too (storage: 's3').
+  const needed = selectedBackends().some((b) => b === 's3' || b === 'ceph' || b === 'zarr');
   if (!needed) {
     project.provide('dosnaS3', null);
     return async () => checkTmpdir();

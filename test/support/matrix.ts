@@ -18,9 +18,14 @@ export interface Combo {
   readonly label: string;
 }
 
-/** The variants of a backend the matrix runs: zarr in both of its formats. */
+/** The variants of a backend the matrix runs: zarr in both of its formats, in a folder and on S3. */
 function variants(backend: string): { options?: Record<string, unknown>; name: string }[] {
-  if (backend === 'zarr') return [{ options: { format: 3 }, name: 'zarr v3' }, { options: { format: 2 }, name: 'zarr v2' }];
+  if (backend === 'zarr') {
+    return [
+      { options: { format: 3 }, name: 'zarr v3' }, { options: { format: 2 }, name: 'zarr v2' },
+      { options: { format: 3, storage: 's3' }, name: 'zarr v3 on s3' }, { options: { format: 2, storage: 's3' }, name: 'zarr v2 on s3' },
+    ];
+  }
   return [{ name: backend }];
 }
 
@@ -56,8 +61,22 @@ function optionsFromEnv(): Record<string, unknown> {
   return raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
 }
 
-/** Options that give each backend a private place to write in tests (a new folder for hdf5). */
-export function backendOptions(backend: string): Record<string, unknown> {
+/** The S3 options the test setup provides (a local Ceph RGW, or DOSNA_S3_ENDPOINT). */
+function s3Options(backend: string): Record<string, unknown> {
+  // Set by test/support/global-setup.ts.
+  const { DOSNA_S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = process.env;
+  if (!endpoint || !accessKeyId || !secretAccessKey) {
+    throw new Error(`no S3 endpoint for the ${backend} tests: test/support/global-setup.ts should have set DOSNA_S3_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
+  }
+  return { endpoint, credentials: { accessKeyId, secretAccessKey }, region: process.env.AWS_REGION ?? 'us-east-1', forcePathStyle: true, create: true };
+}
+
+/**
+ * Options that give each backend a private place to write in tests (a new folder for hdf5);
+ * `variant` is a matrix variant's options (zarr's `storage: 's3'` puts it in a bucket).
+ */
+export function backendOptions(backend: string, variant: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
+  if (backend === 'zarr' && variant.storage === 's3') return s3Options(backend);
   switch (backend) {
     case 'hdf5':
     case 'zarr':
@@ -67,16 +86,11 @@ export function backendOptions(backend: string): Record<string, unknown> {
       return { directory, create: true };
     }
     case 's3':
+      return s3Options(backend);
     case 'ceph': {
-      // Set by test/support/global-setup.ts (a local Ceph RGW, or DOSNA_S3_ENDPOINT).
-      const { DOSNA_S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = process.env;
       const conffile = process.env.DOSNA_CEPH_CONF;
-      if (!endpoint || !accessKeyId || !secretAccessKey || !conffile) {
-        throw new Error(`no S3 endpoint for the ${backend} tests: test/support/global-setup.ts should have set DOSNA_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and DOSNA_CEPH_CONF`);
-      }
-      return backend === 's3'
-        ? { endpoint, credentials: { accessKeyId, secretAccessKey }, region: process.env.AWS_REGION ?? 'us-east-1', forcePathStyle: true, create: true }
-        : { conffile, create: true };
+      if (!conffile) throw new Error('no ceph conf for the ceph tests: test/support/global-setup.ts should have set DOSNA_CEPH_CONF');
+      return { conffile, create: true };
     }
     default:
       return {};
@@ -92,7 +106,7 @@ export async function openConnection(combo: Combo, engineOptions: Record<string,
     engine: combo.engine,
     engineOptions,
     ...(combo.cache === 'off' ? { cacheBytes: 0 } : {}),
-    ...backendOptions(combo.backend),
+    ...backendOptions(combo.backend, combo.options),
     ...combo.options,
     ...optionsFromEnv(),
   });

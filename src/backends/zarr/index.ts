@@ -1,6 +1,7 @@
 /**
  * The `zarr` backend: a connection is the zarr group `<directory>/<name>` (zarr v3 by default,
- * v2 with `format: 2`), its datasets are zarr arrays and its groups zarr groups, so zarr-python,
+ * v2 with `format: 2`), or with `storage: 's3'` the group at the root of bucket `<name>`
+ * (objects.ts), its datasets are zarr arrays and its groups zarr groups, so zarr-python,
  * zarrita.js, TensorStore, napari and neuroglancer open what dosna writes, and dosna's engines
  * run over arrays they wrote (format.ts has the layout).
  *
@@ -23,6 +24,8 @@ import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Genera
 import { readWholeFile, stampFile, statGeneration, writeFileParts } from '../hdf5/files.js';
 import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from '../hdf5/locks.js';
 import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, splitAttrs, type ZarrFormat } from './format.js';
+import { ZarrObjectStore } from './objects.js';
+import { s3Settings, S3_OPTIONS } from '../s3.js';
 
 const errorCode = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code;
 const CHUNK_V2 = /^\d+(?:\.\d+)*$/;
@@ -486,19 +489,29 @@ class ZarrStore implements Store {
   }
 }
 
-const OPTIONS = ['directory', 'create', 'format'];
+const FOLDER_OPTIONS = ['storage', 'directory', 'create', 'format'];
 
 export const backend: Backend = {
   name: 'zarr',
   open(name, options) {
-    checkOptions('the zarr backend', options, OPTIONS);
+    const storage = options.storage ?? 'folder';
+    if (storage !== 'folder' && storage !== 's3') throw new OptionError(`zarr option storage must be 'folder' or 's3', got ${JSON.stringify(storage)}`);
+    const format = options.format ?? 3;
+    if (format !== 2 && format !== 3) throw new OptionError(`zarr option format must be 2 or 3, got ${JSON.stringify(format)}`);
+    if (storage === 's3') {
+      // The connection is a bucket, as for the s3 backend, with that backend's options.
+      const { storage: _storage, format: _format, ...s3 } = options;
+      checkOptions('the zarr backend (storage s3)', s3, [...S3_OPTIONS]);
+      return new ZarrObjectStore(s3Settings(name, s3, 'zarr'), format);
+    }
+    const s3Only = Object.keys(options).filter((k) => S3_OPTIONS.includes(k) && !FOLDER_OPTIONS.includes(k));
+    if (s3Only.length > 0) throw new OptionError(`zarr option ${s3Only[0]} is for a zarr hierarchy on S3: pass storage: 's3' with it (or directory for a folder)`);
+    checkOptions('the zarr backend', options, FOLDER_OPTIONS);
     checkName(name, 'connection');
     const directory = options.directory ?? '.';
     if (typeof directory !== 'string' || directory === '') throw new OptionError(`zarr option directory must be a folder path, got ${JSON.stringify(directory)}`);
     const create = options.create ?? false;
     if (typeof create !== 'boolean') throw new OptionError(`zarr option create must be true or false, got ${JSON.stringify(create)}`);
-    const format = options.format ?? 3;
-    if (format !== 2 && format !== 3) throw new OptionError(`zarr option format must be 2 or 3, got ${JSON.stringify(format)}`);
     return new ZarrStore(name, directory, create, format);
   },
 };
