@@ -62,3 +62,13 @@ export function ancestorsOf(path: string): string[] {
   const segments = segmentsOf(path);
   return segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
 }
+
+/** Whether `nodePath` is a path dosna could have made (what `checkPath` accepts). */
+export function isValidPath(nodePath: string): boolean {
+  try {
+    checkPath(nodePath);
+    return true;
+  } catch {
+    return false;
+  }
+}

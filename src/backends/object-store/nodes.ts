@@ -16,7 +16,7 @@
  */
 import { decodeAttrs, encodeAttrs, type Attrs, type AttrsVersion } from '../../attrs.js';
 import { CorruptChunkError, DatasetExistsError, DosnaError, GroupNotFoundError } from '../../errors.js';
-import { checkPath, parentOf, RESERVED_PREFIX, ROOT } from '../../paths.js';
+import { checkPath, isValidPath, parentOf, RESERVED_PREFIX, ROOT } from '../../paths.js';
 import type { AttrsOwner, Generation, NodeEntry, NodeKind } from '../../store.js';
 import type { S3Access } from './access.js';
 
@@ -85,7 +85,7 @@ export class ObjectNodes {
       for (const p of page.prefixes) names.add(p.slice(prefix.length, -1));
       for (const o of page.objects) names.add(o.key.slice(prefix.length));
     }
-    const candidates = [...names].filter((n) => n.length > 0 && !n.startsWith(RESERVED_PREFIX) && valid(prefix + n));
+    const candidates = [...names].filter((n) => n.length > 0 && !n.startsWith(RESERVED_PREFIX) && isValidPath(prefix + n));
     const kinds = await Promise.all(candidates.map((n) => this.kind(prefix + n)));
     return candidates
       .map((name, i) => ({ name, kind: kinds[i] }))
@@ -117,15 +117,6 @@ export class ObjectNodes {
     const key = this.attrsKey(owner);
     const body = new TextEncoder().encode(encodeAttrs(attrs));
     return this.access.put(key, body, { contentType: JSON_TYPE, ...(expected === null ? { ifAbsent: true } : { ifMatch: expected }) });
-  }
-}
-
-function valid(nodePath: string): boolean {
-  try {
-    checkPath(nodePath);
-    return true;
-  } catch {
-    return false;
   }
 }
 

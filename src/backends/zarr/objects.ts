@@ -16,7 +16,7 @@
  */
 import type { Attrs, AttrsVersion } from '../../attrs.js';
 import { CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, DTypeError, GroupExistsError, GroupNotFoundError, OptionError } from '../../errors.js';
-import { checkPath, parentOf, RESERVED_PREFIX, ROOT } from '../../paths.js';
+import { checkPath, isValidPath, parentOf, RESERVED_PREFIX, ROOT } from '../../paths.js';
 import type { AttrsOwner, ChunkIndex, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind } from '../../store.js';
 import type { S3Access } from '../object-store/access.js';
 import { checkDatasetName, type ClientSettings } from '../object-store/settings.js';
@@ -85,20 +85,11 @@ function metaLayout(format: ZarrFormat): MetaLayout & { readArray(access: S3Acce
     async list(access: S3Access): Promise<string[]> {
       const names: string[] = [];
       for await (const page of access.listPages('', '/')) names.push(...page.prefixes.map((p) => p.slice(0, -1)));
-      const arrays = await Promise.all(names.map(async (n) => validPath(n) && (await layout.readArray(access, n)) !== undefined));
+      const arrays = await Promise.all(names.map(async (n) => isValidPath(n) && (await layout.readArray(access, n)) !== undefined));
       return names.filter((_, i) => arrays[i]).sort();
     },
   };
   return layout;
-}
-
-function validPath(nodePath: string): boolean {
-  try {
-    checkPath(nodePath);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A zarr hierarchy (v3 or v2) in one bucket. */
@@ -215,7 +206,7 @@ export class ZarrObjectStore extends ObjectStore {
     const prefix = groupPath === ROOT ? '' : `${groupPath}/`;
     const names: string[] = [];
     for await (const page of this.access.listPages(prefix, '/')) names.push(...page.prefixes.map((p) => p.slice(prefix.length, -1)));
-    const candidates = names.filter((n) => n.length > 0 && !n.startsWith(RESERVED_PREFIX) && validPath(prefix + n));
+    const candidates = names.filter((n) => n.length > 0 && !n.startsWith(RESERVED_PREFIX) && isValidPath(prefix + n));
     const kinds = await Promise.all(candidates.map((n) => this.kindAt(prefix + n)));
     return candidates
       .map((name, i) => ({ name, kind: kinds[i] }))
