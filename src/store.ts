@@ -30,8 +30,13 @@ export interface DatasetMeta {
   readonly uid: string;
   /** How chunks are compressed (`codecs/`), fixed at creation; absent: raw bytes. */
   readonly compression?: Compression;
-  /** Backend-specific settings fixed at creation (none of today's backends takes any). */
+  /** Backend-specific settings fixed at creation (none of today's backends takes any), or found in what other tools wrote (a zarr array's sharding). */
   readonly options?: Readonly<Record<string, unknown>>;
+  /**
+   * Why the dataset can be read but not changed (a zarr array in a layout dosna reads but does
+   * not write); absent: it can be changed. Every change is refused before anything is written.
+   */
+  readonly readOnly?: string;
 }
 
 /** The grid index of a chunk: one integer per axis. */

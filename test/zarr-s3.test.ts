@@ -4,12 +4,16 @@
  * of boto3 calls for format 2, zarrita.js through a store made of @aws-sdk/client-s3 calls for
  * format 3. The conformance suite runs the backend itself ("zarr v3 on s3", "zarr v2 on s3").
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as zarr from 'zarrita';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { ensureDebianPackages, pythonWith } from './support/python.js';
+import { SHARDED_EXPECTED, writeShardedArray } from './support/zarr-fixtures.js';
 
 const env = () => {
   const { DOSNA_S3_ENDPOINT: endpoint, AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = process.env;
@@ -164,6 +168,28 @@ describe('zarr v3 on S3 and zarrita.js', () => {
     const row = await zarr.get(await zarr.open(zarr.root(store).resolve('scan/made'), { kind: 'array' }), [8, null]);
     expect(Array.from(row.data as Int32Array)).toEqual(Array(7).fill(100));
   }, 300_000);
+
+  it('reads a sharded array from the bucket (a folder made by hand after the spec, uploaded key for key)', async () => {
+    const bucket = bucketName('shard');
+    await dn.withConnection(bucket, options(3), async () => {}); // makes the bucket and its root group
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'dosna-zarr-shard-'));
+    try {
+      writeShardedArray(folder);
+      for (const file of fs.readdirSync(folder, { recursive: true, withFileTypes: true })) {
+        if (!file.isFile()) continue;
+        const full = path.join(file.parentPath, file.name);
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: path.relative(folder, full).split(path.sep).join('/'), Body: fs.readFileSync(full) }));
+      }
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+    await dn.withConnection(bucket, options(3), async (con) => {
+      const ds = await con.getDataset('sharded');
+      expect(Array.from((await ds.get()).data as Int32Array)).toEqual(SHARDED_EXPECTED);
+      expect(Array.from((await ds.get([9, s(8, 12)])).data as Int32Array)).toEqual([908, 909, 910, 911]);
+      await expect(ds.set([0, 0], 1)).rejects.toThrow(dn.OptionError);
+    });
+  }, 120_000);
 
   it('refuses S3 options without storage: s3, and unknown ones with it', async () => {
     await expect(dn.connect('x', { backend: 'zarr', endpoint: env().endpoint })).rejects.toThrow(/storage: 's3'/);

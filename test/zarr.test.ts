@@ -13,6 +13,8 @@ import * as zarr from 'zarrita';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { ensureDebianPackages, python } from './support/python.js';
+import { crc32c } from '../src/backends/zarr/sharding.js';
+import { SHARDED_EXPECTED, writeShardedArray } from './support/zarr-fixtures.js';
 
 let tmp: string;
 
@@ -180,5 +182,48 @@ describe('zarr v3 and zarrita.js', () => {
       const row = await zarr.get(arr, [8, null]);
       expect(Array.from(row.data as Int32Array), name).toEqual(Array(7).fill(100));
     }
+  });
+});
+
+describe('zarr v3 sharded arrays (sharding_indexed)', () => {
+  it('computes CRC32C as the standard check value says', () => {
+    expect(crc32c(new TextEncoder().encode('123456789'))).toBe(0xe3069283);
+  });
+
+  it('dosna reads a sharded array as zarrita does, maps over it, keeps it sharded when attributes change, and refuses to write it', async () => {
+    const dir = path.join(tmp, 'sharded');
+    writeShardedArray(dir);
+    const expected = SHARDED_EXPECTED;
+    // The fixture, read by zarrita.
+    const arr = await zarr.open(zarr.root(new FileSystemStore(dir)).resolve('sharded'), { kind: 'array' });
+    expect(Array.from((await zarr.get(arr, null)).data as Int32Array)).toEqual(expected);
+
+    await dn.withConnection('sharded', { backend: 'zarr', directory: tmp }, async (con) => {
+      const ds = await con.getDataset('sharded');
+      expect([ds.dtype, ds.chunkSize, ds.fillValue, ds.compression]).toEqual(['int32', [8, 8], -5, null]);
+      expect(Array.from((await ds.get()).data as Int32Array)).toEqual(expected);
+      expect(Array.from((await ds.get([9, s(8, 12)])).data as Int32Array)).toEqual([908, 909, 910, 911]);
+      const doubled = await ds.map((chunk: dn.NdArray) => Int32Array.from(chunk.data as Int32Array, (v) => 2 * v), 'doubled');
+      expect(Array.from((await doubled.get()).data as Int32Array)).toEqual(expected.map((v) => 2 * v));
+      const copy = await ds.clone('copy', { data: true });
+      expect(Array.from((await copy.get()).data as Int32Array)).toEqual(expected);
+      await ds.attrs.set('checked', true);
+      await expect(ds.set([0, 0], 1)).rejects.toThrow(dn.OptionError);
+      await expect(ds.apply((c: dn.NdArray) => c)).rejects.toThrow(/sharded zarr array/);
+      await expect(ds.resize([12, 12])).rejects.toThrow(/sharded zarr array/);
+    });
+    // Still sharded after the attribute change, and still what zarrita reads.
+    const again = await zarr.open(zarr.root(new FileSystemStore(dir)).resolve('sharded'), { kind: 'array' });
+    expect(again.attrs).toEqual({ made: 'by hand', checked: true });
+    expect(Array.from((await zarr.get(again, null)).data as Int32Array)).toEqual(expected);
+
+    // A damaged shard index is a CorruptChunkError, not wrong values.
+    const shard = path.join(dir, 'sharded', 'c', '1', '1');
+    const bytes = fs.readFileSync(shard);
+    bytes[bytes.length - 10] ^= 0xff;
+    fs.writeFileSync(shard, bytes);
+    await dn.withConnection('sharded', { backend: 'zarr', directory: tmp }, async (con) => {
+      await expect((await con.getDataset('sharded')).get([9, 9])).rejects.toThrow(dn.CorruptChunkError);
+    });
   });
 });

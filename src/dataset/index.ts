@@ -28,6 +28,16 @@ import { broadcastTo, inspectArray, isNdArray, toStridedView, type ArrayValue, t
 const sameDataset = (a: DatasetMeta) => (b: DatasetMeta) => a.name === b.name && a.uid === b.uid;
 
 /**
+ * The metadata a new dataset made from `meta` (map's output, a clone) starts from: its shape,
+ * dtype, chunks, fill value and codec, without the settings the store kept it with (a zarr
+ * array's sharding, which dosna reads but does not write).
+ */
+function derived(meta: DatasetMeta): DatasetMeta {
+  const { options: _stored, readOnly: _readOnly, ...rest } = meta;
+  return rest;
+}
+
+/**
  * A dataset of a connection. Get one from `createDataset` or `getDataset`.
  *
  * Every operation first checks that the dataset this handle was opened on still exists (a
@@ -152,6 +162,7 @@ export class Dataset {
 
   /** @internal Writes a selection (of the current metadata); see `set`. */
   async writeSelection(sel: Selection, value: Value, chunks?: readonly ChunkIndex[]): Promise<void> {
+    this.checkWritable('set');
     const report = await writeSelection(this.connection, this.#meta, sel, value, chunks);
     if (report) this.lastRun = report;
   }
@@ -188,6 +199,7 @@ export class Dataset {
    */
   async load(data: ArrayValue | Dataset, options?: RunControl): Promise<void> {
     checkOptions('load', options, RUN_CONTROL);
+    this.checkWritable('load');
     const meta = await this.current();
     let job: ChunkJob;
     if (data instanceof Dataset) {
@@ -246,7 +258,7 @@ export class Dataset {
     const input = await this.prepareCollective(what);
     const session = this.connection.session;
     const store = this.connection.store;
-    const { output, generation } = await this.createOnRoot({ ...input, name, uid: newUid(), dtype: options.dtype ?? input.dtype }, what);
+    const { output, generation } = await this.createOnRoot({ ...derived(input), name, uid: newUid(), dtype: options.dtype ?? input.dtype }, what);
     try {
       this.lastRun = await session.run(
         { kind: 'map', input, output, kernel: fn as Kernel, halo, args: options.args },
@@ -273,6 +285,7 @@ export class Dataset {
     }
     checkOptions('apply', options, ['halo', 'args', ...RUN_CONTROL]);
     checkKernel(fn);
+    this.checkWritable('apply');
     const halo = this.checkHalo(options.halo);
     const control = { signal: options.signal, onProgress: options.onProgress };
     const cache = this.connection.cache;
@@ -317,7 +330,7 @@ export class Dataset {
     const meta = await this.prepareCollective(what);
     const session = this.connection.session;
     const store = this.connection.store;
-    const { output: target, generation } = await this.createOnRoot({ ...meta, name, uid: newUid(), chunkSize }, what);
+    const { output: target, generation } = await this.createOnRoot({ ...derived(meta), name, uid: newUid(), chunkSize }, what);
     const clone = new Dataset(this.connection, target, generation);
     if (data) {
       const control = { collective: true, signal, onProgress };
@@ -333,6 +346,11 @@ export class Dataset {
     return clone;
   }
 
+  /** Refuses, before anything is buffered or written, to change a dataset the store only reads. */
+  private checkWritable(what: string): void {
+    if (this.#meta.readOnly) throw new OptionError(`${what}: ${this.#meta.readOnly}`);
+  }
+
   /** A chunk shape given for a new dataset of this one's shape: its axes, its limits. */
   private checkChunkSize(chunkSize: unknown, dtype: DType): number[] {
     const checked = checkShape(chunkSize, 'chunkSize', false);
@@ -346,6 +364,7 @@ export class Dataset {
   /** Sets every value back to the fill value by removing every stored chunk (buffered writes included). */
   async clear(options?: RunControl): Promise<void> {
     checkOptions('clear', options, RUN_CONTROL);
+    this.checkWritable('clear');
     options ??= {};
     const meta = await this.current();
     await this.connection.cache?.discard(sameDataset(meta));
@@ -404,6 +423,7 @@ export class Dataset {
    */
   async resize(shape: readonly number[]): Promise<void> {
     const next = checkShape(shape, 'shape', true);
+    this.checkWritable('resize');
     const meta = await this.current();
     if (next.length !== meta.shape.length) {
       throw new ShapeError(`resize: shape ${formatShape(next)} has ${next.length} axes but dataset ${JSON.stringify(meta.name)} has ${meta.shape.length}`);
@@ -421,6 +441,7 @@ export class Dataset {
    */
   async append(data: ArrayValue, options?: { axis?: number }): Promise<void> {
     const { axis = 0 } = checkOptions('append', options, ['axis']);
+    this.checkWritable('append');
     const meta = await this.current();
     const plan = planAppend(meta, inspectArray(data).shape, axis);
     // Converted (and so checked) before the dataset grows: bad data changes nothing.
@@ -515,6 +536,7 @@ export class Dataset {
 
   /** Removes chunk `index` (it reads as the fill value afterwards, buffered writes to it included); returns whether it was stored. */
   async delChunk(index: readonly number[]): Promise<boolean> {
+    this.checkWritable('delChunk');
     const meta = await this.current();
     const at = this.checkChunkIndex(index);
     await this.connection.cache?.discardChunk(meta, at);

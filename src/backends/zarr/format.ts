@@ -20,6 +20,7 @@ import { checkCompression, fromNumcodecs, toNumcodecs, type Compression } from '
 import { bytesPerElement, castScalar, DTYPES, fromNumpyTypeString, isBigIntDType, toNumpyTypeString, type DType, type Scalar } from '../../dtypes.js';
 import { DosnaError, DTypeError, OptionError } from '../../errors.js';
 import type { DatasetMeta } from '../../store.js';
+import { parseSharding, type ShardingSpec } from './sharding.js';
 
 export type ZarrFormat = 2 | 3;
 
@@ -33,6 +34,16 @@ export const FILES = {
 } as const;
 
 /** A chunk's key relative to its array's folder. */
+/** The sharding of an array dosna read (zarr v3 `sharding_indexed`), if it is sharded. */
+export function shardingOf(meta: DatasetMeta): ShardingSpec | undefined {
+  return meta.options?.sharding as ShardingSpec | undefined;
+}
+
+/** Refuses to change a sharded array (dosna reads them; writing shards is not built). */
+export function refuseSharded(meta: DatasetMeta, what: string): void {
+  if (shardingOf(meta)) throw new OptionError(`dataset ${JSON.stringify(meta.name)} is a sharded zarr array, which dosna reads but has not ${what}: copy it into a new dataset (clone or map) to change it`);
+}
+
 export function chunkKey(format: ZarrFormat, index: readonly number[]): string {
   return format === 3 ? ['c', ...index].join('/') : index.length === 0 ? '0' : index.join('.');
 }
@@ -130,7 +141,8 @@ export function encodeArray(format: ZarrFormat, meta: DatasetMeta, attrs: Attrs)
         chunk_grid: { name: 'regular', configuration: { chunk_shape: meta.chunkSize } },
         chunk_key_encoding: { name: 'default', configuration: { separator: '/' } },
         fill_value: fillToJson(meta.dtype, meta.fillValue),
-        codecs: v3Codecs(meta.compression, itemsize),
+        // A sharded array (read, never made, by dosna) keeps its codec as found.
+        codecs: shardingOf(meta) ? [shardingOf(meta)!.codec] : v3Codecs(meta.compression, itemsize),
         attributes: storedAttrs(attrs, meta.uid),
       }),
     };
@@ -174,6 +186,7 @@ export function decodeArray(format: ZarrFormat, name: string, text: string, attr
   let chunkSize: number[];
   let compression: Compression | undefined;
   let stored: unknown;
+  let sharding: ShardingSpec | undefined;
   if (format === 3) {
     if (doc.node_type !== 'array') throw new DosnaError(`${where} is not an array`);
     if (typeof doc.data_type !== 'string' || !(DTYPES as readonly string[]).includes(doc.data_type)) {
@@ -187,7 +200,13 @@ export function decodeArray(format: ZarrFormat, name: string, text: string, attr
     if (keys?.name !== 'default' || (keys.configuration?.separator ?? '/') !== '/') {
       throw new OptionError(`${where}: chunk key encoding ${JSON.stringify(keys)} is not supported (dosna reads "default" with "/")`);
     }
-    compression = fromV3Codecs(doc.codecs, where);
+    const codecList = doc.codecs as { name?: unknown }[] | undefined;
+    if (Array.isArray(codecList) && codecList[0]?.name === 'sharding_indexed') {
+      if (codecList.length !== 1) throw new OptionError(`${where}: codecs after sharding_indexed are not supported`);
+      sharding = parseSharding(codecList[0] as { configuration?: Record<string, unknown> }, chunkSize, where, fromV3Codecs);
+    } else {
+      compression = fromV3Codecs(doc.codecs, where);
+    }
     stored = doc.attributes;
   } else {
     if (typeof doc.dtype !== 'string') throw new DosnaError(`${where}: dtype must be a string`);
@@ -202,6 +221,10 @@ export function decodeArray(format: ZarrFormat, name: string, text: string, attr
   const shape = positiveInts(doc.shape, 'shape', true);
   if (shape.length !== chunkSize.length) throw new DosnaError(`${where}: shape ${JSON.stringify(shape)} and chunks ${JSON.stringify(chunkSize)} differ in rank`);
   const { attrs, uid } = splitAttrs(stored);
-  const meta: DatasetMeta = { name, shape, dtype, chunkSize, fillValue: fillFromJson(dtype, doc.fill_value, text), uid, ...(compression ? { compression } : {}) };
+  const meta: DatasetMeta = {
+    name, shape, dtype, chunkSize, fillValue: fillFromJson(dtype, doc.fill_value, text), uid,
+    ...(compression ? { compression } : {}),
+    ...(sharding ? { options: { sharding }, readOnly: `dataset ${JSON.stringify(name)} is a sharded zarr array, which dosna reads but does not write: copy it into a new dataset (clone or map) to change it` } : {}),
+  };
   return { meta, attrs };
 }

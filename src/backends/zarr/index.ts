@@ -23,7 +23,8 @@ import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { readWholeFile, stampFile, statGeneration, writeFileParts } from '../hdf5/files.js';
 import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from '../hdf5/locks.js';
-import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, splitAttrs, type ZarrFormat } from './format.js';
+import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
+import { decodeShard } from './sharding.js';
 import { ZarrObjectStore } from './objects.js';
 import { s3Settings, S3_OPTIONS } from '../s3.js';
 
@@ -286,6 +287,7 @@ class ZarrStore implements Store {
 
   async writeMetaIf(meta: DatasetMeta, expected: Generation): Promise<Generation | undefined> {
     const current = await this.currentArray(meta);
+    refuseSharded(current.meta, 'resized');
     if (current.generation !== expected) return undefined;
     const file = this.arrayFile(this.dir(meta.name));
     return this.commitText(file, encodeArray(this.format, meta, current.attrs)[this.files.array], expected);
@@ -345,6 +347,14 @@ class ZarrStore implements Store {
       throw error;
     }
     if (!read) return { bytes: undefined, generation: null };
+    const sharding = shardingOf(meta);
+    if (sharding) {
+      try {
+        return { bytes: await decodeShard(sharding, meta, read.bytes, file), generation: read.generation };
+      } catch (error) {
+        throw new CorruptChunkError(`cannot read shard ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)}: ${(error as Error).message}`, file, { cause: error });
+      }
+    }
     const c = meta.compression;
     if (c) {
       try {
@@ -409,6 +419,7 @@ class ZarrStore implements Store {
   }
 
   private async commitChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[], expected: Generation | null | undefined): Promise<Generation | undefined> {
+    refuseSharded(meta, 'written');
     const file = this.chunkPath(meta, index);
     const length = parts.reduce((n, p) => n + p.byteLength, 0);
     if (length !== this.chunkBytes(meta)) throw new DosnaError(`chunk ${JSON.stringify(index)} of ${meta.name} must be ${this.chunkBytes(meta)} bytes, got ${length}`);

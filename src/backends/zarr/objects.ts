@@ -17,11 +17,12 @@
 import type { Attrs, AttrsVersion } from '../../attrs.js';
 import { CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, DTypeError, GroupExistsError, GroupNotFoundError, OptionError } from '../../errors.js';
 import { checkPath, isValidPath, parentOf, RESERVED_PREFIX, ROOT } from '../../paths.js';
-import type { AttrsOwner, ChunkIndex, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind } from '../../store.js';
+import type { AttrsOwner, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind } from '../../store.js';
 import type { S3Access } from '../object-store/access.js';
 import { checkDatasetName, type ClientSettings } from '../object-store/settings.js';
 import { ObjectStore, UID_METADATA, type MetaLayout } from '../object-store/store.js';
-import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, splitAttrs, type ZarrFormat } from './format.js';
+import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
+import { decodeShard } from './sharding.js';
 
 const JSON_TYPE = 'application/json';
 const CHUNK_V2 = /^\d+(?:\.\d+)*$/;
@@ -266,6 +267,7 @@ export class ZarrObjectStore extends ObjectStore {
 
   override async writeMetaIf(meta: DatasetMeta, expected: Generation): Promise<Generation | undefined> {
     const current = await this.currentArray(meta);
+    refuseSharded(current.meta, 'resized');
     if (current.generation !== expected) return undefined;
     // v3's document holds the attributes too: they are kept as they are.
     const doc = encodeArray(this.#format, meta, current.attrs)[this.files.array];
@@ -309,7 +311,43 @@ export class ZarrObjectStore extends ObjectStore {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Chunks: the object store's, under zarr's keys.
+  // Chunks: the object store's, under zarr's keys; a sharded array's shards decoded here.
+
+  /** A shard's stored object, decoded into the chunk's raw bytes; undefined when absent or another array's. */
+  private async readShard(meta: DatasetMeta, index: ChunkIndex): Promise<{ bytes: Uint8Array | undefined; generation: Generation | null }> {
+    const key = this.chunkKey(meta, index);
+    const got = await this.access.getObject(key);
+    if (!got) return { bytes: undefined, generation: null };
+    const uid = got.metadata[UID_METADATA];
+    if (uid !== undefined && meta.uid !== '' && uid !== meta.uid) return { bytes: undefined, generation: got.etag ?? '' };
+    try {
+      return { bytes: await decodeShard(shardingOf(meta)!, meta, got.bytes, this.locate(key)), generation: got.etag ?? '' };
+    } catch (error) {
+      throw new CorruptChunkError(`cannot read shard ${this.locate(key)}: ${(error as Error).message}`, this.locate(key), { cause: error });
+    }
+  }
+
+  override async readChunk(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<Uint8Array | undefined> {
+    return shardingOf(meta) ? (await this.readShard(meta, index)).bytes : super.readChunk(meta, index, into);
+  }
+
+  override async readChunkVersion(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<ChunkVersion> {
+    return shardingOf(meta) ? this.readShard(meta, index) : super.readChunkVersion(meta, index, into);
+  }
+
+  override async readChunkRange(meta: DatasetMeta, index: ChunkIndex, start: number, end: number): Promise<Uint8Array | undefined> {
+    return shardingOf(meta) ? (await this.readShard(meta, index)).bytes?.subarray(start, end) : super.readChunkRange(meta, index, start, end);
+  }
+
+  override async writeChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<Generation> {
+    refuseSharded(meta, 'written');
+    return super.writeChunk(meta, index, parts);
+  }
+
+  override async writeChunkIf(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[], expected: Generation | null): Promise<Generation | undefined> {
+    refuseSharded(meta, 'written');
+    return super.writeChunkIf(meta, index, parts, expected);
+  }
 
   override chunkKey(meta: DatasetMeta, index: ChunkIndex): string {
     super.chunkKey(meta, index); // checks the index against the grid
