@@ -33,7 +33,6 @@ export const FILES = {
   2: { array: '.zarray', group: '.zgroup', attrs: '.zattrs' },
 } as const;
 
-/** A chunk's key relative to its array's folder. */
 /** The sharding of an array dosna read (zarr v3 `sharding_indexed`), if it is sharded. */
 export function shardingOf(meta: DatasetMeta): ShardingSpec | undefined {
   return meta.options?.sharding as ShardingSpec | undefined;
@@ -44,6 +43,7 @@ export function refuseSharded(meta: DatasetMeta, what: string): void {
   if (shardingOf(meta)) throw new OptionError(`dataset ${JSON.stringify(meta.name)} is a sharded zarr array, which dosna reads but has not ${what}: copy it into a new dataset (clone or map) to change it`);
 }
 
+/** A chunk's key relative to its array's folder. */
 export function chunkKey(format: ZarrFormat, index: readonly number[]): string {
   return format === 3 ? ['c', ...index].join('/') : index.length === 0 ? '0' : index.join('.');
 }
