@@ -25,7 +25,7 @@ for (let z = 0; z < shape[0]; z++) volume.set(plane.data as Uint16Array, z * 384
 const scratch = mkdtempSync(join(tmpdir(), 'dosna-bench-planes-'));
 
 try {
-  const options = { backend, engine, engineOptions: args.engineOptions, ...(backend === 'hdf5' ? { directory: scratch, create: true } : {}), ...args.connectionOptions };
+  const options = { backend, engine, engineOptions: args.engineOptions, ...(backend === 'hdf5' || backend === 'zarr' ? { directory: scratch, create: true } : {}), ...args.connectionOptions };
   await dn.withConnection(`planes-${process.pid}`, options, async (con) => {
     const fresh = async () => { if (await con.hasDataset('v')) await con.delDataset('v'); };
     const planesRun = async () => {
