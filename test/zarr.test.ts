@@ -211,6 +211,14 @@ describe('zarr v3 sharded arrays (sharding_indexed)', () => {
       await expect(ds.set([0, 0], 1)).rejects.toThrow(dn.OptionError);
       await expect(ds.apply((c: dn.NdArray) => c)).rejects.toThrow(/sharded zarr array/);
       await expect(ds.resize([12, 12])).rejects.toThrow(/sharded zarr array/);
+      // Every other change is refused the same way, and none of them wrote anything.
+      await expect(ds.load(dn.ndarray(new Int32Array(120), [10, 12]))).rejects.toThrow(/^load: .*sharded zarr array/);
+      await expect(ds.clear()).rejects.toThrow(/^clear: .*sharded zarr array/);
+      await expect(ds.append(new Int32Array(12))).rejects.toThrow(/^append: .*sharded zarr array/);
+      await expect(ds.delChunk([0, 0])).rejects.toThrow(/^delChunk: .*sharded zarr array/);
+      await expect(ds.getChunk([1, 1]).setData(0)).rejects.toThrow(/^set: .*sharded zarr array/);
+      expect([ds.shape, (await ds.storedChunks()).length]).toEqual([[10, 12], 4]);
+      expect(Array.from((await ds.get()).data as Int32Array)).toEqual(expected);
     });
     // Still sharded after the attribute change, and still what zarrita reads.
     const again = await zarr.open(zarr.root(new FileSystemStore(dir)).resolve('sharded'), { kind: 'array' });

@@ -173,7 +173,7 @@ export class ObjectStore implements Store {
   }
 
   /** Whether a stored object belongs to this incarnation of the dataset (objects without a uid do). */
-  private ours(meta: DatasetMeta, metadata: Record<string, string>): boolean {
+  protected ours(meta: DatasetMeta, metadata: Record<string, string>): boolean {
     const uid = metadata[UID_METADATA];
     return uid === undefined || meta.uid === '' || uid === meta.uid;
   }

@@ -318,8 +318,7 @@ export class ZarrObjectStore extends ObjectStore {
     const key = this.chunkKey(meta, index);
     const got = await this.access.getObject(key);
     if (!got) return { bytes: undefined, generation: null };
-    const uid = got.metadata[UID_METADATA];
-    if (uid !== undefined && meta.uid !== '' && uid !== meta.uid) return { bytes: undefined, generation: got.etag ?? '' };
+    if (!this.ours(meta, got.metadata)) return { bytes: undefined, generation: got.etag ?? '' };
     try {
       return { bytes: await decodeShard(shardingOf(meta)!, meta, got.bytes, this.locate(key)), generation: got.etag ?? '' };
     } catch (error) {

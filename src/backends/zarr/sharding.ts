@@ -10,12 +10,12 @@
  * never written (fill value).
  */
 import { decodeChunk, type Compression } from '../../codecs/index.js';
-import { bytesPerElement, type TypedArray } from '../../dtypes.js';
+import { chunkFill } from '../../commit.js';
+import { allocate, bytesPerElement, type TypedArray } from '../../dtypes.js';
 import { DosnaError, OptionError } from '../../errors.js';
+import { cStrides, product } from '../../slicing.js';
 import type { DatasetMeta } from '../../store.js';
 import { copyStrided } from '../../strided.js';
-import { chunkFill } from '../../commit.js';
-import { allocate } from '../../dtypes.js';
 
 /** What reading a shard needs, and the codec as stored (kept verbatim when the metadata is rewritten). */
 export interface ShardingSpec {
@@ -68,9 +68,6 @@ export function crc32c(bytes: Uint8Array): number {
   for (let i = 0; i < bytes.length; i++) crc = CRC_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
-
-const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
-const cStrides = (shape: readonly number[]) => shape.map((_, a) => product(shape.slice(a + 1)));
 
 /** The raw bytes of the whole shard (the dataset's chunk) from its stored bytes; `where` names it in errors. */
 export async function decodeShard(spec: ShardingSpec, meta: DatasetMeta, stored: Uint8Array, where: string): Promise<Uint8Array> {
