@@ -583,6 +583,12 @@ describe.each(combos(true))('conformance: $label', (combo: Combo) => {
       const run = big.apply((c) => c, { signal: late.signal, onProgress: (p) => { if (p.done === 3) late.abort(); } });
       await expect(run).rejects.toBeInstanceOf(dn.AbortError);
       expect(big.lastRun).toBeUndefined();
+      // get takes a signal too (dosna serve cancels the reads of clients that went away), on a
+      // read through the engine and on one the chunk cache serves.
+      await expect(big.get([s(0, 10)], { signal: controller.signal })).rejects.toBeInstanceOf(dn.AbortError);
+      await big.set([0, 0], 1);
+      await expect(big.get([s(0, 1), s(0, 1)], { signal: controller.signal })).rejects.toBeInstanceOf(dn.AbortError);
+      expect((await big.get([0, s(0, 2)], { signal: new AbortController().signal })).data).toEqual(Float32Array.of(1, 0));
     });
   });
 });

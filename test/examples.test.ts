@@ -94,7 +94,7 @@ print(json.dumps({'shape': list(t.shape), 'axes': [a.decode() if isinstance(a, b
     const svg = sliceFigureSvg(values, 32, 40, { title: 'ramp & co', label: 'mm' });
     expect(svg).toContain('ramp &amp; co');
     expect(svg).toContain('>mm</text>');
-    for (const tick of ['-2', '0.438', '2.88', '5.31', '7.75']) expect(svg, tick).toContain(`>${tick}</text>`);
+    for (const tick of ['-2', '0.4375', '2.875', '5.313', '7.75']) expect(svg, tick).toContain(`>${tick}</text>`);
     expect(svg).toMatch(/<image [^>]*width="520" height="416"/); // 13x: 40 x 32 pixels shown as 520 x 416
     const out = mkdtempSync(join(tmpdir(), 'dosna-figure-'));
     try {

@@ -39,9 +39,15 @@ describe('installing from a checkout', () => {
       await dn.withConnection('installed', async (con) => {
         const ds = await con.createDataset('x', { data: dn.ndarray(Int32Array.of(1, 2, 3, 4), [2, 2]) });
         console.log(JSON.stringify(Array.from((await ds.get([dn.s(), 1])).data)));
+        // The viewer page is bundled from the package's own sources.
+        const server = await dn.serve(con);
+        const script = await (await fetch(server.url + '/app.js')).text();
+        const meta = await (await fetch(server.url + '/meta?file=installed&path=/x')).json();
+        console.log(script.length > 5000, JSON.stringify(meta.shape));
+        await server.close();
       });`);
     const { stdout } = await run(process.execPath, ['main.js'], { cwd: project, timeout: 60_000 });
-    expect(stdout.trim()).toBe('[2,4]');
+    expect(stdout.trim()).toBe('[2,4]\ntrue [2,2]');
     const version = await run(join(project, 'node_modules', '.bin', 'dosna'), ['--version'], { cwd: project, timeout: 60_000 });
     expect(version.stdout).toMatch(/^dosna \d+\.\d+\.\d+\n$/);
   }, 300_000);

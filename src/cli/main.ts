@@ -5,6 +5,8 @@
  *   dosna export DATASET FILE [--path P] [--overwrite]       one HDF5 file holding the dataset
  *   dosna import FILE PATH DATASET [--compression C]        a dataset from an HDF5 dataset
  *   dosna launch -n N script [args...]                    run a script as N ranks (cluster-rank engine)
+ *   dosna serve  [--host H] [--port P] [--token T]         the viewer page and the h5grove API over HTTP
+ *   dosna view   DATASET -o FILE.png [--axis A --index I]  one slice as a PNG
  *   dosna bench  [bench flags]                            the benchmark command (from a checkout)
  *   dosna --version
  * Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
@@ -13,17 +15,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import * as dn from '../index.js';
 import { bytesPerElement } from '../dtypes.js';
 import { describeCompression } from '../codecs/index.js';
-import { parseConnectionArgs, toConnectionOptions } from './connection-args.js';
+import { CONNECTION_HELP, UsageError, withCliConnection } from './common.js';
 import { launch } from './launch.js';
-
-const CONNECTION_HELP = `connection flags (as run_tests.sh and the examples):
-  --backend B                 ram, hdf5, s3, ceph or zarr (default ram)
-  --connection NAME           the connection: a folder (hdf5) or bucket (s3, ceph)
-  --connection-options k=v    backend options, e.g. directory=/data endpoint=http://host:7480`;
+import { serveCommand } from './serve.js';
+import { viewCommand } from './view.js';
 
 const HELP = `usage: dosna <command> [options]
 
@@ -33,6 +32,8 @@ commands:
   export DATASET FILE         write a dataset to one HDF5 file (h5py, HDFView, H5Web open it)
   import FILE PATH DATASET    make a dataset from an HDF5 dataset
   launch -n N script [args]   run a script as N ranks on this host (cluster-rank engine)
+  serve                       serve the connection over HTTP: a viewer page, and the h5grove API for H5Web
+  view DATASET -o FILE.png    draw one slice of a dataset as a PNG with a colour bar
   bench [flags]               run the benchmark command (npm run bench) from a checkout
 
 Run 'dosna <command> --help' for a command's options; 'dosna --version' prints the version.
@@ -63,8 +64,6 @@ const LAUNCH_HELP = `usage: dosna launch -n N [--port P] [--grace S] [--tag-outp
 
 Exit code: 0 when every rank succeeds, else the first failing rank's code.`;
 
-class UsageError extends Error {}
-
 /** An attribute as text: typed arrays with their dtype (`float32[2] [0.5, 0.25]`), the rest as JSON. */
 function showAttr(value: dn.AttrValue): string {
   if (ArrayBuffer.isView(value)) {
@@ -88,32 +87,6 @@ function jsonAttr(value: dn.AttrValue): unknown {
 const mebibytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 2 ** 20 ? 3 : 1)} MiB`;
 
 const stringify = (value: unknown) => JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2);
-
-async function withCliConnection<T>(
-  argv: readonly string[], help: string, flags: ParseArgsConfig['options'],
-  fn: (con: dn.Connection, positionals: string[], json: boolean, values: Record<string, unknown>) => Promise<T>,
-): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseConnectionArgs(argv, { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' }, ...flags });
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${help}`);
-  }
-  const { args, values, positionals } = parsed;
-  if (values.help) {
-    console.log(help);
-    return 0;
-  }
-  if (!args.connection) throw new UsageError(`--connection NAME is required\n\n${help}`);
-  await dn.withConnection(args.connection, toConnectionOptions(args), (con) => {
-    if (con.store.capabilities.processLocal) {
-      throw new UsageError(`the ${con.backend} backend keeps datasets in the memory of the process that made them, `
-        + 'so this new process sees none; use a backend that stores them (--backend hdf5, s3 or ceph)');
-    }
-    return fn(con, positionals, values.json as boolean, values);
-  });
-  return 0;
-}
 
 async function ls(argv: readonly string[]): Promise<number> {
   return withCliConnection(argv, LS_HELP, { recursive: { type: 'boolean', short: 'r', default: false } }, async (con, positionals, json, values) => {
@@ -299,6 +272,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'export': return await exportCommand(rest);
       case 'import': return await importCommand(rest);
       case 'launch': return await launchCommand(rest);
+      case 'serve': return await serveCommand(rest);
+      case 'view': return await viewCommand(rest);
       case 'bench': return await bench(rest);
       case '--version': case '-V': case 'version': console.log(`dosna ${version()}`); return 0;
       default: throw new UsageError(`unknown command '${command}'\n\n${HELP}`);

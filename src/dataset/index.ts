@@ -116,7 +116,7 @@ export class Dataset {
    * hold part of the selection.
    */
   async get(index?: Index, options?: GetOptions): Promise<NdArray<TypedArray>> {
-    const { out, dtype } = checkOptions('get', options, ['out', 'dtype']);
+    const { out, dtype, signal } = checkOptions('get', options, ['out', 'dtype', 'signal']);
     const meta = await this.current();
     const sel = normalizeIndex(index, meta.shape);
     const into = out === undefined ? undefined : outArray(out);
@@ -126,9 +126,9 @@ export class Dataset {
       throw new ShapeError(`out has shape ${formatShape(out.shape)}, the selection ${formatShape(shape)}`);
     }
     const result = (read: NdArray<TypedArray>) => (out !== undefined && isNdArray(out) ? out : read);
-    if (dtype === undefined || checkDType(dtype) === meta.dtype) return result(await this.readSelection(sel, undefined, into));
+    if (dtype === undefined || checkDType(dtype) === meta.dtype) return result(await this.readSelection(sel, undefined, into, signal));
     // Another dtype: read as stored, then cast (into `out` if given).
-    const native = await this.readSelection(sel);
+    const native = await this.readSelection(sel, undefined, undefined, signal);
     const length = native.data.length;
     if (into !== undefined && (dtypeOfArray(into) !== dtype || into.length !== length)) {
       throw new DTypeError(`out must be a ${dtype} typed array of the selection's ${length} elements`);
@@ -154,8 +154,8 @@ export class Dataset {
   }
 
   /** @internal Reads a selection (of the current metadata) into a new array or `into`. */
-  async readSelection(sel: Selection, chunks?: readonly ChunkIndex[], into?: TypedArray): Promise<NdArray<TypedArray>> {
-    const { array, report } = await readSelection(this.connection, this.#meta, sel, chunks, into);
+  async readSelection(sel: Selection, chunks?: readonly ChunkIndex[], into?: TypedArray, signal?: AbortSignal): Promise<NdArray<TypedArray>> {
+    const { array, report } = await readSelection(this.connection, this.#meta, sel, chunks, into, signal);
     if (report) this.lastRun = report;
     return array;
   }

@@ -42,6 +42,8 @@ export interface GetOptions {
   out?: TypedArray | NdArray<TypedArray>;
   /** Return the values cast to this dtype (as NumPy's `astype`; see docs/guide.md on casting). */
   dtype?: DType;
+  /** Cancels the read (e.g. when the client of `dosna serve` goes away): no new chunk starts, and the promise rejects with `AbortError`. */
+  signal?: AbortSignal;
 }
 
 /** Options of `clone`. */

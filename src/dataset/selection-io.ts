@@ -20,7 +20,7 @@ const CACHE_READ_CONCURRENCY = 8;
  * connection's cache holds (or should keep) from it, the others through the engine.
  */
 export async function readSelection(
-  connection: Connection, meta: DatasetMeta, sel: Selection, chunks?: readonly ChunkIndex[], into?: TypedArray,
+  connection: Connection, meta: DatasetMeta, sel: Selection, chunks?: readonly ChunkIndex[], into?: TypedArray, signal?: AbortSignal,
 ): Promise<{ array: NdArray<TypedArray>; report?: RunReport }> {
   const session = connection.session;
   let report: RunReport | undefined;
@@ -49,12 +49,12 @@ export async function readSelection(
       else if (!(await cache.read(meta, c, parts, dst))) return {};
       served.add(c);
       return { bytesRead: product(parts.map((p) => p.count)) * out.BYTES_PER_ELEMENT };
-    }, { concurrency: CACHE_READ_CONCURRENCY });
+    }, { concurrency: CACHE_READ_CONCURRENCY, signal });
     misses = misses.filter((c) => !served.has(c));
     if (misses.length === 0) report = summarize('get', 'cache', CACHE_READ_CONCURRENCY, run);
   }
   if (misses.length > 0) {
-    report = await session.run({ kind: 'read', dataset: meta, selection: sel, out }, misses, { operation: 'get', collective: false });
+    report = await session.run({ kind: 'read', dataset: meta, selection: sel, out }, misses, { operation: 'get', collective: false, signal });
   }
   return { array: ndarray(out, squeezedShape(sel)), report };
 }
