@@ -4,7 +4,7 @@
  * runs these same functions (in-process, in a worker thread or on another rank) and differs
  * only in where and how many at once, so the semantics cannot drift between engines.
  */
-import { ndarray } from './ndarray.js';
+import { ndarray, type NdArray } from './ndarray.js';
 import { allocate, allocateUninitialized, bytesOf, bytesPerElement, castInto, viewAs, type DType, type TypedArray } from './dtypes.js';
 import { ConflictError, KernelError, ShapeError } from './errors.js';
 import { chunkCopy, chunkFill, commitChunk, MAX_COMMIT_ATTEMPTS } from './commit.js';
@@ -33,23 +33,25 @@ export interface MapJob {
 }
 /** Remove each chunk. */
 export interface ClearJob { readonly kind: 'clear'; readonly dataset: DatasetMeta }
+/** Run a kernel on each chunk's cells and keep what it returns (the chunk's partial result of a reduction). */
+export interface ReduceJob { readonly kind: 'reduce'; readonly dataset: DatasetMeta; readonly kernel: Kernel; readonly args: unknown }
 /** Copy each stored chunk's bytes to another dataset of the same layout. */
 export interface CloneJob { readonly kind: 'clone'; readonly dataset: DatasetMeta; readonly target: DatasetMeta }
 
-export type ChunkJob = ReadJob | WriteJob | CopyJob | MapJob | ClearJob | CloneJob;
+export type ChunkJob = ReadJob | WriteJob | CopyJob | MapJob | ClearJob | CloneJob | ReduceJob;
 
 /** The dataset a job writes, if any: its chunks are locked while a task writes them. */
 export function writtenDataset(job: ChunkJob): DatasetMeta | undefined {
   switch (job.kind) {
-    case 'read': return undefined;
+    case 'read': case 'reduce': return undefined;
     case 'map': return job.output;
     case 'clone': return job.target;
     default: return job.dataset;
   }
 }
 
-/** What running one chunk cost. */
-export interface ChunkStats { bytesRead: number; bytesWritten: number; ioMs: number; computeMs: number }
+/** What running one chunk cost (and, for a reduce job, what its kernel returned). */
+export interface ChunkStats { bytesRead: number; bytesWritten: number; ioMs: number; computeMs: number; partial?: unknown }
 
 /** Where a task finds what it needs besides its own store. */
 export interface ChunkEnv {
@@ -75,7 +77,7 @@ export interface ChunkRead {
  */
 export function chunkReads(job: ChunkJob, index: ChunkIndex): ChunkRead[] {
   switch (job.kind) {
-    case 'read': case 'write': return [{ meta: job.dataset, index }];
+    case 'read': case 'write': case 'reduce': return [{ meta: job.dataset, index }];
     case 'clone': return [{ meta: job.dataset, index }];
     case 'clear': return [];
     case 'copy': {
@@ -111,6 +113,7 @@ export async function executeChunk(env: ChunkEnv, job: ChunkJob, index: ChunkInd
     case 'map': await mapChunk(env.store, job, index, stats); break;
     case 'clear': await timed(stats, 'ioMs', () => env.store.deleteChunk(job.dataset, index)); break;
     case 'clone': await cloneChunk(env.store, job, index, stats); break;
+    case 'reduce': await reduceChunk(env.store, job, index, stats); break;
   }
   return stats;
 }
@@ -392,13 +395,31 @@ async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: Chu
 
 /** Runs the job's kernel on one chunk's data; returns its result (or the data, changed in place). */
 async function runKernel(job: MapJob, index: ChunkIndex, data: TypedArray, shape: readonly number[], stats: ChunkStats): Promise<StridedView> {
-  const { input } = job;
   const chunk = ndarray(data, shape);
+  const result = await callKernel(job.kernel, job.input, index, chunk, job.halo, job.args, stats);
+  return toStridedView((result ?? chunk) as Parameters<typeof toStridedView>[0], job.output.dtype);
+}
+
+/** Reads a chunk's own cells (C order) and keeps what the kernel returns for them. */
+async function reduceChunk(store: Store, job: ReduceJob, index: ChunkIndex, stats: ChunkStats): Promise<void> {
+  const valid = validShape(job.dataset, index);
+  const data = await readRegion(store, job.dataset, boxSelection(chunkOrigin(job.dataset, index), valid), stats);
+  const halo = valid.map(() => 0);
+  stats.partial = await callKernel(job.kernel, job.dataset, index, ndarray(data, valid), halo, job.args, stats);
+}
+
+/**
+ * Calls a kernel on one chunk of `input` (its data, maybe grown by a halo) with the chunk's
+ * context; a throw becomes a `KernelError` naming the chunk. The time it takes is compute time.
+ */
+async function callKernel(
+  kernel: Kernel, input: DatasetMeta, index: ChunkIndex, chunk: NdArray<TypedArray>, halo: readonly number[], args: unknown, stats: ChunkStats,
+): Promise<unknown> {
   const ctx: ChunkContext = {
-    index: [...index], origin: chunkOrigin(input, index), shape: validShape(input, index), halo: [...job.halo], args: job.args,
+    index: [...index], origin: chunkOrigin(input, index), shape: validShape(input, index), halo: [...halo], args,
     dataset: { name: input.name, shape: input.shape, dtype: input.dtype, chunkSize: input.chunkSize },
   };
-  const fn = await resolveKernel(job.kernel);
+  const fn = await resolveKernel(kernel);
   const fail = (error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
     return new KernelError(`chunk function failed on chunk [${index.join(', ')}]: ${message}`, [...index], { cause: error });
@@ -414,7 +435,7 @@ async function runKernel(job: MapJob, index: ChunkIndex, data: TypedArray, shape
   } finally {
     stats.computeMs += performance.now() - t0;
   }
-  return toStridedView(result ?? chunk, job.output.dtype);
+  return result;
 }
 
 /**

@@ -31,6 +31,8 @@ export interface TaskRecord {
   readonly totalMs: number;
   readonly bytesRead: number;
   readonly bytesWritten: number;
+  /** What the chunk function of a reduction returned for this chunk. */
+  readonly partial?: unknown;
 }
 
 /** What one engine run did: kept on the dataset as `lastRun` so users can inspect and save it. */
@@ -61,6 +63,7 @@ export interface TaskResult {
   readonly computeMs?: number;
   readonly bytesRead?: number;
   readonly bytesWritten?: number;
+  readonly partial?: unknown;
 }
 
 /** Runs `task` over `items` with at most `concurrency` at once; see the module comment for failure semantics. */
@@ -92,6 +95,7 @@ export async function runTasks<T extends readonly number[]>(
           chunk: item, worker: result.worker ?? 0, queueMs: started - t0,
           ioMs: result.ioMs ?? 0, computeMs: result.computeMs ?? 0, totalMs: ended - started,
           bytesRead: result.bytesRead ?? 0, bytesWritten: result.bytesWritten ?? 0,
+          ...(result.partial !== undefined ? { partial: result.partial } : {}),
         };
         records.push(record);
         bytes += record.bytesRead + record.bytesWritten;

@@ -15,6 +15,7 @@ import { ChunkCache, DEFAULT_CACHE_BYTES, type CacheStats } from './chunk-cache.
 import type { ChunkJob } from './chunk-ops.js';
 import { normalizeIndex } from './slicing.js';
 import { randomUUID } from 'node:crypto';
+import { ALLREDUCE_OPS, checkAllreduceValue, combineValues, type AllreduceOp, type AllreduceValue } from './allreduce.js';
 import { checkCompression, type CompressionName } from './codecs/index.js';
 import type { ImportHdf5Options } from './interop/hdf5-file.js';
 import type { ConnectionSettings, DatasetMeta, NodeEntry, Store } from './store.js';
@@ -126,6 +127,19 @@ export class Connection {
   async barrier(): Promise<void> {
     await this.flush();
     await this.session.barrier('barrier()');
+  }
+
+  /**
+   * Combines a value of every rank (smalldata's `smd.sum`, MPI's allreduce): a number, a
+   * bigint, or an array (or typed array) combined element by element, with 'sum', 'min' or
+   * 'max'; every rank gets the result, folded in rank order (reproducible). With one rank (every
+   * engine but `cluster-rank`), the value itself.
+   */
+  async allreduce<T extends AllreduceValue>(value: T, op: AllreduceOp): Promise<T> {
+    if (!ALLREDUCE_OPS.includes(op)) throw new OptionError(`allreduce: op must be one of ${ALLREDUCE_OPS.join(', ')}, got ${JSON.stringify(op)}`);
+    checkAllreduceValue(value);
+    const values: AllreduceValue[] = await this.session.allgather<AllreduceValue>(value, `allreduce(${op})`);
+    return values.reduce((a, b) => combineValues(a, b, op)) as T;
   }
 
   /**

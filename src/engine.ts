@@ -31,6 +31,11 @@ export interface EngineSession {
   onRoot<T>(fn: () => Promise<T>, what?: string): Promise<T>;
   /** Waits until every rank has arrived; `what` as for `onRoot`. */
   barrier(what?: string): Promise<void>;
+  /**
+   * Every rank's `value`, in rank order, on every rank (MPI's allgather; `[value]` with one
+   * rank). Values cross processes as JSON with bigints, non-finite numbers and typed arrays kept.
+   */
+  allgather<T>(value: T, what?: string): Promise<T[]>;
   /** A zeroed result buffer that this engine's tasks can write into (shared memory where needed). */
   allocate(dtype: DType, length: number): TypedArray;
   /** Runs a job over chunks; rejects with the first task's error after running tasks settle. */

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { detectRank, ranksFillCores } from '../src/cluster/ranks.js';
+import { python } from './support/python.js';
 
 const run = promisify(execFile);
 const node = process.execPath;
@@ -166,6 +167,33 @@ describe.each(['dosna', 'mpiexec'] as const)('3 ranks under %s on hdf5', (launch
       expect(r.rows).toEqual([-1, -2, 0, 0, 0]); // rows 2.. were cut, and read as the fill value
       expect(r.operator).toBe('rank-independent');
       expect(r.list).toEqual([{ name: 'stream', kind: 'dataset' }]);
+    }
+  });
+
+  it('reductions and allreduce: every rank gets the same results, equal to NumPy\'s, partials combined in chunk order', async () => {
+    const { reports, stderr } = await runRanks(launcher, 'reductions');
+    expect(reports, stderr).toHaveLength(3);
+    const expected = JSON.parse(python(`
+import numpy as np, json
+a = ((np.arange(12 * 10 * 8) * 37) % 101).astype(np.float32)
+h, e = np.histogram(a, 7, (0.0, 100.0))
+h2, e2 = np.histogram(a, 5)
+print(json.dumps({"min": float(a.min()), "max": float(a.max()), "sum": float(a.astype(np.float64).sum()), "mean": float(a.astype(np.float64).mean()), "std": float(a.astype(np.float64).std()), "h": h.tolist(), "e": e.astype(float).tolist(), "h2": h2.tolist(), "e2": e2.astype(float).tolist()}))
+`)) as Record<string, number & number[]>;
+    const order = [];
+    for (let x = 0; x < 3; x++) for (let y = 0; y < 2; y++) for (let z = 0; z < 3; z++) order.push(`${x}.${y}.${z}`);
+    for (const r of reports) {
+      expect(r.error, r.message as string).toBeNull();
+      expect(r.stats).toEqual(reports[0].stats);
+      const stats = r.stats as Record<string, number>;
+      expect([stats.count, stats.min, stats.max, stats.sum]).toEqual([960, expected.min, expected.max, expected.sum]);
+      expect(stats.mean).toBeCloseTo(expected.mean, 12);
+      expect(stats.std).toBeCloseTo(expected.std, 12);
+      expect(r.histogram).toEqual({ counts: expected.h, edges: expected.e });
+      expect(r.auto).toEqual({ counts: expected.h2, edges: expected.e2 });
+      expect(r.order).toEqual(order);
+      expect(r.ranSomewhere).toBe(6); // 18 chunks dealt over 3 ranks
+      expect([r.sum, r.max, r.min, r.big]).toEqual([6, [2, 0], ['0.5', 'NaN'], String(3n * 2n ** 60n)]);
     }
   });
 

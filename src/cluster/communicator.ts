@@ -21,12 +21,14 @@ export interface CommunicatorOptions {
 export interface CollectiveResult {
   /** What the root contributed. */
   readonly payload: unknown;
+  /** What every rank contributed, in rank order. */
+  readonly payloads: readonly unknown[];
   /** Each rank's error, or null. */
   readonly errors: readonly (SerializedError | null)[];
 }
 
 interface Arrive { type: 'arrive'; seq: number; kind: string; rank: number; payload?: unknown; error?: SerializedError | null }
-interface Release { type: 'release'; seq: number; payload?: unknown; errors: (SerializedError | null)[]; mismatch?: string }
+interface Release { type: 'release'; seq: number; payload?: unknown; payloads: unknown[]; errors: (SerializedError | null)[]; mismatch?: string }
 interface Hello { type: 'hello'; rank: number; size: number }
 interface Abort { type: 'abort'; reason: string }
 type Message = Arrive | Release | Hello | Abort | { type: 'welcome' };
@@ -150,7 +152,7 @@ export class Communicator {
 
   /** Arrives at the next collective; resolves when every rank has arrived. */
   collective(kind: string, payload?: unknown, error?: SerializedError | null): Promise<CollectiveResult> {
-    if (this.size === 1) return Promise.resolve({ payload, errors: [error ?? null] });
+    if (this.size === 1) return Promise.resolve({ payload, payloads: [payload], errors: [error ?? null] });
     if (this.failure) return Promise.reject(this.failure);
     const seq = ++this.seq;
     const promise = new Promise<CollectiveResult>((resolve, reject) => {
@@ -174,10 +176,14 @@ export class Communicator {
     if (list.length < this.size) return;
     this.arrivals.delete(arrive.seq);
     const errors: (SerializedError | null)[] = new Array(this.size).fill(null);
-    for (const a of list) errors[a.rank] = a.error ?? null;
+    const payloads: unknown[] = new Array(this.size).fill(null);
+    for (const a of list) {
+      errors[a.rank] = a.error ?? null;
+      payloads[a.rank] = a.payload ?? null;
+    }
     const kinds = new Set(list.map((a) => a.kind));
     const release: Release = {
-      type: 'release', seq: arrive.seq, payload: list.find((a) => a.rank === 0)?.payload, errors,
+      type: 'release', seq: arrive.seq, payload: list.find((a) => a.rank === 0)?.payload, payloads, errors,
       ...(kinds.size > 1 ? { mismatch: list.sort((a, b) => a.rank - b.rank).map((a) => `rank ${a.rank} called '${a.kind}'`).join(', ') } : {}),
     };
     const line = encode(release);
@@ -191,7 +197,7 @@ export class Communicator {
     this.pending.delete(release.seq);
     clearTimeout(entry.timer);
     if (release.mismatch) entry.reject(new DosnaError(`ranks disagree on the collective call #${release.seq}: ${release.mismatch}; every rank must make the same collective calls in the same order`));
-    else entry.resolve({ payload: release.payload, errors: release.errors });
+    else entry.resolve({ payload: release.payload, payloads: release.payloads, errors: release.errors });
   }
 
   private peerLost(rank: number): void {

@@ -13,6 +13,8 @@ import type { CompressionName } from '../codecs/index.js';
 import type { ExportHdf5Options } from '../interop/hdf5-file.js';
 import { checkKernel, outArray, RUN_CONTROL, sortChunks, type ChunkSlice, type CloneOptions, type GetOptions, type MapOptions, type RunControl } from './options.js';
 import { readSelection, writeSelection } from './selection-io.js';
+import { datasetHistogram, datasetStats, reduceDataset, type Histogram, type ReduceKernel, type ReduceOptions } from './reductions.js';
+import type { DatasetStats } from '../kernels/reductions.js';
 import { commitShape, planAppend } from '../resize.js';
 import { ChunkExistsError, DatasetExistsError, DatasetNotFoundError, DTypeError, IndexError, ShapeError, OptionError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
@@ -180,16 +182,17 @@ export class Dataset {
    * Before a collective operation: this dataset's buffered writes are committed (on every
    * rank), so the engine's tasks, wherever they run, see them; with several ranks, nobody
    * starts before every rank has.
+   * @internal
    */
-  private async prepareCollective(what: string): Promise<DatasetMeta> {
+  async prepareCollective(what: string): Promise<DatasetMeta> {
     const meta = await this.current();
     await this.flush();
     if (this.connection.size > 1) await this.connection.session.barrier(what);
     return meta;
   }
 
-  /** How this dataset's calls are named in messages about collectives: `apply on "x"`. */
-  private call(operation: string): string {
+  /** How this dataset's calls are named in messages about collectives: `apply on "x"`. @internal */
+  call(operation: string): string {
     return `${operation} on ${JSON.stringify(this.#meta.name)}`;
   }
 
@@ -362,6 +365,42 @@ export class Dataset {
   }
 
   /** Sets every value back to the fill value by removing every stored chunk (buffered writes included). */
+  /**
+   * Runs `fn` on every chunk (shipped to where chunks run, as `map`'s kernels are) and folds
+   * what it returns into `init` with `combine`, in chunk order (the grid's C order), so a
+   * floating-point result does not depend on the engine or on which chunk ran first. Partial
+   * results must be cloneable (numbers, bigints, arrays, typed arrays, plain objects).
+   * Collective under `cluster-rank`: every rank gets the result.
+   *
+   * ```ts
+   * const total = await ds.reduce((chunk) => chunk.data.reduce((a, b) => a + b, 0), (a, b) => a + b, 0);
+   * ```
+   */
+  reduce<Partial, Result, Args = unknown>(
+    fn: ReduceKernel<Partial, Args>, combine: (accumulated: Result, partial: Partial) => Result, init: Result, options?: ReduceOptions<Args>,
+  ): Promise<Result> {
+    return reduceDataset(this, fn, combine, init, options);
+  }
+
+  /**
+   * Statistics of every cell (fill values included), as NumPy's `a.size`, `a.min()`, `a.max()`,
+   * and `sum`, `mean`, `std` (ddof 0) of `a.astype(float64)`; NaN anywhere makes all but the
+   * count NaN, as in NumPy. One pass over the chunks, on the engine. Collective under `cluster-rank`.
+   */
+  stats(options?: RunControl): Promise<DatasetStats> {
+    return datasetStats(this, options);
+  }
+
+  /**
+   * NumPy's `histogram(a, bins, range)`: `bins` equal-width bins over `range` (the data's own
+   * minimum and maximum by default), the last bin closed; values outside and NaN are not
+   * counted. Counts equal NumPy's exactly (computed in the same precision). Collective under
+   * `cluster-rank`.
+   */
+  histogram(bins: number, range?: readonly [number, number], options?: RunControl): Promise<Histogram> {
+    return datasetHistogram(this, bins, range, options);
+  }
+
   async clear(options?: RunControl): Promise<void> {
     checkOptions('clear', options, RUN_CONTROL);
     this.checkWritable('clear');

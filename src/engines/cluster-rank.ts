@@ -88,6 +88,12 @@ export const engine: Engine = {
       async barrier(what = 'barrier()') {
         await comm.collective(what);
       },
+      async allgather<T>(value: T, what = 'allgather') {
+        const { payloads, errors } = await comm.collective(what, value);
+        const first = errors.findIndex((e) => e !== null);
+        if (first >= 0) throw reviveError(errors[first]!, `rank ${first}`);
+        return payloads as T[];
+      },
       allocate,
       async run(job, chunks, options) {
         const mine = options.collective ? chunks.filter((_, i) => i % size === rank) : chunks;

@@ -33,6 +33,7 @@ export const engine: Engine = {
       size: 1,
       onRoot: (fn) => fn(),
       barrier: async () => {},
+      allgather: async (value) => [value],
       allocate,
       async run(job, chunks, options) {
         const target = writtenDataset(job);

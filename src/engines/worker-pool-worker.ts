@@ -24,8 +24,10 @@ export type SharedChunk = [string, string, string, SharedArrayBuffer | null, Gen
  */
 export type ChunkWrite = [string, string, SharedArrayBuffer | null, (Generation | null)?];
 
-/** A job as sent to a worker: like ChunkJob, with a map's kernel shipped. */
-export type WorkerJob = Exclude<ChunkJob, { kind: 'map' }> | (Omit<Extract<ChunkJob, { kind: 'map' }>, 'kernel'> & { kernel: ShippedKernel });
+/** A job as sent to a worker: like ChunkJob, with a map's (or a reduction's) kernel shipped. */
+export type WorkerJob = Exclude<ChunkJob, { kind: 'map' | 'reduce' }>
+  | (Omit<Extract<ChunkJob, { kind: 'map' }>, 'kernel'> & { kernel: ShippedKernel })
+  | (Omit<Extract<ChunkJob, { kind: 'reduce' }>, 'kernel'> & { kernel: ShippedKernel });
 
 export interface WorkerTask {
   readonly settings: ConnectionSettings;
@@ -147,7 +149,7 @@ export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
       if (!task.sharedStores.includes(key)) return openStore(settings);
       return new HandedOverStore(byStore.get(key) ?? new Map(), key === ownKey ? writes : undefined);
     };
-    const job: ChunkJob = task.job.kind === 'map'
+    const job: ChunkJob = task.job.kind === 'map' || task.job.kind === 'reduce'
       ? { ...task.job, kernel: await reviveKernel(task.job.kernel) }
       : task.job;
     const stats = await executeChunk({ store: await storeFor(task.settings), storeFor }, job, task.index);

@@ -60,6 +60,7 @@ function shared<T extends TypedArray>(data: T): T {
 function toWorkerJob(job: ChunkJob): WorkerJob {
   switch (job.kind) {
     case 'map': return { ...job, kernel: shipKernel(job.kernel) };
+    case 'reduce': return { ...job, kernel: shipKernel(job.kernel) };
     case 'read':
       if (!(job.out.buffer instanceof SharedArrayBuffer)) throw new DosnaError('internal: worker-pool read into a non-shared buffer');
       return job;
@@ -80,7 +81,7 @@ function workerDied(job: ChunkJob, index: ChunkIndex, error: unknown): Error {
   if (error instanceof DosnaError) return error;
   const why = error instanceof Error ? error.message : String(error);
   const at = `chunk [${index.join(', ')}]`;
-  if (job.kind === 'map') return new KernelError(`chunk function failed on ${at}: the worker thread running it died (${why})`, [...index], { cause: error });
+  if (job.kind === 'map' || job.kind === 'reduce') return new KernelError(`chunk function failed on ${at}: the worker thread running it died (${why})`, [...index], { cause: error });
   return new DosnaError(`a worker thread died while running ${job.kind} on ${at} (${why})`, { cause: error });
 }
 
@@ -110,6 +111,7 @@ class WorkerPoolSession implements EngineSession {
 
   onRoot<T>(fn: () => Promise<T>): Promise<T> { return fn(); }
   async barrier(): Promise<void> {}
+  async allgather<T>(value: T): Promise<T[]> { return [value]; }
 
   allocate(dtype: Parameters<typeof allocate>[0], length: number): TypedArray {
     return allocate(dtype, length, true);
