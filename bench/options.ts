@@ -11,6 +11,7 @@ export const BENCH_HELP = `usage: npm run bench -- [options]     (or: dosna benc
   --engines LIST            cpu,worker-pool (default: both)
   --runs N                  runs per figure, medians reported (default 5)
   --no-peers                skip the Python peers (h5py, zarr-python, numpy)
+  --queue                   also the queue engine's workloads (starts a redis-server and 2 workers; on with --full)
   --out DIR                 where latest.json goes (default bench/results)
   --docs                    also rewrite docs/benchmarks.md (or --docs-file FILE) from this run
   --report                  measure nothing: rewrite docs/benchmarks.md from the last run's latest.json
@@ -30,6 +31,8 @@ export interface BenchOptions {
   docsFile: string;
   peers: boolean;
   report: boolean;
+  /** Also the queue engine's workloads (bench/queue.ts). */
+  queue: boolean;
 }
 
 /** Parses and checks the flags; throws an Error that names the bad one. */
@@ -46,6 +49,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       'docs-file': { type: 'string', default: 'docs/benchmarks.md' },
       peers: { type: 'boolean', default: true },
       report: { type: 'boolean', default: false },
+      queue: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowNegative: true,
@@ -63,7 +67,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs takes a positive integer, got ${JSON.stringify(values.runs)}`);
   return {
     help: values.help, full: values.full, runs, out: values.out, docs: values.docs, docsFile: values['docs-file'],
-    peers: values.peers, report: values.report,
+    peers: values.peers, report: values.report, queue: values.queue || values.full,
     backends: list('backends', values.backends, BACKENDS),
     engines: list('engines', values.engines, ENGINES),
   };

@@ -59,6 +59,27 @@ function bestPeer(results: Row[], backend: string, N: number, C: number, key: st
   return best;
 }
 
+/** The queue engine's rows (bench/queue.ts): per-chunk overhead against worker-pool, the gaussian map against cpu. */
+function queueSection(results: readonly Row[]): string {
+  const rows = results.filter((r) => r.kind === 'queue');
+  if (rows.length === 0) return 'not measured (run with --queue or --full: it starts a redis-server and two `dosna worker`s)';
+  const find = (workload: string, engine: string) => rows.find((r) => r.workload === workload && r.engine === engine);
+  const lines = ['| workload (hdf5) | engine | ms (median) | ms per chunk | against |', '| --- | --- | --- | --- | --- |'];
+  const pool = find('overhead', 'worker-pool');
+  const queue = find('overhead', 'queue');
+  if (pool) lines.push(`| identity map, ${pool.chunks} chunks of 16^3 | worker-pool, 2 threads | ${fmt(pool.ms, 0)} | ${fmt(pool.msPerChunk, 2)} | reference |`);
+  if (queue) lines.push(`| identity map, ${queue.chunks} chunks of 16^3 | queue, 2 workers | ${fmt(queue.ms, 0)} | ${fmt(queue.msPerChunk, 2)} | ${pool ? `${fmt(queue.ms / pool.ms, 2)}x worker-pool's time` : ''} |`);
+  const cpu = find('gaussian', 'cpu');
+  const qg = find('gaussian', 'queue');
+  if (cpu) lines.push(`| gaussian map N=256, ${cpu.chunks} chunks of 64^3 | cpu | ${fmt(cpu.ms, 0)} | ${fmt(cpu.msPerChunk, 1)} | reference |`);
+  if (qg) lines.push(`| gaussian map N=256, ${qg.chunks} chunks of 64^3 | queue, 2 workers | ${fmt(qg.ms, 0)} | ${fmt(qg.msPerChunk, 1)} | ${cpu ? `${fmt(cpu.ms / qg.ms, 2)}x cpu's speed` : ''} |`);
+  return `A redis-server and two \`dosna worker\`s (one task each) on this machine, engines alternating round by round in one process
+(bench/queue.ts). The overhead row is what a chunk task costs beyond its work: a BullMQ job added, taken, run in a worker's thread,
+and its result read back, against worker-pool's hand-off to a thread.
+
+${lines.join('\n')}`;
+}
+
 export function report(run: BenchRun): string {
   const { results } = run;
   const io = results.filter((r) => r.kind === 'io');
@@ -292,6 +313,10 @@ of other load hits a run that keeps both cores busy harder than one that leaves 
 ${kernel ? `Per-chunk kernel on one 64^3 float32 block: ${fmt(kernel.ms, 2)} ms${kernel.scipyMs ? `; SciPy \`gaussian_filter\` ${fmt(kernel.scipyMs, 2)} ms` : ''}.` : ''}
 
 ${convTable.join('\n')}
+
+## Queue engine
+
+${queueSection(results)}
 
 ## Memory
 

@@ -222,6 +222,11 @@ for (const n of convN) {
   }
 }
 
+if (options.queue && backends.includes('hdf5')) {
+  console.log('queue engine (a redis-server and 2 dosna workers here):');
+  results.push(...(await child('queue.js', ['--runs', String(runs)])));
+}
+
 if (backends.includes('hdf5')) {
   console.log('memory (map over a 1 GiB hdf5 dataset):');
   // The input is written by one process; each engine's map then runs in a fresh process,

@@ -4,6 +4,7 @@
  * runs these same functions (in-process, in a worker thread or on another rank) and differs
  * only in where and how many at once, so the semantics cannot drift between engines.
  */
+import { createHash } from 'node:crypto';
 import { ndarray, type NdArray } from './ndarray.js';
 import { allocate, allocateUninitialized, bytesOf, bytesPerElement, castInto, viewAs, type DType, type TypedArray } from './dtypes.js';
 import { ConflictError, KernelError, ShapeError } from './errors.js';
@@ -15,7 +16,7 @@ import {
   chunkPart, cStrides, formatShape, product, selectionShape, touchedChunks,
   type AxisPart, type Selection,
 } from './slicing.js';
-import type { ChunkIndex, ConnectionSettings, DatasetMeta, Generation, Store } from './store.js';
+import type { ChunkIndex, ChunkVersion, ConnectionSettings, DatasetMeta, Generation, Store } from './store.js';
 import { planSegments } from './segments.js';
 import { copyStrided, fillStrided, type StridedView } from './strided.js';
 import { toStridedView } from './values.js';
@@ -58,7 +59,23 @@ export interface ChunkEnv {
   readonly store: Store;
   /** A connected store for other settings (the source of a `copy` job). */
   storeFor(settings: ConnectionSettings): Promise<Store>;
+  /**
+   * Where `apply` notes each chunk's commit before making it, for engines that may run a task
+   * again after it committed (a task queue's at-least-once delivery): see `mapChunk`.
+   */
+  readonly ledger?: CommitLedger;
 }
+
+/** What an in-place commit is about to do: the generation it replaces, and the SHA-256 of the bytes it writes. */
+export interface CommitRecord { readonly generation: Generation | null; readonly digest: string }
+
+/** One run's notes of in-place commits, by chunk (kept outside the store, e.g. in Redis). */
+export interface CommitLedger {
+  get(index: ChunkIndex): Promise<CommitRecord | undefined>;
+  set(index: ChunkIndex, record: CommitRecord): Promise<void>;
+}
+
+const digestOf = (bytes: Uint8Array | null | undefined): string => createHash('sha256').update(bytes ?? new Uint8Array(0)).digest('hex');
 
 export function newStats(): ChunkStats {
   return { bytesRead: 0, bytesWritten: 0, ioMs: 0, computeMs: 0 };
@@ -110,7 +127,7 @@ export async function executeChunk(env: ChunkEnv, job: ChunkJob, index: ChunkInd
     case 'read': await readPart(env.store, job.dataset, job.selection, job.out, index, stats); break;
     case 'write': await writePart(env.store, job.dataset, job.selection, job.source, index, stats); break;
     case 'copy': await copyChunk(env, job, index, stats); break;
-    case 'map': await mapChunk(env.store, job, index, stats); break;
+    case 'map': await mapChunk(env.store, job, index, stats, env.ledger); break;
     case 'clear': await timed(stats, 'ioMs', () => env.store.deleteChunk(job.dataset, index)); break;
     case 'clone': await cloneChunk(env.store, job, index, stats); break;
     case 'reduce': await reduceChunk(env.store, job, index, stats); break;
@@ -356,7 +373,7 @@ function inPlace(job: MapJob): boolean {
   return job.output.name === job.input.name && job.output.uid === job.input.uid;
 }
 
-async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: ChunkStats): Promise<void> {
+async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: ChunkStats, ledger?: CommitLedger): Promise<void> {
   if (!inPlace(job) || job.halo.some((h) => h > 0)) {
     const { axes, box } = mapInput(job.input, index, job.halo);
     const region = await readRegion(store, job.input, box, stats);
@@ -374,6 +391,7 @@ async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: Chu
   for (let attempt = 1; ; attempt++) {
     const version = await timed(stats, 'ioMs', () => store.readChunkVersion(meta, index));
     if (version.bytes) stats.bytesRead += version.bytes.byteLength;
+    if (ledger && await committedBefore(ledger, index, version)) return;
     // The kernel gets the chunk's own cells, C order; an interior chunk is exactly its buffer:
     // the bytes read when they are this task's own, else one copy (in shared memory when the
     // store keeps chunks there, so it adopts the result without another copy).
@@ -386,11 +404,45 @@ async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: Chu
       copyStrided({ data, offset: 0, shape: valid, strides: cStrides(valid) }, { data: full, offset: 0, shape: valid, strides: cStrides(meta.chunkSize) });
     }
     const view = await runKernel(job, index, data, valid, stats);
-    if (await writeWholeChunk(store, meta, index, cropToChunk(view, valid, valid, job.halo), stats, version.generation)) return;
+    const result = cropToChunk(view, valid, valid, job.halo);
+    const written = ledger
+      ? await commitNoted(store, meta, index, result, version.generation, ledger, stats)
+      : await writeWholeChunk(store, meta, index, result, stats, version.generation);
+    if (written) return;
     if (attempt >= MAX_COMMIT_ATTEMPTS) {
       throw new ConflictError(`chunk [${index.join(', ')}] of dataset ${JSON.stringify(meta.name)} kept changing while apply ran on it (${attempt} attempts)`, [...index]);
     }
   }
+}
+
+/**
+ * Whether an earlier attempt at this chunk already committed: it noted the generation it
+ * replaced and the digest of what it wrote, and the chunk now holds exactly those bytes under
+ * another generation. (Under the noted generation it still holds its input: not committed.)
+ */
+async function committedBefore(ledger: CommitLedger, index: ChunkIndex, version: ChunkVersion): Promise<boolean> {
+  const note = await ledger.get(index);
+  return note !== undefined && note.generation !== version.generation && note.digest === digestOf(version.bytes);
+}
+
+/**
+ * An in-place commit for engines that may run a task twice: the whole chunk's bytes are
+ * assembled, noted in the ledger (the generation they replace and their digest), then written
+ * only if the chunk is still that generation. A run of the task after a commit whose
+ * acknowledgement was lost finds the note and the bytes, and does not apply the kernel again.
+ */
+async function commitNoted(
+  store: Store, meta: DatasetMeta, index: ChunkIndex, view: StridedView, expected: Generation | null, ledger: CommitLedger, stats: ChunkStats,
+): Promise<boolean> {
+  const interior = validShape(meta, index).every((n, a) => n === meta.chunkSize[a]);
+  const buf = allocateUninitialized(meta.dtype, product(meta.chunkSize));
+  if (!interior) chunkFill(buf, meta);
+  copyStrided({ data: buf, offset: 0, shape: view.shape, strides: cStrides(meta.chunkSize) }, view);
+  const bytes = bytesOf(buf);
+  await timed(stats, 'ioMs', () => ledger.set(index, { generation: expected, digest: digestOf(bytes) }));
+  const written = await timed(stats, 'ioMs', () => store.writeChunkIf(meta, index, [bytes], expected));
+  stats.bytesWritten += bytes.byteLength;
+  return written !== undefined;
 }
 
 /** Runs the job's kernel on one chunk's data; returns its result (or the data, changed in place). */

@@ -7,6 +7,7 @@
  *   dosna launch -n N script [args...]                    run a script as N ranks (cluster-rank engine)
  *   dosna serve  [--host H] [--port P] [--token T]         the viewer page and the h5grove API over HTTP
  *   dosna view   DATASET -o FILE.png [--axis A --index I]  one slice as a PNG
+ *   dosna worker --redis URL [--queue Q] [--concurrency N]  a queue engine worker
  *   dosna bench  [bench flags]                            the benchmark command (from a checkout)
  *   dosna --version
  * Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
@@ -23,6 +24,7 @@ import { CONNECTION_HELP, UsageError, withCliConnection } from './common.js';
 import { launch } from './launch.js';
 import { serveCommand } from './serve.js';
 import { viewCommand } from './view.js';
+import { workerCommand } from './worker.js';
 
 const HELP = `usage: dosna <command> [options]
 
@@ -34,6 +36,7 @@ commands:
   launch -n N script [args]   run a script as N ranks on this host (cluster-rank engine)
   serve                       serve the connection over HTTP: a viewer page, and the h5grove API for H5Web
   view DATASET -o FILE.png    draw one slice of a dataset as a PNG with a colour bar
+  worker --redis URL          run the chunk tasks of scripts using the queue engine
   bench [flags]               run the benchmark command (npm run bench) from a checkout
 
 Run 'dosna <command> --help' for a command's options; 'dosna --version' prints the version.
@@ -274,6 +277,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'launch': return await launchCommand(rest);
       case 'serve': return await serveCommand(rest);
       case 'view': return await viewCommand(rest);
+      case 'worker': return await workerCommand(rest);
       case 'bench': return await bench(rest);
       case '--version': case '-V': case 'version': console.log(`dosna ${version()}`); return 0;
       default: throw new UsageError(`unknown command '${command}'\n\n${HELP}`);

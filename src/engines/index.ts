@@ -5,6 +5,7 @@ const loaders: Record<string, () => Promise<{ engine: Engine }>> = {
   cpu: () => import('./cpu.js'),
   'worker-pool': () => import('./worker-pool.js'),
   'cluster-rank': () => import('./cluster-rank.js'),
+  queue: () => import('./queue.js'),
 };
 
 export const engineNames: readonly string[] = Object.freeze(Object.keys(loaders));

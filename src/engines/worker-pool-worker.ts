@@ -5,7 +5,7 @@
  * task as SharedArrayBuffers and the chunks this task writes go back the same way.
  */
 import { threadId } from 'node:worker_threads';
-import { loadBackend } from '../backends/index.js';
+import { openStore, settingsKey } from '../store-cache.js';
 import { executeChunk, type ChunkJob, type ChunkStats } from '../chunk-ops.js';
 import { sharedBufferOf } from '../segments.js';
 import { DosnaError } from '../errors.js';
@@ -46,27 +46,10 @@ export interface WorkerResult {
   readonly error?: SerializedError;
 }
 
-export const settingsKey = (settings: ConnectionSettings): string => JSON.stringify(settings);
+export { settingsKey };
 export const chunkKey = (index: ChunkIndex): string => index.join('.');
 
 installShims();
-
-const opened = new Map<string, Promise<Store>>();
-
-function openStore(settings: ConnectionSettings): Promise<Store> {
-  const key = settingsKey(settings);
-  let store = opened.get(key);
-  if (!store) {
-    store = loadBackend(settings.backend).then(async (backend) => {
-      const s = backend.open(settings.name, settings.options);
-      await s.connect();
-      return s;
-    });
-    store.catch(() => opened.delete(key));
-    opened.set(key, store);
-  }
-  return store;
-}
 
 /** A store made of the chunks that came with one task; writes are collected for the main thread. */
 class HandedOverStore implements Store {

@@ -17,6 +17,7 @@ import { shipKernel } from '../shipping.js';
 import type { StridedView } from '../strided.js';
 import type { ChunkIndex, ConnectionSettings, DatasetMeta, Store } from '../store.js';
 import { concurrencyOption } from './cpu.js';
+import { threadEntry } from '../thread-entry.js';
 import { chunkKey, settingsKey, type ChunkWrite, type SharedChunk, type WorkerJob, type WorkerResult, type WorkerTask } from './worker-pool-worker.js';
 import { MAX_COMMIT_ATTEMPTS } from '../commit.js';
 
@@ -26,21 +27,6 @@ import { MAX_COMMIT_ATTEMPTS } from '../commit.js';
  * more than copying this much.
  */
 const SMALL_BYTES = 1 << 20;
-
-/** Where the worker entry is, and how to load it: from source (`.ts`, through tsx) or built (`.js`). */
-function workerEntry(): { filename: string; execArgv: string[] } {
-  const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    let tsx: string;
-    try {
-      tsx = import.meta.resolve('tsx');
-    } catch {
-      throw new DosnaError('the worker-pool engine runs from TypeScript sources here and needs the `tsx` package to load its worker; install tsx or use the built package');
-    }
-    return { filename: new URL('./worker-pool-worker.ts', here).href, execArgv: ['--import', tsx] };
-  }
-  return { filename: new URL('./worker-pool-worker.js', here).href, execArgv: [] };
-}
 
 function positiveInteger(value: unknown, name: string, fallback: number): number {
   const v = value ?? fallback;
@@ -202,7 +188,8 @@ export const engine: Engine = {
     const threads = positiveInteger(context.options.threads, 'threads', availableParallelism());
     // Two tasks per thread keep every worker busy while the next task's chunks are prepared.
     const concurrency = concurrencyOption(context.options, threads * 2);
-    const { filename, execArgv } = workerEntry();
+    const { url, execArgv } = threadEntry(import.meta.url, 'worker-pool-worker', 'the worker-pool engine');
+    const filename = url.href;
     // Two tasks per worker at once: one computes while the other waits on its I/O (chunk tasks are async).
     const pool = new Piscina({ filename, execArgv, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 2 });
     return new WorkerPoolSession(context, pool, threads, concurrency);

@@ -14,13 +14,14 @@
  *
  * Every run also gets its own TMPDIR, checked empty at teardown: tests leave no files behind.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import * as dn from '../../src/index.js';
+import { startRedis, startWorkers, stopProcess, TEST_QUEUE } from '../../scripts/queue-service.js';
 
 /** What the tests of the s3 and ceph backends connect to. */
 export interface S3TestService {
@@ -142,11 +143,46 @@ function privateTmpdir(): () => void {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await ensureDebianPackages();
   const checkTmpdir = privateTmpdir();
+  const stopS3 = await setupS3(project);
+  const stopQueue = await setupQueue();
+  return async () => {
+    await stopQueue();
+    await stopS3();
+    checkTmpdir();
+  };
+}
+
+/**
+ * With the queue engine among those tested: a Redis server and three `dosna worker`s
+ * (test/support/queue-service.ts), started after the S3 service so the workers have its keys
+ * in their environment, as workers on other machines would have theirs.
+ */
+async function setupQueue(): Promise<() => Promise<void>> {
+  const raw = process.env.DOSNA_TEST_ENGINES;
+  const engines = raw ? raw.split(',').map((x) => x.trim()) : [...dn.engines.available];
+  if (!engines.includes('queue')) return async () => {};
+  const redis = await startRedis();
+  process.env.DOSNA_TEST_REDIS = redis.url;
+  let workers: ChildProcess[] = [];
+  try {
+    workers = await startWorkers(redis.url, TEST_QUEUE, 3);
+  } catch (error) {
+    await redis.stop();
+    throw error;
+  }
+  return async () => {
+    await Promise.all(workers.map((w) => stopProcess(w)));
+    await redis.stop();
+  };
+}
+
+/** The S3 service of the s3, ceph and zarr-on-S3 tests (see the module comment); returns its teardown. */
+async function setupS3(project: TestProject): Promise<() => Promise<void>> {
   // zarr runs on S3 too (storage: 's3').
   const needed = selectedBackends().some((b) => b === 's3' || b === 'ceph' || b === 'zarr');
   if (!needed) {
     project.provide('dosnaS3', null);
-    return async () => checkTmpdir();
+    return async () => {};
   }
 
   let service: S3TestService;
@@ -197,7 +233,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   return async () => {
     for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
-    checkTmpdir();
     if (startedHere) await runRgwScript(['stop'], process.env, 120_000);
   };
 }

@@ -45,7 +45,9 @@ export function combos(withCacheOff = false): Combo[] {
   const backends = listFromEnv('DOSNA_TEST_BACKENDS', dn.backends.available);
   const engines = listFromEnv('DOSNA_TEST_ENGINES', dn.engines.available);
   const caches = withCacheOff ? listFromEnv('DOSNA_TEST_CACHE', ['on', 'off']) as ('on' | 'off')[] : ['on' as const];
-  return backends.flatMap((backend) => variants(backend).flatMap(({ options, name }) => engines.flatMap((engine) => caches.map((cache) => ({
+  // The queue engine's workers are other processes: a backend in this process's memory is not for them.
+  const applicable = (backend: string, engine: string) => !(engine === 'queue' && backend === 'ram');
+  return backends.flatMap((backend) => variants(backend).flatMap(({ options, name }) => engines.filter((e) => applicable(backend, e)).flatMap((engine) => caches.map((cache) => ({
     backend, engine, cache, ...(options ? { options } : {}), label: `${name} x ${engine}${cache === 'off' ? ' (cache off)' : ''}`,
   })))));
 }
@@ -104,12 +106,19 @@ export async function openConnection(combo: Combo, engineOptions: Record<string,
   return dn.connect(name, {
     backend: combo.backend,
     engine: combo.engine,
-    engineOptions,
+    engineOptions: { ...(combo.engine === 'queue' ? queueOptions() : {}), ...engineOptions },
     ...(combo.cache === 'off' ? { cacheBytes: 0 } : {}),
     ...backendOptions(combo.backend, combo.options),
     ...combo.options,
     ...optionsFromEnv(),
   });
+}
+
+/** The queue engine's options in tests: the Redis and the workers the global setup started. */
+export function queueOptions(): Record<string, unknown> {
+  const redis = process.env.DOSNA_TEST_REDIS;
+  if (!redis) throw new Error('no Redis for the queue engine tests: test/support/global-setup.ts should have set DOSNA_TEST_REDIS');
+  return { redis, queue: 'dosna-test' };
 }
 
 /** Deletes what a test connection made (buckets and folders on long-lived services stay tidy), then disconnects. */
@@ -130,5 +139,8 @@ export async function closeConnection(con: dn.Connection | undefined): Promise<v
 /** A second connection to the same store as `con` (same backend, engine, options and cache setting). */
 export async function reopen(con: dn.Connection): Promise<dn.Connection> {
   const { backend, name, options } = con.settings;
-  return dn.connect(name, { ...options, backend, engine: con.engine, ...(con.cacheStats === undefined ? { cacheBytes: 0 } : {}) });
+  return dn.connect(name, {
+    ...options, backend, engine: con.engine, ...(con.engine === 'queue' ? { engineOptions: queueOptions() } : {}),
+    ...(con.cacheStats === undefined ? { cacheBytes: 0 } : {}),
+  });
 }
