@@ -166,6 +166,20 @@ describe('the queue engine with real workers', () => {
       const now = (await ds.get()).data as Float32Array;
       const old = pattern();
       expect(now.every((v, i) => v === old[i] || v === old[i] + 1)).toBe(true);
+      // The run's jobs left on the queue (and those of the dead workers, put back when their
+      // locks expire) do nothing when a worker comes: the caller gave the run up.
+      workers.push(...await startWorkers(redis.url, queue, 1, {}, 1));
+      const { Queue } = await import('bullmq');
+      const probe = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+      try {
+        await expect.poll(async () => {
+          const counts = await probe.getJobCounts('waiting', 'active', 'delayed');
+          return counts.waiting + counts.active + counts.delayed;
+        }, { timeout: 30_000, interval: 500 }).toBe(0);
+      } finally {
+        await probe.close();
+      }
+      expect((await ds.get()).data).toEqual(now);
     } finally {
       await con.disconnect();
     }

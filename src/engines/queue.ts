@@ -22,7 +22,7 @@ import { reviveError, serializeError } from '../remote-error.js';
 import { shipKernel } from '../shipping.js';
 import type { ChunkIndex } from '../store.js';
 import { pingRedis } from '../queue/worker.js';
-import { DEFAULT_QUEUE, DEFAULT_REDIS, publicSettings, type QueueResult, type QueueTask } from '../queue/protocol.js';
+import { cancelledKey, DEFAULT_QUEUE, DEFAULT_REDIS, publicSettings, type QueueResult, type QueueTask } from '../queue/protocol.js';
 import type { WorkerJob } from './worker-pool-worker.js';
 import { concurrencyOption, DEFAULT_CONCURRENCY } from './cpu.js';
 
@@ -180,7 +180,7 @@ class QueueSession implements EngineSession {
             throw new ConnectionError(`no dosna worker has been on queue "${this.queueName}" at ${this.url} for ${this.noWorkerTimeoutMs / 1000} s, with ${outstanding.size} chunks of ${operation} left`);
           }
         } catch (error) {
-          // Nobody will answer: stop waiting.
+          // Nobody will answer: stop waiting (the jobs left are marked given up below).
           failure ??= error as Error;
           outstanding.clear();
           finish();
@@ -190,7 +190,7 @@ class QueueSession implements EngineSession {
     try {
       await this.queue.addBulk(ids.map((id, i) => ({
         name: operation,
-        data: { task: encode({ settings, job: shipped, index: chunks[i], ...(ledger ? { ledger } : {}) } satisfies QueueTask) },
+        data: { task: encode({ run: runId, queue: this.queueName, settings, job: shipped, index: chunks[i], ...(ledger ? { ledger } : {}) } satisfies QueueTask) },
         opts: { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: { age: 3600 } },
       })));
       await done;
@@ -200,7 +200,11 @@ class QueueSession implements EngineSession {
       clearInterval(watch);
       signal?.removeEventListener('abort', onAbort);
       this.runs.delete(runId);
-      if (ledger) await this.queue.client.then((c) => c.del(ledger)).catch(() => {});
+      const [client] = this.connections;
+      // A failed run's jobs still on the queue (or put back later, when a dead worker's lock
+      // expires) must do nothing: a map's output is deleted, an apply's caller was told it failed.
+      if (failure) await client.set(cancelledKey(this.queueName, runId), '1', 'EX', 86_400).catch(() => {});
+      if (ledger) await client.del(ledger).catch(() => {});
     }
     if (failure) throw failure;
     return summarize(operation, 'queue', this.concurrency, { wallMs: performance.now() - t0, records });

@@ -15,13 +15,14 @@ import { serializeError } from '../remote-error.js';
 import { installShims, reviveKernel } from '../shipping.js';
 import { openStore } from '../store-cache.js';
 import type { ConnectionSettings, ChunkIndex } from '../store.js';
-import type { QueueJobData, QueueResult, QueueTask } from './protocol.js';
+import { cancelledKey, type QueueJobData, type QueueResult, type QueueTask } from './protocol.js';
+import { DosnaError } from '../errors.js';
 
 installShims();
 
 let redis: Redis | undefined;
 
-/** The worker's Redis (its URL comes from `dosna worker` through the environment). */
+/** The worker's Redis, for commit notes and cancelled runs (its URL comes from `dosna worker` through the environment). */
 function ledgerClient(): Redis {
   if (!redis) {
     redis = new Redis(process.env.DOSNA_QUEUE_REDIS ?? '', { maxRetriesPerRequest: 3 });
@@ -54,6 +55,9 @@ export default async function processChunk(job: SandboxedJob<QueueJobData>): Pro
   const worker = `${hostname()}:${process.pid}`;
   try {
     const task = decode(job.data.task) as QueueTask;
+    if (await ledgerClient().exists(cancelledKey(task.queue, task.run))) {
+      throw new DosnaError(`the run of this chunk task was given up by its caller (it failed or was aborted): chunk [${task.index.join(', ')}] left alone`);
+    }
     const store = await openStore(localSettings(task.settings));
     const chunkJob: ChunkJob = task.job.kind === 'map' || task.job.kind === 'reduce'
       ? { ...task.job, kernel: await reviveKernel(task.job.kernel) }

@@ -34,8 +34,17 @@ export function publicSettings(settings: ConnectionSettings): ConnectionSettings
   return { ...settings, options: Object.fromEntries(Object.entries(settings.options).filter(([k]) => !SECRET_OPTIONS.has(k) && k !== 'create')) };
 }
 
+/**
+ * The Redis key that marks a run as given up (failed, aborted, or no worker left): a job of
+ * that run still on the queue, or put back later by a dead worker's expired lock, does nothing.
+ */
+export const cancelledKey = (queue: string, run: string): string => `dosna:${queue}:cancelled:${run}`;
+
 /** One chunk's task. */
 export interface QueueTask {
+  /** The run's id, and its queue (for `cancelledKey`). */
+  readonly run: string;
+  readonly queue: string;
   readonly settings: ConnectionSettings;
   readonly job: WorkerJob;
   readonly index: ChunkIndex;
