@@ -5,17 +5,33 @@ export const median = (xs: readonly number[]): number => {
 };
 
 /** Runs `fn` `runs` times; returns the times in ms. `setup`/`teardown` are not timed. */
-export async function timeRuns(runs: number, fn: () => Promise<unknown>, hooks: { before?: () => Promise<unknown>; after?: () => Promise<unknown> } = {}): Promise<number[]> {
-  const times: number[] = [];
-  for (let r = 0; r < runs; r++) {
+export async function timeRuns(
+  runs: number, fn: () => Promise<unknown>,
+  hooks: { before?: () => Promise<unknown>; after?: () => Promise<unknown>; warmup?: boolean } = {},
+): Promise<number[]> {
+  const once = async () => {
     await hooks.before?.();
     const t0 = performance.now();
     await fn();
-    times.push(performance.now() - t0);
+    const ms = performance.now() - t0;
     await hooks.after?.();
+    return ms;
+  };
+  // Warm-up, untimed (bench/peers.py warms its workloads up the same way): at least one run,
+  // repeated while they take under WARMUP_MS in all (up to WARMUP_RUNS), so a sub-millisecond
+  // read is timed once V8 has compiled its path, as a long one is after its first run.
+  if (hooks.warmup) {
+    let spent = 0;
+    for (let r = 0; r < WARMUP_RUNS && (r === 0 || spent < WARMUP_MS); r++) spent += await once();
   }
+  const times: number[] = [];
+  for (let r = 0; r < runs; r++) times.push(await once());
   return times;
 }
+
+/** Warm-up before timed runs: repeated until this much time is spent, at most WARMUP_RUNS times. */
+export const WARMUP_MS = 100;
+export const WARMUP_RUNS = 50;
 
 /** Peak resident set size of this process so far, in MiB. */
 export const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;

@@ -88,17 +88,45 @@ async function referenceOps(count: number, size: number, concurrency: number): P
 }
 
 /** Times gathering every C^3 chunk of the cube (plain arrays) into one reused N^3 array with copyStrided. */
-async function gatherCopy(C: number): Promise<number[]> {
+async function gatherCopy(C: number, nativeCopy: boolean): Promise<number[]> {
   const { copyStrided } = await import('../src/strided.js');
+  const { setNativeEnabled } = await import('../src/native.js');
   const k = N / C;
   const chunks = Array.from({ length: k ** 3 }, (_, i) => new Float32Array(cube.data.buffer, (i * C ** 3 * 4) % (bytes - C ** 3 * 4 + 1), C ** 3).slice());
   const out = new Float32Array(N ** 3);
-  return timeRuns(runs, async () => {
+  setNativeEnabled(nativeCopy);
+  try {
+    return await timeRuns(runs, async () => {
     let i = 0;
     for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) for (let c = 0; c < k; c++) {
       copyStrided({ data: out, offset: a * C * N * N + b * C * N + c * C, shape: [C, C, C], strides: [N * N, N, 1] }, { data: chunks[i++], offset: 0, shape: [C, C, C], strides: [C * C, C, 1] });
     }
-  });
+    }, { warmup: true });
+  } finally {
+    setNativeEnabled(true);
+  }
+}
+
+/**
+ * The floor under the ram backend's writes: every chunk of the cube made a fresh buffer of
+ * its own and filled by the same native copy, as SharedArrayBuffers (what the ram backend keeps,
+ * so worker threads read chunks without a copy) and, for comparison, as ordinary ArrayBuffers
+ * (which V8 takes from recycled malloc memory; a SharedArrayBuffer gets fresh pages from the
+ * kernel every time). Medians of `runs`, in ms.
+ */
+async function freshChunksFloor(C: number): Promise<{ shared: number; plain: number }> {
+  const { copyStrided } = await import('../src/strided.js');
+  const chunkBytes = C ** 3 * 4;
+  const source = new Uint8Array(cube.data.buffer, 0, chunkBytes);
+  const live: Uint8Array[] = [];
+  const fill = (make: () => ArrayBufferLike) => timeRuns(runs, async () => {
+    for (let i = 0; i < N ** 3 / C ** 3; i++) {
+      const bytes = new Uint8Array(make());
+      copyStrided({ data: bytes, offset: 0, shape: [chunkBytes], strides: [1] }, { data: source, offset: 0, shape: [chunkBytes], strides: [1] });
+      live[i] = bytes; // kept until replaced, as stored chunks are
+    }
+  }, { warmup: true });
+  return { shared: median(await fill(() => new SharedArrayBuffer(chunkBytes))), plain: median(await fill(() => new ArrayBuffer(chunkBytes))) };
 }
 
 /**
@@ -136,7 +164,7 @@ try {
       const write = await timeRuns(runs, async () => {
         ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
         await ds.load(cube);
-      }, { before: async () => { if (await con.hasDataset(name)) await con.delDataset(name); } });
+      }, { before: async () => { if (await con.hasDataset(name)) await con.delDataset(name); }, warmup: true });
       const concurrency = ds.lastRun!.concurrency;
       // The same read into one reused array (get's `out`): no fresh allocation to fault in.
       const reused = new Float32Array(N ** 3);
@@ -152,7 +180,7 @@ try {
         apply: () => ds.apply(plusOne),
       };
       const times: Record<string, number[]> = { write };
-      for (const [key, fn] of Object.entries(workloads)) times[key] = await timeRuns(runs, fn);
+      for (const [key, fn] of Object.entries(workloads)) times[key] = await timeRuns(runs, fn, { warmup: true });
       // Then one more, untimed run of each under the profiler (bench/profile.ts).
       const profiles: Record<string, ProfileShares> = {};
       if (profiling) {
@@ -182,7 +210,9 @@ try {
       const roundRatios = (ours: number[], theirs: number[]) => ours.map((ms, i) => theirs[i] / ms);
       // The copy alone, no store: every chunk's cells gathered into a reused array by the same
       // strided copy get uses (the floor of a read in JavaScript; numpy's is in peers.py).
-      const gatherFloor = backend === 'ram' ? median(await gatherCopy(C)) : undefined;
+      const gatherFloor = backend === 'ram' ? median(await gatherCopy(C, true)) : undefined;
+      const gatherFloorJs = backend === 'ram' ? median(await gatherCopy(C, false)) : undefined;
+      const freshChunks = backend === 'ram' ? await freshChunksFloor(C) : undefined;
       // The floor under any get() that returns a new array: allocating one and touching its pages.
       const freshArray = await timeRuns(runs, async () => { new Float32Array(N ** 3).fill(1); });
       await ds.delete();
@@ -209,7 +239,7 @@ try {
           writeRounds: roundRatios(paired.write, paired.refWrite), readRounds: roundRatios(paired.read, paired.refRead),
         },
         misalignedCostPerByte: (median(times.misaligned) / blockBytes) / (median(times.read) / bytes),
-        ...(gatherFloor !== undefined ? { gatherFloor } : {}),
+        ...(gatherFloor !== undefined ? { gatherFloor, gatherFloorJs, nativeCopy: dn.nativeStatus().loaded, freshChunks } : {}),
         peakRssMiB: peakRssMiB(),
       });
     }

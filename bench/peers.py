@@ -29,15 +29,27 @@ def median(xs):
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
-def time_runs(runs, fn, before=None):
-    times = []
-    for _ in range(runs):
+WARMUP_MS = 100  # as bench/common.ts: untimed runs first, until this much time is spent
+WARMUP_RUNS = 50
+
+
+def time_runs(runs, fn, before=None, warmup=False):
+    """`runs` timed runs; with `warmup`, after untimed ones (at least one, repeated while they
+    take under WARMUP_MS in all, at most WARMUP_RUNS), as bench/common.ts does for dosna."""
+    def once():
         if before:
             before()
         t0 = time.perf_counter()
         fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return times
+        return (time.perf_counter() - t0) * 1000
+
+    if warmup:
+        spent = 0.0
+        r = 0
+        while r < WARMUP_RUNS and (r == 0 or spent < WARMUP_MS):
+            spent += once()
+            r += 1
+    return [once() for _ in range(runs)]
 
 
 def random_float32(n, seed=1):
@@ -83,29 +95,29 @@ def io_workloads(name, make, reopen, n, c, runs, cube, block_data, flush):
         holder['a'][...] = cube
         flush(holder['a'])
 
-    ms = {'write': median(time_runs(runs, write))}
+    ms = {'write': median(time_runs(runs, write, warmup=True))}
     a = reopen()
-    ms['read'] = median(time_runs(runs, lambda: a[...]))
+    ms['read'] = median(time_runs(runs, lambda: a[...], warmup=True))
     out = np.empty(cube.shape, dtype=np.float32)
     if hasattr(a, 'read_direct'):
-        ms['readInto'] = median(time_runs(runs, lambda: a.read_direct(out)))
-    ms['misaligned'] = median(time_runs(runs, lambda: a[block]))
-    ms['aligned'] = median(time_runs(runs, lambda: a[aligned]))
-    ms['plane'] = median(time_runs(runs, lambda: a[n // 2]))
-    ms['line'] = median(time_runs(runs, lambda: a[:, 5, 7]))
+        ms['readInto'] = median(time_runs(runs, lambda: a.read_direct(out), warmup=True))
+    ms['misaligned'] = median(time_runs(runs, lambda: a[block], warmup=True))
+    ms['aligned'] = median(time_runs(runs, lambda: a[aligned], warmup=True))
+    ms['plane'] = median(time_runs(runs, lambda: a[n // 2], warmup=True))
+    ms['line'] = median(time_runs(runs, lambda: a[:, 5, 7], warmup=True))
 
     def set_block():
         a[block] = block_data
         flush(a)
 
-    ms['setBlock'] = median(time_runs(runs, set_block))
+    ms['setBlock'] = median(time_runs(runs, set_block, warmup=True))
 
     def apply():
         for sl in chunk_slices(a.shape, (c, c, c)):
             a[sl] = a[sl] + np.float32(1)
         flush(a)
 
-    ms['apply'] = median(time_runs(runs, apply))
+    ms['apply'] = median(time_runs(runs, apply, warmup=True))
     emit({'kind': 'peer-io', 'peer': name, 'N': n, 'C': c, 'runs': runs, 'bytes': n ** 3 * 4, 'ms': ms})
 
 

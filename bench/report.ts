@@ -230,8 +230,14 @@ zarr-python writing and reading its own format 2 folder: shown for comparison, n
 Ratio = dosna's MB/s over the best peer's (above 1: dosna is faster).${numpy ? ` For scale: numpy copies the cube (a new array) in ${fmt(numpy.ms.copy, 1)} ms (${fmt(mbps(numpy.bytes, numpy.ms.copy), 0)} MB/s), into a reused one in ${fmt(numpy.ms.copyInto, 1)} ms.` : ''}
 
 The copy under a read: gathering the cube's chunks (separate arrays in memory, no store) into one reused array, by the strided
-copy \`get\` uses (JavaScript, word by word per row) and by numpy (\`out[sl] = chunk\`, a C loop per row), same run, ms:
-${io.filter((r) => r.gatherFloor !== undefined).map((r) => `C=${r.C} (${r.engine}): JavaScript ${fmt(r.gatherFloor, 1)}, numpy ${fmt(numpy?.ms[`gather${r.C}`], 1)}`).join('; ') || 'not measured (ram not selected)'}.
+copy \`get\` uses (dosna's native module: one C call per chunk, a \`memmove\` per row), by the JavaScript word loop it falls back to
+where the module is not built (\`DOSNA_NATIVE=0\`), and by numpy (\`out[sl] = chunk\`, a C loop per row), same run, ms:
+${io.filter((r) => r.gatherFloor !== undefined).map((r) => `C=${r.C} (${r.engine}): ${r.nativeCopy ? 'native' : 'native (not built, so JavaScript)'} ${fmt(r.gatherFloor, 1)}, JavaScript ${fmt(r.gatherFloorJs, 1)}, numpy ${fmt(numpy?.ms[`gather${r.C}`], 1)}`).join('; ') || 'not measured (ram not selected)'}.
+
+Fresh shared memory, the floor under the ram backend's writes: the cube's chunks made fresh buffers and filled by the same native
+copy, as SharedArrayBuffers (what the ram backend stores, so worker threads read chunks without a copy; V8 maps fresh pages from the
+kernel for each) and as ordinary ArrayBuffers (recycled malloc memory), same run, ms:
+${io.filter((r) => r.freshChunks !== undefined).map((r) => `C=${r.C} (${r.engine}): SharedArrayBuffer ${fmt(r.freshChunks.shared, 1)}, ArrayBuffer ${fmt(r.freshChunks.plain, 1)}`).join('; ') || 'not measured (ram not selected)'}.
 
 | backend | engine | C | workload | dosna MB/s | best peer | peer MB/s | ratio |
 | --- | --- | --- | --- | --- | --- | --- | --- |

@@ -1,10 +1,12 @@
 /**
  * The hot path: copying an N-d strided block between two flat typed arrays of the same dtype.
- * Contiguous innermost runs go through `TypedArray.set` (or `fill` for a broadcast value);
+ * Blocks of contiguous rows go to the native module in one call where it is built (native.ts);
+ * otherwise contiguous innermost runs go through `TypedArray.set` or a word loop (or `fill` for a broadcast value);
  * axes that are contiguous in both arrays are merged first, so a whole-chunk copy is one
  * `set`. No per-element allocation.
  */
 import type { Scalar, TypedArray } from './dtypes.js';
+import { nativeModule } from './native.js';
 
 /** A strided view on a flat typed array: element (i0, i1, ...) is at `offset + sum(i_k * strides[k])`. */
 export interface StridedView<T extends TypedArray = TypedArray> {
@@ -160,6 +162,37 @@ function copyShortRuns(
   return true;
 }
 
+/**
+ * Copies below this many bytes stay in JavaScript: a call into the native module costs about
+ * as much as copying this much with the word loop.
+ */
+const NATIVE_MIN_BYTES = 1024;
+const MAX_NATIVE_AXES = 64;
+/** The native copy's plan, reused: [outer axes, row bytes, dst byte, src byte, shape, dst steps, src steps]. */
+const nativePlan = new Float64Array(4 + 3 * MAX_NATIVE_AXES);
+
+/** Contiguous rows through the native module (one call for the whole block); false if unavailable. */
+function copyRowsNatively(shape: readonly number[], ds: readonly number[], ss: readonly number[], dOffset: number, sOffset: number, d: TypedArray, s: TypedArray): boolean {
+  const outer = shape.length - 1;
+  const native = nativeModule();
+  if (native === undefined || outer > MAX_NATIVE_AXES) return false;
+  const bpe = d.BYTES_PER_ELEMENT;
+  let bytes = shape[outer] * bpe;
+  for (let axis = 0; axis < outer; axis++) bytes *= shape[axis];
+  if (bytes < NATIVE_MIN_BYTES) return false;
+  const plan = nativePlan;
+  plan[0] = outer;
+  plan[1] = shape[outer] * bpe;
+  plan[2] = dOffset * bpe;
+  plan[3] = sOffset * bpe;
+  for (let axis = 0; axis < outer; axis++) {
+    plan[4 + axis] = shape[axis];
+    plan[4 + outer + axis] = ds[axis] * bpe;
+    plan[4 + 2 * outer + axis] = ss[axis] * bpe;
+  }
+  return native.copyRows(d, s, plan);
+}
+
 /** Copies `src` into `dst`; both views must have the same shape and element family. */
 export function copyStrided(dst: StridedView, src: StridedView): void {
   const { shape, strides } = coalesce(dst.shape, [dst.strides, src.strides]);
@@ -176,6 +209,7 @@ export function copyStrided(dst: StridedView, src: StridedView): void {
   const dStep = ds[inner];
   const sStep = ss[inner];
   const mode = dStep === 1 && sStep === 1 ? 0 : dStep === 1 && sStep === 0 ? 1 : 2;
+  if (mode === 0 && copyRowsNatively(shape, ds, ss, dst.offset, src.offset, d, sd)) return;
   if (mode === 0 && n * d.BYTES_PER_ELEMENT < SHORT_RUN_BYTES && copyShortRuns(shape, ds, ss, dst.offset, src.offset, d, sd)) return;
   // The odometer over outer axes is inlined (no callback per row): this loop is the hot path.
   const counter = new Array<number>(inner).fill(0);

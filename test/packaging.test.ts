@@ -21,7 +21,8 @@ describe('installing from a checkout', () => {
   it('npm install <checkout> builds the package: import works and the dosna command runs', async () => {
     const checkout = join(work, 'dosna');
     mkdirSync(checkout);
-    for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'README.md']) {
+    for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'README.md',
+      'native/strided.c', 'native/binding.gyp', 'scripts/build-native.mjs']) {
       cpSync(join(root, entry), join(checkout, entry), { recursive: true });
     }
     // The clone's own dependencies, as `npm ci` in it would have installed them (no network here).
@@ -33,6 +34,8 @@ describe('installing from a checkout', () => {
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'uses-dosna', version: '1.0.0', type: 'module', private: true }));
     await run('npm', ['install', '--no-audit', '--no-fund', '--offline', checkout], { cwd: project, timeout: 240_000 });
     expect(existsSync(join(checkout, 'dist', 'index.js'))).toBe(true);
+    // The install script compiled the native copy from its C source.
+    expect(existsSync(join(checkout, 'native', 'build', 'Release', 'dosna_native.node'))).toBe(true);
 
     writeFileSync(join(project, 'main.js'), `
       import * as dn from 'dosna';
@@ -43,11 +46,11 @@ describe('installing from a checkout', () => {
         const server = await dn.serve(con);
         const script = await (await fetch(server.url + '/app.js')).text();
         const meta = await (await fetch(server.url + '/meta?file=installed&path=/x')).json();
-        console.log(script.length > 5000, JSON.stringify(meta.shape));
+        console.log(script.length > 5000, JSON.stringify(meta.shape), dn.nativeStatus().loaded);
         await server.close();
       });`);
     const { stdout } = await run(process.execPath, ['main.js'], { cwd: project, timeout: 60_000 });
-    expect(stdout.trim()).toBe('[2,4]\ntrue [2,2]');
+    expect(stdout.trim()).toBe('[2,4]\ntrue [2,2] true');
     const version = await run(join(project, 'node_modules', '.bin', 'dosna'), ['--version'], { cwd: project, timeout: 60_000 });
     expect(version.stdout).toMatch(/^dosna \d+\.\d+\.\d+\n$/);
   }, 300_000);

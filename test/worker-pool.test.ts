@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { freeIdentifiers } from '../src/shipping.js';
+import { setNativeEnabled } from '../src/native.js';
 import { closeConnection, combos, openConnection } from './support/matrix.js';
 
 const flat = (a: dn.NdArray) => Array.from(a.data as ArrayLike<number>);
@@ -53,18 +54,41 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', cache
     expect(ds.lastRun!.tasks.map((t) => t.worker)).toEqual([0]);
   });
 
-  it('copies large loads and reads (the caller\'s own arrays too) in the workers, in parallel', async () => {
+  it('copies large loads and reads of shared memory in the workers, in parallel; the caller\'s own arrays on this thread (no staging copy)', async () => {
     const ds = await con.createDataset('placed', { shape: [512, 1024], chunkSize: [128, 256] }); // 2 MiB
-    const mine = dn.ndarray(Float32Array.from({ length: 512 * 1024 }, (_, i) => i), [512, 1024]);
+    const values = Float32Array.from({ length: 512 * 1024 }, (_, i) => i);
+    const mine = dn.ndarray(values, [512, 1024]);
     await ds.load(mine);
-    expect(ds.lastRun!.tasks.every((t) => t.worker > 0)).toBe(true);
+    expect(ds.lastRun!.tasks.every((t) => t.worker === 0)).toBe(true);
     const out = new Float32Array(512 * 1024);
     await ds.get(undefined, { out });
-    expect(ds.lastRun!.tasks.every((t) => t.worker > 0)).toBe(true);
-    expect(out).toEqual(mine.data);
+    expect(ds.lastRun!.tasks.every((t) => t.worker === 0)).toBe(true);
+    expect(out).toEqual(values);
     const fresh = await ds.get(); // a fresh result is shared memory: workers fill it
-    expect(fresh.data).toEqual(mine.data);
+    expect(fresh.data).toEqual(values);
     expect(new Set(ds.lastRun!.tasks.map((t) => t.worker)).size).toBe(2);
+    // An array already in shared memory goes to the workers as it is.
+    const shared = new Float32Array(new SharedArrayBuffer(values.byteLength));
+    shared.set(values.map((v) => -v));
+    await ds.load(dn.ndarray(shared, [512, 1024]));
+    expect(ds.lastRun!.tasks.every((t) => t.worker > 0)).toBe(true);
+    expect((await ds.get()).data).toEqual(shared);
+  });
+
+  it('without the native copy, stages the caller\'s own arrays in shared memory and copies them in the workers', async () => {
+    setNativeEnabled(false);
+    try {
+      const ds = await con.createDataset('staged', { shape: [512, 1024], chunkSize: [128, 256] });
+      const values = Float32Array.from({ length: 512 * 1024 }, (_, i) => i * 2);
+      await ds.load(dn.ndarray(values, [512, 1024]));
+      expect(ds.lastRun!.tasks.every((t) => t.worker > 0)).toBe(true);
+      const out = new Float32Array(512 * 1024);
+      await ds.get(undefined, { out });
+      expect(ds.lastRun!.tasks.every((t) => t.worker > 0)).toBe(true);
+      expect(out).toEqual(values);
+    } finally {
+      setNativeEnabled(true);
+    }
   });
 
   it('refuses a closure before touching any chunk, saying why and how to fix it', async () => {

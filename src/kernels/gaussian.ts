@@ -12,6 +12,7 @@ import { kernel } from '../kernel.js';
 import type { NdArray } from '../ndarray.js';
 import type { TypedArray } from '../dtypes.js';
 import { reflectIndex } from '../halo.js';
+import { nativeModule } from '../native.js';
 
 /** Normalized Gaussian weights for offsets -r..r, r = floor(truncate * sigma + 0.5) (SciPy's radius). */
 export function gaussianWeights(sigma: number, truncate = 4): Float64Array {
@@ -42,6 +43,11 @@ export function correlateAxis(input: FloatArray, shape: readonly number[], axis:
   for (let a = 0; a < axis; a++) outer *= shape[a];
   let inner = 1;
   for (let a = axis + 1; a < shape.length; a++) inner *= shape[a];
+  const native = nativeModule();
+  if (native && (input instanceof Float32Array) === (out instanceof Float32Array)) {
+    native.correlateAxis(input, out, outer, n, inner, weights); // the same sums in the same order, vectorized
+    return;
+  }
   const r = (weights.length - 1) >> 1;
   const w = weights.subarray(r); // w[k] for k = 0..r
   if (inner === 1) {

@@ -1,0 +1,11 @@
+/* dosna's native module: shared declarations of its functions (module.c registers them). */
+#ifndef DOSNA_NATIVE_H
+#define DOSNA_NATIVE_H
+#include <node_api.h>
+
+/* Throws a RangeError (code DOSNA_NATIVE_PLAN) and returns NULL for the caller to return. */
+napi_value dosna_fail(napi_env env, const char *message);
+
+napi_value dosna_copy_rows(napi_env env, napi_callback_info info);
+napi_value dosna_correlate_axis(napi_env env, napi_callback_info info);
+#endif

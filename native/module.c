@@ -1,0 +1,19 @@
+/* dosna's native module (src/native.ts loads it): registers the functions of strided.c and gaussian.c. */
+#include "dosna.h"
+
+napi_value dosna_fail(napi_env env, const char *message) {
+  napi_throw_range_error(env, "DOSNA_NATIVE_PLAN", message);
+  return NULL;
+}
+
+static void define(napi_env env, napi_value exports, const char *name, napi_callback callback) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, NULL, &fn);
+  napi_set_named_property(env, exports, name, fn);
+}
+
+NAPI_MODULE_INIT() {
+  define(env, exports, "copyRows", dosna_copy_rows);
+  define(env, exports, "correlateAxis", dosna_correlate_axis);
+  return exports;
+}

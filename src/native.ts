@@ -1,0 +1,74 @@
+/**
+ * dosna's optional native module (native/*.c, built at install by scripts/build-native.mjs):
+ * the strided row copy under every read and write of a chunk's region, at memory speed where
+ * JavaScript's loops reach about a third of it, and the gaussian filter's correlation pass,
+ * vectorized by the C compiler (same results, bit for bit). Where the module
+ * is not built (no C compiler at install) or `DOSNA_NATIVE=0` is set, the JavaScript loops in
+ * strided.ts and kernels/gaussian.ts do the same work; {@link nativeStatus} says which one runs, so a slower
+ * installation is never silent.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The native module's functions (see native/strided.c for the plan's layout). */
+export interface NativeModule {
+  copyRows(dst: ArrayBufferView, src: ArrayBufferView, plan: Float64Array): boolean;
+  /** One gaussian correlation pass along the middle axis of an (outer, n, inner) block (native/gaussian.c). */
+  correlateAxis<T extends Float32Array | Float64Array>(input: T, out: T, outer: number, n: number, inner: number, weights: Float64Array): void;
+}
+
+/** Whether dosna's native copy is in use, and why not when it is not. */
+export interface NativeStatus {
+  readonly loaded: boolean;
+  /** The module's file when loaded; otherwise why it is not. */
+  readonly detail: string;
+}
+
+const MODULE_FILE = join('native', 'build', 'Release', 'dosna_native.node');
+
+function load(): { module?: NativeModule; status: NativeStatus } {
+  if (process.env.DOSNA_NATIVE === '0') return { status: { loaded: false, detail: 'disabled by DOSNA_NATIVE=0' } };
+  // This file runs from src/ (tsx), dist/ (the package) or build/src/ (the benchmarks):
+  // the package root is one or two levels up.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let level = 0; level < 3; level++, dir = dirname(dir)) {
+    const file = join(dir, MODULE_FILE);
+    if (!existsSync(file)) continue;
+    try {
+      const module = createRequire(import.meta.url)(file) as NativeModule;
+      if (typeof module.copyRows !== 'function' || typeof module.correlateAxis !== 'function') throw new Error('its functions are missing (an older build?)');
+      return { module, status: { loaded: true, detail: file } };
+    } catch (error) {
+      return { status: { loaded: false, detail: `${file} did not load: ${(error as Error).message}` } };
+    }
+  }
+  return { status: { loaded: false, detail: `${MODULE_FILE} is not built (npm ci builds it; it needs a C compiler)` } };
+}
+
+const loaded = load();
+let enabled = true;
+
+/** The native module, or undefined where the JavaScript loops copy instead. */
+export function nativeModule(): NativeModule | undefined {
+  return enabled ? loaded.module : undefined;
+}
+
+/**
+ * Turns the native copy off (or back on) in this process, so tests can check the JavaScript
+ * loops against it and the benchmarks can measure both in one run.
+ * @internal
+ */
+export function setNativeEnabled(on: boolean): void {
+  enabled = on;
+}
+
+/**
+ * Whether dosna's native copy is in use in this process, and why not when it is not
+ * (`DOSNA_NATIVE=0`, or the module was not built at install). Results are the same either
+ * way; only the speed of reads and writes differs.
+ */
+export function nativeStatus(): NativeStatus {
+  return loaded.status;
+}
