@@ -20,6 +20,8 @@ export interface BenchRun {
   readonly notes: string[];
   /** The figures of the run before this round (bench/results/baseline.json), if any. */
   readonly baseline?: { readonly date: string; readonly results: Row[] };
+  /** The last full run committed before the native module (bench/results/previous.json), if any. */
+  readonly previous?: { readonly date: string; readonly results: Row[] };
   /** Why targets are missed, by what profiles showed: pattern of the target line -> reason. */
   readonly reasons: readonly [RegExp, string][];
 }
@@ -201,7 +203,7 @@ export function report(run: BenchRun): string {
   const profileTable = profileRows(io);
 
   // --- the run before this round --------------------------------------------------------------
-  const before = run.baseline ? baselineTable(run.baseline, io) : '';
+  const before = (run.previous ? baselineTable(run.previous, io, PREVIOUS_TITLE) : '') + (run.baseline ? baselineTable(run.baseline, io, BASELINE_TITLE) : '');
 
   return `# Benchmarks
 
@@ -360,8 +362,20 @@ ${rows.join('\n')}
 `;
 }
 
-/** The figures of the run before this round of work, beside this run's, workload by workload. */
-function baselineTable(baseline: { date: string; results: Row[] }, io: Row[]): string {
+const BASELINE_TITLE = `## Before this round
+
+The figures of the run committed before this round of work (DATE, \`bench/results/baseline.json\`), beside
+this run's: MB/s, and now / then (both measured on this kind of machine, on different days: read the ratio with the noise in mind;
+write_sub then did not include a flush, as nothing was buffered).`;
+
+const PREVIOUS_TITLE = `## Before the native module
+
+The figures of the last full run committed before dosna's native copy and the worker-pool change that came with it (DATE,
+\`bench/results/previous.json\`, made the same way), beside this run's: MB/s, and now / then (both on this kind of machine, on
+different times: read the ratio with the noise in mind; the runs since then also warm up before timing, both dosna and the peers).`;
+
+/** Earlier figures (the run before this round, or before the native module) beside this run's, workload by workload. */
+function baselineTable(baseline: { date: string; results: Row[] }, io: Row[], title: string): string {
   const rows: string[] = [];
   for (const old of baseline.results.filter((r) => r.kind === 'io')) {
     const now = io.find((r) => r.backend === old.backend && r.engine === old.engine && r.N === old.N && r.C === old.C);
@@ -374,11 +388,7 @@ function baselineTable(baseline: { date: string; results: Row[] }, io: Row[]): s
     }
   }
   return `
-## Before this round
-
-The figures of the run committed before this round of work (${baseline.date.slice(0, 10)}, \`bench/results/baseline.json\`), beside
-this run's: MB/s, and now / then (both measured on this kind of machine, on different days: read the ratio with the noise in mind;
-write_sub then did not include a flush, as nothing was buffered).
+${title.replace('DATE', baseline.date.slice(0, 10))}
 
 | backend | engine | C | workload | then MB/s | now MB/s | now / then |
 | --- | --- | --- | --- | --- | --- | --- |
