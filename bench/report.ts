@@ -371,7 +371,7 @@ write_sub then did not include a flush, as nothing was buffered).`;
 const PREVIOUS_TITLE = `## Before the native module
 
 The figures of the last full run committed before dosna's native copy and the worker-pool change that came with it (DATE,
-\`bench/results/previous.json\`, made the same way), beside this run's: MB/s, and now / then (both on this kind of machine, on
+\`bench/results/previous.json\`, made the same way), beside this run's: MB/s, and now / then (both on this kind of machine, at
 different times: read the ratio with the noise in mind; the runs since then also warm up before timing, both dosna and the peers).`;
 
 /** Earlier figures (the run before this round, or before the native module) beside this run's, workload by workload. */

@@ -5,7 +5,7 @@
 import type { ChunkJob } from './chunk-ops.js';
 import type { Progress, RunReport } from './concurrency.js';
 import type { DType, TypedArray } from './dtypes.js';
-import type { ChunkIndex, ConnectionSettings, Store } from './store.js';
+import type { ChunkIndex, ConnectionSettings, DatasetMeta, Store } from './store.js';
 
 export interface RunOptions {
   /** Short name of the operation, for reports (`get`, `load`, `map`, ...). */
@@ -36,8 +36,12 @@ export interface EngineSession {
    * rank). Values cross processes as JSON with bigints, non-finite numbers and typed arrays kept.
    */
   allgather<T>(value: T, what?: string): Promise<T[]>;
-  /** A zeroed result buffer that this engine's tasks can write into (shared memory where needed). */
-  allocate(dtype: DType, length: number): TypedArray;
+  /**
+   * A zeroed result buffer that this engine's tasks can write into (shared memory where
+   * needed); `dataset` is the one the result will be read from, so the engine can tell where
+   * its read will run.
+   */
+  allocate(dtype: DType, length: number, dataset?: DatasetMeta): TypedArray;
   /** Runs a job over chunks; rejects with the first task's error after running tasks settle. */
   run(job: ChunkJob, chunks: readonly ChunkIndex[], options: RunOptions): Promise<RunReport>;
   close(): Promise<void>;

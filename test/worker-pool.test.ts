@@ -36,10 +36,10 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', cache
     expect([...workers].every((w) => w > 0)).toBe(true);
   });
 
-  it('get results land in one shared buffer written by the workers', async () => {
-    const ds = await con.createDataset('sharedout', { shape: [1100, 1000], dtype: 'int16', chunkSize: [300, 300] });
+  it('get results of compressed chunks land in one shared buffer written by the workers', async () => {
+    const ds = await con.createDataset('sharedout', { shape: [1100, 1000], dtype: 'int16', chunkSize: [300, 300], compression: 'gzip' });
     await ds.set(undefined, dn.ndarray(Int16Array.from({ length: 1100 * 1000 }, (_, i) => i % 30_000), [1100, 1000]));
-    const got = await ds.get([s(1, 1100), s(2, 1000, 1)]); // over 1 MiB: workers copy it
+    const got = await ds.get([s(1, 1100), s(2, 1000, 1)]); // over 1 MiB and compressed: workers decode it
     expect(got.data.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(ds.lastRun!.tasks.every((t) => t.worker > 0)).toBe(true);
     const values = got.data as Int16Array;
@@ -54,7 +54,7 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', cache
     expect(ds.lastRun!.tasks.map((t) => t.worker)).toEqual([0]);
   });
 
-  it('copies large loads and reads of shared memory in the workers, in parallel; the caller\'s own arrays on this thread (no staging copy)', async () => {
+  it('copies plain reads and writes on this thread (no staging copy); compressed chunks and arrays in shared memory in the workers, in parallel', async () => {
     const ds = await con.createDataset('placed', { shape: [512, 1024], chunkSize: [128, 256] }); // 2 MiB
     const values = Float32Array.from({ length: 512 * 1024 }, (_, i) => i);
     const mine = dn.ndarray(values, [512, 1024]);
@@ -64,9 +64,18 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', cache
     await ds.get(undefined, { out });
     expect(ds.lastRun!.tasks.every((t) => t.worker === 0)).toBe(true);
     expect(out).toEqual(values);
-    const fresh = await ds.get(); // a fresh result is shared memory: workers fill it
+    const fresh = await ds.get(); // a fresh result is ordinary memory, filled here
     expect(fresh.data).toEqual(values);
-    expect(new Set(ds.lastRun!.tasks.map((t) => t.worker)).size).toBe(2);
+    expect(fresh.data.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    expect(ds.lastRun!.tasks.every((t) => t.worker === 0)).toBe(true);
+    // Compressed chunks are decoded by the workers, in parallel, into a shared result.
+    const packed = await con.createDataset('packed', { shape: [512, 1024], chunkSize: [128, 256], compression: 'zstd' });
+    await packed.load(mine);
+    expect(new Set(packed.lastRun!.tasks.map((t) => t.worker)).size).toBe(2);
+    const unpacked = await packed.get();
+    expect(unpacked.data).toEqual(values);
+    expect(unpacked.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(new Set(packed.lastRun!.tasks.map((t) => t.worker)).size).toBe(2);
     // An array already in shared memory goes to the workers as it is.
     const shared = new Float32Array(new SharedArrayBuffer(values.byteLength));
     shared.set(values.map((v) => -v));
@@ -86,6 +95,10 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', cache
       await ds.get(undefined, { out });
       expect(ds.lastRun!.tasks.every((t) => t.worker > 0)).toBe(true);
       expect(out).toEqual(values);
+      const fresh = await ds.get(); // shared memory, filled by the workers
+      expect(fresh.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(new Set(ds.lastRun!.tasks.map((t) => t.worker)).size).toBe(2);
+      expect(fresh.data).toEqual(values);
     } finally {
       setNativeEnabled(true);
     }

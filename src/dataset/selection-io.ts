@@ -33,7 +33,7 @@ export async function readSelection(
       throw new ShapeError(`out holds ${into.length} elements but the selection ${formatShape(squeezedShape(sel))} has ${length}`);
     }
   }
-  const out = into ?? session.allocate(meta.dtype, length);
+  const out = into ?? session.allocate(meta.dtype, length, meta);
   let misses = chunks ?? touchedChunks(sel, meta.chunkSize);
   const cache = connection.cache;
   // Short rows of a chunk mean reading it whole anyway: then keep it (see readsThrough).

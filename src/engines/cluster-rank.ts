@@ -94,7 +94,7 @@ export const engine: Engine = {
         if (first >= 0) throw reviveError(errors[first]!, `rank ${first}`);
         return payloads as T[];
       },
-      allocate,
+      allocate: (dtype, length) => allocate(dtype, length),
       async run(job, chunks, options) {
         const mine = options.collective ? chunks.filter((_, i) => i % size === rank) : chunks;
         const target = writtenDataset(job);

@@ -34,7 +34,7 @@ export const engine: Engine = {
       onRoot: (fn) => fn(),
       barrier: async () => {},
       allgather: async (value) => [value],
-      allocate,
+      allocate: (dtype, length) => allocate(dtype, length),
       async run(job, chunks, options) {
         const target = writtenDataset(job);
         const run = await runTasks(chunks, async (index) => executeChunk(env, job, index), {

@@ -84,6 +84,11 @@ async function applyWrites(store: Store, target: DatasetMeta | undefined, writes
   return true;
 }
 
+/** Whether plain reads and writes of `dataset` copy on the calling thread (see `runsHere`). */
+function copiesHere(dataset: DatasetMeta): boolean {
+  return nativeModule() !== undefined && dataset.compression === undefined;
+}
+
 class WorkerPoolSession implements EngineSession {
   readonly rank = 0;
   readonly size = 1;
@@ -100,25 +105,28 @@ class WorkerPoolSession implements EngineSession {
   async barrier(): Promise<void> {}
   async allgather<T>(value: T): Promise<T[]> { return [value]; }
 
-  allocate(dtype: Parameters<typeof allocate>[0], length: number): TypedArray {
-    return allocate(dtype, length, true);
+  /** Shared memory for the workers to fill, unless the read will run on this thread (see {@link runsHere}). */
+  allocate(dtype: Parameters<typeof allocate>[0], length: number, dataset?: DatasetMeta): TypedArray {
+    return allocate(dtype, length, !(dataset && copiesHere(dataset)));
   }
 
   /**
    * Whether the job runs on this thread: a read or write of at most `SMALL_BYTES` (a plane, a
    * line, a few cells), for which handing it to a worker and back costs more than the copy;
-   * and, where the native copy is built, any read or write of a caller's array that is not in
-   * shared memory. Workers could only reach such an array through a staging copy in a fresh
-   * SharedArrayBuffer, whose pages V8 maps anew each time: staging cost more than the copy it
-   * spreads over the workers (measured, loading a 256^3 float32 cube into hdf5 in 64^3 chunks:
-   * 156 ms through workers against 64 ms here; dosna's native copy runs at memory speed, and
-   * file I/O runs on libuv's threads either way). Reads into shared memory (the arrays `get`
-   * allocates under this engine) and kernels still go to the workers.
+   * and, where the native copy is built, any read or write of an uncompressed dataset (the
+   * arrays `get` allocates then are ordinary memory) whose array is not in shared memory.
+   * Workers could only reach such an array through a staging copy in a fresh
+   * SharedArrayBuffer, and V8 maps fresh pages from the kernel for every one (munmapping them
+   * again costs every thread of the process): staging cost more than the copy it spread over
+   * the workers (measured, loading a 256^3 float32 cube into hdf5 in 64^3 chunks: 156 ms through
+   * workers against 64 ms here). The native copy runs at memory speed, and file I/O runs on
+   * libuv's threads either way. Compressed chunks (decoding is compute), kernels and arrays
+   * already in shared memory still go to the workers.
    */
   private runsHere(job: ChunkJob): boolean {
-    const staged = (data: TypedArray) => !(data.buffer instanceof SharedArrayBuffer) && nativeModule() !== undefined;
-    if (job.kind === 'read') return job.out.byteLength <= SMALL_BYTES || staged(job.out);
-    if (job.kind === 'write') return job.selection.reduce((n, a) => n * a.count, job.source.data.BYTES_PER_ELEMENT) <= SMALL_BYTES || staged(job.source.data);
+    const unstaged = (data: TypedArray, dataset: DatasetMeta) => !(data.buffer instanceof SharedArrayBuffer) && copiesHere(dataset);
+    if (job.kind === 'read') return job.out.byteLength <= SMALL_BYTES || unstaged(job.out, job.dataset);
+    if (job.kind === 'write') return job.selection.reduce((n, a) => n * a.count, job.source.data.BYTES_PER_ELEMENT) <= SMALL_BYTES || unstaged(job.source.data, job.dataset);
     return false;
   }
 
