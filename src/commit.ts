@@ -11,6 +11,7 @@ import { takeBuffer, giveBack } from './buffer-pool.js';
 import { allocate, allocateUninitialized, bytesOf, bytesPerElement, viewAs, type TypedArray } from './dtypes.js';
 import { ConflictError } from './errors.js';
 import { product } from './slicing.js';
+import { copyRun, fillArray } from './strided.js';
 import type { ChunkIndex, ChunkVersion, DatasetMeta, Generation, Store } from './store.js';
 
 /** Attempts before a commit gives up (each loses only to a writer that committed in between). */
@@ -74,14 +75,14 @@ export function chunkCopy(meta: DatasetMeta, store: Store, bytes: Uint8Array | u
   if (uninitialized && !shared) return allocateUninitialized(meta.dtype, n);
   const data = allocate(meta.dtype, n, shared);
   if (uninitialized) return data;
-  if (bytes) bytesOf(data).set(bytes);
+  if (bytes) copyRun(bytesOf(data), 0, bytes, 0, bytes.byteLength);
   else if (!Object.is(meta.fillValue, 0) && meta.fillValue !== 0n) chunkFill(data, meta);
   return data;
 }
 
 /** Sets every cell of a chunk buffer to the fill value (-0 is not 0 in bits: filled too). */
 export function chunkFill(data: TypedArray, meta: DatasetMeta): void {
-  (data as Float64Array).fill(meta.fillValue as number);
+  fillArray(data, meta.fillValue);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

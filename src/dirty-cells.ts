@@ -13,7 +13,7 @@ import { chunkView } from './chunk-ops.js';
 import type { TypedArray } from './dtypes.js';
 import { product, type AxisPart } from './slicing.js';
 import type { ChunkIndex, DatasetMeta } from './store.js';
-import { copyStrided, fillStrided } from './strided.js';
+import { copyRun, copyStrided, fillStrided } from './strided.js';
 
 /** Boxes kept before switching to a byte per cell. */
 const MAX_BOXES = 64;
@@ -42,14 +42,12 @@ function searchable(mask: Uint8Array): Buffer {
 
 /** Copies the cells of `src` that `mask` marks into `dst`, a run of marked cells at a time. */
 function overlayMasked(dst: TypedArray, src: TypedArray, mask: Uint8Array): void {
-  const d = dst as Float64Array;
-  const s = src as Float64Array;
   const m = searchable(mask);
   const n = m.length;
   for (let start = m.indexOf(1); start >= 0 && start < n;) {
     let end = m.indexOf(0, start);
     if (end < 0) end = n;
-    d.set(s.subarray(start, end), start);
+    copyRun(dst, start, src, start, end - start);
     start = end < n ? m.indexOf(1, end) : -1;
   }
 }

@@ -7,7 +7,7 @@
  * hyperslab of a contiguous dataset).
  */
 import type { Scalar, TypedArray } from './dtypes.js';
-import { coalesce, forEachRow, type StridedView } from './strided.js';
+import { coalesce, copyRun, forEachRow, type StridedView } from './strided.js';
 
 /** Where a chunk part lies inside the chunk: element offset, shape and strides (in elements). */
 export interface ChunkLayout {
@@ -119,7 +119,7 @@ export function sharedBufferOf(parts: readonly Uint8Array[]): SharedArrayBuffer 
   const view = new Uint8Array(buffer);
   let at = 0;
   for (const p of parts) {
-    view.set(p, at);
+    copyRun(view, at, p, 0, p.byteLength);
     at += p.byteLength;
   }
   return buffer;

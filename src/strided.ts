@@ -193,6 +193,46 @@ function copyRowsNatively(shape: readonly number[], ds: readonly number[], ss: r
   return native.copyRows(d, s, plan);
 }
 
+/** Whether either array lives in shared memory (a SharedArrayBuffer). */
+const shared = (a: TypedArray, b?: TypedArray) => a.buffer instanceof SharedArrayBuffer || (b !== undefined && b.buffer instanceof SharedArrayBuffer);
+
+/**
+ * Copies `count` elements of `src` from `srcStart` to `dst` at `dstStart` (what
+ * `dst.set(src.subarray(...), dstStart)` does; same element family). Where either array is
+ * in shared memory it goes through the native copy: V8's own `set` copies to or from a
+ * SharedArrayBuffer element by element (measured, 64 MiB in 1 MiB pieces: 9-14 ms against
+ * 2-3 ms for memcpy), and the ram backend's chunks and worker-pool's results live there.
+ */
+export function copyRun(dst: TypedArray, dstStart: number, src: TypedArray, srcStart: number, count: number): void {
+  const native = nativeModule();
+  const bpe = dst.BYTES_PER_ELEMENT;
+  if (native && count * bpe >= NATIVE_MIN_BYTES && shared(dst, src)) {
+    const plan = nativePlan;
+    plan[0] = 0;
+    plan[1] = count * bpe;
+    plan[2] = dstStart * bpe;
+    plan[3] = srcStart * bpe;
+    native.copyRows(dst, src, plan);
+    return;
+  }
+  (dst as Float64Array).set((src as Float64Array).subarray(srcStart, srcStart + count), dstStart);
+}
+
+/**
+ * Sets every element of `data` to `value` (of its element type). In shared memory, where V8's
+ * `fill` stores element by element (measured: 24 times slower than on ordinary memory), the
+ * first element is set and copied over doubling spans by the native copy.
+ */
+export function fillArray(data: TypedArray, value: Scalar): void {
+  const n = data.length;
+  if (n * data.BYTES_PER_ELEMENT < NATIVE_MIN_BYTES * 4 || !shared(data) || nativeModule() === undefined) {
+    (data as Float64Array).fill(value as number);
+    return;
+  }
+  (data as Float64Array).fill(value as number, 0, Math.min(n, 256));
+  for (let filled = Math.min(n, 256); filled < n; filled *= 2) copyRun(data, filled, data, 0, Math.min(filled, n - filled));
+}
+
 /** Copies `src` into `dst`; both views must have the same shape and element family. */
 export function copyStrided(dst: StridedView, src: StridedView): void {
   const { shape, strides } = coalesce(dst.shape, [dst.strides, src.strides]);

@@ -4,7 +4,7 @@ import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { reflectIndex, paddedAxis, gatherPadded } from '../src/halo.js';
 import { normalizeIndex, sliceIndices, Slice } from '../src/slicing.js';
-import { copyStrided, fillStrided } from '../src/strided.js';
+import { copyRun, copyStrided, fillArray, fillStrided } from '../src/strided.js';
 import { nativeStatus, setNativeEnabled } from '../src/native.js';
 import { allocate, fromNumpyTypeString, toNumpyTypeString, castScalar, viewAs } from '../src/dtypes.js';
 import { KeyedMutex, runTasks } from '../src/concurrency.js';
@@ -40,6 +40,27 @@ describe('slices', () => {
 describe('the native copy', () => {
   it('is built and loaded here (npm ci builds it; without it every copy runs in JavaScript)', () => {
     expect(nativeStatus()).toMatchObject({ loaded: true });
+  });
+
+  it('copies runs and fills arrays in shared memory exactly, as set and fill do (any length, any offset)', () => {
+    for (const Ctor of [Float32Array, Float64Array, Int16Array, Uint8Array, BigInt64Array] as const) {
+      for (const n of [1, 300, 1000, 70_001]) {
+        const make = (bytes: number, byteOffset: number, length: number) =>
+          new (Ctor as unknown as new (b: ArrayBufferLike, o: number, n: number) => dn.TypedArray)(new SharedArrayBuffer(bytes), byteOffset, length);
+        const src = make(n * Ctor.BYTES_PER_ELEMENT + 64, 8, n); // a view that starts inside its buffer
+        for (let i = 0; i < n; i++) (src as unknown as number[])[i] = (Ctor === BigInt64Array ? BigInt(i * 7 - 5) : (i * 7) % 120 - 5) as never;
+        const dst = make((n + 10) * Ctor.BYTES_PER_ELEMENT, 0, n + 10);
+        const expected = new Ctor(n + 10);
+        const count = Math.max(0, n - 3);
+        copyRun(dst as never, 4, src as never, 3, count);
+        (expected as unknown as Float64Array).set((src as unknown as Float64Array).subarray(3, 3 + count), 4);
+        expect(Array.from(dst as never), `${Ctor.name} copy ${n}`).toEqual(Array.from(expected as never));
+        const value = Ctor === BigInt64Array ? -3n : Ctor === Uint8Array ? 200 : -3;
+        fillArray(dst as never, value as never);
+        expect((dst as unknown as ArrayLike<unknown>).length).toBe(n + 10);
+        expect(Array.from(dst as never).every((v) => v === value), `${Ctor.name} fill ${n}`).toBe(true);
+      }
+    }
   });
 
   it('refuses a plan outside either array before copying anything', () => {

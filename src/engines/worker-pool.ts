@@ -14,7 +14,7 @@ import { ConflictError, DosnaError, KernelError, OptionError } from '../errors.j
 import { checkOptions } from '../options.js';
 import { reviveError } from '../remote-error.js';
 import { shipKernel } from '../shipping.js';
-import type { StridedView } from '../strided.js';
+import { copyRun, type StridedView } from '../strided.js';
 import type { ChunkIndex, ConnectionSettings, DatasetMeta, Store } from '../store.js';
 import { concurrencyOption } from './cpu.js';
 import { threadEntry } from '../thread-entry.js';
@@ -39,7 +39,7 @@ function positiveInteger(value: unknown, name: string, fallback: number): number
 function shared<T extends TypedArray>(data: T): T {
   if (data.buffer instanceof SharedArrayBuffer) return data;
   const copy = new (data.constructor as new (buffer: SharedArrayBuffer) => T)(new SharedArrayBuffer(data.byteLength));
-  (copy as unknown as Float64Array).set(data as unknown as Float64Array);
+  copyRun(copy, 0, data, 0, data.length);
   return copy;
 }
 
@@ -149,7 +149,7 @@ class WorkerPoolSession implements EngineSession {
       // one, copied over once at the end.
       const out = new (job.out.constructor as new (buffer: SharedArrayBuffer) => TypedArray)(new SharedArrayBuffer(job.out.byteLength));
       const report = await this.run({ ...job, out }, chunks, options);
-      (job.out as Float64Array).set(out as Float64Array);
+      copyRun(job.out, 0, out, 0, out.length);
       return report;
     }
     const workerJob = toWorkerJob(job); // throws before any chunk is touched
