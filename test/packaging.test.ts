@@ -21,10 +21,11 @@ describe('installing from a checkout', () => {
   it('npm install <checkout> builds the package: import works and the dosna command runs', async () => {
     const checkout = join(work, 'dosna');
     mkdirSync(checkout);
-    for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'README.md',
-      'native/strided.c', 'native/binding.gyp', 'scripts/build-native.mjs']) {
-      cpSync(join(root, entry), join(checkout, entry), { recursive: true });
+    for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'README.md', 'native', 'scripts/build-native.mjs']) {
+      // The native module's sources, not this checkout's build of them.
+      cpSync(join(root, entry), join(checkout, entry), { recursive: true, filter: (from) => !from.startsWith(join(root, 'native', 'build')) });
     }
+    expect(existsSync(join(checkout, 'native', 'build'))).toBe(false);
     // The clone's own dependencies, as `npm ci` in it would have installed them (no network here).
     symlinkSync(join(root, 'node_modules'), join(checkout, 'node_modules'));
     expect(existsSync(join(checkout, 'dist'))).toBe(false);
