@@ -74,8 +74,7 @@ describe('the native copy', () => {
   });
 });
 
-for (const path of ['native', 'JavaScript'] as const) {
-describe(`strided copies (${path})`, () => {
+describe.each(['native', 'JavaScript'] as const)('strided copies (%s)', (path) => {
   beforeAll(() => setNativeEnabled(path === 'native'));
   afterAll(() => setNativeEnabled(true));
 
@@ -144,7 +143,6 @@ describe(`strided copies (${path})`, () => {
     }
   });
 });
-}
 
 describe('halo reflection', () => {
   it('matches SciPy mode="reflect" (d c b a | a b c d | d c b a), also past one period', () => {
