@@ -1,4 +1,4 @@
-/* dosna's native module (src/native.ts loads it): registers the functions of strided.c and gaussian.c. */
+/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c and malloc.c. */
 #include "dosna.h"
 
 napi_value dosna_fail(napi_env env, const char *message) {
@@ -15,5 +15,6 @@ static void define(napi_env env, napi_value exports, const char *name, napi_call
 NAPI_MODULE_INIT() {
   define(env, exports, "copyRows", dosna_copy_rows);
   define(env, exports, "correlateAxis", dosna_correlate_axis);
+  define(env, exports, "tuneMalloc", dosna_tune_malloc);
   return exports;
 }

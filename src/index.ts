@@ -36,6 +36,7 @@ export type { StridedView } from './strided.js';
 export type { Selection, AxisSelection } from './slicing.js';
 export { ndarray, type NdArray } from './ndarray.js';
 export { nativeStatus, type NativeStatus } from './native.js';
+export type { MallocPolicy } from './malloc-policy.js';
 export { serve, type ServeOptions, type DosnaServer } from './serve/server.js';
 export { gaussianWeights, gaussianFilter, gaussianFilter1d, kernels as gaussianKernels, type GaussianArgs, type FloatArray } from './kernels/gaussian.js';
 export {

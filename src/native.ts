@@ -2,7 +2,8 @@
  * dosna's optional native module (native/*.c, built at install by scripts/build-native.mjs):
  * the strided row copy under every read and write of a chunk's region, at memory speed where
  * JavaScript's loops reach about a third of it, and the gaussian filter's correlation pass,
- * vectorized by the C compiler (same results, bit for bit). Where the module
+ * vectorized by the C compiler (same results, bit for bit), and glibc malloc's thresholds
+ * (malloc-policy.ts says why). Where the module
  * is not built (no C compiler at install) or `DOSNA_NATIVE=0` is set, the JavaScript loops in
  * strided.ts and kernels/gaussian.ts do the same work; {@link nativeStatus} says which one runs, so a slower
  * installation is never silent.
@@ -11,12 +12,15 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { applyMallocPolicy, type MallocPolicy } from './malloc-policy.js';
 
 /** The native module's functions (see native/strided.c for the plan's layout). */
 export interface NativeModule {
   copyRows(dst: ArrayBufferView, src: ArrayBufferView, plan: Float64Array): boolean;
   /** One gaussian correlation pass along the middle axis of an (outer, n, inner) block (native/gaussian.c). */
   correlateAxis<T extends Float32Array | Float64Array>(input: T, out: T, outer: number, n: number, inner: number, weights: Float64Array): void;
+  /** Sets glibc malloc's mmap and trim thresholds (native/malloc.c); false where there is no glibc. */
+  tuneMalloc(mmapThreshold: number, trimThreshold: number): boolean;
 }
 
 /** Whether dosna's native copy is in use, and why not when it is not. */
@@ -24,12 +28,16 @@ export interface NativeStatus {
   readonly loaded: boolean;
   /** The module's file when loaded; otherwise why it is not. */
   readonly detail: string;
+  /** Whether dosna set malloc's thresholds for this process (src/malloc-policy.ts), and which. */
+  readonly malloc: MallocPolicy;
 }
 
 const MODULE_FILE = join('native', 'build', 'Release', 'dosna_native.node');
 
+const MALLOC_UNTOUCHED: MallocPolicy = { tuned: false, detail: 'the native module is not loaded' };
+
 function load(): { module?: NativeModule; status: NativeStatus } {
-  if (process.env.DOSNA_NATIVE === '0') return { status: { loaded: false, detail: 'disabled by DOSNA_NATIVE=0' } };
+  if (process.env.DOSNA_NATIVE === '0') return { status: { loaded: false, detail: 'disabled by DOSNA_NATIVE=0', malloc: MALLOC_UNTOUCHED } };
   // This file runs from src/ (tsx), dist/ (the package) or build/src/ (the benchmarks):
   // the package root is one or two levels up.
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -38,13 +46,14 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      if (typeof module.copyRows !== 'function' || typeof module.correlateAxis !== 'function') throw new Error('its functions are missing (an older build?)');
-      return { module, status: { loaded: true, detail: file } };
+      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc'] as const).filter((name) => typeof module[name] !== 'function');
+      if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
+      return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module.tuneMalloc, process.env) } };
     } catch (error) {
-      return { status: { loaded: false, detail: `${file} did not load: ${(error as Error).message}` } };
+      return { status: { loaded: false, detail: `${file} did not load: ${(error as Error).message}`, malloc: MALLOC_UNTOUCHED } };
     }
   }
-  return { status: { loaded: false, detail: `${MODULE_FILE} is not built (npm ci builds it; it needs a C compiler)` } };
+  return { status: { loaded: false, detail: `${MODULE_FILE} is not built (npm ci builds it; it needs a C compiler)`, malloc: MALLOC_UNTOUCHED } };
 }
 
 const loaded = load();

@@ -8,6 +8,8 @@ import { copyRun, copyStrided, fillArray, fillStrided } from '../src/strided.js'
 import { nativeStatus, setNativeEnabled } from '../src/native.js';
 import { allocate, fromNumpyTypeString, toNumpyTypeString, castScalar, viewAs } from '../src/dtypes.js';
 import { KeyedMutex, runTasks } from '../src/concurrency.js';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 describe('slices', () => {
   it('follow Python slice.indices for every sign combination', () => {
@@ -40,6 +42,28 @@ describe('slices', () => {
 describe('the native copy', () => {
   it('is built and loaded here (npm ci builds it; without it every copy runs in JavaScript)', () => {
     expect(nativeStatus()).toMatchObject({ loaded: true });
+  });
+
+  describe('malloc thresholds', () => {
+    /** nativeStatus().malloc of a fresh process started with `env`. */
+    const mallocIn = (env: Record<string, string>) => {
+      const index = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+      const script = `const dn = await import(${JSON.stringify(index)}); console.log(JSON.stringify(dn.nativeStatus().malloc));`;
+      const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(MALLOC_|GLIBC_TUNABLES|DOSNA_NATIVE)/.test(k)));
+      return JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...clean, ...env }, encoding: 'utf8' }));
+    };
+
+    it('are set by the module in a process that chose none', () => {
+      expect(mallocIn({})).toEqual({ tuned: true, detail: 'mmap threshold 32 MiB, trim threshold 256 MiB' });
+    });
+
+    it("leave the process's own choice standing, and malloc alone without the module", () => {
+      expect(mallocIn({ MALLOC_TRIM_THRESHOLD_: '131072' })).toEqual({ tuned: false, detail: 'left to MALLOC_TRIM_THRESHOLD_=131072' });
+      expect(mallocIn({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=65536' }))
+        .toEqual({ tuned: false, detail: 'left to glibc.malloc.mmap_threshold in GLIBC_TUNABLES' });
+      expect(mallocIn({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' })).toMatchObject({ tuned: true });
+      expect(mallocIn({ DOSNA_NATIVE: '0' })).toEqual({ tuned: false, detail: 'the native module is not loaded' });
+    });
   });
 
   it('copies runs and fills arrays in shared memory exactly, as set and fill do (any length, any offset)', () => {
