@@ -110,9 +110,9 @@ async function gatherCopy(C: number, nativeCopy: boolean): Promise<number[]> {
 /**
  * The floor under the ram backend's writes: every chunk of the cube made a fresh buffer of
  * its own and filled by the same native copy, as SharedArrayBuffers (what the ram backend keeps,
- * so worker threads read chunks without a copy) and, for comparison, as ordinary ArrayBuffers
- * (which V8 takes from recycled malloc memory; a SharedArrayBuffer gets fresh pages from the
- * kernel every time). Medians of `runs`, in ms.
+ * so worker threads read chunks without a copy) and, for comparison, as ordinary ArrayBuffers.
+ * Both come from malloc; V8 frees the replaced ones only at a later garbage collection, so
+ * the heap grows into fresh pages until one comes. Medians of `runs`, in ms.
  */
 async function freshChunksFloor(C: number): Promise<{ shared: number; plain: number }> {
   const { copyRun } = await import('../src/strided.js');
@@ -127,6 +127,16 @@ async function freshChunksFloor(C: number): Promise<{ shared: number; plain: num
     }
   }, { warmup: true });
   return { shared: median(await fill(() => new SharedArrayBuffer(chunkBytes))), plain: median(await fill(() => new ArrayBuffer(chunkBytes))) };
+}
+
+/**
+ * The floor under apply with this benchmark's chunk function: the same `+1` loop over the cube's
+ * chunks held as ordinary arrays in memory, no store, no copy, no commit (numpy's `chunk += 1`
+ * over its chunk arrays is in peers.py). Median of `runs`, in ms.
+ */
+async function chunkFunctionAlone(C: number): Promise<number> {
+  const chunks = Array.from({ length: N ** 3 / C ** 3 }, (_, i) => dn.ndarray(randomFloat32(C ** 3, 11 + i), [C, C, C]));
+  return median(await timeRuns(runs, async () => { for (const chunk of chunks) plusOne(chunk); }, { warmup: true }));
 }
 
 /**
@@ -213,6 +223,7 @@ try {
       const gatherFloor = backend === 'ram' ? median(await gatherCopy(C, true)) : undefined;
       const gatherFloorJs = backend === 'ram' ? median(await gatherCopy(C, false)) : undefined;
       const freshChunks = backend === 'ram' ? await freshChunksFloor(C) : undefined;
+      const kernelAlone = backend === 'ram' ? await chunkFunctionAlone(C) : undefined;
       // The floor under any get() that returns a new array: allocating one and touching its pages.
       const freshArray = await timeRuns(runs, async () => { new Float32Array(N ** 3).fill(1); });
       await ds.delete();
@@ -239,7 +250,7 @@ try {
           writeRounds: roundRatios(paired.write, paired.refWrite), readRounds: roundRatios(paired.read, paired.refRead),
         },
         misalignedCostPerByte: (median(times.misaligned) / blockBytes) / (median(times.read) / bytes),
-        ...(gatherFloor !== undefined ? { gatherFloor, gatherFloorJs, nativeCopy: dn.nativeStatus().loaded, freshChunks } : {}),
+        ...(gatherFloor !== undefined ? { gatherFloor, gatherFloorJs, nativeCopy: dn.nativeStatus().loaded, freshChunks, kernelAlone } : {}),
         peakRssMiB: peakRssMiB(),
       });
     }

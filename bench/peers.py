@@ -167,8 +167,9 @@ def zarr_peer(kind, directory, n, c, runs, cube, block_data):
 
 
 def numpy_peer(n, chunk_sizes, runs, cube):
-    """numpy's own copy of the cube (allocate and copy), of a reused array (copy only), and its
-    gather of the cube from separate chunk arrays into a reused one (the copy under a read)."""
+    """numpy's own copy of the cube (allocate and copy), of a reused array (copy only), its
+    gather of the cube from separate chunk arrays into a reused one (the copy under a read), and
+    apply's `+1` over those chunk arrays alone (the chunk function without any store)."""
     out = np.empty_like(cube)
     ms = {
         'copy': median(time_runs(runs, lambda: cube.copy())),
@@ -184,6 +185,11 @@ def numpy_peer(n, chunk_sizes, runs, cube):
             for sl, chunk in zip(slices, chunks):
                 out[sl] = chunk
         ms[f'gather{c}'] = median(time_runs(runs, gather))
+
+        def plus_one():
+            for chunk in chunks:
+                chunk += 1
+        ms[f'plusOne{c}'] = median(time_runs(runs, plus_one, warmup=True))
     emit({'kind': 'peer-io', 'peer': 'numpy', 'N': n, 'C': 0, 'runs': runs, 'bytes': n ** 3 * 4, 'ms': ms})
 
 
