@@ -30,7 +30,7 @@ export async function timeRuns(
 }
 
 /** Warm-up before timed runs: repeated until this much time is spent, at most WARMUP_RUNS times. */
-export const WARMUP_MS = 100;
+export const WARMUP_MS = 300;
 export const WARMUP_RUNS = 50;
 
 /** Peak resident set size of this process so far, in MiB. */

@@ -206,15 +206,19 @@ try {
       // within a run, so the ratio is taken of runs made next to each other.
       const ref = await referenceOps(ds.totalChunks, C ** 3 * 4, concurrency);
       const paired = { write: [] as number[], read: [] as number[], refWrite: [] as number[], refRead: [] as number[] };
-      for (let r = 0; r < runs; r++) {
+      // One untimed round first, as every other workload warms up.
+      for (let r = -1; r < runs; r++) {
         if (await con.hasDataset(name)) await con.delDataset(name);
-        paired.write.push(...await timeRuns(1, async () => {
-          ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
-          await ds.load(cube);
-        }));
-        paired.refWrite.push(...await timeRuns(1, ref.write));
-        paired.read.push(...await timeRuns(1, () => ds.get()));
-        paired.refRead.push(...await timeRuns(1, ref.read));
+        const round = {
+          write: await timeRuns(1, async () => {
+            ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
+            await ds.load(cube);
+          }),
+          refWrite: await timeRuns(1, ref.write),
+          read: await timeRuns(1, () => ds.get()),
+          refRead: await timeRuns(1, ref.read),
+        };
+        if (r >= 0) for (const k of Object.keys(paired) as (keyof typeof paired)[]) paired[k].push(...round[k]);
       }
       ref.close();
       const roundRatios = (ours: number[], theirs: number[]) => ours.map((ms, i) => theirs[i] / ms);
@@ -231,6 +235,8 @@ try {
       emit({
         kind: 'io', backend, engine, engineOptions: args.engineOptions, N, C, runs, bytes, concurrency, chunks: N ** 3 / C ** 3,
         ms: { ...Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])), freshArray: median(freshArray) },
+        // Every timed run, so runs of several rounds pool into one median (bench/rounds.ts).
+        samples: { ...times, freshArray },
         ...(profiling ? { profiles } : {}),
         ...(backend === 'hdf5' ? {
           // The same create + load with the chunk locks off (unsafe with other writers, so
@@ -244,6 +250,7 @@ try {
           writeSubFloor: await rewriteFloor(ds.chunkSlices(block).filter((c) => c.chunk.some((sl, a) => (sl.stop! - sl.start!) !== C)).length, C ** 3 * 4, concurrency),
         } : {}),
         reference: { name: ref.name, write: median(paired.refWrite), read: median(paired.refRead) },
+        referenceSamples: { write: paired.refWrite, read: paired.refRead },
         // Reference time over dosna's, each round's (above 1: dosna is faster), and their medians.
         referenceRatios: {
           write: median(roundRatios(paired.write, paired.refWrite)), read: median(roundRatios(paired.read, paired.refRead)),

@@ -29,7 +29,7 @@ def median(xs):
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
-WARMUP_MS = 100  # as bench/common.ts: untimed runs first, until this much time is spent
+WARMUP_MS = 300  # as bench/common.ts: untimed runs first, until this much time is spent
 WARMUP_RUNS = 50
 
 
@@ -89,36 +89,42 @@ def io_workloads(name, make, reopen, n, c, runs, cube, block_data, flush):
     far as the peer goes (h5py: flush the file)."""
     block, aligned = regions(n)
     holder = {}
+    ms, samples = {}, {}
+
+    def timed(key, fn):
+        # Every timed run is kept: the benchmark pools the runs of several rounds (bench/rounds.ts).
+        samples[key] = time_runs(runs, fn, warmup=True)
+        ms[key] = median(samples[key])
 
     def write():
         holder['a'] = make()
         holder['a'][...] = cube
         flush(holder['a'])
 
-    ms = {'write': median(time_runs(runs, write, warmup=True))}
+    timed('write', write)
     a = reopen()
-    ms['read'] = median(time_runs(runs, lambda: a[...], warmup=True))
+    timed('read', lambda: a[...])
     out = np.empty(cube.shape, dtype=np.float32)
     if hasattr(a, 'read_direct'):
-        ms['readInto'] = median(time_runs(runs, lambda: a.read_direct(out), warmup=True))
-    ms['misaligned'] = median(time_runs(runs, lambda: a[block], warmup=True))
-    ms['aligned'] = median(time_runs(runs, lambda: a[aligned], warmup=True))
-    ms['plane'] = median(time_runs(runs, lambda: a[n // 2], warmup=True))
-    ms['line'] = median(time_runs(runs, lambda: a[:, 5, 7], warmup=True))
+        timed('readInto', lambda: a.read_direct(out))
+    timed('misaligned', lambda: a[block])
+    timed('aligned', lambda: a[aligned])
+    timed('plane', lambda: a[n // 2])
+    timed('line', lambda: a[:, 5, 7])
 
     def set_block():
         a[block] = block_data
         flush(a)
 
-    ms['setBlock'] = median(time_runs(runs, set_block, warmup=True))
+    timed('setBlock', set_block)
 
     def apply():
         for sl in chunk_slices(a.shape, (c, c, c)):
             a[sl] = a[sl] + np.float32(1)
         flush(a)
 
-    ms['apply'] = median(time_runs(runs, apply, warmup=True))
-    emit({'kind': 'peer-io', 'peer': name, 'N': n, 'C': c, 'runs': runs, 'bytes': n ** 3 * 4, 'ms': ms})
+    timed('apply', apply)
+    emit({'kind': 'peer-io', 'peer': name, 'N': n, 'C': c, 'runs': runs, 'bytes': n ** 3 * 4, 'ms': ms, 'samples': samples})
 
 
 def h5py_peer(directory, n, c, runs, cube, block_data):

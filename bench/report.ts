@@ -211,7 +211,10 @@ Made by \`${run.command}\` on ${run.date.slice(0, 10)}: ${cpus().length} cores (
 Workloads and targets are those of the project's benchmark plan (the first round's, and the second round's against the Python
 peers). Every figure stands beside a reference measured in the same run on the same machine; these machines are shared and noisy,
 so the ratios mean more than the absolute times. Each workload ran in its own process (peak RSS is that process's, worker threads
-included). Raw figures: \`bench/results/latest.json\`.
+included). The I/O workloads of the local backends (ram, hdf5, zarr) and the Python peers' ran in interleaved rounds (every
+backend and engine, then the peers, then the next round; a few timed runs each per round, after a warm-up), and each figure is the
+median of all the rounds' runs: a drift of the machine's speed over minutes weighs on dosna and its peers alike. Raw figures:
+\`bench/results/latest.json\`.
 
 ## Targets
 

@@ -19,6 +19,7 @@ import { BENCH_HELP, parseBenchArgs, type BenchOptions } from './options.js';
 import { report, type BenchRun } from './report.js';
 import { withHugePages } from '../src/huge-pages.js';
 import { REASONS } from './reasons.js';
+import { poolRounds } from './rounds.js';
 
 const run = promisify(execFile);
 let options: BenchOptions;
@@ -95,23 +96,24 @@ console.log(`dosna benchmarks (${full ? 'full' : 'quick'}), ${runs} runs each, $
 console.log('per-chunk kernel:');
 results.push(...(await child('kernel.js', [])));
 
-console.log('slicing and I/O:');
-// The local backends first, then the RGW started for the remote ones: its daemons (and their
-// start-up) take no CPU from the local backends' figures.
+// The remote backends, with the RGW started for them, then (after it is stopped, so its
+// daemons take no CPU) the local backends in rounds with the Python peers.
 const isRemote = (b: string) => b === 's3' || b === 'ceph';
-let remote: ReturnType<typeof s3Environment>;
-let remoteTried = false;
-for (const backend of [...backends.filter((b) => !isRemote(b)), ...backends.filter(isRemote)]) {
-  if (isRemote(backend) && !remoteTried) {
-    remoteTried = true;
-    remote = s3Environment();
-  }
-  if (isRemote(backend) && !remote) continue;
+/** io.js's arguments for one backend and engine. */
+function ioArgs(backend: string, engine: string, timedRuns: number, profile: boolean): string[] {
   const n = isRemote(backend) ? 128 : 256;
   const chunks = full ? (isRemote(backend) ? '32,64' : '32,64,128') : isRemote(backend) ? '32' : '64';
-  for (const engine of engines) {
-    const extra = engine === 'worker-pool' ? ['--engine-options', 'threads=2'] : [];
-    results.push(...(await child('io.js', ['--backend', backend, '--engine', engine, ...extra, '--n', String(n), '--chunks', chunks, '--runs', String(runs), '--profile'], remote?.env)));
+  const extra = engine === 'worker-pool' ? ['--engine-options', 'threads=2'] : [];
+  return ['--backend', backend, '--engine', engine, ...extra, '--n', String(n), '--chunks', chunks, '--runs', String(timedRuns), ...(profile ? ['--profile'] : [])];
+}
+const remoteBackends = backends.filter(isRemote);
+// No Python peer reads an object store: each figure is paired with its plain SDK reference
+// round by round inside io.js instead.
+const remote = remoteBackends.length > 0 ? s3Environment() : undefined;
+if (remote) {
+  console.log('slicing and I/O on the object stores:');
+  for (const backend of remoteBackends) {
+    for (const engine of engines) results.push(...(await child('io.js', ioArgs(backend, engine, runs, true), remote.env)));
   }
 }
 
@@ -138,14 +140,44 @@ async function peers(args: string[]): Promise<Record_[]> {
 }
 
 const local = backends.filter((b) => b === 'ram' || b === 'hdf5' || b === 'zarr');
+/** Whether the Python peers can run here (Debian's python3 with h5py, zarr, SciPy; installed if missing). */
+let peersReady = false;
 if (options.peers && local.length > 0) {
   try {
     execFileSync('bash', [join(here, '../../scripts/ensure-debian-packages.sh'), 'python3-h5py', 'python3-zarr', 'python3-scipy'], { stdio: ['ignore', 'ignore', 'inherit'] });
     const versions = execFileSync('/usr/bin/python3', ['-c', 'import sys, h5py, zarr; print(h5py.__version__, zarr.__version__, sys.version.split()[0])'], { encoding: 'utf8' }).trim().split(' ');
     results.push({ kind: 'peer-versions', h5py: versions[0], zarr: versions[1], python: versions[2] });
+    peersReady = true;
+  } catch (error) {
+    notes.push(`Python peers not measured: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
+// The local backends' I/O and the peers' in interleaved rounds (bench/rounds.ts): each round
+// times every workload a few times (after its warm-up); the profile is taken in the first.
+const IO_ROUNDS = 2;
+if (local.length > 0) {
+  const ioPeers = ['numpy', ...(local.includes('hdf5') ? ['h5py'] : []), ...(local.includes('hdf5') || local.includes('zarr') ? ['zarr-dir'] : []), ...(local.includes('ram') ? ['zarr-mem'] : [])];
+  // A process's first runs after its warm-up are still not its steady state (V8's heap and
+  // malloc's are still growing), so each round takes a few runs rather than one.
+  const roundCount = Math.min(runs, IO_ROUNDS);
+  const runsPerRound = Math.max(Math.min(runs, 3), Math.ceil(runs / roundCount));
+  const rounds: Record_[][] = [];
+  for (let round = 0; round < roundCount; round++) {
+    console.log(`slicing and I/O, round ${round + 1} of ${roundCount} (${runsPerRound} runs each):`);
+    const records: Record_[] = [];
+    for (const backend of local) {
+      for (const engine of engines) records.push(...(await child('io.js', ioArgs(backend, engine, runsPerRound, round === 0))));
+    }
+    if (peersReady) records.push(...(await peers(['io', '--n', '256', '--chunks', full ? '32,64,128' : '64', '--runs', String(runsPerRound), '--peers', ioPeers.join(',')])));
+    rounds.push(records);
+  }
+  results.push(...poolRounds(rounds));
+}
+
+if (peersReady) {
+  try {
     console.log('Python peers (h5py, zarr-python 2, numpy):');
-    const ioPeers = ['numpy', ...(local.includes('hdf5') ? ['h5py'] : []), ...(local.includes('hdf5') || local.includes('zarr') ? ['zarr-dir'] : []), ...(local.includes('ram') ? ['zarr-mem'] : [])];
-    results.push(...(await peers(['io', '--n', '256', '--chunks', full ? '32,64,128' : '64', '--runs', String(runs), '--peers', ioPeers.join(',')])));
     if (local.includes('hdf5')) {
       results.push(...(await peers(['planes', '--runs', String(Math.max(2, Math.ceil(runs / 2)))])));
       results.push(...(await peers(['map', '--n', '256', '--chunks', '64', '--runs', String(Math.max(2, Math.ceil(runs / 2))), '--peers', 'h5py,zarr-dir'])));
