@@ -207,7 +207,7 @@ export function report(run: BenchRun): string {
 
   return `# Benchmarks
 
-Made by \`${run.command}\` on ${run.date.slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${run.node}, ${run.runs} runs per figure (medians), ${fmt(run.minutes, 1)} minutes in all.
+Made by \`${run.command}\` on ${run.date.slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${run.node}, at least ${run.runs} runs per figure (medians), ${fmt(run.minutes, 1)} minutes in all.
 Workloads and targets are those of the project's benchmark plan (the first round's, and the second round's against the Python
 peers). Every figure stands beside a reference measured in the same run on the same machine; these machines are shared and noisy,
 so the ratios mean more than the absolute times. Each workload ran in its own process (peak RSS is that process's, worker threads

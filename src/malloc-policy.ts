@@ -6,10 +6,13 @@
  * the top of its heap to the kernel whenever more than the trim threshold (128 KiB at first,
  * raised as large blocks come and go) lies free there, and maps every block over the mmap
  * threshold on its own. A batch of freed 1 MiB chunks is therefore handed back, and the next
- * batch of chunks is faulted in again page by page and zeroed by the kernel: measured on
- * the benchmark machine, loading the 64 MiB cube into `ram` took 75-100 ms for the first
- * several rounds of a process and spiked there again later, against 22-35 ms with the
- * thresholds below (numpy, freeing each array at once, reuses warm memory and never sees it).
+ * batch of chunks is faulted in again page by page and zeroed by the kernel. Measured on
+ * the benchmark machine (with huge pages, as dosna's processes run), loading the 64 MiB cube
+ * into `ram` took 75-100 ms over the first rounds of a process with glibc's defaults and
+ * 25-50 ms with the thresholds below, settling at 22-35 ms either way; what remains are
+ * spikes of ~130 ms, with or without them, while V8 has not yet freed the replaced chunks
+ * and the heap grows into memory never touched before (numpy, freeing each array at once,
+ * reuses warm memory and never sees either).
  *
  * So, when the native module loads, it fixes the mmap threshold at glibc's own ceiling for
  * 64-bit (32 MiB: chunks come from the heap; larger arrays are still mapped alone and given
