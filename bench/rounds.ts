@@ -5,17 +5,13 @@
  * I/O workloads run in rounds (every backend and engine, then the peers, then again), a few
  * timed runs each per round, and each figure is the median of all the rounds' runs.
  */
+import { median } from './common.js';
+
 type Record_ = Record<string, any>;
 
 /** What makes two records the same measurement in different rounds. */
 function identity(r: Record_): string {
   return JSON.stringify([r.kind, r.backend, r.engine, r.peer, r.N, r.C]);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /**

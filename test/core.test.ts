@@ -5,7 +5,7 @@ import { s } from '../src/index.js';
 import { reflectIndex, paddedAxis, gatherPadded } from '../src/halo.js';
 import { normalizeIndex, sliceIndices, Slice } from '../src/slicing.js';
 import { copyRun, copyStrided, fillArray, fillStrided } from '../src/strided.js';
-import { nativeStatus, setNativeEnabled } from '../src/native.js';
+import { nativeModule, nativeStatus, setNativeEnabled } from '../src/native.js';
 import { allocate, fromNumpyTypeString, toNumpyTypeString, castScalar, viewAs } from '../src/dtypes.js';
 import { KeyedMutex, runTasks } from '../src/concurrency.js';
 import { execFileSync } from 'node:child_process';
@@ -63,6 +63,13 @@ describe('the native copy', () => {
         .toEqual({ tuned: false, detail: 'left to glibc.malloc.mmap_threshold in GLIBC_TUNABLES' });
       expect(mallocIn({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' })).toMatchObject({ tuned: true });
       expect(mallocIn({ DOSNA_NATIVE: '0' })).toEqual({ tuned: false, detail: 'the native module is not loaded' });
+    });
+
+    it('are refused when not positive byte counts below 2 GiB, before malloc is touched', () => {
+      const tune = nativeModule()!.tuneMalloc;
+      for (const [mmap, trim] of [[0, 1], [1, -1], [2 ** 31, 1], [1, Number.NaN]]) {
+        expect(() => tune(mmap, trim), `${mmap}, ${trim}`).toThrow(expect.objectContaining({ code: 'DOSNA_NATIVE_PLAN' }));
+      }
     });
   });
 
