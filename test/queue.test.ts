@@ -220,6 +220,23 @@ describe('the queue engine with real workers', () => {
     }
   });
 
+  it('a connection closed as soon as it is opened leaves no set-up running that could fail later', async () => {
+    const { queue } = await queueWithWorkers(0);
+    const unhandled: unknown[] = [];
+    const listen = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', listen);
+    try {
+      for (let round = 0; round < 20; round++) {
+        const con = await connect(`quick-${round}`, queue);
+        await con.disconnect();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300)); // a late rejection would land here
+    } finally {
+      process.off('unhandledRejection', listen);
+    }
+    expect(unhandled).toEqual([]);
+  });
+
   it('refuses the ram backend and unknown options', async () => {
     await expect(dn.connect('r', { backend: 'ram', engine: 'queue', engineOptions: { redis: redis.url } })).rejects.toThrow(/cannot see the ram backend's data/);
     await expect(dn.connect('r', { backend: 'hdf5', directory, create: true, engine: 'queue', engineOptions: { redis: redis.url, threads: 2 } })).rejects.toBeInstanceOf(dn.OptionError);

@@ -252,7 +252,16 @@ export const engine: Engine = {
     for (const c of [client, blocking]) c.on('error', () => {}); // surfaced by the run that needs Redis
     const queue = new Queue(queueName, { connection: client });
     const events = new QueueEvents(queueName, { connection: blocking });
-    await events.waitUntilReady();
+    // Both finish their set-up (BullMQ asks Redis its version) before the session exists: a session
+    // closed at once must not cut a connection under a set-up still under way, whose rejection no
+    // one would then hear.
+    try {
+      await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+    } catch (error) {
+      await Promise.allSettled([events.close(), queue.close()]);
+      for (const c of [client, blocking]) c.disconnect();
+      throw new ConnectionError(`the queue engine could not set up its queue on Redis at ${url}: ${(error as Error).message}`, { cause: error });
+    }
     return new QueueSession(context, url, queueName, queue, events, [client, blocking], concurrency, noWorkerTimeoutMs);
   },
 };
