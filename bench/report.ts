@@ -240,10 +240,11 @@ where the module is not built (\`DOSNA_NATIVE=0\`), and by numpy (\`out[sl] = ch
 ${io.filter((r) => r.gatherFloor !== undefined).map((r) => `C=${r.C} (${r.engine}): ${r.nativeCopy ? 'native' : 'native (not built, so JavaScript)'} ${fmt(r.gatherFloor, 1)}, JavaScript ${fmt(r.gatherFloorJs, 1)}, numpy ${fmt(numpy?.ms[`gather${r.C}`], 1)}`).join('; ') || 'not measured (ram not selected)'}.
 
 Fresh shared memory, the floor under the ram backend's writes: the cube's chunks made fresh buffers and filled by the same native
-copy, as SharedArrayBuffers (what the ram backend stores, so worker threads read chunks without a copy) and as ordinary ArrayBuffers,
-each set of buffers kept until the next run replaces it, as stored chunks are. V8 frees replaced buffers only at a later garbage
-collection, so the heap grows into fresh pages (faulted in and zeroed by the kernel) until one comes; same run, ms:
-${io.filter((r) => r.freshChunks !== undefined).map((r) => `C=${r.C} (${r.engine}): SharedArrayBuffer ${fmt(r.freshChunks.shared, 1)}, ArrayBuffer ${fmt(r.freshChunks.plain, 1)}`).join('; ') || 'not measured (ram not selected)'}.
+copy, each set kept until the next run replaces it, as stored chunks are: as dosna's SharedArrayBuffers (what the ram backend
+stores, so worker threads read chunks without a copy; their memory reported to V8, see the guide), as bare SharedArrayBuffers
+(which V8 does not count towards collecting garbage, so replaced ones pile up and new ones take fresh pages) and as ordinary
+ArrayBuffers; same run, ms:
+${io.filter((r) => r.freshChunks !== undefined).map((r) => `C=${r.C} (${r.engine}): dosna's ${fmt(r.freshChunks.shared, 1)}, bare SharedArrayBuffer ${fmt(r.freshChunks.sharedUnreported, 1)}, ArrayBuffer ${fmt(r.freshChunks.plain, 1)}`).join('; ') || 'not measured (ram not selected)'}.
 
 The chunk function alone, the floor under apply with the benchmark's \`+1\`: the same JavaScript loop over the cube's chunks held
 as ordinary arrays (no store, no copy, no commit) beside numpy's \`chunk += 1\` over its chunk arrays, same run, ms:

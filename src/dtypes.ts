@@ -3,6 +3,7 @@
  * (for on-disk metadata shared with Python DosNa), and casting of user values.
  */
 import { DTypeError } from './errors.js';
+import { newSharedBuffer } from './shared-memory.js';
 
 /** The element types a dataset can hold. 64-bit integers are held in BigInt arrays. */
 export type DType =
@@ -83,7 +84,7 @@ export function isBigIntDType(dtype: DType): boolean {
 export function allocate<D extends DType>(dtype: D, length: number, shared = false): TypedArrayFor[D] {
   const { ctor } = INFO[dtype];
   if (!shared) return new ctor(length) as TypedArrayFor[D];
-  return new ctor(new SharedArrayBuffer(length * ctor.BYTES_PER_ELEMENT)) as TypedArrayFor[D];
+  return new ctor(newSharedBuffer(length * ctor.BYTES_PER_ELEMENT)) as TypedArrayFor[D];
 }
 
 /**

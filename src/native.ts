@@ -2,8 +2,8 @@
  * dosna's optional native module (native/*.c, built at install by scripts/build-native.mjs):
  * the strided row copy under every read and write of a chunk's region, at memory speed where
  * JavaScript's loops reach about a third of it, and the gaussian filter's correlation pass,
- * vectorized by the C compiler (same results, bit for bit), and glibc malloc's thresholds
- * (malloc-policy.ts says why). Where the module
+ * vectorized by the C compiler (same results, bit for bit), glibc malloc's thresholds
+ * (malloc-policy.ts says why) and V8's count of shared memory (shared-memory.ts). Where the module
  * is not built (no C compiler at install) or `DOSNA_NATIVE=0` is set, the JavaScript loops in
  * strided.ts and kernels/gaussian.ts do the same work; {@link nativeStatus} says which one runs, so a slower
  * installation is never silent.
@@ -21,6 +21,8 @@ export interface NativeModule {
   correlateAxis<T extends Float32Array | Float64Array>(input: T, out: T, outer: number, n: number, inner: number, weights: Float64Array): void;
   /** Sets glibc malloc's mmap and trim thresholds (native/malloc.c); false where there is no glibc. */
   tuneMalloc(mmapThreshold: number, trimThreshold: number): boolean;
+  /** Tells V8 of `deltaBytes` more (or fewer) bytes kept alive outside its heap (native/external-memory.c); its new total. */
+  adjustExternalMemory(deltaBytes: number): number;
 }
 
 /** Whether dosna's native copy is in use, and why not when it is not. */
@@ -46,7 +48,7 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'adjustExternalMemory'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
       return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module.tuneMalloc, process.env) } };
     } catch (error) {
@@ -62,6 +64,15 @@ let enabled = true;
 /** The native module, or undefined where the JavaScript loops copy instead. */
 export function nativeModule(): NativeModule | undefined {
   return enabled ? loaded.module : undefined;
+}
+
+/**
+ * V8's external memory count, to report shared buffers to (src/shared-memory.ts), or undefined
+ * without the module. Not switched off with the native copy: a buffer reported when made must be
+ * taken back when collected.
+ */
+export function externalMemoryCounter(): ((deltaBytes: number) => number) | undefined {
+  return loaded.module?.adjustExternalMemory;
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import type { Scalar, TypedArray } from './dtypes.js';
 import { coalesce, copyRun, forEachRow, type StridedView } from './strided.js';
+import { newSharedBuffer } from './shared-memory.js';
 
 /** Where a chunk part lies inside the chunk: element offset, shape and strides (in elements). */
 export interface ChunkLayout {
@@ -115,7 +116,7 @@ export function sharedBufferOf(parts: readonly Uint8Array[]): SharedArrayBuffer 
     const [bytes] = parts;
     if (bytes.buffer instanceof SharedArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
   }
-  const buffer = new SharedArrayBuffer(parts.reduce((n, p) => n + p.byteLength, 0));
+  const buffer = newSharedBuffer(parts.reduce((n, p) => n + p.byteLength, 0));
   const view = new Uint8Array(buffer);
   let at = 0;
   for (const p of parts) {

@@ -73,6 +73,44 @@ describe('the native copy', () => {
     });
   });
 
+  describe('shared buffers', () => {
+    /** Runs `body` (a module's text, with `newSharedBuffer`, `adjust` and `MiB` in scope) in a fresh process; its JSON output. */
+    const inChild = (body: string, flags: string[] = []) => {
+      const url = (file: string) => JSON.stringify(new URL(`../src/${file}`, import.meta.url).href);
+      const script = `const { newSharedBuffer } = await import(${url('shared-memory.ts')});
+        const adjust = (await import(${url('native.ts')})).externalMemoryCounter();
+        const MiB = 2 ** 20;
+        ${body}`;
+      return JSON.parse(execFileSync(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' }));
+    };
+
+    it('are counted by V8 while alive and taken back once collected', () => {
+      const counts = inChild(`
+        const base = adjust(0);
+        let live = Array.from({ length: 64 }, () => newSharedBuffer(MiB));
+        const alive = adjust(0) - base;
+        live = undefined;
+        for (let i = 0; i < 5; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
+        console.log(JSON.stringify({ alive: alive / MiB, after: (adjust(0) - base) / MiB }));`, ['--expose-gc']);
+      expect(counts.alive).toBeGreaterThanOrEqual(64);
+      expect(counts.after).toBeLessThan(8);
+    });
+
+    it('replaced over and over, as the ram backend replaces chunks, do not pile up uncollected', () => {
+      // 64 chunks of 1 MiB kept, each replaced 24 times: 1.5 GiB made, 64 MiB alive at any time.
+      const { peak } = inChild(`
+        const live = [];
+        let peak = 0;
+        for (let round = 0; round < 24; round++) {
+          for (let i = 0; i < 64; i++) live[i] = new Uint8Array(newSharedBuffer(MiB)).fill(round);
+          peak = Math.max(peak, process.memoryUsage().arrayBuffers / MiB);
+          await new Promise((r) => setImmediate(r));
+        }
+        console.log(JSON.stringify({ peak }));`);
+      expect(peak).toBeLessThan(640);
+    });
+  });
+
   it('copies runs and fills arrays in shared memory exactly, as set and fill do (any length, any offset)', () => {
     for (const Ctor of [Float32Array, Float64Array, Int16Array, Uint8Array, BigInt64Array] as const) {
       for (const n of [1, 300, 1000, 70_001]) {

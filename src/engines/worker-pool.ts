@@ -21,6 +21,7 @@ import { threadEntry } from '../thread-entry.js';
 import { chunkKey, settingsKey, type ChunkWrite, type SharedChunk, type WorkerJob, type WorkerResult, type WorkerTask } from './worker-pool-worker.js';
 import { MAX_COMMIT_ATTEMPTS } from '../commit.js';
 import { nativeModule } from '../native.js';
+import { newSharedBuffer } from '../shared-memory.js';
 
 /**
  * Reads and writes of at most this many bytes run on the calling thread: a round trip to a
@@ -38,7 +39,7 @@ function positiveInteger(value: unknown, name: string, fallback: number): number
 /** Copies a typed array into shared memory unless it is there already (one copy per run, not per task). */
 function shared<T extends TypedArray>(data: T): T {
   if (data.buffer instanceof SharedArrayBuffer) return data;
-  const copy = new (data.constructor as new (buffer: SharedArrayBuffer) => T)(new SharedArrayBuffer(data.byteLength));
+  const copy = new (data.constructor as new (buffer: SharedArrayBuffer) => T)(newSharedBuffer(data.byteLength));
   copyRun(copy, 0, data, 0, data.length);
   return copy;
 }
@@ -147,7 +148,7 @@ class WorkerPoolSession implements EngineSession {
     if (job.kind === 'read' && !(job.out.buffer instanceof SharedArrayBuffer)) {
       // A caller's own output array (get's `out`) is not shared memory: workers fill a shared
       // one, copied over once at the end.
-      const out = new (job.out.constructor as new (buffer: SharedArrayBuffer) => TypedArray)(new SharedArrayBuffer(job.out.byteLength));
+      const out = new (job.out.constructor as new (buffer: SharedArrayBuffer) => TypedArray)(newSharedBuffer(job.out.byteLength));
       const report = await this.run({ ...job, out }, chunks, options);
       copyRun(job.out, 0, out, 0, out.length);
       return report;
