@@ -10,4 +10,5 @@ napi_value dosna_copy_rows(napi_env env, napi_callback_info info);
 napi_value dosna_correlate_axis(napi_env env, napi_callback_info info);
 napi_value dosna_tune_malloc(napi_env env, napi_callback_info info);
 napi_value dosna_adjust_external_memory(napi_env env, napi_callback_info info);
+napi_value dosna_exchange_files(napi_env env, napi_callback_info info);
 #endif

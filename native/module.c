@@ -1,4 +1,4 @@
-/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c and external-memory.c. */
+/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c and exchange.c. */
 #include "dosna.h"
 
 napi_value dosna_fail(napi_env env, const char *message) {
@@ -17,5 +17,6 @@ NAPI_MODULE_INIT() {
   define(env, exports, "correlateAxis", dosna_correlate_axis);
   define(env, exports, "tuneMalloc", dosna_tune_malloc);
   define(env, exports, "adjustExternalMemory", dosna_adjust_external_memory);
+  define(env, exports, "exchangeFiles", dosna_exchange_files);
   return exports;
 }

@@ -23,6 +23,8 @@ export interface NativeModule {
   tuneMalloc(mmapThreshold: number, trimThreshold: number): boolean;
   /** Tells V8 of `deltaBytes` more (or fewer) bytes kept alive outside its heap (native/external-memory.c); its new total. */
   adjustExternalMemory(deltaBytes: number): number;
+  /** Swaps two files' names in one step (native/exchange.c); false where that cannot be done here. */
+  exchangeFiles(a: string, b: string): Promise<boolean>;
 }
 
 /** Whether dosna's native copy is in use, and why not when it is not. */
@@ -48,7 +50,7 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'adjustExternalMemory'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'adjustExternalMemory', 'exchangeFiles'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
       return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module.tuneMalloc, process.env) } };
     } catch (error) {

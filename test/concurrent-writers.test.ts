@@ -19,8 +19,11 @@ const writer = resolve('test/fixtures/cell-writer.ts');
 const flusher = resolve('test/fixtures/flush-loop.ts');
 const attrWriter = resolve('test/fixtures/attr-writer.ts');
 const sharedBackends = [...new Set(combos().map((c) => c.backend))].filter((b) => b === 'hdf5' || b === 's3' || b === 'ceph' || b === 'zarr');
-/** zarr runs twice: in a folder and on S3 ('zarr on s3'). */
-const shared = sharedBackends.flatMap((b) => (b === 'zarr' ? ['zarr', 'zarr on s3'] : [b]));
+/**
+ * zarr runs twice: in a folder and on S3 ('zarr on s3'); hdf5 twice: with chunk files renamed
+ * over the old ones (its default) and swapped with them ('hdf5 exchange', option commit).
+ */
+const shared = sharedBackends.flatMap((b) => (b === 'zarr' ? ['zarr', 'zarr on s3'] : b === 'hdf5' ? ['hdf5', 'hdf5 exchange'] : [b]));
 
 const scratch: string[] = [];
 afterAll(() => { for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true }); });
@@ -34,8 +37,9 @@ function tempDir(prefix: string): string {
 /** A new connection (a fresh folder or bucket) of `backend`, and the settings to open it elsewhere. */
 async function freshConnection(target: string, label: string, extra: Record<string, unknown> = {}) {
   const onS3 = target === 'zarr on s3';
-  const backend = onS3 ? 'zarr' : target;
-  const options: Record<string, unknown> = { ...backendOptions(backend, onS3 ? { storage: 's3' } : {}), ...(onS3 ? { storage: 's3' } : {}) };
+  const exchange = target === 'hdf5 exchange';
+  const backend = onS3 ? 'zarr' : exchange ? 'hdf5' : target;
+  const options: Record<string, unknown> = { ...backendOptions(backend, onS3 ? { storage: 's3' } : {}), ...(onS3 ? { storage: 's3' } : {}), ...(exchange ? { commit: 'exchange' } : {}) };
   if (typeof options.directory === 'string') scratch.push(options.directory);
   const name = `dosna-${label}-${process.pid}-${Date.now().toString(36)}`;
   const con = await dn.connect(name, { backend, ...options, ...extra });
@@ -141,7 +145,7 @@ describe.each(shared)('concurrent writers on %s', (backend) => {
       await ds.set([s(0, 128, 8)], 5); // row 0 of every chunk: partial writes again
       await ds.flush();
       expect(Array.from((await ds.get([s(0, 128, 8), 0])).data as Float32Array)).toEqual(new Array(16).fill(5));
-      if (backend === 'hdf5') {
+      if (settings.backend === 'hdf5') {
         const folder = join(settings.options.directory as string, settings.name, 'k');
         expect(readdirSync(folder).filter((n) => !/^chunk_\d+_\d+\.h5$|^dataset\.h5$/.test(n)), 'left in the dataset folder').toEqual([]);
       }

@@ -8,11 +8,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { DTYPES, type DType } from '../src/dtypes.js';
 import { CorruptChunkError } from '../src/errors.js';
+import { nativeModule } from '../src/native.js';
 import { ensureDebianPackages, python, PYTHON } from './support/python.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -191,6 +192,47 @@ print(json.dumps({'compression': c.compression, 'level': c.compression_opts, 'su
     expect(out.sum).toBe(values.subarray(1000).reduce((a, b) => a + b, 0));
     expect(out.attr).toBe('gzip');
     expect(out.attr_level).toBe(6);
+  });
+
+  it("commit: 'exchange' swaps new chunk files in (new inodes, nothing left beside them, h5py reads them); other modes are refused", async () => {
+    // The native swap itself: two files trade names; with no second file there is nothing to swap.
+    const native = nativeModule()!;
+    const [a, b] = ['swap-a', 'swap-b'].map((n) => path.join(tmp, n));
+    fs.writeFileSync(a, 'A');
+    fs.writeFileSync(b, 'B');
+    expect(await native.exchangeFiles(a, b)).toBe(true);
+    expect([fs.readFileSync(a, 'utf8'), fs.readFileSync(b, 'utf8')]).toEqual(['B', 'A']);
+    expect(await native.exchangeFiles(a, path.join(tmp, 'swap-missing'))).toBe(false);
+    await expect(native.exchangeFiles(path.join(tmp, 'no-such-folder', 'x'), path.join(tmp, 'no-such-folder', 'y'))).resolves.toBe(false);
+    fs.rmSync(a);
+    fs.rmSync(b);
+
+    const swaps = vi.spyOn(native, 'exchangeFiles');
+    try {
+      const con = await connection('exchanged', { commit: 'exchange' }).connect();
+      const ds = await con.createDataset('x', { shape: [8, 8], dtype: 'float32', chunkSize: [4, 4] });
+      await ds.set(undefined, 1); // new chunk files: renamed in, nothing to swap with
+      const file = path.join(tmp, 'exchanged', 'x', 'chunk_0_0.h5');
+      const before = fs.statSync(file).ino;
+      await ds.set([s(1, 3), s(1, 3)], 7); // partial writes of one chunk: merged and swapped in
+      await ds.flush();
+      expect(fs.statSync(file).ino).not.toBe(before);
+      expect(swaps).toHaveBeenCalled();
+      expect(await swaps.mock.results.at(-1)!.value).toBe(true);
+      expect(Array.from((await ds.get([1, s(0, 4)])).data as Float32Array)).toEqual([1, 7, 7, 1]);
+      expect(fs.readdirSync(path.dirname(file)).filter((n) => !/^chunk_\d+_\d+\.h5$|^dataset\.h5$/.test(n)), 'left beside the chunks').toEqual([]);
+      await con.disconnect();
+      const rows = JSON.parse(python(`
+import h5py, json, sys
+print(json.dumps(h5py.File(sys.argv[1], 'r')['data'][1].tolist()))
+`, file));
+      expect(rows).toEqual([1, 7, 7, 1]);
+    } finally {
+      swaps.mockRestore();
+    }
+    for (const commit of ['fast', true, '']) {
+      await expect(dn.connect('exchanged', { backend: 'hdf5', directory: tmp, commit })).rejects.toThrow(dn.OptionError);
+    }
   });
 
   it('refuses bad dataset options', async () => {

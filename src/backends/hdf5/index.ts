@@ -21,16 +21,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bytesPerElement } from '../../dtypes.js';
-import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError, InvalidNameError, OptionError } from '../../errors.js';
-import { checkOptions } from '../../options.js';
+import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError } from '../../errors.js';
 import { checkName } from '../../names.js';
 import { baseName, RESERVED_PREFIX } from '../../paths.js';
 import type { Attrs, AttrsVersion } from '../../attrs.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { readTemplated, readTemplatedInto, readTemplatedWithGeneration, readWholeFile, stampFile, statGeneration, writeFileParts } from './files.js';
 import { h5, H5WASM_CODES, hdf5Reason, loadH5, readThroughHdf5, writeThroughHdf5, type ChunkFileLayout } from './h5lib.js';
-import { asideName, commitFile, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from './locks.js';
+import { asideName, commitFile, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, tmpName, type CommitMode } from './locks.js';
 import { Hdf5Nodes } from './nodes.js';
+import { parseOptions } from './options.js';
 import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFile, writeMetaFile } from './metadata.js';
 import { makeTemplate } from './template.js';
 import { filteredChunkOf, headerFor, pipelineHeader, type PipelineHeader } from './pipeline.js';
@@ -62,6 +62,8 @@ class Hdf5Store implements Store {
   readonly root: string;
   readonly #create: boolean;
   readonly #fastPath: boolean;
+  /** How chunk files replace the old ones (locks.ts's CommitMode). */
+  readonly #commitMode: CommitMode;
   #connected = false;
   /** Per-dataset write settings, by the meta object they were made for. */
   #info = new WeakMap<DatasetMeta, DatasetInfo>();
@@ -71,10 +73,11 @@ class Hdf5Store implements Store {
   /** The inode of each dataset incarnation's folder (by uid), to refuse writing into a folder that replaced it. */
   #folders = new Map<string, bigint>();
 
-  constructor(readonly name: string, directory: string, create: boolean, fastPath: boolean) {
+  constructor(readonly name: string, directory: string, create: boolean, fastPath: boolean, commitMode: CommitMode) {
     this.root = path.resolve(directory, name);
     this.#create = create;
     this.#fastPath = fastPath;
+    this.#commitMode = commitMode;
     this.vectoredWrites = fastPath;
   }
 
@@ -432,7 +435,7 @@ class Hdf5Store implements Store {
         // The folder must still be this dataset's (not a new dataset of the same name).
         if (fs.statSync(info.dir, { bigint: true }).ino !== folder) throw this.notFound(meta.name);
         return expected === undefined || statGeneration(file) === expected;
-      });
+      }, this.#commitMode);
       return replaced ? generation : undefined;
     } catch (error) {
       fs.rmSync(tmp, { force: true });
@@ -527,20 +530,11 @@ class Hdf5Store implements Store {
   }
 }
 
-const OPTIONS = new Set(['directory', 'create', 'fastPath']);
-
 export const backend: Backend = {
   name: 'hdf5',
   open(name, options) {
     checkName(name, 'connection');
-    checkOptions('the hdf5 backend', options, [...OPTIONS]);
-    const directory = options.directory ?? '.';
-    if (typeof directory !== 'string' || directory.length === 0) throw new OptionError(`hdf5 option directory must be a non-empty string, got ${JSON.stringify(directory)}`);
-    if (directory.includes('\0')) throw new InvalidNameError('hdf5 option directory contains a NUL character');
-    const create = options.create ?? false;
-    if (typeof create !== 'boolean') throw new OptionError(`hdf5 option create must be true or false, got ${JSON.stringify(create)}`);
-    const fastPath = options.fastPath ?? true;
-    if (typeof fastPath !== 'boolean') throw new OptionError(`hdf5 option fastPath must be true or false, got ${JSON.stringify(fastPath)}`);
-    return new Hdf5Store(name, directory, create, fastPath);
+    const { directory, create, fastPath, commit } = parseOptions(options);
+    return new Hdf5Store(name, directory, create, fastPath, commit);
   },
 };

@@ -23,6 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { DosnaError } from '../../errors.js';
+import { nativeModule } from '../../native.js';
 
 const renameAsync = promisify(fs.rename);
 const linkAsync = promisify(fs.link);
@@ -203,11 +204,49 @@ export async function withoutLocksForBenchmark<T>(fn: () => Promise<T>): Promise
 }
 
 /**
+ * How a commit puts the new chunk file in place of the old one:
+ * - `rename`: renamed over it. ext4 (auto_da_alloc) then starts writing the new file's data to
+ *   disk before the rename is journaled, so after a power cut each chunk is old or new; the
+ *   commit pays for starting that write-out.
+ * - `exchange`: swapped with it in one step (Linux's renameat2 RENAME_EXCHANGE, through dosna's
+ *   native module), and the old file removed. Just as atomic for every process, but no write-out
+ *   is forced: measured on ext4, 64 commits of 1 MiB took ~33 ms against ~80-100 ms renamed. A
+ *   power cut may then leave recently committed chunks empty, as h5py's in-place writes may
+ *   leave them torn. Where the swap is not available (no native module, another system, a file
+ *   system without it, no old file) the commit renames.
+ */
+export type CommitMode = 'rename' | 'exchange';
+
+/**
+ * Puts `from` (held under the chunk's lock) in place of `file`. In `exchange` mode the old file
+ * keeps a temporary name of this process until its last name is gone: the lock's name points to
+ * it between the swap and the release, and a writer waiting for the lock must find its owner
+ * (alive) through that name, not judge the lock stale and take it while this commit removes it.
+ */
+async function replaceLocked(from: string, file: string, mode: CommitMode): Promise<void> {
+  const swap = mode === 'exchange' ? nativeModule()?.exchangeFiles : undefined;
+  if (!swap) return renameAsync(from, file);
+  const old = tmpName(file);
+  try {
+    await linkAsync(file, old);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return renameAsync(from, file); // a new chunk: nothing to swap with
+    throw error;
+  }
+  try {
+    if (!(await swap(from, file))) return await renameAsync(from, file);
+    await rmAsync(from, { force: true }); // the old file's name as the lock: releases the lock
+  } finally {
+    await rmAsync(old, { force: true });
+  }
+}
+
+/**
  * Replaces `file` with `tmp` (a complete new file of this process, named by `tmpName`) if
  * `check()` passes when nobody else can replace it; resolves whether it did. `tmp` is gone
  * afterwards either way. `check` should be quick (a stat or two); it may throw.
  */
-export async function commitFile(file: string, tmp: string, check: () => boolean): Promise<boolean> {
+export async function commitFile(file: string, tmp: string, check: () => boolean, mode: CommitMode = 'rename'): Promise<boolean> {
   if (!locking) {
     if (!check()) return false;
     await renameAsync(tmp, file);
@@ -218,10 +257,10 @@ export async function commitFile(file: string, tmp: string, check: () => boolean
     let replaced = false;
     try {
       if (!check()) return false;
-      // Replaces the chunk and releases the lock in one step. Asynchronous: a rename over a
-      // file makes ext4 start writing the new data out (auto_da_alloc), which must not block
-      // this thread.
-      await renameAsync(lock, file);
+      // Replaces the chunk and releases the lock (in one step when renamed). Asynchronous: a
+      // rename over a file makes ext4 start writing the new data out (auto_da_alloc), which must
+      // not block this thread.
+      await replaceLocked(lock, file, mode);
       replaced = true;
       return true;
     } finally {
