@@ -23,3 +23,5 @@ for (const f of extra) console.log(`FAIL ${f.name}: ${f.message}`);
 const failed = (report.numFailedTests ?? 0) + failedSuites + extra.length;
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+// Vitest's own exit code misses the failures it does not know of (the extra ones above).
+if (failed > 0) process.exitCode = 1;

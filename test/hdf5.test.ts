@@ -429,6 +429,20 @@ describe('hdf5 backend: dataset identity and what crashed writers leave', () => 
     }
   });
 
+  it('makes the samples of a chunk layout in the dataset folder, as temporary files a sweep removes after a kill', async () => {
+    const { sampleNames } = await import('../src/backends/hdf5/template.js');
+    const { isScratchName } = await import('../src/backends/hdf5/locks.js');
+    const dir = fs.mkdtempSync(path.join(tmp, 'samples-'));
+    const names = sampleNames(dir);
+    expect(names).toHaveLength(3);
+    for (const name of names) {
+      expect(path.dirname(name)).toBe(dir);
+      expect(isScratchName(path.basename(name)), name).toBe(true);
+    }
+    expect(new Set(names).size).toBe(3);
+    fs.rmSync(dir, { recursive: true });
+  });
+
   it('sweeps temporary files, locks and half-made folders of dead writers; waits for a live lock', async () => {
     const { HOST } = await import('../src/backends/hdf5/locks.js');
     const con = await connection('sweep').connect();

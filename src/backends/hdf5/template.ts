@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readThroughHdf5, SCRATCH_LIMIT, writeThroughHdf5, type ChunkFileLayout } from './h5lib.js';
 import type { Template } from './files.js';
+import { tmpName } from './locks.js';
 
 /** Bob Jenkins' lookup3 `hashlittle`, as HDF5 checksums its metadata (H5_checksum_lookup3). */
 export function lookup3(key: Uint8Array, initval = 0): number {
@@ -83,21 +84,44 @@ function zeroTimestamps(bytes: Buffer): boolean {
 
 const templates = new Map<string, Template | null>();
 
-/** The byte template of `info`'s chunk files, or `null` when there is none (compressed, too big, or HDF5 laid it out otherwise). */
-export function makeTemplate(info: ChunkFileLayout): Template | null {
+/**
+ * The names of the three sample files. In the dataset's folder when this process may write
+ * there, as temporary files of this process: if it is killed while they exist, the next
+ * process to open the folder removes them (sweepFolder), and they go with the dataset. Else
+ * (a folder only readable) in the system's temporary folder, where a kill at that moment
+ * leaves them.
+ * @internal
+ */
+export function sampleNames(dir: string | undefined): string[] {
+  const numbers = [1, 2, 3];
+  if (dir) {
+    try {
+      fs.accessSync(dir, fs.constants.W_OK);
+      return numbers.map((n) => tmpName(path.join(dir, `template-${n}`)));
+    } catch { /* read-only: below */ }
+  }
+  const base = path.join(os.tmpdir(), `dosna-hdf5-template-${process.pid}-${randomBytes(6).toString('hex')}`);
+  return numbers.map((n) => `${base}-${n}.h5`);
+}
+
+/**
+ * The byte template of `info`'s chunk files, or `null` when there is none (compressed, too big,
+ * or HDF5 laid it out otherwise). `info.dir`, the dataset's folder, is where the samples are made.
+ */
+export function makeTemplate(info: ChunkFileLayout & { readonly dir?: string }): Template | null {
   if (info.compressed || info.bytes === 0 || info.bytes > SCRATCH_LIMIT) return null;
   const key = `${info.dtype}:${info.chunkShape.join(',')}`;
   const known = templates.get(key);
   if (known !== undefined) return known;
   let template: Template | null = null;
-  const base = path.join(os.tmpdir(), `dosna-hdf5-template-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const [first, second, check] = sampleNames(info.dir);
   try {
     const one = new Uint8Array(info.bytes).fill(0x5a);
     const two = new Uint8Array(info.bytes).fill(0xa5);
-    writeThroughHdf5(`${base}-1.h5`, info, one);
-    writeThroughHdf5(`${base}-2.h5`, info, two);
-    const a = fs.readFileSync(`${base}-1.h5`);
-    const b = fs.readFileSync(`${base}-2.h5`);
+    writeThroughHdf5(first, info, one);
+    writeThroughHdf5(second, info, two);
+    const a = fs.readFileSync(first);
+    const b = fs.readFileSync(second);
     // The data is where the two files differ (after their timestamps are made equal).
     if (a.length === b.length && zeroTimestamps(a) && zeroTimestamps(b)) {
       let first = 0;
@@ -109,15 +133,15 @@ export function makeTemplate(info: ChunkFileLayout): Template | null {
         // Check: a file made from the template reads back through HDF5 as its data.
         const sample = new Uint8Array(info.bytes);
         for (let i = 0; i < sample.length; i++) sample[i] = (i * 131 + 7) & 255;
-        fs.writeFileSync(`${base}-3.h5`, Buffer.concat([candidate.prefix, sample, candidate.suffix]));
-        const back = readThroughHdf5(`${base}-3.h5`, info);
+        fs.writeFileSync(check, Buffer.concat([candidate.prefix, sample, candidate.suffix]));
+        const back = readThroughHdf5(check, info);
         if (Buffer.from(back).equals(Buffer.from(sample))) template = candidate;
       }
     }
   } catch {
     template = null;
   } finally {
-    for (const n of [1, 2, 3]) fs.rmSync(`${base}-${n}.h5`, { force: true });
+    for (const file of [first, second, check]) fs.rmSync(file, { force: true });
   }
   templates.set(key, template);
   return template;
