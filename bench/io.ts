@@ -141,10 +141,9 @@ async function freshChunksFloor(C: number): Promise<{ shared: number; sharedUnre
  */
 async function chunkFunctionAlone(C: number): Promise<number> {
   const chunks = Array.from({ length: N ** 3 / C ** 3 }, (_, i) => dn.ndarray(randomFloat32(C ** 3, 11 + i), [C, C, C]));
-  // plusOne's loop as a function of its own: by the time this runs, the store workloads have fed
-  // plusOne their arrays, and at C=32 V8 then ran plusOne itself on these ordinary arrays 8x
-  // slower than the same loop in a new function (205 ms against 25-32 ms, same process, no
-  // deoptimization traced): that would time V8's state, not the loop.
+  // plusOne's loop as a function of its own, so that this figure does not depend on what V8 learnt
+  // of plusOne in the store workloads before. (At C=32 this line still reads 90-100 ms against
+  // 11-13 ms at C=64 and 14 ms for the same loop in a small script of its own: not explained yet.)
   const plusOneAlone = (c: dn.NdArray) => {
     const d = c.data as Float32Array;
     for (let i = 0; i < d.length; i++) d[i] += 1;
