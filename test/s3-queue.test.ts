@@ -9,25 +9,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { closeConnection, openConnection } from './support/matrix.js';
 
-/** Every value of every key, as text. */
+/**
+ * Every value of every key, as text: the keys listed first, then their types and values each in
+ * one pipeline, so that a snapshot taken while jobs wait is taken before they are done (one
+ * round trip per key, over the thousands of keys earlier runs leave, took longer than the run).
+ */
 async function everything(client: Redis): Promise<string> {
-  const out: string[] = [];
+  const keys: string[] = [];
   let cursor = '0';
   do {
-    const [next, keys] = await client.scan(cursor, 'COUNT', 500);
+    const [next, batch] = await client.scan(cursor, 'COUNT', 1000);
     cursor = next;
-    for (const key of keys) {
-      const type = await client.type(key);
-      out.push(key);
-      if (type === 'string') out.push((await client.getBuffer(key))?.toString('latin1') ?? '');
-      else if (type === 'hash') out.push(JSON.stringify(await client.hgetall(key)));
-      else if (type === 'list') out.push(JSON.stringify(await client.lrange(key, 0, -1)));
-      else if (type === 'set') out.push(JSON.stringify(await client.smembers(key)));
-      else if (type === 'zset') out.push(JSON.stringify(await client.zrange(key, 0, -1)));
-      else if (type === 'stream') out.push(JSON.stringify(await client.xrange(key, '-', '+')));
-    }
+    keys.push(...batch);
   } while (cursor !== '0');
-  return out.join('\n');
+  const types = (await client.pipeline(keys.map((key) => ['type', key])).exec())!.map(([, type]) => type as string);
+  const reads = client.pipeline();
+  keys.forEach((key, i) => {
+    const type = types[i];
+    if (type === 'string') reads.getBuffer(key);
+    else if (type === 'hash') reads.hgetall(key);
+    else if (type === 'list') reads.lrange(key, 0, -1);
+    else if (type === 'set') reads.smembers(key);
+    else if (type === 'zset') reads.zrange(key, 0, -1);
+    else if (type === 'stream') reads.xrange(key, '-', '+');
+    else reads.exists(key); // gone meanwhile: keeps the results in step with the keys
+  });
+  const values = (await reads.exec())!.map(([, value]) => value);
+  return keys.map((key, i) => {
+    const value = values[i];
+    return `${key}\n${Buffer.isBuffer(value) ? value.toString('latin1') : JSON.stringify(value)}`;
+  }).join('\n');
 }
 
 describe('the queue engine on s3', () => {
@@ -49,7 +60,7 @@ describe('the queue engine on s3', () => {
     const ds = await con.createDataset('v', { data: dn.ndarray(data, [32, 32, 32]), chunkSize: [8, 16, 16] });
     let during = '';
     const out = await ds.map((chunk) => {
-      const until = Date.now() + 20;
+      const until = Date.now() + 40;
       while (Date.now() < until) { /* long enough to look at Redis while jobs wait */ }
       return Float32Array.from(chunk.data as Float32Array, (v) => v / 2);
     }, 'half', { onProgress: ({ done }) => { if (done === 2) void everything(redis).then((text) => { during = text; }); } });
