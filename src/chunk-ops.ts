@@ -231,10 +231,15 @@ export async function readPart(
 /** Parts smaller than 1/this of their chunk are read by vectored reads of their rows; others whole. */
 const VECTORED_READ_MAX_SHARE = 4;
 
-/** Whether a chunk part covers every cell of the chunk that lies inside the dataset. */
-export function coversChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[]): boolean {
-  const valid = validShape(meta, index);
-  return parts.every((p, a) => Math.abs(p.step) === 1 && p.count === valid[a]);
+/**
+ * Whether a chunk part covers every cell of the chunk, so that it may replace the chunk without
+ * reading it. Never for an edge chunk (the dataset ends inside it): its cells past the shape
+ * this process knows may be another process's, which grew the dataset (an `append`) and wrote
+ * them; writing the fill value over them would lose that update. Edge chunks are updated by
+ * conditional read-modify-write, as zarr does.
+ */
+export function coversChunk(meta: DatasetMeta, parts: readonly AxisPart[]): boolean {
+  return parts.every((p, a) => Math.abs(p.step) === 1 && p.count === meta.chunkSize[a]);
 }
 
 /**
@@ -248,7 +253,7 @@ export async function writePart(
   const parts = chunkPart(selection, meta.chunkSize, index);
   if (!parts) return;
   const from = selectionView(source.data, source.offset, source.strides, parts);
-  if (coversChunk(meta, index, parts)) {
+  if (coversChunk(meta, parts)) {
     if (await writeFromRows(store, meta, index, chunkView(source.data, meta, parts), from, stats)) return;
     await writeAssembled(store, meta, index, (buf) => copyStrided(chunkView(buf, meta, parts), from), stats);
     return;
@@ -404,7 +409,15 @@ async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: Chu
       copyStrided({ data, offset: 0, shape: valid, strides: cStrides(valid) }, { data: full, offset: 0, shape: valid, strides: cStrides(meta.chunkSize) });
     }
     const view = await runKernel(job, index, data, valid, stats);
-    const result = cropToChunk(view, valid, valid, job.halo);
+    let result = cropToChunk(view, valid, valid, job.halo);
+    if (!interior) {
+      // An edge chunk keeps its stored cells past the shape this process knows: another process
+      // may have grown the dataset and written them (see coversChunk).
+      const whole = chunkCopy(meta, store, version.bytes);
+      const chunkStrides = cStrides(meta.chunkSize);
+      copyStrided({ data: whole, offset: 0, shape: valid, strides: chunkStrides }, result);
+      result = { data: whole, offset: 0, shape: [...meta.chunkSize], strides: chunkStrides };
+    }
     const written = ledger
       ? await commitNoted(store, meta, index, result, version.generation, ledger, stats)
       : await writeWholeChunk(store, meta, index, result, stats, version.generation);

@@ -3,6 +3,10 @@
  * lay exactly those over the chunk as it is stored then, and can tell when every cell was
  * written (then the chunk is stored whole, without a read).
  *
+ * An edge chunk (the dataset ends inside it) is never "all written": its cells past the shape
+ * this process knows may belong to another process that grew the dataset (an `append`) and
+ * wrote them, so it is always laid over the chunk as stored, and only the written cells are.
+ *
  * Most writes are a few boxes (a plane, a block, a row): while the writes are disjoint
  * contiguous boxes, fewer than `MAX_BOXES`, the boxes themselves are kept, and coverage is a
  * count of cells. Anything else (overlapping or strided writes, many small ones) switches to a
@@ -59,10 +63,12 @@ export class DirtyCells {
   #mask: Uint8Array | null = null;
   readonly #meta: DatasetMeta;
   readonly #valid: number[];
+  readonly #edge: boolean;
 
   constructor(meta: DatasetMeta, index: ChunkIndex) {
     this.#meta = meta;
     this.#valid = meta.chunkSize.map((c, a) => Math.min(c, meta.shape[a] - index[a] * c));
+    this.#edge = this.#valid.some((v, a) => v < meta.chunkSize[a]);
   }
 
   /** Bytes held (the mask's, once there is one). */
@@ -85,8 +91,12 @@ export class DirtyCells {
     fillStrided(chunkView(this.#mask!, this.#meta, parts), 1);
   }
 
-  /** Whether every cell of the chunk inside the dataset was written. */
+  /**
+   * Whether every cell of the chunk was written. Never for an edge chunk: see the top of the
+   * file (a blind store of it would put the fill value over another writer's cells).
+   */
   coversAll(): boolean {
+    if (this.#edge) return false;
     if (this.#boxes) return this.#cells === product(this.#valid);
     return searchable(this.#mask!).indexOf(0) < 0;
   }
@@ -109,16 +119,11 @@ export class DirtyCells {
     this.#mask = null;
   }
 
-  /** Switches to a byte per cell, with the padding of an edge chunk marked (it always holds the fill value). */
+  /** Switches to a byte per cell. */
   #toMask(): void {
     const n = product(this.#meta.chunkSize);
     const spare = takeBuffer(n);
     const mask = spare ? new Uint8Array(spare).fill(0) : new Uint8Array(n);
-    const whole = (counts: readonly number[]) => counts.map((count) => ({ chunk: 0, localStart: 0, step: 1, count, outStart: 0 }));
-    if (this.#valid.some((v, a) => v < this.#meta.chunkSize[a])) {
-      mask.fill(1);
-      fillStrided(chunkView(mask, this.#meta, whole(this.#valid)), 0);
-    }
     for (const box of this.#boxes!) {
       fillStrided(chunkView(mask, this.#meta, box.map(([lo, hi]) => ({ chunk: 0, localStart: lo, step: 1, count: hi - lo, outStart: 0 }))), 1);
     }

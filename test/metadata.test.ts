@@ -6,6 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
+import { writeSelection } from '../src/dataset/selection-io.js';
+import { normalizeIndex } from '../src/slicing.js';
 import { closeConnection, combos, openConnection, reopen, type Combo } from './support/matrix.js';
 
 const flat = (a: { data: ArrayLike<number | bigint> }): (number | bigint)[] => Array.from(a.data as ArrayLike<number | bigint>);
@@ -323,6 +325,52 @@ describe.each(combos())('metadata and groups: $label', (combo: Combo) => {
       } finally {
         await other.disconnect();
       }
+    });
+
+    // A writer that has not yet seen another grow the dataset takes the rows past its shape
+    // for padding; they are the other writer's rows and must survive its writes. Each case
+    // stores row 1 through a second connection, then writes chunk 0 knowing only row 0.
+    describe('a writer behind another one\'s growth keeps the rows that one appended', () => {
+      const row = (v: number) => new Int32Array(8).fill(v);
+      const expectRows = async (ds: dn.Dataset, first: number) => {
+        await ds.flush();
+        expect(flat(await ds.get())).toEqual([...row(first), ...row(2)].map(Number));
+      };
+      async function grownBehind(name: string): Promise<{ ds: dn.Dataset; other: dn.Connection }> {
+        const ds = await con.createDataset(name, { shape: [1, 8], dtype: 'int32', chunkSize: [3, 8] });
+        return { ds, other: await reopen(con) };
+      }
+      const appendRow1 = async (other: dn.Connection, name: string) => {
+        await (await other.getDataset(name)).append(row(2));
+        await other.disconnect();
+      };
+
+      it('cells buffered in parts, committed after the growth', async () => {
+        const { ds, other } = await grownBehind('behind-cache');
+        await ds.set([0, s(0, 2)], 1); // buffered while row 0 is all this writer knows
+        await appendRow1(other, 'behind-cache');
+        await ds.set([0, s(2, 8)], 1); // row 0 now fully written by this writer
+        await expectRows(ds, 1);
+      });
+
+      it('a whole row written straight to the store', async () => {
+        const { ds, other } = await grownBehind('behind-direct');
+        const stale = ds.meta;
+        await appendRow1(other, 'behind-direct');
+        await writeSelection(con, stale, normalizeIndex([0], stale.shape), row(1));
+        await expectRows(ds, 1);
+      });
+
+      it('apply on the chunk', async () => {
+        const { ds, other } = await grownBehind('behind-apply');
+        await ds.set([0], 1);
+        await ds.flush();
+        const stale = ds.meta;
+        await appendRow1(other, 'behind-apply');
+        const addTen: dn.Kernel = (chunk) => { const d = chunk.data as Int32Array; for (let i = 0; i < d.length; i++) d[i] += 10; };
+        await con.session.run({ kind: 'map', input: stale, output: stale, kernel: addTen, halo: [0, 0], args: undefined }, [[0, 0]], { operation: 'apply', collective: true });
+        await expectRows(ds, 11);
+      });
     });
   });
 });

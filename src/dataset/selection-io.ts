@@ -74,7 +74,7 @@ export async function writeSelection(
     for (const c of direct) {
       const parts = chunkPart(sel, meta.chunkSize, c);
       if (!parts) continue;
-      if (coversChunk(meta, c, parts)) {
+      if (coversChunk(meta, parts)) {
         now.push(c);
         // Replaced outright: whatever was buffered for it is superseded.
         await cache.discardChunk(meta, c);
