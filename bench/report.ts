@@ -222,7 +222,7 @@ ${targets.join('\n')}
 ${reasons.length ? `\n### Why the unmet targets are not met\n\n${reasons.join('\n')}\n` : ''}
 ## Versus the Python peers
 
-The same float32 cube (N = ${io[0]?.N ?? '-'}, the same random values, generated in each language by the same algorithm) in cubic chunks
+The same float32 cube (N = ${io.find((r) => !['s3', 'ceph'].includes(String(r.backend)))?.N ?? '-'}, the same random values, generated in each language by the same algorithm) in cubic chunks
 of C, written and read by dosna and, in the same run, by h5py ${results.find((r) => r.kind === 'peer-versions')?.h5py ?? ''} (one
 chunked HDF5 file, the same chunks, its default 1 MiB chunk cache) and zarr-python ${results.find((r) => r.kind === 'peer-versions')?.zarr ?? ''}
 (\`DirectoryStore\`, zarr format 2, for the hdf5 and zarr rows, \`MemoryStore\` for the ram rows, no compressor), Debian's builds on Python

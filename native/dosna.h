@@ -11,4 +11,6 @@ napi_value dosna_correlate_axis(napi_env env, napi_callback_info info);
 napi_value dosna_tune_malloc(napi_env env, napi_callback_info info);
 napi_value dosna_adjust_external_memory(napi_env env, napi_callback_info info);
 napi_value dosna_exchange_files(napi_env env, napi_callback_info info);
+napi_value dosna_recycled_shared_buffer(napi_env env, napi_callback_info info);
+napi_value dosna_shared_pool_stats(napi_env env, napi_callback_info info);
 #endif

@@ -1,4 +1,4 @@
-/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c and exchange.c. */
+/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c, exchange.c and shared-pool.c. */
 #include "dosna.h"
 
 napi_value dosna_fail(napi_env env, const char *message) {
@@ -18,5 +18,7 @@ NAPI_MODULE_INIT() {
   define(env, exports, "tuneMalloc", dosna_tune_malloc);
   define(env, exports, "adjustExternalMemory", dosna_adjust_external_memory);
   define(env, exports, "exchangeFiles", dosna_exchange_files);
+  define(env, exports, "recycledSharedBuffer", dosna_recycled_shared_buffer);
+  define(env, exports, "sharedPoolStats", dosna_shared_pool_stats);
   return exports;
 }

@@ -8,7 +8,7 @@
  * here, so the rule cannot differ between them.
  */
 import { takeBuffer, giveBack } from './buffer-pool.js';
-import { allocate, allocateUninitialized, bytesOf, bytesPerElement, viewAs, type TypedArray } from './dtypes.js';
+import { allocate, allocateSharedUninitialized, allocateUninitialized, bytesOf, bytesPerElement, viewAs, type TypedArray } from './dtypes.js';
 import { ConflictError } from './errors.js';
 import { product } from './slicing.js';
 import { copyRun, fillArray } from './strided.js';
@@ -72,8 +72,11 @@ export async function readForUpdate(store: Store, meta: DatasetMeta, index: Chun
 export function chunkCopy(meta: DatasetMeta, store: Store, bytes: Uint8Array | undefined, uninitialized = false): TypedArray {
   const shared = store.capabilities.sharedMemory === true;
   const n = product(meta.chunkSize);
-  if (uninitialized && !shared) return allocateUninitialized(meta.dtype, n);
-  const data = allocate(meta.dtype, n, shared);
+  // Not zeroed when every byte is about to be written (a whole chunk's bytes copied in).
+  const overwritten = uninitialized || bytes?.byteLength === n * bytesPerElement(meta.dtype);
+  const data = overwritten
+    ? (shared ? allocateSharedUninitialized(meta.dtype, n) : allocateUninitialized(meta.dtype, n))
+    : allocate(meta.dtype, n, shared);
   if (uninitialized) return data;
   if (bytes) copyRun(bytesOf(data), 0, bytes, 0, bytes.byteLength);
   else if (!Object.is(meta.fillValue, 0) && meta.fillValue !== 0n) chunkFill(data, meta);

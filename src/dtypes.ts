@@ -87,6 +87,12 @@ export function allocate<D extends DType>(dtype: D, length: number, shared = fal
   return new ctor(newSharedBuffer(length * ctor.BYTES_PER_ELEMENT)) as TypedArrayFor[D];
 }
 
+/** A typed array of `length` elements on a SharedArrayBuffer that is not zeroed, for one about to be overwritten entirely. */
+export function allocateSharedUninitialized<D extends DType>(dtype: D, length: number): TypedArrayFor[D] {
+  const { ctor } = INFO[dtype];
+  return new ctor(newSharedBuffer(length * ctor.BYTES_PER_ELEMENT, false)) as TypedArrayFor[D];
+}
+
 /**
  * A typed array whose contents are whatever the allocator had (not zeroed), for buffers
  * that are about to be overwritten entirely. Recycled malloc memory avoids the page faults a

@@ -25,6 +25,21 @@ export interface NativeModule {
   adjustExternalMemory(deltaBytes: number): number;
   /** Swaps two files' names in one step (native/exchange.c); false where that cannot be done here. */
   exchangeFiles(a: string, b: string): Promise<boolean>;
+  /**
+   * A SharedArrayBuffer over a block of the native pool of freed buffers of its size (zeroed or
+   * not), the block going back to the pool when V8 frees the buffer (native/shared-pool.c);
+   * undefined where Node-API cannot make one.
+   */
+  recycledSharedBuffer(byteLength: number, zeroed: boolean): SharedArrayBuffer | undefined;
+  /** The pool's free bytes, and how many buffers it made from reused and from new memory. */
+  sharedPoolStats(): SharedPoolStats;
+}
+
+/** What the native pool of shared buffers holds and has done (native/shared-pool.c). */
+export interface SharedPoolStats {
+  readonly pooledBytes: number;
+  readonly reused: number;
+  readonly made: number;
 }
 
 /** Whether dosna's native copy is in use, and why not when it is not. */
@@ -50,7 +65,7 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'adjustExternalMemory', 'exchangeFiles'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
       return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module.tuneMalloc, process.env) } };
     } catch (error) {
@@ -75,6 +90,14 @@ export function nativeModule(): NativeModule | undefined {
  */
 export function externalMemoryCounter(): ((deltaBytes: number) => number) | undefined {
   return loaded.module?.adjustExternalMemory;
+}
+
+/**
+ * The native pool of shared buffers (src/shared-memory.ts), or undefined without the module.
+ * Like the counter above, not switched off with the native copy.
+ */
+export function sharedBufferPool(): Pick<NativeModule, 'recycledSharedBuffer' | 'sharedPoolStats'> | undefined {
+  return loaded.module;
 }
 
 /**

@@ -116,7 +116,8 @@ export function sharedBufferOf(parts: readonly Uint8Array[]): SharedArrayBuffer 
     const [bytes] = parts;
     if (bytes.buffer instanceof SharedArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
   }
-  const buffer = newSharedBuffer(parts.reduce((n, p) => n + p.byteLength, 0));
+  // Not zeroed: the parts fill it.
+  const buffer = newSharedBuffer(parts.reduce((n, p) => n + p.byteLength, 0), false);
   const view = new Uint8Array(buffer);
   let at = 0;
   for (const p of parts) {

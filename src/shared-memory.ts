@@ -1,5 +1,6 @@
 /**
- * Every SharedArrayBuffer dosna makes comes from {@link newSharedBuffer}, so that V8 hears of it.
+ * Every SharedArrayBuffer dosna makes comes from {@link newSharedBuffer}, so that V8 hears of it
+ * and chunk-sized ones reuse the memory of freed ones.
  *
  * V8 counts an ArrayBuffer's memory towards the external memory whose growth makes it collect
  * garbage, but not a SharedArrayBuffer's. A store that replaces chunks (the ram backend swaps in
@@ -8,18 +9,33 @@
  * chunks of 1 MiB left 1.9 GiB of them in the process, and each round, paying for fresh pages,
  * took ~200 ms against ~20 ms once the memory was reported. Through the native module
  * (napi_adjust_external_memory) each buffer is reported when made and taken back when V8
- * collects it (a FinalizationRegistry), so replaced chunks go as ordinary arrays do and malloc
- * hands their warm pages to the next ones. Without the module the buffers are plain
- * SharedArrayBuffers, collected whenever V8 collects for other reasons.
+ * collects it (a FinalizationRegistry), so replaced chunks go as ordinary arrays do.
+ *
+ * Even then a new SharedArrayBuffer costs more than the copy that fills it: V8 zeroes it (calloc),
+ * in memory malloc may have to fault in afresh. Profiled on ram (a block written across 36 chunks
+ * of 1 MiB, then flushed), making the new chunk buffers took 5 of its 11 ms. So buffers of at
+ * least {@link POOLED_MIN_BYTES} come from the native module's pool (native/shared-pool.c): a
+ * SharedArrayBuffer over a block that a freed buffer of the same size gave back (V8 calls the
+ * pool when the last holder in any thread is gone, so no live buffer is ever reused), zeroed
+ * only when asked. Without the module, or on a Node without the Node-API call, they are plain
+ * SharedArrayBuffers.
  */
-import { externalMemoryCounter } from './native.js';
+import { externalMemoryCounter, sharedBufferPool } from './native.js';
+
+/** Buffers from this size up come from the native pool; smaller ones are not worth it. */
+export const POOLED_MIN_BYTES = 64 * 1024;
 
 const adjust = externalMemoryCounter();
 const collected = adjust && new FinalizationRegistry<number>((bytes) => { adjust(-bytes); });
+const pool = sharedBufferPool();
 
-/** A new zeroed SharedArrayBuffer of `byteLength` bytes, its memory reported to V8 (see above). */
-export function newSharedBuffer(byteLength: number): SharedArrayBuffer {
-  const buffer = new SharedArrayBuffer(byteLength);
+/**
+ * A new SharedArrayBuffer of `byteLength` bytes, its memory reported to V8 (see above): zeroed,
+ * or with `zeroed: false` holding whatever its memory held, for a buffer the caller overwrites
+ * entirely.
+ */
+export function newSharedBuffer(byteLength: number, zeroed = true): SharedArrayBuffer {
+  const buffer = (byteLength >= POOLED_MIN_BYTES ? pool?.recycledSharedBuffer(byteLength, zeroed) : undefined) ?? new SharedArrayBuffer(byteLength);
   if (collected && byteLength > 0) {
     adjust(byteLength);
     collected.register(buffer, byteLength);

@@ -109,6 +109,36 @@ describe('the native copy', () => {
         console.log(JSON.stringify({ peak }));`);
       expect(peak).toBeLessThan(640);
     });
+
+    it('of a chunk\'s size reuse the memory of collected ones, zeroed when asked, never while a worker thread still holds them', () => {
+      const result = inChild(`
+        const { sharedBufferPool } = await import(${JSON.stringify(new URL('../src/native.ts', import.meta.url).href)});
+        const { Worker } = await import('node:worker_threads');
+        const stats = () => sharedBufferPool().sharedPoolStats();
+        const collect = async () => { for (let i = 0; i < 5; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); } };
+        // A worker keeps one buffer (filled with 7) after this thread drops it.
+        const kept = newSharedBuffer(MiB, false);
+        new Uint8Array(kept).fill(7);
+        const worker = new Worker('const { parentPort } = process.getBuiltinModule("node:worker_threads"); let held; parentPort.on("message", (m) => { if (m.buffer) { held = new Uint8Array(m.buffer); parentPort.postMessage("held"); } else parentPort.postMessage(held.every((v) => v === 7)); });', { eval: true });
+        const ask = (m) => new Promise((r) => { worker.once('message', r); worker.postMessage(m); });
+        await ask({ buffer: kept });
+        let dropped = Array.from({ length: 16 }, () => new Uint8Array(newSharedBuffer(MiB, false)).fill(9));
+        dropped = undefined;
+        await collect();
+        const before = stats();
+        // Made from the pool: buffers that held 9; the one the worker holds is not among them.
+        const zeroed = new Uint8Array(newSharedBuffer(MiB));
+        const again = Array.from({ length: 16 }, () => new Uint8Array(newSharedBuffer(MiB, false)));
+        for (const b of again) b.fill(1);
+        const intact = await ask({});
+        await worker.terminate();
+        const after = stats();
+        console.log(JSON.stringify({ pooled: before.pooledBytes / MiB, reused: after.reused - before.reused, zeroed: zeroed.every((v) => v === 0), intact }));`, ['--expose-gc']);
+      expect(result.pooled).toBeGreaterThanOrEqual(16);
+      expect(result.reused).toBeGreaterThanOrEqual(16);
+      expect(result.zeroed).toBe(true);
+      expect(result.intact).toBe(true);
+    });
   });
 
   it('copies runs and fills arrays in shared memory exactly, as set and fill do (any length, any offset)', () => {

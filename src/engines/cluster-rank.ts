@@ -9,7 +9,7 @@ import { executeChunk, writtenDataset } from '../chunk-ops.js';
 import { Communicator, type CommunicatorOptions } from '../cluster/communicator.js';
 import { detectRank, type RankInfo } from '../cluster/ranks.js';
 import { KeyedMutex, runTasks, summarize } from '../concurrency.js';
-import { allocate } from '../dtypes.js';
+import { allocateUninitialized } from '../dtypes.js';
 import type { Engine, EngineSession } from '../engine.js';
 import { DosnaError, OptionError } from '../errors.js';
 import { checkOptions } from '../options.js';
@@ -94,7 +94,7 @@ export const engine: Engine = {
         if (first >= 0) throw reviveError(errors[first]!, `rank ${first}`);
         return payloads as T[];
       },
-      allocate: (dtype, length) => allocate(dtype, length),
+      allocate: (dtype, length) => allocateUninitialized(dtype, length),
       async run(job, chunks, options) {
         const mine = options.collective ? chunks.filter((_, i) => i % size === rank) : chunks;
         const target = writtenDataset(job);

@@ -4,7 +4,7 @@
  */
 import { executeChunk, writtenDataset } from '../chunk-ops.js';
 import { KeyedMutex, runTasks, summarize } from '../concurrency.js';
-import { allocate } from '../dtypes.js';
+import { allocateUninitialized } from '../dtypes.js';
 import type { Engine, EngineSession } from '../engine.js';
 import { OptionError } from '../errors.js';
 import { checkOptions } from '../options.js';
@@ -34,7 +34,7 @@ export const engine: Engine = {
       onRoot: (fn) => fn(),
       barrier: async () => {},
       allgather: async (value) => [value],
-      allocate: (dtype, length) => allocate(dtype, length),
+      allocate: (dtype, length) => allocateUninitialized(dtype, length),
       async run(job, chunks, options) {
         const target = writtenDataset(job);
         const run = await runTasks(chunks, async (index) => executeChunk(env, job, index), {

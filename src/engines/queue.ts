@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { executeChunk, type ChunkJob } from '../chunk-ops.js';
 import { decode, encode } from '../cluster/wire.js';
 import { KeyedMutex, runTasks, summarize, type RunReport, type TaskRecord } from '../concurrency.js';
-import { allocate } from '../dtypes.js';
+import { allocateUninitialized } from '../dtypes.js';
 import type { Engine, EngineContext, EngineSession, RunOptions } from '../engine.js';
 import { AbortError, ConnectionError, DosnaError, OptionError } from '../errors.js';
 import { checkOptions } from '../options.js';
@@ -79,7 +79,7 @@ class QueueSession implements EngineSession {
   onRoot<T>(fn: () => Promise<T>): Promise<T> { return fn(); }
   async barrier(): Promise<void> {}
   async allgather<T>(value: T): Promise<T[]> { return [value]; }
-  allocate(dtype: Parameters<typeof allocate>[0], length: number) { return allocate(dtype, length); }
+  allocate(dtype: Parameters<typeof allocateUninitialized>[0], length: number) { return allocateUninitialized(dtype, length); }
 
   private async workerCount(): Promise<number> {
     try {

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { chunkReads, executeChunk, writtenDataset, type ChunkJob } from '../chunk-ops.js';
 import { KeyedMutex, runTasks, summarize, type RunReport } from '../concurrency.js';
-import { allocate, type TypedArray } from '../dtypes.js';
+import { allocateSharedUninitialized, allocateUninitialized, type TypedArray } from '../dtypes.js';
 import type { Engine, EngineContext, EngineSession } from '../engine.js';
 import { ConflictError, DosnaError, KernelError, OptionError } from '../errors.js';
 import { checkOptions } from '../options.js';
@@ -39,7 +39,7 @@ function positiveInteger(value: unknown, name: string, fallback: number): number
 /** Copies a typed array into shared memory unless it is there already (one copy per run, not per task). */
 function shared<T extends TypedArray>(data: T): T {
   if (data.buffer instanceof SharedArrayBuffer) return data;
-  const copy = new (data.constructor as new (buffer: SharedArrayBuffer) => T)(newSharedBuffer(data.byteLength));
+  const copy = new (data.constructor as new (buffer: SharedArrayBuffer) => T)(newSharedBuffer(data.byteLength, false));
   copyRun(copy, 0, data, 0, data.length);
   return copy;
 }
@@ -107,8 +107,8 @@ class WorkerPoolSession implements EngineSession {
   async allgather<T>(value: T): Promise<T[]> { return [value]; }
 
   /** Shared memory for the workers to fill, unless the read will run on this thread (see {@link runsHere}). */
-  allocate(dtype: Parameters<typeof allocate>[0], length: number, dataset?: DatasetMeta): TypedArray {
-    return allocate(dtype, length, !(dataset && copiesHere(dataset)));
+  allocate(dtype: Parameters<typeof allocateUninitialized>[0], length: number, dataset?: DatasetMeta): TypedArray {
+    return dataset && copiesHere(dataset) ? allocateUninitialized(dtype, length) : allocateSharedUninitialized(dtype, length);
   }
 
   /**
@@ -148,7 +148,7 @@ class WorkerPoolSession implements EngineSession {
     if (job.kind === 'read' && !(job.out.buffer instanceof SharedArrayBuffer)) {
       // A caller's own output array (get's `out`) is not shared memory: workers fill a shared
       // one, copied over once at the end.
-      const out = new (job.out.constructor as new (buffer: SharedArrayBuffer) => TypedArray)(newSharedBuffer(job.out.byteLength));
+      const out = new (job.out.constructor as new (buffer: SharedArrayBuffer) => TypedArray)(newSharedBuffer(job.out.byteLength, false));
       const report = await this.run({ ...job, out }, chunks, options);
       copyRun(job.out, 0, out, 0, out.length);
       return report;
