@@ -28,7 +28,7 @@ typedef napi_status (*create_external_sab)(napi_env env, void *data, size_t byte
 #define POOL_SIZES 16
 
 struct free_block { struct free_block *next; };
-struct size_class { size_t bytes; struct free_block *head; };
+struct size_class { size_t bytes; size_t count; struct free_block *head; };
 
 static struct size_class classes[POOL_SIZES];
 static size_t pooled_bytes;
@@ -55,6 +55,7 @@ static void *take(size_t bytes) {
     if (classes[i].bytes == bytes && classes[i].head) {
       struct free_block *b = classes[i].head;
       classes[i].head = b->next;
+      classes[i].count--;
       pooled_bytes -= bytes;
       reused_count++;
       block = b;
@@ -66,22 +67,53 @@ static void *take(size_t bytes) {
   return block;
 }
 
-/* V8's deleter for a buffer's memory: runs on whichever thread drops the last reference. */
+/* Frees one block of the class holding the most free bytes other than `keep`; false if none. */
+static bool evict_other(int keep) {
+  int victim = -1;
+  for (int i = 0; i < POOL_SIZES; i++) {
+    if (i != keep && classes[i].head && (victim < 0 || classes[i].count * classes[i].bytes > classes[victim].count * classes[victim].bytes)) victim = i;
+  }
+  if (victim < 0) return false;
+  struct free_block *b = classes[victim].head;
+  classes[victim].head = b->next;
+  classes[victim].count--;
+  pooled_bytes -= classes[victim].bytes;
+  free(b);
+  return true;
+}
+
+/*
+ * V8's deleter for a buffer's memory: runs on whichever thread drops the last reference. The
+ * newest sizes win: blocks of sizes a process no longer uses are freed to make room.
+ */
 static void give_back(void *data, void *hint) {
   size_t bytes = (size_t)(uintptr_t)hint;
   bool kept = false;
   pthread_mutex_lock(&pool_lock);
-  if (pooled_bytes + bytes <= POOL_MAX_BYTES) {
+  if (bytes <= POOL_MAX_BYTES) {
     int slot = -1;
-    for (int i = 0; i < POOL_SIZES; i++) {
-      if (classes[i].bytes == bytes) { slot = i; break; }
-      if (slot < 0 && classes[i].head == NULL) slot = i;
+    for (int i = 0; i < POOL_SIZES && slot < 0; i++) if (classes[i].bytes == bytes) slot = i;
+    for (int i = 0; i < POOL_SIZES && slot < 0; i++) if (classes[i].head == NULL) slot = i;
+    if (slot < 0) {
+      /* Every class holds blocks of another size: empty the fullest for this one. */
+      int fullest = 0;
+      for (int i = 1; i < POOL_SIZES; i++) if (classes[i].count * classes[i].bytes > classes[fullest].count * classes[fullest].bytes) fullest = i;
+      for (struct free_block *b = classes[fullest].head, *next; b; b = next) {
+        next = b->next;
+        free(b);
+      }
+      pooled_bytes -= classes[fullest].count * classes[fullest].bytes;
+      classes[fullest].head = NULL;
+      classes[fullest].count = 0;
+      slot = fullest;
     }
-    if (slot >= 0) {
+    while (pooled_bytes + bytes > POOL_MAX_BYTES && evict_other(slot)) {}
+    if (pooled_bytes + bytes <= POOL_MAX_BYTES) {
       struct free_block *b = data;
-      classes[slot].bytes = bytes;
+      if (classes[slot].bytes != bytes) { classes[slot].bytes = bytes; classes[slot].count = 0; }
       b->next = classes[slot].head;
       classes[slot].head = b;
+      classes[slot].count++;
       pooled_bytes += bytes;
       kept = true;
     }

@@ -139,6 +139,28 @@ describe('the native copy', () => {
       expect(result.zeroed).toBe(true);
       expect(result.intact).toBe(true);
     });
+
+    it('in the pool make room for the sizes in use: a full pool of another size does not keep them out', () => {
+      const result = inChild(`
+        const { sharedBufferPool } = await import(${JSON.stringify(new URL('../src/native.ts', import.meta.url).href)});
+        const stats = () => sharedBufferPool().sharedPoolStats();
+        const collect = async () => { for (let i = 0; i < 5; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); } };
+        // More than the pool's 256 MiB of an old size, then the new size comes and goes.
+        let old = Array.from({ length: 300 }, () => newSharedBuffer(MiB + 4096, false));
+        old = undefined;
+        await collect();
+        const full = stats().pooledBytes / MiB;
+        let recent = Array.from({ length: 16 }, () => newSharedBuffer(MiB, false));
+        recent = undefined;
+        await collect();
+        const before = stats();
+        const again = Array.from({ length: 16 }, () => newSharedBuffer(MiB, false));
+        console.log(JSON.stringify({ full, reused: stats().reused - before.reused, pooled: stats().pooledBytes / MiB, kept: again.length }));`, ['--expose-gc']);
+      expect(result.full).toBeGreaterThan(200);
+      expect(result.full).toBeLessThanOrEqual(256);
+      expect(result.reused).toBe(16);
+      expect(result.pooled).toBeLessThanOrEqual(256);
+    });
   });
 
   it('copies runs and fills arrays in shared memory exactly, as set and fill do (any length, any offset)', () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { freeIdentifiers } from '../src/shipping.js';
-import { setNativeEnabled } from '../src/native.js';
+import { setNativeEnabled, sharedBufferPool } from '../src/native.js';
 import { closeConnection, combos, openConnection } from './support/matrix.js';
 
 const flat = (a: dn.NdArray) => Array.from(a.data as ArrayLike<number>);
@@ -176,6 +176,27 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', cache
       expect([[1, 1], [2, 2]]).toContainEqual(pair);
     }
     expect(values.slice(14, 16)).toEqual([1, 1]);
+  });
+});
+
+describe('worker-pool on ram: shared memory', () => {
+  let con: dn.Connection;
+  beforeAll(async () => { con = await openConnection({ backend: 'ram', engine: 'worker-pool', cache: 'on', label: 'ram x worker-pool' }, { threads: 2 }); });
+  afterAll(async () => { await closeConnection(con); });
+
+  it('chunks the workers make and this thread keeps give their memory back to the pool once replaced', async () => {
+    // Without this thread counting them, they were never collected in time: every new chunk took fresh memory.
+    const ds = await con.createDataset('pooled', { shape: [256, 256, 256], dtype: 'float32', chunkSize: [64, 64, 64] });
+    await ds.set(undefined, 1);
+    const pool = sharedBufferPool()!;
+    const before = pool.sharedPoolStats();
+    for (let round = 0; round < 12; round++) await ds.apply((c) => { (c.data as Float32Array)[0] += 1; });
+    const after = pool.sharedPoolStats();
+    const reused = after.reused - before.reused;
+    const made = after.made - before.made;
+    expect(reused + made).toBeGreaterThanOrEqual(12 * 64);
+    expect(reused).toBeGreaterThan(made);
+    expect((await ds.get([0, 0, 0])).data[0]).toBe(13);
   });
 });
 
