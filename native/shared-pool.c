@@ -3,7 +3,8 @@
  *
  * recycledSharedBuffer(byteLength, zeroed) -> a SharedArrayBuffer whose memory comes from a pool
  * of freed blocks of the same size when it has one (malloc otherwise), or undefined where
- * Node-API cannot make a SharedArrayBuffer over memory of ours (Node before 24.9 / 22.21).
+ * Node-API cannot make a SharedArrayBuffer over memory of ours (a Node without
+ * node_api_create_external_sharedarraybuffer).
  * When V8 frees the buffer (its last holder, in any thread, is gone), the block goes back to
  * the pool, up to POOL_MAX_BYTES in all; beyond that it is freed.
  * sharedPoolStats() -> { pooledBytes, reused, made } for tests and the benchmarks.
@@ -35,16 +36,16 @@ static size_t pooled_bytes;
 static uint64_t reused_count, made_count;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static create_external_sab create_fn;
+static pthread_once_t create_once = PTHREAD_ONCE_INIT;
+
+static void find_create(void) {
+  create_fn = (create_external_sab)dlsym(RTLD_DEFAULT, "node_api_create_external_sharedarraybuffer");
+}
+
 static create_external_sab lookup(void) {
-  static create_external_sab fn;
-  static bool looked;
-  pthread_mutex_lock(&pool_lock);
-  if (!looked) {
-    fn = (create_external_sab)dlsym(RTLD_DEFAULT, "node_api_create_external_sharedarraybuffer");
-    looked = true;
-  }
-  pthread_mutex_unlock(&pool_lock);
-  return fn;
+  pthread_once(&create_once, find_create);
+  return create_fn;
 }
 
 /* A pooled block of exactly `bytes`, or NULL. */

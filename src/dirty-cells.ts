@@ -62,13 +62,11 @@ export class DirtyCells {
   #cells = 0;
   #mask: Uint8Array | null = null;
   readonly #meta: DatasetMeta;
-  readonly #valid: number[];
   readonly #edge: boolean;
 
   constructor(meta: DatasetMeta, index: ChunkIndex) {
     this.#meta = meta;
-    this.#valid = meta.chunkSize.map((c, a) => Math.min(c, meta.shape[a] - index[a] * c));
-    this.#edge = this.#valid.some((v, a) => v < meta.chunkSize[a]);
+    this.#edge = meta.chunkSize.some((c, a) => (index[a] + 1) * c > meta.shape[a]);
   }
 
   /** Bytes held (the mask's, once there is one). */
@@ -97,7 +95,7 @@ export class DirtyCells {
    */
   coversAll(): boolean {
     if (this.#edge) return false;
-    if (this.#boxes) return this.#cells === product(this.#valid);
+    if (this.#boxes) return this.#cells === product(this.#meta.chunkSize);
     return searchable(this.#mask!).indexOf(0) < 0;
   }
 

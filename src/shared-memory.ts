@@ -31,7 +31,7 @@
 import { externalMemoryCounter, sharedBufferPool } from './native.js';
 
 /** Buffers from this size up come from the native pool; smaller ones are not worth it. */
-export const POOLED_MIN_BYTES = 64 * 1024;
+const POOLED_MIN_BYTES = 64 * 1024;
 
 const adjust = externalMemoryCounter();
 const collected = adjust && new FinalizationRegistry<number>((bytes) => { adjust(-bytes); });
@@ -44,17 +44,14 @@ const pool = sharedBufferPool();
  */
 export function newSharedBuffer(byteLength: number, zeroed = true): SharedArrayBuffer {
   const buffer = (byteLength >= POOLED_MIN_BYTES ? pool?.recycledSharedBuffer(byteLength, zeroed) : undefined) ?? new SharedArrayBuffer(byteLength);
-  if (collected && byteLength > 0) {
-    adjust(byteLength);
-    collected.register(buffer, byteLength);
-  }
+  adoptSharedBuffer(buffer);
   return buffer;
 }
 
 /**
- * Reports a SharedArrayBuffer that another thread made and this thread now keeps, so that this
- * thread's collector counts it too (see above). Each handle is reported once: call it on the
- * buffer as received.
+ * Reports a SharedArrayBuffer to this thread's collector until it collects this handle: one
+ * this thread made, or one another thread made and this thread now keeps (see above). Each
+ * handle is reported once: call it on the buffer as made or as received.
  */
 export function adoptSharedBuffer(buffer: SharedArrayBuffer): void {
   if (collected && buffer.byteLength > 0) {
