@@ -40,6 +40,8 @@ const plusOne = (c: dn.NdArray) => {
   const d = c.data as Float32Array;
   for (let i = 0; i < d.length; i++) d[i] += 1;
 };
+/** A chunk function that does nothing: apply with it is what dosna costs around the chunk function. */
+const doNothing = (_c: dn.NdArray) => {};
 const scratch = mkdtempSync(join(tmpdir(), 'dosna-bench-'));
 
 function connectionOptions(): Record<string, unknown> {
@@ -262,6 +264,7 @@ try {
       const gatherFloorJs = backend === 'ram' ? median(await gatherCopy(C, false)) : undefined;
       const freshChunks = backend === 'ram' ? await freshChunksFloor(C) : undefined;
       const kernelAlone = backend === 'ram' ? await chunkFunctionAlone(C) : undefined;
+      const applyNothing = backend === 'ram' ? median(await timeRuns(runs, () => ds.apply(doNothing), { warmup: true })) : undefined;
       // The floor under any get() that returns a new array: allocating one and touching its pages.
       const freshArray = await timeRuns(runs, async () => { new Float32Array(N ** 3).fill(1); });
       await ds.delete();
@@ -292,7 +295,7 @@ try {
           writeRounds: roundRatios(paired.write, paired.refWrite), readRounds: roundRatios(paired.read, paired.refRead),
         },
         misalignedCostPerByte: (median(times.misaligned) / blockBytes) / (median(times.read) / bytes),
-        ...(gatherFloor !== undefined ? { gatherFloor, gatherFloorJs, nativeCopy: dn.nativeStatus().loaded, freshChunks, kernelAlone } : {}),
+        ...(gatherFloor !== undefined ? { gatherFloor, gatherFloorJs, nativeCopy: dn.nativeStatus().loaded, freshChunks, kernelAlone, applyNothing } : {}),
         peakRssMiB: peakRssMiB(),
       });
     }

@@ -22,6 +22,8 @@ export interface BenchRun {
   readonly baseline?: { readonly date: string; readonly results: Row[] };
   /** The last full run committed before the native module (bench/results/previous.json), if any. */
   readonly previous?: { readonly date: string; readonly results: Row[] };
+  /** The last full run before chunk files were read and written in one step (bench/results/before-one-step-files.json), if any. */
+  readonly beforeOneStep?: { readonly date: string; readonly results: Row[] };
   /** Why targets are missed, by what profiles showed: pattern of the target line -> reason. */
   readonly reasons: readonly [RegExp, string][];
 }
@@ -203,7 +205,8 @@ export function report(run: BenchRun): string {
   const profileTable = profileRows(io);
 
   // --- the run before this round --------------------------------------------------------------
-  const before = (run.previous ? baselineTable(run.previous, io, PREVIOUS_TITLE) : '') + (run.baseline ? baselineTable(run.baseline, io, BASELINE_TITLE) : '');
+  const before = (run.beforeOneStep ? baselineTable(run.beforeOneStep, io, ONE_STEP_TITLE) : '')
+    + (run.previous ? baselineTable(run.previous, io, PREVIOUS_TITLE) : '') + (run.baseline ? baselineTable(run.baseline, io, BASELINE_TITLE) : '');
 
   return `# Benchmarks
 
@@ -247,8 +250,9 @@ ArrayBuffers; same run, ms:
 ${io.filter((r) => r.freshChunks !== undefined).map((r) => `C=${r.C} (${r.engine}): dosna's ${fmt(r.freshChunks.shared, 1)}, bare SharedArrayBuffer ${fmt(r.freshChunks.sharedUnreported, 1)}, ArrayBuffer ${fmt(r.freshChunks.plain, 1)}`).join('; ') || 'not measured (ram not selected)'}.
 
 The chunk function alone, the floor under apply with the benchmark's \`+1\`: the same JavaScript loop over the cube's chunks held
-as ordinary arrays (no store, no copy, no commit) beside numpy's \`chunk += 1\` over its chunk arrays, same run, ms:
-${io.filter((r) => r.kernelAlone !== undefined).map((r) => `C=${r.C} (${r.engine}): JavaScript ${fmt(r.kernelAlone, 1)}, dosna apply ${fmt(r.ms.apply, 1)}, numpy ${fmt(numpy?.ms[`plusOne${r.C}`], 1)}`).join('; ') || 'not measured (ram not selected)'}.
+as ordinary arrays (no store, no copy, no commit) beside dosna's apply with it, dosna's apply with a chunk function that does
+nothing (what dosna costs around the function) and numpy's \`chunk += 1\` over its chunk arrays, same run, ms:
+${io.filter((r) => r.kernelAlone !== undefined).map((r) => `C=${r.C} (${r.engine}): JavaScript ${fmt(r.kernelAlone, 1)}, dosna apply ${fmt(r.ms.apply, 1)}, dosna apply of nothing ${fmt(r.applyNothing, 1)}, numpy ${fmt(numpy?.ms[`plusOne${r.C}`], 1)}`).join('; ') || 'not measured (ram not selected)'}.
 
 | backend | engine | C | workload | dosna MB/s | best peer | peer MB/s | ratio |
 | --- | --- | --- | --- | --- | --- | --- | --- |
@@ -382,6 +386,12 @@ const BASELINE_TITLE = `## Before this round
 The figures of the run committed before this round of work (DATE, \`bench/results/baseline.json\`), beside
 this run's: MB/s, and now / then (both measured on this kind of machine, on different days: read the ratio with the noise in mind;
 write_sub then did not include a flush, as nothing was buffered).`;
+
+const ONE_STEP_TITLE = `## Before one-step chunk files
+
+The figures of the last full run before the hdf5 and zarr backends opened, read or wrote, and closed each chunk file in one
+native call (DATE, \`bench/results/before-one-step-files.json\`, made the same way), beside this run's: MB/s, and now / then
+(both on this kind of machine, at different times: read the ratio with the noise in mind).`;
 
 const PREVIOUS_TITLE = `## Before the native module
 

@@ -33,7 +33,7 @@ if (options.help) {
   console.log(BENCH_HELP);
   process.exit(0);
 }
-/** An earlier run kept for comparison in bench/results/ (baseline.json, previous.json), if there. */
+/** An earlier run kept for comparison in bench/results/ (baseline.json, previous.json, before-one-step-files.json), if there. */
 function earlierRun(file: string): { date: string; results: Record<string, unknown>[] } | undefined {
   const path = new URL(`../../bench/results/${file}`, import.meta.url);
   return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : undefined;
@@ -43,7 +43,7 @@ if (options.report) {
   const last = JSON.parse(readFileSync(join(options.out, 'latest.json'), 'utf8')) as { command: string; date: string; node: string; runs: number; minutes?: number; results: Record<string, unknown>[]; notes: string[] };
   writeFileSync(options.docsFile, report({
     command: last.command, date: last.date, node: last.node, runs: last.runs, minutes: last.minutes ?? NaN, results: last.results, notes: last.notes,
-    baseline: earlierRun('baseline.json'), previous: earlierRun('previous.json'), reasons: REASONS,
+    baseline: earlierRun('baseline.json'), previous: earlierRun('previous.json'), beforeOneStep: earlierRun('before-one-step-files.json'), reasons: REASONS,
   }));
   console.log(`wrote ${options.docsFile} from ${join(options.out, 'latest.json')}`);
   process.exit(0);
@@ -283,7 +283,7 @@ if (backends.includes('hdf5')) {
 const command = `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
 const benchRun: BenchRun = {
   command, date: new Date().toISOString(), node: process.version, runs, minutes: (Date.now() - started) / 60000,
-  results, notes, baseline: earlierRun('baseline.json'), previous: earlierRun('previous.json'), reasons: REASONS,
+  results, notes, baseline: earlierRun('baseline.json'), previous: earlierRun('previous.json'), beforeOneStep: earlierRun('before-one-step-files.json'), reasons: REASONS,
 };
 const doc = report(benchRun);
 mkdirSync(options.out, { recursive: true });

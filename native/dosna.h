@@ -13,4 +13,6 @@ napi_value dosna_adjust_external_memory(napi_env env, napi_callback_info info);
 napi_value dosna_exchange_files(napi_env env, napi_callback_info info);
 napi_value dosna_recycled_shared_buffer(napi_env env, napi_callback_info info);
 napi_value dosna_shared_pool_stats(napi_env env, napi_callback_info info);
+napi_value dosna_read_file_ranges(napi_env env, napi_callback_info info);
+napi_value dosna_write_new_file(napi_env env, napi_callback_info info);
 #endif

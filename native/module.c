@@ -1,4 +1,4 @@
-/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c, exchange.c and shared-pool.c. */
+/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c, exchange.c, shared-pool.c and file-io.c. */
 #include "dosna.h"
 
 napi_value dosna_fail(napi_env env, const char *message) {
@@ -20,5 +20,7 @@ NAPI_MODULE_INIT() {
   define(env, exports, "exchangeFiles", dosna_exchange_files);
   define(env, exports, "recycledSharedBuffer", dosna_recycled_shared_buffer);
   define(env, exports, "sharedPoolStats", dosna_shared_pool_stats);
+  define(env, exports, "readFileRanges", dosna_read_file_ranges);
+  define(env, exports, "writeNewFile", dosna_write_new_file);
   return exports;
 }

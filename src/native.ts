@@ -3,7 +3,8 @@
  * the strided row copy under every read and write of a chunk's region, at memory speed where
  * JavaScript's loops reach about a third of it, and the gaussian filter's correlation pass,
  * vectorized by the C compiler (same results, bit for bit), glibc malloc's thresholds
- * (malloc-policy.ts says why) and V8's count of shared memory (shared-memory.ts). Where the module
+ * (malloc-policy.ts says why), V8's count of shared memory (shared-memory.ts) and chunk files
+ * opened, read or written and closed in one call (backends/hdf5/files.ts). Where the module
  * is not built (no C compiler at install) or `DOSNA_NATIVE=0` is set, the JavaScript loops in
  * strided.ts and kernels/gaussian.ts do the same work; {@link nativeStatus} says which one runs, so a slower
  * installation is never silent.
@@ -33,6 +34,26 @@ export interface NativeModule {
   recycledSharedBuffer(byteLength: number, zeroed: boolean): SharedArrayBuffer | undefined;
   /** The pool's free bytes, and how many buffers it made from reused and from new memory. */
   sharedPoolStats(): SharedPoolStats;
+  /**
+   * Opens `path`, fills `views` by runs (`counts[r]` views from byte `positions[r]`), and closes
+   * it, in one step (native/file-io.c): a Promise of the outcome, or the outcome itself when
+   * `sync`. null when there is no such file.
+   */
+  readFileRanges<S extends boolean>(path: string, positions: Float64Array, counts: Uint32Array, views: readonly ArrayBufferView[], withGeneration: boolean, sync: S): S extends true ? FileRead | null : Promise<FileRead | null>;
+  /**
+   * Creates (or truncates) `path` with the views' bytes, stamps its times with `stampSeconds`
+   * and closes it, in one step (native/file-io.c); its generation, "inode:mtimeNs".
+   */
+  writeNewFile<S extends boolean>(path: string, views: readonly ArrayBufferView[], stampSeconds: number, sync: S): S extends true ? string : Promise<string>;
+}
+
+/**
+ * What `readFileRanges` found: the bytes read (the runs in order, up to and including the first
+ * one the file's end cut short), and the generation of the file read when asked.
+ */
+export interface FileRead {
+  readonly bytes: number;
+  readonly generation?: string;
 }
 
 /** What the native pool of shared buffers holds and has done (native/shared-pool.c). */
@@ -65,7 +86,7 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
       return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module.tuneMalloc, process.env) } };
     } catch (error) {

@@ -21,7 +21,7 @@ import { checkName } from '../../names.js';
 import { checkOptions } from '../../options.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
-import { readWholeFile, stampFile, statGeneration, writeFileParts } from '../hdf5/files.js';
+import { readFileOfSize, readWholeFile, stampFile, statGeneration, writeFileParts } from '../hdf5/files.js';
 import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from '../hdf5/locks.js';
 import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
 import { decodeShard } from './sharding.js';
@@ -339,15 +339,23 @@ class ZarrStore implements Store {
   /** The stored chunk's raw bytes and generation. */
   private async read(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
     const file = this.chunkPath(meta, index);
+    const sharding = shardingOf(meta);
+    const c = meta.compression;
     let read: Awaited<ReturnType<typeof readWholeFile>>;
     try {
-      read = await readWholeFile(file);
+      if (!sharding && !c) {
+        // Uncompressed: the chunk's size is known, so its bytes are read in one step, and a
+        // file of another size is read again whole for the error to say what it holds.
+        const exact = await readFileOfSize(file, this.chunkBytes(meta));
+        read = exact?.bytes ? { bytes: exact.bytes, generation: exact.generation } : exact && await readWholeFile(file);
+      } else {
+        read = await readWholeFile(file);
+      }
     } catch (error) {
       if ((error as { cause?: unknown }).cause && errorCode((error as { cause: unknown }).cause) === 'ENOTDIR') return { bytes: undefined, generation: null };
       throw error;
     }
     if (!read) return { bytes: undefined, generation: null };
-    const sharding = shardingOf(meta);
     if (sharding) {
       try {
         return { bytes: await decodeShard(sharding, meta, read.bytes, file), generation: read.generation };
@@ -355,7 +363,6 @@ class ZarrStore implements Store {
         throw new CorruptChunkError(`cannot read shard ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)}: ${(error as Error).message}`, file, { cause: error });
       }
     }
-    const c = meta.compression;
     if (c) {
       try {
         return { bytes: await decodeChunk(c, bytesPerElement(meta.dtype), read.bytes, this.chunkBytes(meta), 'numcodecs'), generation: read.generation };

@@ -1,0 +1,331 @@
+/*
+ * Chunk files read and written in one step each: open, the vectored reads or writes, the stat
+ * (and the stamp) and the close of one file in one call, on libuv's thread pool as Node's own
+ * file calls run, or inline when asked (worker threads, tiny reads).
+ *
+ * Why native: through Node's fs every one of those system calls is a round trip of its own
+ * through the thread pool, and on the main thread each round trip's hand-off (waking a pool
+ * thread, the completion's wake-up, a promise) costs more than the call itself for the small
+ * chunk files of 32^3 chunks: profiled, reading a plane of 64 such files spent half its time
+ * handing off open, readv and close. One hand-off per file instead of three or four.
+ *
+ * readFileRanges(path, positions, counts, views, withGeneration, sync)
+ *   positions: Float64Array, the file offset of each run of views;
+ *   counts: Uint32Array, how many of `views` (in order) each run fills;
+ *   views: typed arrays (their bytes are filled);
+ *   -> null when there is no such file; else { bytes, generation }: bytes is how many bytes
+ *   were read, the runs in order up to and including the first that the file's end cut short
+ *   (its views may then hold anything after those bytes); generation is "inode:mtimeNs" of the
+ *   very file read (withGeneration).
+ * writeNewFile(path, views, stampSeconds, sync)
+ *   creates or truncates `path`, writes the views' bytes in order from offset 0, sets its
+ *   access and modification times to stampSeconds and returns its generation, "inode:mtimeNs".
+ * Both return a Promise of that result unless `sync`; a failed system call rejects (or throws)
+ * an Error with Node's `code` (e.g. "EACCES"), `errno` and `syscall`.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <uv.h>
+#include "dosna.h"
+
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref views; /* keeps the views (and their memory) alive while the pool thread uses them */
+  char *path;
+  bool writing;
+  /* reading: runs of views */
+  size_t runs;
+  double *positions;
+  uint32_t *counts;
+  bool with_generation;
+  /* writing */
+  double stamp;
+  struct iovec *iov;
+  size_t iov_count;
+  /* outcome */
+  bool missing;
+  uint64_t bytes; /* read */
+  int error; /* errno of the failed call, 0 when none */
+  const char *syscall;
+  uint64_t ino;
+  int64_t mtime_ns;
+} file_task;
+
+static void fail(file_task *task, const char *syscall) {
+  task->error = errno;
+  task->syscall = syscall;
+}
+
+static void take_stat(file_task *task, int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) { fail(task, "fstat"); return; }
+  task->ino = (uint64_t)st.st_ino;
+  task->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + (int64_t)st.st_mtim.tv_nsec;
+}
+
+/*
+ * Fills `count` iovecs from `position`, in calls of at most IOV_MAX. A call that returns less
+ * than asked has reached the end of the file (local file systems read regular files whole), as
+ * src/backends/hdf5/files.ts's fallback assumes too: false then, and on an error (task->error).
+ */
+static bool read_run(file_task *task, int fd, struct iovec *iov, size_t count, off_t position) {
+  while (count > 0) {
+    int batch = count > IOV_MAX ? IOV_MAX : (int)count;
+    size_t asked = 0;
+    for (int i = 0; i < batch; i++) asked += iov[i].iov_len;
+    ssize_t n = preadv(fd, iov, batch, position);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(task, "read");
+      return false;
+    }
+    task->bytes += (uint64_t)n;
+    if ((size_t)n < asked) return false;
+    position += n;
+    iov += batch;
+    count -= batch;
+  }
+  return true;
+}
+
+static void run_read(file_task *task) {
+  int fd;
+  do fd = open(task->path, O_RDONLY | O_CLOEXEC); while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) task->missing = true;
+    else fail(task, "open");
+    return;
+  }
+  if (task->with_generation) take_stat(task, fd);
+  struct iovec *iov = task->iov;
+  bool whole = task->error == 0;
+  for (size_t r = 0; r < task->runs && whole; r++) {
+    whole = read_run(task, fd, iov, task->counts[r], (off_t)task->positions[r]);
+    iov += task->counts[r];
+  }
+  close(fd); /* a read-only descriptor: nothing to lose at close */
+}
+
+static void run_write(file_task *task) {
+  int fd;
+  do fd = open(task->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666); while (fd < 0 && errno == EINTR);
+  if (fd < 0) { fail(task, "open"); return; }
+  struct iovec *iov = task->iov;
+  size_t count = task->iov_count;
+  off_t position = 0;
+  while (count > 0) {
+    int batch = count > IOV_MAX ? IOV_MAX : (int)count;
+    ssize_t n = pwritev(fd, iov, batch, position);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(task, "write");
+      break;
+    }
+    position += n;
+    /* Past the views written whole; a view written in part keeps its rest for the next call. */
+    while (count > 0 && (size_t)n >= iov->iov_len) { n -= (ssize_t)iov->iov_len; iov++; count--; }
+    if (count > 0 && n > 0) { iov->iov_base = (char *)iov->iov_base + n; iov->iov_len -= (size_t)n; }
+  }
+  if (task->error == 0) {
+    /* As libuv converts a time in seconds: whole seconds, and the fraction truncated to ns. */
+    struct timespec times[2];
+    times[0].tv_sec = (time_t)floor(task->stamp);
+    times[0].tv_nsec = (long)((task->stamp - (double)times[0].tv_sec) * 1e9);
+    times[1] = times[0];
+    if (futimens(fd, times) != 0) fail(task, "futime");
+    else take_stat(task, fd);
+  }
+  if (close(fd) != 0 && task->error == 0) fail(task, "close"); /* a delayed write error shows here */
+}
+
+static void run(napi_env env, void *data) {
+  (void)env;
+  file_task *task = data;
+  if (task->writing) run_write(task);
+  else run_read(task);
+}
+
+static void release(napi_env env, file_task *task) {
+  if (task->views) napi_delete_reference(env, task->views);
+  free(task->path);
+  free(task->positions);
+  free(task->counts);
+  free(task->iov);
+  free(task);
+}
+
+static napi_value error_of(napi_env env, file_task *task) {
+  char message[PATH_MAX + 128];
+  snprintf(message, sizeof message, "%s: %s, %s '%s'", uv_err_name(-task->error), strerror(task->error), task->syscall, task->path);
+  napi_value text, code, number, syscall, error;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
+  napi_create_string_utf8(env, uv_err_name(-task->error), NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, text, &error);
+  napi_create_int32(env, -task->error, &number);
+  napi_set_named_property(env, error, "errno", number);
+  napi_create_string_utf8(env, task->syscall, NAPI_AUTO_LENGTH, &syscall);
+  napi_set_named_property(env, error, "syscall", syscall);
+  return error;
+}
+
+static napi_value generation_of(napi_env env, file_task *task) {
+  char text[64];
+  snprintf(text, sizeof text, "%" PRIu64 ":%" PRId64, task->ino, task->mtime_ns);
+  napi_value value;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &value);
+  return value;
+}
+
+static napi_value result_of(napi_env env, file_task *task) {
+  napi_value result;
+  if (task->writing) return generation_of(env, task);
+  if (task->missing) {
+    napi_get_null(env, &result);
+    return result;
+  }
+  napi_value bytes;
+  napi_create_object(env, &result);
+  napi_create_double(env, (double)task->bytes, &bytes);
+  napi_set_named_property(env, result, "bytes", bytes);
+  if (task->with_generation) napi_set_named_property(env, result, "generation", generation_of(env, task));
+  return result;
+}
+
+static void done(napi_env env, napi_status status, void *data) {
+  file_task *task = data;
+  if (status != napi_ok && task->error == 0) { task->error = ECANCELED; task->syscall = "queue"; }
+  if (task->error == 0) napi_resolve_deferred(env, task->deferred, result_of(env, task));
+  else napi_reject_deferred(env, task->deferred, error_of(env, task));
+  napi_delete_async_work(env, task->work);
+  release(env, task);
+}
+
+static char *path_arg(napi_env env, napi_value value) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok || length == 0 || length >= PATH_MAX) return NULL;
+  char *text = malloc(length + 1);
+  if (text) napi_get_value_string_utf8(env, value, text, length + 1, &length);
+  if (text && strlen(text) != length) { /* a NUL inside the path */
+    free(text);
+    return NULL;
+  }
+  return text;
+}
+
+/* The views' memory as iovecs; false when `array` is not an array of typed arrays. */
+static bool views_arg(napi_env env, napi_value array, file_task *task) {
+  bool is_array = false;
+  uint32_t length = 0;
+  if (napi_is_array(env, array, &is_array) != napi_ok || !is_array) return false;
+  napi_get_array_length(env, array, &length);
+  task->iov = malloc(sizeof(struct iovec) * (length ? length : 1));
+  if (!task->iov) return false;
+  task->iov_count = length;
+  for (uint32_t i = 0; i < length; i++) {
+    napi_value view, buffer;
+    napi_typedarray_type type;
+    size_t elements, offset;
+    void *data;
+    if (napi_get_element(env, array, i, &view) != napi_ok) return false;
+    if (napi_get_typedarray_info(env, view, &type, &elements, &data, &buffer, &offset) != napi_ok) return false;
+    size_t width = 1;
+    switch (type) {
+      case napi_int16_array: case napi_uint16_array: width = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: width = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: width = 8; break;
+      default: width = 1;
+    }
+    task->iov[i].iov_base = data;
+    task->iov[i].iov_len = elements * width;
+  }
+  return napi_create_reference(env, array, 1, &task->views) == napi_ok;
+}
+
+static napi_value start(napi_env env, file_task *task, bool sync, const char *name) {
+  if (sync) {
+    run(env, task);
+    napi_value result = task->error == 0 ? result_of(env, task) : NULL;
+    if (!result) napi_throw(env, error_of(env, task));
+    release(env, task);
+    return result;
+  }
+  napi_value promise, resource;
+  napi_create_promise(env, &task->deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource);
+  napi_create_async_work(env, NULL, resource, run, done, task, &task->work);
+  napi_queue_async_work(env, task->work);
+  return promise;
+}
+
+napi_value dosna_read_file_ranges(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  file_task *task = argc == 6 ? calloc(1, sizeof *task) : NULL;
+  bool ok = task && (task->path = path_arg(env, argv[0])) && views_arg(env, argv[3], task);
+  if (ok) {
+    napi_typedarray_type pt, ct;
+    size_t pn, cn, offset;
+    void *pd, *cd;
+    napi_value buffer;
+    ok = napi_get_typedarray_info(env, argv[1], &pt, &pn, &pd, &buffer, &offset) == napi_ok && pt == napi_float64_array &&
+         napi_get_typedarray_info(env, argv[2], &ct, &cn, &cd, &buffer, &offset) == napi_ok && ct == napi_uint32_array && pn == cn;
+    if (ok) {
+      task->runs = pn;
+      task->positions = malloc(sizeof(double) * (pn ? pn : 1));
+      task->counts = malloc(sizeof(uint32_t) * (pn ? pn : 1));
+      ok = task->positions && task->counts;
+      if (ok) {
+        memcpy(task->positions, pd, sizeof(double) * pn);
+        memcpy(task->counts, cd, sizeof(uint32_t) * pn);
+        size_t total = 0;
+        for (size_t r = 0; r < pn; r++) {
+          ok = ok && task->positions[r] >= 0 && task->positions[r] <= 9007199254740991.0 && task->positions[r] == floor(task->positions[r]);
+          total += task->counts[r];
+        }
+        ok = ok && total == task->iov_count;
+      }
+    }
+    napi_get_value_bool(env, argv[4], &task->with_generation);
+  }
+  bool sync = false;
+  if (ok) napi_get_value_bool(env, argv[5], &sync);
+  if (!ok) {
+    if (task) release(env, task);
+    return dosna_fail(env, "readFileRanges(path, positions: Float64Array, counts: Uint32Array, views, withGeneration, sync): counts must add up to the views");
+  }
+  return start(env, task, sync, "dosna.readFileRanges");
+}
+
+napi_value dosna_write_new_file(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  file_task *task = argc == 4 ? calloc(1, sizeof *task) : NULL;
+  bool ok = task && (task->path = path_arg(env, argv[0])) && views_arg(env, argv[1], task) &&
+            napi_get_value_double(env, argv[2], &task->stamp) == napi_ok && isfinite(task->stamp) && task->stamp >= 0;
+  bool sync = false;
+  if (ok) napi_get_value_bool(env, argv[3], &sync);
+  if (!ok) {
+    if (task) release(env, task);
+    return dosna_fail(env, "writeNewFile(path, views, stampSeconds, sync): a path, typed arrays and a time");
+  }
+  task->writing = true;
+  return start(env, task, sync, "dosna.writeNewFile");
+}

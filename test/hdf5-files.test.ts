@@ -1,0 +1,158 @@
+/**
+ * The chunk-file I/O under the hdf5 and zarr backends (src/backends/hdf5/files.ts): with
+ * dosna's native module one call per file (native/file-io.c), and without it Node's calls one by
+ * one. Both must find the same bytes, generations and errors on real files.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generationOf, readFileOfSize, readTemplatedVersion, writeFileParts } from '../src/backends/hdf5/files.js';
+import { nativeModule, setNativeEnabled } from '../src/native.js';
+
+let tmp: string;
+beforeAll(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dosna-files-test-')); });
+afterAll(() => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); });
+
+const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 255);
+const template = { prefix: Buffer.from(bytes(96, 1)), suffix: Buffer.from(bytes(40, 2)) };
+const DATA = 4096;
+
+describe('chunk files: the native module is built', () => {
+  it('has the one-step file calls (npm ci builds native/; a C compiler is needed)', () => {
+    const native = nativeModule();
+    expect(native?.readFileRanges, 'native/build/Release/dosna_native.node with readFileRanges').toBeTypeOf('function');
+    expect(native?.writeNewFile).toBeTypeOf('function');
+  });
+});
+
+for (const mode of ['native', 'node'] as const) {
+  describe(`chunk files (${mode === 'native' ? 'native, one call per file' : "Node's calls"})`, () => {
+    beforeAll(() => setNativeEnabled(mode === 'native'));
+    afterAll(() => setNativeEnabled(true));
+    const file = (name: string) => path.join(tmp, `${mode}-${name}`);
+
+    it('writes the parts in order, stamps a time later than any before and gives the generation of the file written', async () => {
+      const f = file('written');
+      const data = bytes(DATA, 3);
+      const before = Date.now() / 1000;
+      const first = await writeFileParts(f, [template.prefix, data.subarray(0, 1000), data.subarray(1000), template.suffix]);
+      const second = await writeFileParts(`${f}.2`, [template.prefix, data, template.suffix]);
+      expect(fs.readFileSync(f)).toEqual(Buffer.concat([template.prefix, data, template.suffix]));
+      const stats = fs.statSync(f, { bigint: true });
+      expect(first).toBe(generationOf(stats));
+      expect(Number(stats.mtimeNs) / 1e9).toBeGreaterThan(before - 1);
+      expect(Number(fs.statSync(`${f}.2`, { bigint: true }).mtimeNs)).toBeGreaterThan(Number(stats.mtimeNs));
+      expect(second).not.toBe(first);
+      // An existing file is truncated, not overwritten in part.
+      await writeFileParts(f, [Buffer.from('short')]);
+      expect(fs.readFileSync(f, 'utf8')).toBe('short');
+    });
+
+    it('reads the data between the template, its runs in place, with the generation of the file read', async () => {
+      const f = file('read');
+      const data = bytes(DATA, 4);
+      const written = await writeFileParts(f, [template.prefix, data, template.suffix]);
+      const whole = new Uint8Array(DATA);
+      expect(await readTemplatedVersion(f, template, DATA, 0, [whole], true)).toEqual({ status: 'read', generation: written });
+      expect(whole).toEqual(data);
+      // Two segments from byte 100: 8 + 16 bytes.
+      const a = new Uint8Array(8);
+      const b = new Uint8Array(16);
+      expect((await readTemplatedVersion(f, template, DATA, 100, [a, b], false)).status).toBe('read');
+      expect([...a, ...b]).toEqual([...data.subarray(100, 124)]);
+    });
+
+    it('tells a missing file, a short one, a longer one and one with other bytes around the data apart', async () => {
+      const data = bytes(DATA, 5);
+      const into = () => [new Uint8Array(DATA)];
+      expect((await readTemplatedVersion(file('none'), template, DATA, 0, into(), true)).status).toBe('missing');
+      expect((await readTemplatedVersion(path.join(file('read'), 'below-a-file'), template, DATA, 0, into(), false)).status).toBe('missing');
+      const short = file('short');
+      fs.writeFileSync(short, Buffer.concat([template.prefix, data, template.suffix]).subarray(0, -1));
+      expect((await readTemplatedVersion(short, template, DATA, 0, into(), false)).status).toBe('foreign');
+      const shorter = file('shorter');
+      fs.writeFileSync(shorter, template.prefix.subarray(0, 10));
+      expect((await readTemplatedVersion(shorter, template, DATA, 0, into(), false)).status).toBe('foreign');
+      const longer = file('longer');
+      fs.writeFileSync(longer, Buffer.concat([template.prefix, data, template.suffix, Buffer.from([0])]));
+      const read = await readTemplatedVersion(longer, template, DATA, 0, into(), true);
+      expect(read).toEqual({ status: 'foreign', generation: generationOf(fs.statSync(longer, { bigint: true })) });
+      const other = file('other');
+      fs.writeFileSync(other, Buffer.concat([template.suffix, data, template.prefix]));
+      expect((await readTemplatedVersion(other, template, DATA, 0, into(), false)).status).toBe('foreign');
+    });
+
+    it('reads a file of an expected size whole, and tells one of another size or none apart', async () => {
+      const f = file('sized');
+      const data = bytes(DATA, 8);
+      fs.writeFileSync(f, data);
+      expect(await readFileOfSize(f, DATA)).toEqual({ bytes: data, generation: generationOf(fs.statSync(f, { bigint: true })) });
+      expect((await readFileOfSize(f, DATA + 1))?.bytes).toBeNull();
+      expect((await readFileOfSize(f, DATA - 1))?.bytes).toBeNull();
+      expect(await readFileOfSize(file('sized-none'), DATA)).toBeUndefined();
+    });
+
+    it('fails with the path and the system error', async () => {
+      const folder = file('a-folder');
+      fs.mkdirSync(folder);
+      const error = await readTemplatedVersion(folder, template, DATA, 0, [new Uint8Array(DATA)], false).then(() => undefined, (e: unknown) => e as Error);
+      expect(error?.message).toContain(folder);
+      expect(error?.message).toMatch(/EISDIR/);
+      const nowhere = path.join(tmp, 'no-such-folder', 'chunk.h5');
+      const failed = await writeFileParts(nowhere, [Buffer.from('x')]).then(() => undefined, (e: unknown) => e as NodeJS.ErrnoException);
+      expect(failed?.code).toBe('ENOENT');
+      expect(failed?.message).toContain(nowhere);
+    });
+  });
+}
+
+describe('chunk files: the native calls themselves', () => {
+  const native = () => nativeModule()!;
+
+  it('reads runs of views at their positions, inline or on the thread pool, and stops at the end of the file', async () => {
+    const f = path.join(tmp, 'runs');
+    fs.writeFileSync(f, Buffer.from(bytes(10_000, 6)));
+    const all = bytes(10_000, 6);
+    for (const sync of [true, false]) {
+      const a = new Uint8Array(10);
+      const b = new Float32Array(5); // 20 bytes: any typed array's bytes
+      const c = new Uint8Array(30);
+      const result = await native().readFileRanges(f, Float64Array.of(0, 5000), Uint32Array.of(2, 1), [a, b, c], true, sync);
+      expect(result).toEqual({ bytes: 60, generation: generationOf(fs.statSync(f, { bigint: true })) });
+      expect([...a]).toEqual([...all.subarray(0, 10)]);
+      expect([...new Uint8Array(b.buffer)]).toEqual([...all.subarray(10, 30)]);
+      expect([...c]).toEqual([...all.subarray(5000, 5030)]);
+      // A run past the end: the bytes there are, and no later run.
+      const tail = new Uint8Array(100);
+      expect(await native().readFileRanges(f, Float64Array.of(9950, 0), Uint32Array.of(1, 1), [tail, new Uint8Array(4)], false, sync)).toEqual({ bytes: 50 });
+      expect(await native().readFileRanges(`${f}-none`, Float64Array.of(0), Uint32Array.of(1), [tail], false, sync)).toBeNull();
+    }
+  });
+
+  it('reads more views than one system call takes (IOV_MAX)', async () => {
+    const f = path.join(tmp, 'many');
+    const all = bytes(3000 * 4, 7);
+    fs.writeFileSync(f, all);
+    const views = Array.from({ length: 3000 }, () => new Uint8Array(4));
+    expect(await native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(3000), views, false, false)).toEqual({ bytes: 12000 });
+    expect(views.every((v, i) => v.every((x, j) => x === all[i * 4 + j]))).toBe(true);
+    const written = views.map((v) => v.slice());
+    await native().writeNewFile(`${f}.copy`, written, 1e9, false);
+    expect(fs.readFileSync(`${f}.copy`)).toEqual(Buffer.from(all));
+    expect(fs.statSync(`${f}.copy`).mtimeMs).toBe(1e12);
+  });
+
+  it('refuses arguments that do not fit before touching any file', () => {
+    const f = path.join(tmp, 'refused');
+    const calls: (() => unknown)[] = [
+      () => native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(2), [new Uint8Array(1)], false, true),
+      () => native().readFileRanges(f, Float64Array.of(-1), Uint32Array.of(1), [new Uint8Array(1)], false, true),
+      () => native().readFileRanges('', Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(1)], false, true),
+      () => native().writeNewFile(f, [new Uint8Array(1), 'text' as unknown as Uint8Array], 0, true),
+      () => native().writeNewFile(f, [new Uint8Array(1)], Number.NaN, true),
+    ];
+    for (const call of calls) expect(call).toThrow(expect.objectContaining({ code: 'DOSNA_NATIVE_PLAN' }));
+    expect(fs.existsSync(f)).toBe(false);
+  });
+});
