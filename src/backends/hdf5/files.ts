@@ -134,7 +134,7 @@ export async function readTemplatedVersion(
   };
   add(prefix.length + start, segments, wanted);
   add(prefix.length + dataBytes, [tail], suffix.length);
-  const read = await readRuns(file, ops, withGeneration, wanted);
+  const read = await readRuns(file, ops, withGeneration);
   if (read.status !== 'read') return read;
   if (!head.equals(prefix) || tail.compare(suffix, 0, suffix.length, 0, suffix.length) !== 0) return { status: 'foreign', generation: read.generation };
   return read;
@@ -157,9 +157,11 @@ const INLINE_READ_BYTES = 2 * 1024 * 1024;
  * early. With dosna's native module the open, reads and close are one step (one hand-off to
  * the thread pool, or none); without it, Node's calls one by one.
  */
-async function readRuns(file: string, ops: readonly ReadOp[], withGeneration: boolean, wanted: number): Promise<TemplatedRead> {
+async function readRuns(file: string, ops: readonly ReadOp[], withGeneration: boolean): Promise<TemplatedRead> {
   const native = nativeModule();
   if (native) {
+    // The bytes the calls move, gaps read into discard buffers included.
+    const expected = ops.reduce((n, op) => n + op.bytes, 0);
     const positions = new Float64Array(ops.length);
     const counts = new Uint32Array(ops.length);
     const views: Uint8Array[] = [];
@@ -170,14 +172,13 @@ async function readRuns(file: string, ops: readonly ReadOp[], withGeneration: bo
     });
     let read;
     try {
-      read = await native.readFileRanges(file, positions, counts, views, withGeneration, BLOCKING_IO || wanted <= INLINE_READ_BYTES);
+      read = await native.readFileRanges(file, positions, counts, views, withGeneration, BLOCKING_IO || expected <= INLINE_READ_BYTES);
     } catch (error) {
       throw new DosnaError(`cannot read chunk file ${file}: ${(error as Error).message}`, { cause: error });
     }
     if (read === null) return { status: 'missing' };
     // Exactly the bytes expected: every run whole, the last one cut short where expected (the
     // byte past the end that tells a longer file apart).
-    const expected = ops.reduce((n, op) => n + op.bytes, 0);
     return { status: read.bytes === expected ? 'read' : 'foreign', generation: read.generation };
   }
   let fd: number;
@@ -234,7 +235,7 @@ export async function readTemplatedWithGeneration(file: string, template: Templa
 export async function readFileOfSize(file: string, size: number): Promise<{ bytes: Uint8Array | null; generation: Generation } | undefined> {
   const data = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
   const beyond = new Uint8Array(1); // a byte read here tells a longer file apart
-  const read = await readRuns(file, [{ position: 0, views: [data, beyond], bytes: size }], true, size);
+  const read = await readRuns(file, [{ position: 0, views: [data, beyond], bytes: size }], true);
   if (read.status === 'missing') return undefined;
   return { bytes: read.status === 'read' ? data : null, generation: read.generation! };
 }
