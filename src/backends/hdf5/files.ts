@@ -141,16 +141,17 @@ export async function readTemplatedVersion(
 }
 
 /**
- * Reads of at most this many bytes run on the calling thread even on the main one, as h5py's
- * do: from the page cache, opening, reading and closing a chunk file of up to a few MiB costs
- * about what one hand-off to libuv's thread pool and back does (measured by hand on the 2-core
- * VM, the native call inline against handed off: 64 whole chunks of 32^3 float32 in 5.2 against
- * 8.3 ms, a 256^3 cube of 64^3 chunks into a reused array in 19 against 19-29 ms; with 8 MiB
- * chunks the pool was faster, 14 against 16 ms, several files moving at once). A store on slow disks or
- * a network file system is read in parallel by the worker-pool engine, whose threads block on
- * their own reads. See docs/backends/hdf5.md.
+ * Reads that move at most this many bytes run on the calling thread even on the main one, as
+ * h5py's do: from the page cache, opening, reading and closing a chunk file of 128 KiB costs
+ * less than one hand-off to libuv's thread pool and back (measured by hand on the 2-core VM,
+ * the native call inline against handed off: the middle 128^3 of a 256^3 float32 cube, 64 whole
+ * chunks of 32^3, in 5.2 against 8.3 ms). From about a MiB the pool wins: there the read
+ * itself is long enough for the second core to be worth a hand-off (64 whole chunks of 64^3
+ * read in 13-18 ms handed off against 15-18 ms inline, interleaved runs of the benchmark). A
+ * store on slow disks or a network file system is read in parallel by the worker-pool engine,
+ * whose threads block on their own reads. See docs/backends/hdf5.md.
  */
-const INLINE_READ_BYTES = 2 * 1024 * 1024;
+const INLINE_READ_BYTES = 256 * 1024;
 
 /**
  * Fills every op's views from `file`: 'read', 'missing', or 'foreign' when the file ended
