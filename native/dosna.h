@@ -2,9 +2,14 @@
 #ifndef DOSNA_NATIVE_H
 #define DOSNA_NATIVE_H
 #include <node_api.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* Throws a RangeError (code DOSNA_NATIVE_PLAN) and returns NULL for the caller to return. */
 napi_value dosna_fail(napi_env env, const char *message);
+
+/* The bytes of a typed array (any element type): 1 and its memory, or 0 when `value` is not one (strided.c). */
+int dosna_bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *length);
 
 napi_value dosna_copy_rows(napi_env env, napi_callback_info info);
 napi_value dosna_correlate_axis(napi_env env, napi_callback_info info);

@@ -238,21 +238,12 @@ static bool views_arg(napi_env env, napi_value array, file_task *task) {
   if (!task->iov) return false;
   task->iov_count = length;
   for (uint32_t i = 0; i < length; i++) {
-    napi_value view, buffer;
-    napi_typedarray_type type;
-    size_t elements, offset;
-    void *data;
-    if (napi_get_element(env, array, i, &view) != napi_ok) return false;
-    if (napi_get_typedarray_info(env, view, &type, &elements, &data, &buffer, &offset) != napi_ok) return false;
-    size_t width = 1;
-    switch (type) {
-      case napi_int16_array: case napi_uint16_array: width = 2; break;
-      case napi_int32_array: case napi_uint32_array: case napi_float32_array: width = 4; break;
-      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: width = 8; break;
-      default: width = 1;
-    }
+    napi_value view;
+    uint8_t *data;
+    size_t length;
+    if (napi_get_element(env, array, i, &view) != napi_ok || !dosna_bytes_of(env, view, &data, &length)) return false;
     task->iov[i].iov_base = data;
-    task->iov[i].iov_len = elements * width;
+    task->iov[i].iov_len = length;
   }
   return napi_create_reference(env, array, 1, &task->views) == napi_ok;
 }

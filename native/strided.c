@@ -22,7 +22,7 @@
 
 #define MAX_AXES 64
 
-static int bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *length) {
+int dosna_bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *length) {
   napi_typedarray_type type;
   size_t elements, offset;
   napi_value buffer;
@@ -57,7 +57,7 @@ napi_value dosna_copy_rows(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3) return dosna_fail(env, "copyRows takes (dst, src, plan)");
   uint8_t *dst, *src, *planBytes;
   size_t dstLength, srcLength, planLength;
-  if (!bytes_of(env, argv[0], &dst, &dstLength) || !bytes_of(env, argv[1], &src, &srcLength) || !bytes_of(env, argv[2], &planBytes, &planLength))
+  if (!dosna_bytes_of(env, argv[0], &dst, &dstLength) || !dosna_bytes_of(env, argv[1], &src, &srcLength) || !dosna_bytes_of(env, argv[2], &planBytes, &planLength))
     return dosna_fail(env, "copyRows takes typed arrays");
   const double *plan = (const double *)planBytes;
   if (planLength < 4 * sizeof(double)) return dosna_fail(env, "plan too short");
