@@ -8,6 +8,9 @@
 /* Throws a RangeError (code DOSNA_NATIVE_PLAN) and returns NULL for the caller to return. */
 napi_value dosna_fail(napi_env env, const char *message);
 
+/* A path argument as a new C string (the caller frees it), or NULL when it is empty, not a string or holds a NUL (module.c). */
+char *dosna_path_arg(napi_env env, napi_value value);
+
 /* The bytes of a typed array (any element type): 1 and its memory, or 0 when `value` is not one (strided.c). */
 int dosna_bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *length);
 

@@ -67,26 +67,14 @@ static void done(napi_env env, napi_status status, void *data) {
   free(task);
 }
 
-static char *string_arg(napi_env env, napi_value value) {
-  size_t length = 0;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok || length == 0) return NULL;
-  char *text = malloc(length + 1);
-  if (text) napi_get_value_string_utf8(env, value, text, length + 1, &length);
-  if (text && strlen(text) != length) { /* a NUL inside the path */
-    free(text);
-    return NULL;
-  }
-  return text;
-}
-
 napi_value dosna_exchange_files(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   exchange_task *task = argc == 2 ? calloc(1, sizeof *task) : NULL;
   if (task) {
-    task->a = string_arg(env, argv[0]);
-    task->b = string_arg(env, argv[1]);
+    task->a = dosna_path_arg(env, argv[0]);
+    task->b = dosna_path_arg(env, argv[1]);
   }
   if (!task || !task->a || !task->b) {
     if (task) { free(task->a); free(task->b); free(task); }

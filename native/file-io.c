@@ -216,18 +216,6 @@ static void done(napi_env env, napi_status status, void *data) {
   release(env, task);
 }
 
-static char *path_arg(napi_env env, napi_value value) {
-  size_t length = 0;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok || length == 0 || length >= PATH_MAX) return NULL;
-  char *text = malloc(length + 1);
-  if (text) napi_get_value_string_utf8(env, value, text, length + 1, &length);
-  if (text && strlen(text) != length) { /* a NUL inside the path */
-    free(text);
-    return NULL;
-  }
-  return text;
-}
-
 /* The views' memory as iovecs; false when `array` is not an array of typed arrays. */
 static bool views_arg(napi_env env, napi_value array, file_task *task) {
   bool is_array = false;
@@ -269,7 +257,7 @@ napi_value dosna_read_file_ranges(napi_env env, napi_callback_info info) {
   napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   file_task *task = argc == 6 ? calloc(1, sizeof *task) : NULL;
-  bool ok = task && (task->path = path_arg(env, argv[0])) && views_arg(env, argv[3], task);
+  bool ok = task && (task->path = dosna_path_arg(env, argv[0])) && views_arg(env, argv[3], task);
   if (ok) {
     napi_typedarray_type pt, ct;
     size_t pn, cn, offset;
@@ -309,7 +297,7 @@ napi_value dosna_write_new_file(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   file_task *task = argc == 4 ? calloc(1, sizeof *task) : NULL;
-  bool ok = task && (task->path = path_arg(env, argv[0])) && views_arg(env, argv[1], task) &&
+  bool ok = task && (task->path = dosna_path_arg(env, argv[0])) && views_arg(env, argv[1], task) &&
             napi_get_value_double(env, argv[2], &task->stamp) == napi_ok && isfinite(task->stamp) && task->stamp >= 0;
   bool sync = false;
   if (ok) napi_get_value_bool(env, argv[3], &sync);

@@ -1,9 +1,23 @@
 /* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c, exchange.c, shared-pool.c and file-io.c. */
+#include <stdlib.h>
+#include <string.h>
 #include "dosna.h"
 
 napi_value dosna_fail(napi_env env, const char *message) {
   napi_throw_range_error(env, "DOSNA_NATIVE_PLAN", message);
   return NULL;
+}
+
+char *dosna_path_arg(napi_env env, napi_value value) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok || length == 0) return NULL;
+  char *text = malloc(length + 1);
+  if (text) napi_get_value_string_utf8(env, value, text, length + 1, &length);
+  if (text && strlen(text) != length) { /* a NUL inside the path */
+    free(text);
+    return NULL;
+  }
+  return text;
 }
 
 static void define(napi_env env, napi_value exports, const char *name, napi_callback callback) {
