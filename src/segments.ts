@@ -106,6 +106,15 @@ export function planSegments(
   return { start, segments, payload };
 }
 
+/** Copies a chunk's bytes from `start` on into `segments`, in order (what a vectored read of them would fill). */
+export function fillSegments(segments: readonly Uint8Array[], bytes: Uint8Array, start: number): void {
+  let at = start;
+  for (const s of segments) {
+    s.set(bytes.subarray(at, at + s.byteLength));
+    at += s.byteLength;
+  }
+}
+
 /**
  * A chunk given as `parts` (its bytes in order) as one SharedArrayBuffer, for stores that keep
  * chunks in shared memory: a single part that already spans a whole SharedArrayBuffer is

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generationOf, readFileOfSize, readTemplatedVersion, writeFileParts } from '../src/backends/hdf5/files.js';
+import { generationOf, readFileOfSize, readPartOfSize, readTemplatedVersion, writeFileParts } from '../src/backends/hdf5/files.js';
 import { nativeModule, setNativeEnabled } from '../src/native.js';
 
 let tmp: string;
@@ -91,6 +91,32 @@ for (const mode of ['native', 'node'] as const) {
       expect((await readFileOfSize(f, DATA + 1))?.bytes).toBeNull();
       expect((await readFileOfSize(f, DATA - 1))?.bytes).toBeNull();
       expect(await readFileOfSize(file('sized-none'), DATA)).toBeUndefined();
+    });
+
+    it('reads part of a file of an expected size into place, and tells one of another size or none apart', async () => {
+      const f = file('sized-part');
+      const data = bytes(DATA, 9);
+      fs.writeFileSync(f, data);
+      // Near the start (the length checked by a second run), across a gap, and up to the last byte.
+      for (const [start, lengths] of [[0, [10]], [5, [100, 7]], [DATA - 300, [200, 100]], [100, [DATA - 100]]] as const) {
+        const views = lengths.map((n) => new Uint8Array(n));
+        expect(await readPartOfSize(f, DATA, start, views)).toBe('read');
+        expect(Buffer.concat(views)).toEqual(Buffer.from(data.subarray(start, start + lengths.reduce((a, b) => a + b, 0))));
+      }
+      // Far from the end: the length check is a read of its own (past the gap that merges reads).
+      const big = file('sized-big');
+      const bigData = bytes(300_000, 10);
+      fs.writeFileSync(big, bigData);
+      const front = new Uint8Array(64);
+      expect(await readPartOfSize(big, bigData.length, 16, [front])).toBe('read');
+      expect(front).toEqual(bigData.subarray(16, 80));
+      expect(await readPartOfSize(big, bigData.length + 1, 16, [new Uint8Array(64)])).toBe('foreign');
+      expect(await readPartOfSize(big, bigData.length - 1, 16, [new Uint8Array(64)])).toBe('foreign');
+      expect(await readPartOfSize(f, DATA + 1, 0, [new Uint8Array(10)])).toBe('foreign');
+      expect(await readPartOfSize(f, DATA - 1, 0, [new Uint8Array(10)])).toBe('foreign');
+      expect(await readPartOfSize(f, DATA - 1, 0, [new Uint8Array(DATA - 1)])).toBe('foreign');
+      expect(await readPartOfSize(file('sized-part-none'), DATA, 0, [new Uint8Array(10)])).toBe('missing');
+      await expect(readPartOfSize(f, DATA, DATA - 5, [new Uint8Array(10)])).rejects.toThrow(/outside a file of 4096 bytes/);
     });
 
     it('fails with the path and the system error', async () => {

@@ -235,3 +235,32 @@ describe('zarr v3 sharded arrays (sharding_indexed)', () => {
     });
   });
 });
+
+describe('zarr: part of an uncompressed chunk is read from its file, its length checked', () => {
+  it('reads rows of chunks in place (dense and sparse parts), the fill value where none is stored, and refuses a chunk file of the wrong length', async () => {
+    for (const format of [2, 3] as const) {
+      await dn.withConnection(`parts${format}`, { backend: 'zarr', directory: tmp, create: true, format }, async (con) => {
+        const ds = await con.createDataset('a', { shape: [128, 128], dtype: 'float32', chunkSize: [64, 64], fillValue: -1 });
+        const values = ramp(128 * 96);
+        await ds.set([s(0, 96)], dn.ndarray(values, [96, 128]));
+        const row = (r: number, from = 0, to = 128) => Array.from(values.subarray(r * 128 + from, r * 128 + to));
+        // A few whole rows of a chunk (read with their span and copied).
+        expect(Array.from((await ds.get([s(3, 5), s(0, 64)])).data as Float32Array)).toEqual([...row(3, 0, 64), ...row(4, 0, 64)]);
+        // Rows far apart (sparse: each row read on its own), across two chunks along the last axis.
+        const sparse = await ds.get([s(1, 64, 20), s(32, 128)]);
+        expect(Array.from(sparse.data as Float32Array)).toEqual([1, 21, 41, 61].flatMap((r) => row(r, 32, 128)));
+        // Rows 96-127 were never written: the fill value, stored in the chunk, then with no chunk at all.
+        expect(Array.from((await ds.get([s(94, 98), s(64, 128)])).data as Float32Array)).toEqual([...row(94, 64), ...row(95, 64), ...new Array(128).fill(-1)]);
+        expect(await ds.delChunk([1, 1])).toBe(true);
+        expect(Array.from((await ds.get([s(94, 98), s(64, 128)])).data as Float32Array)).toEqual(new Array(256).fill(-1));
+        const file = path.join(tmp, `parts${format}`, 'a', format === 2 ? '0.0' : path.join('c', '0', '0'));
+        const stored = fs.readFileSync(file);
+        for (const wrong of [stored.subarray(0, -1), Buffer.concat([stored, Buffer.from([0])])]) {
+          fs.writeFileSync(file, wrong);
+          await expect(ds.get([s(3, 5), s(0, 64)])).rejects.toThrow(dn.CorruptChunkError);
+          await expect(ds.get([s(1, 64, 20), s(0, 64)])).rejects.toThrow(/holds \d+ bytes, not the 16384/);
+        }
+      });
+    }
+  });
+});

@@ -92,6 +92,24 @@ interface ReadOp { readonly position: number; readonly views: Uint8Array[]; byte
 const MERGE_GAP_BYTES = 64 * 1024;
 
 /**
+ * Adds a read of `bytes` from `position` into `views` after the reads in `ops` (the views may
+ * take more: a byte past the expected end). A gap shorter than MERGE_GAP_BYTES from the read
+ * before joins the two in one call, the gap read into discard buffers.
+ */
+function appendRead(ops: ReadOp[], position: number, views: readonly Uint8Array[], bytes: number): void {
+  const last = ops.at(-1);
+  const gap = last ? position - (last.position + last.bytes) : Infinity;
+  if (!last || gap >= MERGE_GAP_BYTES) {
+    ops.push({ position, views: [...views], bytes });
+    return;
+  }
+  if (gap < 0) throw new DosnaError(`internal: a read at byte ${position} overlaps the one before it`);
+  for (const d of discardViews(gap)) last.views.push(d);
+  for (const v of views) last.views.push(v);
+  last.bytes += gap + bytes;
+}
+
+/**
  * Reads the data bytes `[start, start + n)` of a templated chunk file straight into
  * `segments` (whose lengths add up to n), checking the template's bytes and the file's
  * length on the way. Resolves 'read', 'missing' (no such file) or 'foreign' (not our
@@ -121,19 +139,8 @@ export async function readTemplatedVersion(
   const head = Buffer.allocUnsafe(prefix.length);
   const tail = Buffer.allocUnsafe(suffix.length + 1); // one byte more than expected tells a longer file apart
   const ops: ReadOp[] = [{ position: 0, views: [head], bytes: head.length }];
-  const add = (position: number, views: readonly Uint8Array[], bytes: number) => {
-    const last = ops[ops.length - 1];
-    const gap = position - (last.position + last.bytes);
-    if (gap >= MERGE_GAP_BYTES) {
-      ops.push({ position, views: [...views], bytes });
-      return;
-    }
-    for (const d of discardViews(gap)) last.views.push(d);
-    for (const v of views) last.views.push(v);
-    last.bytes += gap + bytes;
-  };
-  add(prefix.length + start, segments, wanted);
-  add(prefix.length + dataBytes, [tail], suffix.length);
+  appendRead(ops, prefix.length + start, segments, wanted);
+  appendRead(ops, prefix.length + dataBytes, [tail], suffix.length);
   const read = await readRuns(file, ops, withGeneration);
   if (read.status !== 'read') return read;
   if (!head.equals(prefix) || tail.compare(suffix, 0, suffix.length, 0, suffix.length) !== 0) return { status: 'foreign', generation: read.generation };
@@ -239,6 +246,25 @@ export async function readFileOfSize(file: string, size: number): Promise<{ byte
   const read = await readRuns(file, [{ position: 0, views: [data, beyond], bytes: size }], true);
   if (read.status === 'missing') return undefined;
   return { bytes: read.status === 'read' ? data : null, generation: read.generation! };
+}
+
+/**
+ * Reads bytes `[start, start + n)` of a file expected to hold exactly `size` bytes (an
+ * uncompressed zarr chunk) straight into `segments` (whose lengths add up to n), checking the
+ * file's length on the way: 'read', 'missing', or 'foreign' when its length is another (the
+ * segments may hold garbage by then).
+ */
+export async function readPartOfSize(file: string, size: number, start: number, segments: readonly Uint8Array[]): Promise<'read' | 'missing' | 'foreign'> {
+  let wanted = 0;
+  for (const s of segments) wanted += s.byteLength;
+  if (start < 0 || start + wanted > size || size === 0) throw new DosnaError(`internal: bytes [${start}, ${start + wanted}) are outside a file of ${size} bytes`);
+  const ops: ReadOp[] = [];
+  if (wanted > 0) appendRead(ops, start, segments, wanted);
+  // The file's last byte (unless the segments take it) and one past it, which must not exist.
+  const end = start + wanted;
+  if (end === size) appendRead(ops, size, [new Uint8Array(1)], 0);
+  else appendRead(ops, size - 1, [new Uint8Array(2)], 1);
+  return (await readRuns(file, ops, false)).status;
 }
 
 /**

@@ -35,6 +35,7 @@ import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFi
 import { makeTemplate } from './template.js';
 import { filteredChunkOf, headerFor, pipelineHeader, type PipelineHeader } from './pipeline.js';
 import { codecReason, decodeChunk, encodeChunk } from '../../codecs/index.js';
+import { fillSegments } from '../../segments.js';
 
 export { METADATA_FILE } from './metadata.js';
 export { MAX_CHUNK_BYTES } from './h5lib.js';
@@ -352,11 +353,7 @@ class Hdf5Store implements Store {
     }
     const bytes = info.pipeline ? (await this.readCompressed(meta, index, file, info)).bytes : this.readThroughLibrary(meta, index, file, info);
     if (!bytes) return false;
-    let at = start;
-    for (const s of segments) {
-      s.set(bytes.subarray(at, at + s.byteLength));
-      at += s.byteLength;
-    }
+    fillSegments(segments, bytes, start);
     return true;
   }
 

@@ -21,12 +21,13 @@ import { checkName } from '../../names.js';
 import { checkOptions } from '../../options.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
-import { readFileOfSize, readWholeFile, stampFile, statGeneration, writeFileParts } from '../hdf5/files.js';
+import { readFileOfSize, readPartOfSize, readWholeFile, stampFile, statGeneration, writeFileParts } from '../hdf5/files.js';
 import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from '../hdf5/locks.js';
 import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
 import { decodeShard } from './sharding.js';
 import { ZarrObjectStore } from './objects.js';
 import { s3Settings, S3_OPTIONS } from '../s3.js';
+import { fillSegments } from '../../segments.js';
 
 const errorCode = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code;
 const CHUNK_V2 = /^\d+(?:\.\d+)*$/;
@@ -382,6 +383,30 @@ class ZarrStore implements Store {
 
   readChunkVersion(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
     return this.read(meta, index);
+  }
+
+  /**
+   * Bytes of a chunk from `start` on straight into `segments`: for an uncompressed chunk, a
+   * read of just those bytes of its file (its length checked on the way); otherwise the chunk
+   * decoded and copied.
+   */
+  async readChunkInto(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean> {
+    if (!shardingOf(meta) && !meta.compression) {
+      const file = this.chunkPath(meta, index);
+      let status;
+      try {
+        status = await readPartOfSize(file, this.chunkBytes(meta), start, segments);
+      } catch (error) {
+        if ((error as { cause?: unknown }).cause && errorCode((error as { cause: unknown }).cause) === 'ENOTDIR') return false;
+        throw error;
+      }
+      if (status !== 'foreign') return status === 'read';
+      // A file of another length: the whole read below says what it holds.
+    }
+    const bytes = await this.readChunk(meta, index);
+    if (!bytes) return false;
+    fillSegments(segments, bytes, start);
+    return true;
   }
 
   async chunkGeneration(meta: DatasetMeta, index: ChunkIndex): Promise<Generation | null> {
