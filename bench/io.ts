@@ -154,6 +154,45 @@ async function chunkFunctionAlone(C: number): Promise<number> {
 }
 
 /**
+ * The floor under write (create + load) on a file-per-chunk layout, with plain fs on this file
+ * system: `count` new files of `size` bytes, each written under a temporary name and renamed in
+ * (crash-safe, as zarr-python's DirectoryStore writes too), in a new folder after the previous
+ * run's was removed, as the write workload deletes the dataset before each run. How long that
+ * takes depends on what was deleted in the last minutes (see the report), so each run of it is
+ * followed by a run of dosna's create + load of the same chunks, and the two are compared run by
+ * run. Medians of `runs`, in ms.
+ */
+async function newFilesFloor(con: dn.Connection, name: string, C: number): Promise<{ chunks: number; floor: number; write: number }> {
+  const { mkdir, rename, rm, writeFile } = await import('node:fs/promises');
+  const count = N ** 3 / C ** 3;
+  const blob = new Uint8Array(cube.data.buffer, 0, C ** 3 * 4);
+  const names = Array.from({ length: count }, (_, i) => `chunk_${i}.h5`);
+  const floor: number[] = [];
+  const write: number[] = [];
+  let dir = '';
+  for (let r = 0; r < runs; r++) {
+    if (dir) await rm(dir, { recursive: true, force: true });
+    // Beside the dataset folders (a new file's inode is looked for near its folder's parent).
+    dir = join(scratch, connectionName, `.new-files-${r}`);
+    await mkdir(dir);
+    let t = performance.now();
+    await pool(names, 8, async (n) => {
+      await writeFile(join(dir, `${n}.tmp`), blob);
+      await rename(join(dir, `${n}.tmp`), join(dir, n));
+    });
+    floor.push(performance.now() - t);
+    if (await con.hasDataset(name)) await con.delDataset(name);
+    t = performance.now();
+    const ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
+    await ds.load(cube);
+    write.push(performance.now() - t);
+  }
+  await rm(dir, { recursive: true, force: true });
+  await con.delDataset(name);
+  return { chunks: count, floor: median(floor), write: median(write) };
+}
+
+/**
  * The floor under write_sub on a file-per-chunk layout, with plain fs on this file system:
  * `count` chunk files of `size` bytes each read and written back by atomic replacement (a new
  * file renamed over the old, as a crash-safe chunk write must be) and, for comparison, in
@@ -284,6 +323,7 @@ try {
           }, { before: async () => { if (await con.hasDataset(name)) await con.delDataset(name); } }))),
           // The same for apply: every chunk file read and replaced.
           applyFloor: await rewriteFloor(N ** 3 / C ** 3, C ** 3 * 4, concurrency),
+          writeFloor: await newFilesFloor(con, `${name}-floor`, C),
           exchangeCommits: await exchangeCommitTimes(name, C),
           writeSubFloor: await rewriteFloor(ds.chunkSlices(block).filter((c) => c.chunk.some((sl, a) => (sl.stop! - sl.start!) !== C)).length, C ** 3 * 4, concurrency),
         } : {}),

@@ -27,7 +27,19 @@ import { nativeModule } from '../../native.js';
 
 const renameAsync = promisify(fs.rename);
 const linkAsync = promisify(fs.link);
-const rmAsync = promisify(fs.rm);
+const unlinkAsync = promisify(fs.unlink);
+
+/**
+ * Removes a file name if it is there. A plain unlink: `fs.rm` would stat the name twice first,
+ * two more system calls in every commit.
+ */
+async function unlinkIfPresent(file: string): Promise<void> {
+  try {
+    await unlinkAsync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
 
 /** A lock this old is stale whoever holds it (a commit holds it for a stat and a rename). */
 export const STALE_LOCK_MS = 60_000;
@@ -235,9 +247,9 @@ async function replaceLocked(from: string, file: string, mode: CommitMode): Prom
   }
   try {
     if (!(await swap(from, file))) return await renameAsync(from, file);
-    await rmAsync(from, { force: true }); // the old file's name as the lock: releases the lock
+    await unlinkIfPresent(from); // the old file's name as the lock: releases the lock
   } finally {
-    await rmAsync(old, { force: true });
+    await unlinkIfPresent(old);
   }
 }
 
@@ -264,10 +276,10 @@ export async function commitFile(file: string, tmp: string, check: () => boolean
       replaced = true;
       return true;
     } finally {
-      if (!replaced) await rmAsync(lock, { force: true });
+      if (!replaced) await unlinkIfPresent(lock);
     }
   } finally {
-    await rmAsync(tmp, { force: true });
+    await unlinkIfPresent(tmp);
   }
 }
 
