@@ -116,6 +116,7 @@ for (const mode of ['native', 'node'] as const) {
       expect(await readPartOfSize(f, DATA - 1, 0, [new Uint8Array(10)])).toBe('foreign');
       expect(await readPartOfSize(f, DATA - 1, 0, [new Uint8Array(DATA - 1)])).toBe('foreign');
       expect(await readPartOfSize(file('sized-part-none'), DATA, 0, [new Uint8Array(10)])).toBe('missing');
+      expect(await readPartOfSize(path.join(f, 'below-a-file'), DATA, 0, [new Uint8Array(10)])).toBe('missing');
       await expect(readPartOfSize(f, DATA, DATA - 5, [new Uint8Array(10)])).rejects.toThrow(/outside a file of 4096 bytes/);
     });
 
