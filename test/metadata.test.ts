@@ -280,6 +280,39 @@ describe.each(combos())('metadata and groups: $label', (combo: Combo) => {
       }
     });
 
+    it('a stale handle reads by the current shape: what only the old shape would refuse is read, what it would allow is refused', async () => {
+      // get reads with the metadata the handle knows while the store confirms it: when it was
+      // not current, neither that read's result nor its errors may show.
+      const ds = await con.createDataset('resize-speculative', { shape: [2, 3], dtype: 'int32', chunkSize: [2, 2] });
+      await ds.set([s()], 7);
+      await ds.flush();
+      const other = await reopen(con);
+      try {
+        const stale = await other.getDataset('resize-speculative');
+        expect(stale.shape).toEqual([2, 3]);
+        await ds.resize([4, 4]);
+        await ds.set([s(2, 4)], 9);
+        await ds.flush();
+        // Against [2, 3] this out has the wrong shape (ShapeError): against [4, 4] it is right.
+        const out = dn.ndarray(new Int32Array(16).fill(-1), [4, 4]);
+        const got = await stale.get([s(0, 4), s(0, 4)], { out });
+        expect(got).toBe(out);
+        expect(flat(out)).toEqual([7, 7, 7, 0, 7, 7, 7, 0, 9, 9, 9, 9, 9, 9, 9, 9]);
+        expect(stale.shape).toEqual([4, 4]);
+        // And a cast read, through the other dtype's path.
+        expect(flat(await stale.get([3], { dtype: 'float64' }))).toEqual([9, 9, 9, 9]);
+        await ds.resize([1, 4]);
+        // [2] is inside the shape the handle last saw, outside the dataset's: refused.
+        await expect(stale.get([2])).rejects.toBeInstanceOf(dn.IndexError);
+        expect(stale.shape).toEqual([1, 4]);
+        await con.delDataset('resize-speculative');
+        const kept = new Int32Array(4).fill(-1);
+        await expect(stale.get([0], { out: kept })).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+      } finally {
+        await other.disconnect();
+      }
+    });
+
     it('appends frames and blocks along any axis; data that does not fit changes nothing', async () => {
       const ds = await con.createDataset('append', { shape: [0, 3], dtype: 'int16', chunkSize: [2, 2] });
       for (let t = 0; t < 5; t++) await ds.append([t, t + 10, t + 20]);

@@ -119,7 +119,11 @@ export class Dataset {
    */
   async get(index?: Index, options?: GetOptions): Promise<NdArray<TypedArray>> {
     const { out, dtype, signal } = checkOptions('get', options, ['out', 'dtype', 'signal']);
-    const meta = await this.current();
+    return this.readOnCurrent((meta) => this.getAs(meta, index, out, dtype, signal));
+  }
+
+  /** `get` against `meta`: the selection checked against its shape, the chunks read as it describes them. */
+  private async getAs(meta: DatasetMeta, index: Index | undefined, out: GetOptions['out'], dtype: DType | undefined, signal: AbortSignal | undefined): Promise<NdArray<TypedArray>> {
     const sel = normalizeIndex(index, meta.shape);
     const into = out === undefined ? undefined : outArray(out);
     // An ndarray given as out has the result's shape and is the result, as NumPy's out=.
@@ -128,9 +132,9 @@ export class Dataset {
       throw new ShapeError(`out has shape ${formatShape(out.shape)}, the selection ${formatShape(shape)}`);
     }
     const result = (read: NdArray<TypedArray>) => (out !== undefined && isNdArray(out) ? out : read);
-    if (dtype === undefined || checkDType(dtype) === meta.dtype) return result(await this.readSelection(sel, undefined, into, signal));
+    if (dtype === undefined || checkDType(dtype) === meta.dtype) return result(await this.readSelectionOf(meta, sel, into, signal));
     // Another dtype: read as stored, then cast (into `out` if given).
-    const native = await this.readSelection(sel, undefined, undefined, signal);
+    const native = await this.readSelectionOf(meta, sel, undefined, signal);
     const length = native.data.length;
     if (into !== undefined && (dtypeOfArray(into) !== dtype || into.length !== length)) {
       throw new DTypeError(`out must be a ${dtype} typed array of the selection's ${length} elements`);
@@ -138,6 +142,30 @@ export class Dataset {
     const cast = into ?? allocate(dtype, length);
     castInto(cast, native.data);
     return result(ndarray(cast, native.shape));
+  }
+
+  /**
+   * Runs a read against the metadata this handle knows while the store confirms that it is
+   * still current ({@link current}), instead of before: on an object store that check is a
+   * round trip (a HEAD of the metadata object), which the chunk requests now overlap. When the
+   * dataset did change (another process resized it), the read runs again on the current
+   * metadata, so the result is what the check-then-read order gives; when it was deleted, the
+   * check's error is thrown once the read has settled, so nothing writes into `out` after
+   * `get` returns. Errors of the first read (an index outside a shape that is no longer the
+   * dataset's) count only when the metadata it used was current. Reads only: a discarded
+   * attempt changes nothing but `out` (and the cache, which keeps stored chunks of that dataset).
+   */
+  private async readOnCurrent<T>(read: (meta: DatasetMeta) => Promise<T>): Promise<T> {
+    const known = this.#meta;
+    const [checked, attempt] = await Promise.allSettled([this.current(), read(known)]);
+    if (checked.status === 'rejected') {
+      // Chunks the attempt cached after the check dropped that dataset's: dropped too.
+      await this.connection.cache?.discard(sameDataset(known));
+      throw checked.reason;
+    }
+    if (checked.value !== known) return read(checked.value);
+    if (attempt.status === 'rejected') throw attempt.reason;
+    return attempt.value;
   }
 
   /**
@@ -157,7 +185,12 @@ export class Dataset {
 
   /** @internal Reads a selection (of the current metadata) into a new array or `into`. */
   async readSelection(sel: Selection, chunks?: readonly ChunkIndex[], into?: TypedArray, signal?: AbortSignal): Promise<NdArray<TypedArray>> {
-    const { array, report } = await readSelection(this.connection, this.#meta, sel, chunks, into, signal);
+    return this.readSelectionOf(this.#meta, sel, into, signal, chunks);
+  }
+
+  /** Reads a selection of the dataset as `meta` describes it. */
+  private async readSelectionOf(meta: DatasetMeta, sel: Selection, into?: TypedArray, signal?: AbortSignal, chunks?: readonly ChunkIndex[]): Promise<NdArray<TypedArray>> {
+    const { array, report } = await readSelection(this.connection, meta, sel, chunks, into, signal);
     if (report) this.lastRun = report;
     return array;
   }
