@@ -244,6 +244,37 @@ describe.each(['native', 'JavaScript'] as const)('strided copies (%s)', (path) =
     }
   });
 
+  it('copy rows into a destination of 32 MiB or more (streamed past the caches where the machine can), at every alignment and at its end', () => {
+    // native/strided.c streams rows of 512 bytes or more into destinations this large: 16-byte
+    // blocks after an unaligned head, ordinary copies for the tail. Every split is checked, and
+    // that no byte around a row changes.
+    const big = new Uint8Array(32 * 2 ** 20 + 64);
+    const src = Uint8Array.from({ length: 8192 }, (_, i) => (i * 131 + 7) % 251);
+    for (const row of [511, 512, 513, 527, 576, 1000, 2049]) {
+      for (const dstShift of [0, 1, 5, 15, 16, 17]) {
+        for (const srcShift of [0, 3]) {
+          // Three rows 4099 bytes apart, the last ending at the destination's very end.
+          const dstOffset = big.length - row - 2 * 4099 - dstShift;
+          big.fill(0xee, dstOffset - 32, big.length);
+          copyStrided({ data: big, offset: dstOffset, shape: [3, row], strides: [4099, 1] }, { data: src, offset: srcShift, shape: [3, row], strides: [row + 9, 1] });
+          for (let r = 0; r < 3; r++) {
+            const at = dstOffset + r * 4099;
+            expect(big.subarray(at, at + row), `row ${row}, shifts ${dstShift}/${srcShift}`).toEqual(src.subarray(srcShift + r * (row + 9), srcShift + r * (row + 9) + row));
+            expect(big[at - 1], 'the byte before a row').toBe(0xee);
+            if (r < 2) expect(big[at + row], 'the byte after a row').toBe(0xee);
+          }
+          expect(big[dstOffset - 1]).toBe(0xee);
+        }
+      }
+    }
+    if (path === 'JavaScript') return;
+    // The same buffer on both sides (overlapping rows): memmove's rules, never streamed.
+    const shared = new Uint8Array(32 * 2 ** 20);
+    shared.set(src.subarray(0, 4096), 1000);
+    copyStrided({ data: shared, offset: 1100, shape: [1, 4000], strides: [0, 1] }, { data: shared, offset: 1000, shape: [1, 4000], strides: [0, 1] });
+    expect(shared.subarray(1100, 5100)).toEqual(src.subarray(0, 4000));
+  });
+
   it('copy 5-d blocks whose axes do not merge, with reversed axes (the word copy with more than two outer axes)', () => {
     for (const Ctor of [Float64Array, Float32Array, Int16Array]) {
       const shape = [2, 3, 2, 3, 4];
