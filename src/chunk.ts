@@ -28,8 +28,8 @@ export class DataChunk {
   /** Reads the chunk, or a NumPy-style slice of it in chunk-local coordinates. */
   async getData(index?: Index): Promise<NdArray<TypedArray>> {
     const selection = this.toDataset(normalizeIndex(index, this.shape));
-    await this.dataset.current();
-    return this.dataset.readSelection(selection, [[...this.index]]);
+    // Read while the store confirms the dataset is unchanged (see Dataset.get).
+    return this.dataset.readOnCurrent((meta) => this.dataset.readSelectionOf(meta, selection, undefined, undefined, [[...this.index]]));
   }
 
   /** Writes the chunk, or a slice of it in chunk-local coordinates; the value broadcasts. */

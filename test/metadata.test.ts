@@ -301,6 +301,11 @@ describe.each(combos())('metadata and groups: $label', (combo: Combo) => {
         expect(stale.shape).toEqual([4, 4]);
         // And a cast read, through the other dtype's path.
         expect(flat(await stale.get([3], { dtype: 'float64' }))).toEqual([9, 9, 9, 9]);
+        // Chunk reads go the same way: what another handle wrote, and after a delete the error.
+        const chunk = stale.getChunk([1, 1]);
+        await ds.set([s(2, 4), s(2, 4)], 5);
+        await ds.flush();
+        expect(flat(await chunk.getData())).toEqual([5, 5, 5, 5]);
         await ds.resize([1, 4]);
         // [2] is inside the shape the handle last saw, outside the dataset's: refused.
         await expect(stale.get([2])).rejects.toBeInstanceOf(dn.IndexError);
@@ -308,6 +313,7 @@ describe.each(combos())('metadata and groups: $label', (combo: Combo) => {
         await con.delDataset('resize-speculative');
         const kept = new Int32Array(4).fill(-1);
         await expect(stale.get([0], { out: kept })).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+        await expect(stale.getChunk([0, 0]).getData()).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
       } finally {
         await other.disconnect();
       }

@@ -312,7 +312,8 @@ describe('the dosna serve and dosna view commands', () => {
     child.stderr.on('data', (b: Buffer) => { stderr += b; });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
-      await expect.poll(() => stdout, { timeout: 30_000 }).toMatch(/on http:\/\/127\.0\.0\.1:\d+\//);
+      // The address line and the H5Web line are two writes: the pipe may bring them apart.
+      await expect.poll(() => stdout, { timeout: 30_000 }).toMatch(/on http:\/\/127\.0\.0\.1:\d+\/[\s\S]*H5Web: /);
       const url = /on (http:\/\/127\.0\.0\.1:\d+)\//.exec(stdout)![1];
       expect(stdout).toContain(`H5Web: <H5GroveProvider url="${url}" filepath="store">`);
       const meta = await (await fetch(`${url}/meta?file=store&path=/vol`)).json();

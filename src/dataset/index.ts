@@ -154,8 +154,10 @@ export class Dataset {
    * `get` returns. Errors of the first read (an index outside a shape that is no longer the
    * dataset's) count only when the metadata it used was current. Reads only: a discarded
    * attempt changes nothing but `out` (and the cache, which keeps stored chunks of that dataset).
+   * `get` and `DataChunk.getData` read this way.
+   * @internal
    */
-  private async readOnCurrent<T>(read: (meta: DatasetMeta) => Promise<T>): Promise<T> {
+  async readOnCurrent<T>(read: (meta: DatasetMeta) => Promise<T>): Promise<T> {
     const known = this.#meta;
     const [checked, attempt] = await Promise.allSettled([this.current(), read(known)]);
     if (checked.status === 'rejected') {
@@ -188,8 +190,8 @@ export class Dataset {
     return this.readSelectionOf(this.#meta, sel, into, signal, chunks);
   }
 
-  /** Reads a selection of the dataset as `meta` describes it. */
-  private async readSelectionOf(meta: DatasetMeta, sel: Selection, into?: TypedArray, signal?: AbortSignal, chunks?: readonly ChunkIndex[]): Promise<NdArray<TypedArray>> {
+  /** @internal Reads a selection of the dataset as `meta` describes it. */
+  async readSelectionOf(meta: DatasetMeta, sel: Selection, into?: TypedArray, signal?: AbortSignal, chunks?: readonly ChunkIndex[]): Promise<NdArray<TypedArray>> {
     const { array, report } = await readSelection(this.connection, meta, sel, chunks, into, signal);
     if (report) this.lastRun = report;
     return array;
