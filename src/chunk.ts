@@ -29,7 +29,7 @@ export class DataChunk {
   async getData(index?: Index): Promise<NdArray<TypedArray>> {
     const selection = this.toDataset(normalizeIndex(index, this.shape));
     // Read while the store confirms the dataset is unchanged (see Dataset.get).
-    return this.dataset.readOnCurrent((meta) => this.dataset.readSelectionOf(meta, selection, undefined, undefined, [[...this.index]]));
+    return this.dataset.readOnCurrent((meta) => this.dataset.readSelectionOf(meta, selection, [[...this.index]]));
   }
 
   /** Writes the chunk, or a slice of it in chunk-local coordinates; the value broadcasts. */

@@ -132,9 +132,9 @@ export class Dataset {
       throw new ShapeError(`out has shape ${formatShape(out.shape)}, the selection ${formatShape(shape)}`);
     }
     const result = (read: NdArray<TypedArray>) => (out !== undefined && isNdArray(out) ? out : read);
-    if (dtype === undefined || checkDType(dtype) === meta.dtype) return result(await this.readSelectionOf(meta, sel, into, signal));
+    if (dtype === undefined || checkDType(dtype) === meta.dtype) return result(await this.readSelectionOf(meta, sel, undefined, into, signal));
     // Another dtype: read as stored, then cast (into `out` if given).
-    const native = await this.readSelectionOf(meta, sel, undefined, signal);
+    const native = await this.readSelectionOf(meta, sel, undefined, undefined, signal);
     const length = native.data.length;
     if (into !== undefined && (dtypeOfArray(into) !== dtype || into.length !== length)) {
       throw new DTypeError(`out must be a ${dtype} typed array of the selection's ${length} elements`);
@@ -185,13 +185,12 @@ export class Dataset {
     await this.writeSelection(normalizeIndex(index, meta.shape), value);
   }
 
-  /** @internal Reads a selection (of the current metadata) into a new array or `into`. */
-  async readSelection(sel: Selection, chunks?: readonly ChunkIndex[], into?: TypedArray, signal?: AbortSignal): Promise<NdArray<TypedArray>> {
-    return this.readSelectionOf(this.#meta, sel, into, signal, chunks);
-  }
-
-  /** @internal Reads a selection of the dataset as `meta` describes it. */
-  async readSelectionOf(meta: DatasetMeta, sel: Selection, into?: TypedArray, signal?: AbortSignal, chunks?: readonly ChunkIndex[]): Promise<NdArray<TypedArray>> {
+  /**
+   * Reads a selection of the dataset as `meta` describes it (the chunks given, or all it
+   * touches) into a new array or `into`.
+   * @internal
+   */
+  async readSelectionOf(meta: DatasetMeta, sel: Selection, chunks?: readonly ChunkIndex[], into?: TypedArray, signal?: AbortSignal): Promise<NdArray<TypedArray>> {
     const { array, report } = await readSelection(this.connection, meta, sel, chunks, into, signal);
     if (report) this.lastRun = report;
     return array;
