@@ -17,10 +17,13 @@ int dosna_bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *lengt
 napi_value dosna_copy_rows(napi_env env, napi_callback_info info);
 napi_value dosna_correlate_axis(napi_env env, napi_callback_info info);
 napi_value dosna_tune_malloc(napi_env env, napi_callback_info info);
+napi_value dosna_keep_large_blocks(napi_env env, napi_callback_info info);
+napi_value dosna_trim_malloc(napi_env env, napi_callback_info info);
 napi_value dosna_adjust_external_memory(napi_env env, napi_callback_info info);
 napi_value dosna_exchange_files(napi_env env, napi_callback_info info);
 napi_value dosna_recycled_shared_buffer(napi_env env, napi_callback_info info);
 napi_value dosna_shared_pool_stats(napi_env env, napi_callback_info info);
 napi_value dosna_read_file_ranges(napi_env env, napi_callback_info info);
 napi_value dosna_write_new_file(napi_env env, napi_callback_info info);
+napi_value dosna_stat_generations(napi_env env, napi_callback_info info);
 #endif

@@ -20,7 +20,9 @@
  * writeNewFile(path, views, stampSeconds, sync)
  *   creates or truncates `path`, writes the views' bytes in order from offset 0, sets its
  *   access and modification times to stampSeconds and returns its generation, "inode:mtimeNs".
- * Both return a Promise of that result unless `sync`; a failed system call rejects (or throws)
+ * statGenerations(paths)
+ *   the generation of each file, or null where there is none (below).
+ * The first two return a Promise of that result unless `sync`; a failed system call rejects (or throws)
  * an Error with Node's `code` (e.g. "EACCES"), `errno` and `syscall`.
  */
 #define _GNU_SOURCE
@@ -307,4 +309,48 @@ napi_value dosna_write_new_file(napi_env env, napi_callback_info info) {
   }
   task->writing = true;
   return start(env, task, sync, "dosna.writeNewFile");
+}
+
+/*
+ * statGenerations(paths) -> the generation of each file ("inode:mtimeNs", as `generationOf`
+ * makes from a bigint stat), or null where there is no such file; on the calling thread. For
+ * the chunk cache's check of many cached chunks at once: through Node a stat costs twice the
+ * system call (the bigint Stats object and its strings), measured 2.3 against 1.1-1.6 us.
+ * Any other failure throws an Error with Node's code, errno and syscall, naming the path.
+ */
+napi_value dosna_stat_generations(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  bool is_array = false;
+  uint32_t length = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) return dosna_fail(env, "statGenerations(paths): an array of paths");
+  napi_get_array_length(env, argv[0], &length);
+  napi_create_array_with_length(env, length, &result);
+  char path[PATH_MAX];
+  for (uint32_t i = 0; i < length; i++) {
+    napi_value item, value;
+    size_t n = 0;
+    if (napi_get_element(env, argv[0], i, &item) != napi_ok ||
+        napi_get_value_string_utf8(env, item, path, sizeof path, &n) != napi_ok || n == 0 || n >= sizeof path - 1 || strlen(path) != n) {
+      return dosna_fail(env, "statGenerations(paths): each path a non-empty string shorter than PATH_MAX, without NUL");
+    }
+    struct stat st;
+    int rc;
+    do rc = stat(path, &st); while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) {
+        napi_get_null(env, &value);
+      } else {
+        file_task failed = { .error = errno, .syscall = "stat", .path = path };
+        napi_throw(env, error_of(env, &failed));
+        return NULL;
+      }
+    } else {
+      file_task found = { .ino = (uint64_t)st.st_ino, .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + (int64_t)st.st_mtim.tv_nsec };
+      value = generation_of(env, &found);
+    }
+    napi_set_element(env, result, i, value);
+  }
+  return result;
 }

@@ -30,11 +30,14 @@ NAPI_MODULE_INIT() {
   define(env, exports, "copyRows", dosna_copy_rows);
   define(env, exports, "correlateAxis", dosna_correlate_axis);
   define(env, exports, "tuneMalloc", dosna_tune_malloc);
+  define(env, exports, "keepLargeBlocks", dosna_keep_large_blocks);
+  define(env, exports, "trimMalloc", dosna_trim_malloc);
   define(env, exports, "adjustExternalMemory", dosna_adjust_external_memory);
   define(env, exports, "exchangeFiles", dosna_exchange_files);
   define(env, exports, "recycledSharedBuffer", dosna_recycled_shared_buffer);
   define(env, exports, "sharedPoolStats", dosna_shared_pool_stats);
   define(env, exports, "readFileRanges", dosna_read_file_ranges);
   define(env, exports, "writeNewFile", dosna_write_new_file);
+  define(env, exports, "statGenerations", dosna_stat_generations);
   return exports;
 }

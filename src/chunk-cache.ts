@@ -149,6 +149,45 @@ export class ChunkCache {
   }
 
   /**
+   * Serves, in one pass, the chunks of `indices` that the cache holds clean: their generations
+   * checked against the store with one call (`chunkGenerations`: one native batch of stats on
+   * the file stores, the HEADs at once on object stores), then each part copied out through
+   * `view`. The per-chunk path (`read`, `readThrough`) takes a lock, a check and a promise for
+   * every chunk; for a line across 8 chunks of 32^3 that bookkeeping cost more than the reads
+   * (profiled on hdf5). Returns the chunks served; the others (not cached, partly written, in
+   * a commit, or stale: then dropped) are left to the per-chunk path.
+   */
+  async readCurrent(meta: DatasetMeta, indices: readonly ChunkIndex[], view: (index: ChunkIndex) => { parts: readonly AxisPart[]; dst: StridedView }): Promise<Set<ChunkIndex>> {
+    const served = new Set<ChunkIndex>();
+    const ready: { index: ChunkIndex; entry: Entry; generation: Generation | null }[] = [];
+    for (const index of indices) {
+      const entry = this.#entries.get(entryKey(meta, index));
+      if (entry && entry.dirty === null && !this.#locks.isHeld(entry.key)) ready.push({ index, entry, generation: entry.generation });
+    }
+    if (ready.length === 0) return served;
+    const store = this.#store;
+    const chunks = ready.map((r) => r.entry.index);
+    const current = store.chunkGenerations ? await store.chunkGenerations(meta, chunks) : await Promise.all(chunks.map((c) => store.chunkGeneration(meta, c)));
+    // No await from here on: what is checked below cannot change before it is copied.
+    for (let i = 0; i < ready.length; i++) {
+      const { index, entry, generation } = ready[i];
+      // Changed while the store was asked (written, committed, dropped): the per-chunk path decides.
+      if (this.#entries.get(entry.key) !== entry || entry.dirty !== null || entry.generation !== generation || this.#locks.isHeld(entry.key)) continue;
+      if (current[i] !== generation) {
+        this.stats.stale++;
+        this.#remove(entry);
+        continue;
+      }
+      const { parts, dst } = view(index);
+      copyStrided(dst, chunkView(entry.data, meta, parts));
+      this.stats.hits++;
+      this.#touch(entry);
+      served.add(index);
+    }
+    return served;
+  }
+
+  /**
    * Whether reads of short rows of a chunk (which read the whole chunk anyway) keep the chunk
    * here, as h5py's chunk cache does: on stores without cheap byte ranges (a remote store reads
    * the window instead) and not in shared memory (the store is the cache already).

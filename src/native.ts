@@ -22,6 +22,10 @@ export interface NativeModule {
   correlateAxis<T extends Float32Array | Float64Array>(input: T, out: T, outer: number, n: number, inner: number, weights: Float64Array): void;
   /** Sets glibc malloc's mmap and trim thresholds (native/malloc.c); false where there is no glibc. */
   tuneMalloc(mmapThreshold: number, trimThreshold: number): boolean;
+  /** Maps no block alone (M_MMAP_MAX 0, native/malloc.c); false where there is no glibc. */
+  keepLargeBlocks(): boolean;
+  /** The bytes malloc holds free; when more than `keepBytes`, gives every free page back (native/malloc.c). -1 without glibc. */
+  trimMalloc(keepBytes: number): number;
   /** Tells V8 of `deltaBytes` more (or fewer) bytes kept alive outside its heap (native/external-memory.c); its new total. */
   adjustExternalMemory(deltaBytes: number): number;
   /** Swaps two files' names in one step (native/exchange.c); false where that cannot be done here. */
@@ -45,6 +49,8 @@ export interface NativeModule {
    * and closes it, in one step (native/file-io.c); its generation, "inode:mtimeNs".
    */
   writeNewFile<S extends boolean>(path: string, views: readonly ArrayBufferView[], stampSeconds: number, sync: S): S extends true ? string : Promise<string>;
+  /** The generation ("inode:mtimeNs") of each file, or null where there is none, on the calling thread (native/file-io.c). */
+  statGenerations(paths: readonly string[]): (string | null)[];
 }
 
 /**
@@ -86,9 +92,9 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'statGenerations'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
-      return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module.tuneMalloc, process.env) } };
+      return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module, process.env) } };
     } catch (error) {
       return { status: { loaded: false, detail: `${file} did not load: ${(error as Error).message}`, malloc: MALLOC_UNTOUCHED } };
     }

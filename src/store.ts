@@ -159,6 +159,11 @@ export interface Store {
   readChunkVersion(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<ChunkVersion>;
   /** The chunk's current generation (cheap: a stat, a HEAD), `null` when nothing is stored. */
   chunkGeneration(meta: DatasetMeta, index: ChunkIndex): Promise<Generation | null>;
+  /**
+   * The current generations of many chunks at once, in order (what `chunkGeneration` gives for
+   * each): for stores that can ask for them together (one native batch of stats).
+   */
+  chunkGenerations?(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<(Generation | null)[]>;
   /** Bytes `[start, end)` of the chunk, or `undefined` when it was never written. */
   readChunkRange?(meta: DatasetMeta, index: ChunkIndex, start: number, end: number): Promise<Uint8Array | undefined>;
   /**

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generationOf, readFileOfSize, readPartOfSize, readTemplatedVersion, writeFileParts } from '../src/backends/hdf5/files.js';
+import { generationOf, readFileOfSize, readPartOfSize, readTemplatedVersion, statGenerations, writeFileParts } from '../src/backends/hdf5/files.js';
 import { nativeModule, setNativeEnabled } from '../src/native.js';
 
 let tmp: string;
@@ -23,6 +23,7 @@ describe('chunk files: the native module is built', () => {
     const native = nativeModule();
     expect(native?.readFileRanges, 'native/build/Release/dosna_native.node with readFileRanges').toBeTypeOf('function');
     expect(native?.writeNewFile).toBeTypeOf('function');
+    expect(native?.statGenerations).toBeTypeOf('function');
   });
 });
 
@@ -31,6 +32,24 @@ for (const mode of ['native', 'node'] as const) {
     beforeAll(() => setNativeEnabled(mode === 'native'));
     afterAll(() => setNativeEnabled(true));
     const file = (name: string) => path.join(tmp, `${mode}-${name}`);
+
+    it('gives the generations of many files at once: each one of its file, null where there is none, and other errors thrown', async () => {
+      const a = file('gen-a');
+      const b = file('gen-b');
+      await writeFileParts(a, [bytes(10, 1)]);
+      await writeFileParts(b, [bytes(20, 2)]);
+      const missing = file('gen-none');
+      const throughFile = path.join(a, 'inside'); // a file as a folder: ENOTDIR, no such file
+      expect(statGenerations([a, missing, b, throughFile, a])).toEqual([
+        generationOf(fs.statSync(a, { bigint: true })), null, generationOf(fs.statSync(b, { bigint: true })), null, generationOf(fs.statSync(a, { bigint: true })),
+      ]);
+      // A rewrite is a new generation.
+      const before = statGenerations([b])[0];
+      await writeFileParts(b, [bytes(20, 3)]);
+      expect(statGenerations([b])[0]).not.toBe(before);
+      expect(statGenerations([])).toEqual([]);
+      expect(() => statGenerations([a, path.join(tmp, 'x'.repeat(300))])).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+    });
 
     it('writes the parts in order, stamps a time later than any before and gives the generation of the file written', async () => {
       const f = file('written');

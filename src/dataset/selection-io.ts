@@ -3,7 +3,7 @@
  * connection's chunk cache and the engine.
  */
 import { coversChunk, selectionView } from '../chunk-ops.js';
-import { runTasks, summarize, type RunReport } from '../concurrency.js';
+import { runTasks, summarize, type RunReport, type TaskRecord } from '../concurrency.js';
 import type { Connection } from '../connection.js';
 import { dtypeOfArray, type TypedArray } from '../dtypes.js';
 import { DTypeError, ShapeError } from '../errors.js';
@@ -40,18 +40,29 @@ export async function readSelection(
   const through = cache?.readsThrough(meta) === true && shortRows(sel, out.BYTES_PER_ELEMENT);
   if (cache && (through || misses.some((c) => cache.has(meta, c)))) {
     const strides = cStrides(selectionShape(sel));
-    const served = new Set<ChunkIndex>();
-    const candidates = through ? misses : misses.filter((c) => cache.has(meta, c));
-    const run = await runTasks(candidates, async (c) => {
+    const bpe = out.BYTES_PER_ELEMENT;
+    const view = (c: ChunkIndex) => {
       const parts = chunkPart(sel, meta.chunkSize, c)!;
-      const dst = selectionView(out, 0, strides, parts);
+      return { parts, dst: selectionView(out, 0, strides, parts) };
+    };
+    // The clean cached chunks in one pass (each recorded as a task of the run); the rest one by one.
+    const t0 = performance.now();
+    const fast: TaskRecord[] = [];
+    const served = await cache.readCurrent(meta, misses, (c) => {
+      const v = view(c);
+      fast.push({ chunk: c, worker: 0, queueMs: 0, ioMs: 0, computeMs: 0, totalMs: 0, bytesRead: product(v.parts.map((p) => p.count)) * bpe, bytesWritten: 0 });
+      return v;
+    });
+    const candidates = misses.filter((c) => !served.has(c) && (through || cache.has(meta, c)));
+    const run = await runTasks(candidates, async (c) => {
+      const { parts, dst } = view(c);
       if (through) await cache.readThrough(meta, c, parts, dst);
       else if (!(await cache.read(meta, c, parts, dst))) return {};
       served.add(c);
-      return { bytesRead: product(parts.map((p) => p.count)) * out.BYTES_PER_ELEMENT };
+      return { bytesRead: product(parts.map((p) => p.count)) * bpe };
     }, { concurrency: CACHE_READ_CONCURRENCY, signal });
     misses = misses.filter((c) => !served.has(c));
-    if (misses.length === 0) report = summarize('get', 'cache', CACHE_READ_CONCURRENCY, run);
+    if (misses.length === 0) report = summarize('get', 'cache', CACHE_READ_CONCURRENCY, { wallMs: performance.now() - t0, records: [...fast, ...run.records] });
   }
   if (misses.length > 0) {
     report = await session.run({ kind: 'read', dataset: meta, selection: sel, out }, misses, { operation: 'get', collective: false, signal });

@@ -360,6 +360,12 @@ export function statGeneration(file: string): Generation | null {
   }
 }
 
+/** The generations of many files at once (`statGeneration` of each): one native call when the module is built. */
+export function statGenerations(files: readonly string[]): (Generation | null)[] {
+  const native = nativeModule();
+  return native ? native.statGenerations(files) : files.map(statGeneration);
+}
+
 /** Renames `from` over `to` (atomic on POSIX file systems). */
 export async function renameFile(from: string, to: string): Promise<void> {
   if (BLOCKING_IO) fs.renameSync(from, to);

@@ -26,7 +26,7 @@ import { checkName } from '../../names.js';
 import { baseName, RESERVED_PREFIX } from '../../paths.js';
 import type { Attrs, AttrsVersion } from '../../attrs.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
-import { readTemplated, readTemplatedInto, readTemplatedWithGeneration, readWholeFile, stampFile, statGeneration, writeFileParts } from './files.js';
+import { readTemplated, readTemplatedInto, readTemplatedWithGeneration, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from './files.js';
 import { h5, H5WASM_CODES, hdf5Reason, loadH5, readThroughHdf5, writeThroughHdf5, type ChunkFileLayout } from './h5lib.js';
 import { asideName, commitFile, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, tmpName, type CommitMode } from './locks.js';
 import { Hdf5Nodes } from './nodes.js';
@@ -45,6 +45,8 @@ const READ_ATTEMPTS = 8;
 
 interface DatasetInfo extends ChunkFileLayout {
   readonly dir: string;
+  /** `dir` and a separator: chunk paths are this and a file name (path.join took 5% of a cached line read). */
+  readonly dirPrefix: string;
   /** The header of compressed chunk files (pipeline.ts); `undefined` for raw ones. */
   readonly pipeline: PipelineHeader | undefined;
 }
@@ -164,8 +166,10 @@ class Hdf5Store implements Store {
       const compression = meta.compression;
       const chunkShape = meta.chunkSize.map((n) => BigInt(n));
       const { lib } = h5();
+      const dir = this.datasetDir(meta.name);
       info = {
-        dir: this.datasetDir(meta.name),
+        dir,
+        dirPrefix: dir.endsWith(path.sep) ? dir : dir + path.sep,
         bytes: product(meta.chunkSize) * bytesPerElement(meta.dtype),
         compressed: compression !== undefined,
         dtype: meta.dtype,
@@ -192,7 +196,7 @@ class Hdf5Store implements Store {
     if (index.length !== meta.shape.length || !index.every((i) => Number.isSafeInteger(i) && i >= 0)) {
       throw new DosnaError(`chunk index ${JSON.stringify(index)} is not valid for dataset ${JSON.stringify(meta.name)} of ${meta.shape.length} axes`);
     }
-    return path.join(info.dir, chunkFileName(index));
+    return info.dirPrefix + chunkFileName(index);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -336,6 +340,11 @@ class Hdf5Store implements Store {
   async chunkGeneration(meta: DatasetMeta, index: ChunkIndex): Promise<Generation | null> {
     this.check();
     return statGeneration(this.chunkPath(meta, index));
+  }
+
+  async chunkGenerations(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<(Generation | null)[]> {
+    this.check();
+    return statGenerations(indices.map((index) => this.chunkPath(meta, index)));
   }
 
   async readChunkInto(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean> {

@@ -21,7 +21,7 @@ import { checkName } from '../../names.js';
 import { checkOptions } from '../../options.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
-import { readFileOfSize, readPartOfSize, readWholeFile, stampFile, statGeneration, writeFileParts } from '../hdf5/files.js';
+import { readFileOfSize, readPartOfSize, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from '../hdf5/files.js';
 import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from '../hdf5/locks.js';
 import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
 import { decodeShard } from './sharding.js';
@@ -405,6 +405,10 @@ class ZarrStore implements Store {
 
   async chunkGeneration(meta: DatasetMeta, index: ChunkIndex): Promise<Generation | null> {
     return statGeneration(this.chunkPath(meta, index));
+  }
+
+  async chunkGenerations(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<(Generation | null)[]> {
+    return statGenerations(indices.map((index) => this.chunkPath(meta, index)));
   }
 
   async hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
