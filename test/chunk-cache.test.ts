@@ -134,6 +134,37 @@ describe('chunk cache: options and failures', () => {
 });
 
 describe('chunk cache: reads that keep whole chunks', () => {
+  it('on ram, chunks written whole are handed to the store in the shared buffers they were written in, and never written again', async () => {
+    const con = await open('ram');
+    try {
+      const ds = await con.createDataset('handed', { shape: [24, 12, 12], dtype: 'uint16', chunkSize: [8, 6, 6] });
+      const plane = (z: number) => dn.ndarray(Uint16Array.from({ length: 144 }, (_, i) => i + 1000 * z), [12, 12]);
+      const meta = (await con.store.readMeta(ds.name))!.meta;
+      const stored = async () => (await con.store.readChunk(meta, [1, 0, 0]))!;
+      // The first slab's commits are blind: the next slab's chunks are cached in shared memory.
+      for (let z = 0; z < 8; z++) await ds.set([z], plane(z));
+      await ds.flush();
+      for (let z = 8; z < 16; z++) await ds.set([z], plane(z));
+      await ds.flush();
+      expect(con.cacheStats).toMatchObject({ commits: 8, blindCommits: 8, bytesRead: 0 });
+      const kept = await stored();
+      expect(kept.buffer).toBeInstanceOf(SharedArrayBuffer);
+      const before = Array.from(new Uint16Array(kept.buffer, kept.byteOffset, kept.byteLength / 2));
+      // Writing that slab again, in part and whole: the buffer the store holds is never changed.
+      await ds.set([s(8, 10), 0, 0], 7);
+      await ds.flush();
+      for (let z = 8; z < 16; z++) await ds.set([z], plane(z + 100));
+      await ds.flush();
+      expect(Array.from(new Uint16Array(kept.buffer, kept.byteOffset, kept.byteLength / 2))).toEqual(before);
+      expect((await stored()).buffer).not.toBe(kept.buffer);
+      const back = await ds.get([s(8, 16)]);
+      expect(Array.from(back.data as Uint16Array)).toEqual(Array.from({ length: 8 }, (_, z) => Array.from(plane(z + 108).data)).flat());
+      expect(Array.from((await ds.get([s(0, 8)])).data as Uint16Array)).toEqual(Array.from({ length: 8 }, (_, z) => Array.from(plane(z).data)).flat());
+    } finally {
+      await con.disconnect();
+    }
+  });
+
   it('on hdf5 a read of short rows (a line) keeps its chunks: the next such read is served from the cache, checked against the store', async () => {
     const con = await open('hdf5');
     try {
