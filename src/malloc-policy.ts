@@ -1,5 +1,5 @@
 /**
- * glibc malloc's thresholds for a process that holds dosna's chunks.
+ * glibc malloc's policy for a process that holds dosna's chunks and big arrays.
  *
  * Node allocates every ArrayBuffer and SharedArrayBuffer with glibc's malloc, and V8 frees
  * them in batches, when a garbage collection finds them dead. glibc's default policy returns
@@ -56,7 +56,7 @@ export interface MallocControls {
   trimMalloc(keepBytes: number): number;
 }
 
-/** What became of malloc's thresholds in this process. */
+/** What became of malloc's policy in this process. */
 export interface MallocPolicy {
   /** Whether dosna set the thresholds itself. */
   readonly tuned: boolean;

@@ -2,7 +2,7 @@
  * dosna's optional native module (native/*.c, built at install by scripts/build-native.mjs):
  * the strided row copy under every read and write of a chunk's region, at memory speed where
  * JavaScript's loops reach about a third of it, and the gaussian filter's correlation pass,
- * vectorized by the C compiler (same results, bit for bit), glibc malloc's thresholds
+ * vectorized by the C compiler (same results, bit for bit), glibc malloc's policy
  * (malloc-policy.ts says why), V8's count of shared memory (shared-memory.ts) and chunk files
  * opened, read or written and closed in one call (backends/hdf5/files.ts). Where the module
  * is not built (no C compiler at install) or `DOSNA_NATIVE=0` is set, the JavaScript loops in
@@ -74,7 +74,7 @@ export interface NativeStatus {
   readonly loaded: boolean;
   /** The module's file when loaded; otherwise why it is not. */
   readonly detail: string;
-  /** Whether dosna set malloc's thresholds for this process (src/malloc-policy.ts), and which. */
+  /** Whether dosna set malloc's policy for this process (src/malloc-policy.ts), and which. */
   readonly malloc: MallocPolicy;
 }
 
