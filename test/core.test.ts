@@ -45,13 +45,18 @@ describe('the native copy', () => {
   });
 
   describe('malloc thresholds', () => {
-    /** nativeStatus().malloc of a fresh process started with `env`. */
-    const mallocIn = (env: Record<string, string>) => {
+    /** What `body` (a module's text, with `dn`, `MiB` and `settle` in scope) prints as JSON, in a fresh process started with `env`. */
+    const inProcess = (body: string, env: Record<string, string> = {}) => {
       const index = fileURLToPath(new URL('../src/index.ts', import.meta.url));
-      const script = `const dn = await import(${JSON.stringify(index)}); console.log(JSON.stringify(dn.nativeStatus().malloc));`;
+      const script = `const dn = await import(${JSON.stringify(index)});
+        const MiB = 2 ** 20;
+        const settle = async () => { for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); } };
+        ${body}`;
       const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(MALLOC_|GLIBC_TUNABLES|DOSNA_NATIVE)/.test(k)));
-      return JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...clean, ...env }, encoding: 'utf8' }));
+      return JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { env: { ...clean, ...env }, encoding: 'utf8' }));
     };
+    /** nativeStatus().malloc of a fresh process started with `env`. */
+    const mallocIn = (env: Record<string, string>) => inProcess('console.log(JSON.stringify(dn.nativeStatus().malloc));', env);
 
     it('are set by the module in a process that chose none', () => {
       expect(mallocIn({})).toEqual({
@@ -60,16 +65,6 @@ describe('the native copy', () => {
       });
     });
 
-    /** What `body` (a module's text, with `MiB`, `gc` and `settle` in scope) prints as JSON, in a fresh process started with `env`. */
-    const inProcess = (body: string, env: Record<string, string> = {}) => {
-      const index = fileURLToPath(new URL('../src/index.ts', import.meta.url));
-      const script = `await import(${JSON.stringify(index)});
-        const MiB = 2 ** 20;
-        const settle = async () => { for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); } };
-        ${body}`;
-      const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(MALLOC_|GLIBC_TUNABLES|DOSNA_NATIVE)/.test(k)));
-      return JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { env: { ...clean, ...env }, encoding: 'utf8' }));
-    };
     /** Page faults of allocating and filling a 96 MiB array, a second time after the first was collected. */
     const refill = `const fill = () => { const before = process.resourceUsage().minorPageFault; Buffer.allocUnsafeSlow(96 * MiB).fill(7); return process.resourceUsage().minorPageFault - before; };
       const first = fill(); await settle(); const second = fill(); console.log(JSON.stringify({ first, second }));`;
