@@ -18,7 +18,7 @@
 import { chunkFill, commitChunk, readForUpdate } from './commit.js';
 import { DirtyCells } from './dirty-cells.js';
 import { giveBack, takeBuffer } from './buffer-pool.js';
-import { chunkView } from './chunk-ops.js';
+import { chunkView } from './chunk-io.js';
 import { KeyedMutex } from './concurrency.js';
 import { allocateSharedUninitialized, allocateUninitialized, bytesOf, bytesPerElement, viewAs, type TypedArray } from './dtypes.js';
 import type { AxisPart } from './slicing.js';

@@ -1,6 +1,6 @@
 /** DataChunk: one cell of a dataset's chunk grid, read and written like a small dataset. */
 import type { NdArray } from './ndarray.js';
-import { chunkOrigin, validShape } from './chunk-ops.js';
+import { chunkOrigin, validShape } from './chunk-io.js';
 import type { Dataset } from './dataset/index.js';
 import type { TypedArray } from './dtypes.js';
 import { normalizeIndex, type Index, type Selection } from './slicing.js';

@@ -13,7 +13,7 @@
  * byte per cell (from the buffer pool), searched with Buffer#indexOf.
  */
 import { giveBack, takeBuffer } from './buffer-pool.js';
-import { chunkView } from './chunk-ops.js';
+import { chunkView } from './chunk-io.js';
 import type { TypedArray } from './dtypes.js';
 import { product, type AxisPart } from './slicing.js';
 import type { ChunkIndex, DatasetMeta } from './store.js';

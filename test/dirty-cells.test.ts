@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DirtyCells } from '../src/dirty-cells.js';
-import { chunkView } from '../src/chunk-ops.js';
+import { chunkView } from '../src/chunk-io.js';
 import { axisPart, cStrides, product, type AxisPart } from '../src/slicing.js';
 import type { DatasetMeta } from '../src/store.js';
 import { fillStrided } from '../src/strided.js';

@@ -1,43 +1,28 @@
 /** Datasets: N-d arrays stored as a grid of chunks, sliced like NumPy arrays. */
-import { randomUUID as newUid } from 'node:crypto';
 import { ndarray, type NdArray } from '../ndarray.js';
 import type { ChunkJob } from '../chunk-ops.js';
 import { DataChunk } from '../chunk.js';
 import type { RunReport } from '../concurrency.js';
 import type { Connection } from '../connection.js';
-import { allocate, bytesPerElement, castInto, checkDType, dtypeOfArray, type DType, type Scalar, type TypedArray } from '../dtypes.js';
-import { checkChunkBytes, checkShape } from '../chunk-shape.js';
+import { allocate, castInto, checkDType, dtypeOfArray, type DType, type Scalar, type TypedArray } from '../dtypes.js';
 import { checkOptions } from '../options.js';
 import { Attributes } from '../attrs.js';
 import type { CompressionName } from '../codecs/index.js';
 import type { ExportHdf5Options } from '../interop/hdf5-file.js';
-import { checkKernel, outArray, RUN_CONTROL, sortChunks, type ChunkSlice, type CloneOptions, type GetOptions, type MapOptions, type RunControl } from './options.js';
+import { outArray, RUN_CONTROL, sortChunks, type ChunkSlice, type CloneOptions, type GetOptions, type MapOptions, type RunControl } from './options.js';
 import { readSelection, writeSelection } from './selection-io.js';
+import { applyDataset, cloneDataset, mapDataset, sameDataset } from './transforms.js';
+import { appendToDataset, resizeDataset } from './reshape.js';
 import { datasetHistogram, datasetStats, reduceDataset, type Histogram, type ReduceKernel, type ReduceOptions } from './reductions.js';
 import type { DatasetStats } from '../kernels/reductions.js';
-import { commitShape, planAppend } from '../resize.js';
-import { ChunkExistsError, DatasetExistsError, DatasetNotFoundError, DTypeError, IndexError, ShapeError, OptionError } from '../errors.js';
+import { ChunkExistsError, DatasetNotFoundError, DTypeError, IndexError, ShapeError, OptionError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
-import { ancestorsOf, baseName, checkPath, joinPath, parentOf } from '../paths.js';
 import {
   allChunks, chunkPart, formatShape, normalizeIndex, partToSlice, product, squeezedShape,
   touchedChunks, type Index, type Selection,
 } from '../slicing.js';
 import type { ChunkIndex, DatasetMeta, Generation } from '../store.js';
 import { broadcastTo, inspectArray, isNdArray, toStridedView, type ArrayValue, type Value } from '../values.js';
-
-/** Whether two metadata objects describe the same incarnation of a dataset. */
-const sameDataset = (a: DatasetMeta) => (b: DatasetMeta) => a.name === b.name && a.uid === b.uid;
-
-/**
- * The metadata a new dataset made from `meta` (map's output, a clone) starts from: its shape,
- * dtype, chunks, fill value and codec, without the settings the store kept it with (a zarr
- * array's sharding, which dosna reads but does not write).
- */
-function derived(meta: DatasetMeta): DatasetMeta {
-  const { options: _stored, readOnly: _readOnly, ...rest } = meta;
-  return rest;
-}
 
 /**
  * A dataset of a connection. Get one from `createDataset` or `getDataset`.
@@ -100,8 +85,8 @@ export class Dataset {
     return this.#meta;
   }
 
-  /** Throws the error of a handle whose dataset was deleted (or replaced) since it was opened. */
-  private async gone(): Promise<never> {
+  /** @internal Throws the error of a handle whose dataset was deleted (or replaced) since it was opened. */
+  async gone(): Promise<never> {
     await this.current(); // sees the change and throws DatasetNotFoundError, naming it
     throw new DatasetNotFoundError(`dataset ${JSON.stringify(this.#meta.name)} of connection ${JSON.stringify(this.connection.name)} was deleted since this handle was opened`);
   }
@@ -272,41 +257,8 @@ export class Dataset {
    * neighbours (reflected at the dataset's edges); the result keeps the chunk's own cells.
    * On failure the partial output dataset is removed.
    */
-  async map<Args>(fn: Kernel<Args>, name: string, options: MapOptions<Args> = {}): Promise<Dataset> {
-    checkOptions('map', options, ['halo', 'args', 'dtype', 'chunkSize', ...RUN_CONTROL]);
-    name = checkPath(name);
-    checkKernel(fn);
-    if (options.dtype !== undefined) checkDType(options.dtype);
-    const halo = this.checkHalo(options.halo);
-    const chunkSize = options.chunkSize === undefined ? undefined : this.checkChunkSize(options.chunkSize, options.dtype ?? this.#meta.dtype);
-    if (chunkSize && chunkSize.join() !== this.#meta.chunkSize.join()) {
-      // The function runs on this dataset's chunks; the result is rechunked after.
-      if (await this.connection.hasDataset(name)) throw new DatasetExistsError(`dataset ${JSON.stringify(name)} already exists`);
-      const { chunkSize: _rechunk, ...rest } = options;
-      // Beside the output, named the same on every rank (collective under cluster-rank).
-      const temp = await this.map(fn, joinPath(parentOf(name), `__dosna_map_${baseName(name).slice(0, 100)}_${this.#meta.uid.slice(0, 8)}`), rest);
-      try {
-        return await temp.clone(name, { data: true, chunkSize, signal: options.signal });
-      } finally {
-        await temp.delete();
-      }
-    }
-    const what = `${this.call('map')} into ${JSON.stringify(name)}`;
-    const input = await this.prepareCollective(what);
-    const session = this.connection.session;
-    const store = this.connection.store;
-    const { output, generation } = await this.createOnRoot({ ...derived(input), name, uid: newUid(), dtype: options.dtype ?? input.dtype }, what);
-    try {
-      this.lastRun = await session.run(
-        { kind: 'map', input, output, kernel: fn as Kernel, halo, args: options.args },
-        allChunks(this.chunkGrid),
-        { operation: 'map', collective: true, signal: options.signal, onProgress: options.onProgress },
-      );
-    } catch (error) {
-      await session.onRoot(() => store.deleteDataset(name), what).catch(() => {});
-      throw error;
-    }
-    return new Dataset(this.connection, output, generation);
+  map<Args>(fn: Kernel<Args>, name: string, options: MapOptions<Args> = {}): Promise<Dataset> {
+    return mapDataset(this, fn, name, options, (meta, generation) => new Dataset(this.connection, meta, generation));
   }
 
   /**
@@ -316,41 +268,8 @@ export class Dataset {
    * lost. With a halo, results are computed into a temporary dataset first, so no chunk sees
    * a neighbour that was already changed.
    */
-  async apply<Args>(fn: Kernel<Args>, options: Omit<MapOptions<Args>, 'dtype' | 'chunkSize'> = {}): Promise<void> {
-    if (options && typeof options === 'object' && ('dtype' in options || 'chunkSize' in options)) {
-      throw new OptionError('apply: it changes the chunks in place, so it cannot change the dtype or the chunk shape (options dtype, chunkSize); use map');
-    }
-    checkOptions('apply', options, ['halo', 'args', ...RUN_CONTROL]);
-    checkKernel(fn);
-    this.checkWritable('apply');
-    const halo = this.checkHalo(options.halo);
-    const control = { signal: options.signal, onProgress: options.onProgress };
-    const cache = this.connection.cache;
-    if (halo.some((h) => h > 0)) {
-      const temp = await this.map(fn, `__dosna_apply_${this.#meta.name}_${Date.now().toString(36)}`, options);
-      try {
-        const chunks = await this.connection.session.onRoot(() => this.connection.store.listChunks(temp.meta), this.call('apply'));
-        await cache?.discard(sameDataset(this.#meta));
-        this.lastRun = await this.connection.session.run(
-          { kind: 'clone', dataset: temp.meta, target: this.#meta }, sortChunks(chunks),
-          { operation: 'apply', collective: true, ...control },
-        );
-      } finally {
-        await temp.delete();
-      }
-      return;
-    }
-    const meta = await this.prepareCollective(this.call('apply'));
-    try {
-      this.lastRun = await this.connection.session.run(
-        { kind: 'map', input: meta, output: meta, kernel: fn as Kernel, halo, args: options.args },
-        allChunks(this.chunkGrid),
-        { operation: 'apply', collective: true, ...control },
-      );
-    } finally {
-      // Clean cached chunks are stale now (they are re-checked anyway; this frees the room).
-      await cache?.discard(sameDataset(meta));
-    }
+  apply<Args>(fn: Kernel<Args>, options: Omit<MapOptions<Args>, 'dtype' | 'chunkSize'> = {}): Promise<void> {
+    return applyDataset(this, fn, options);
   }
 
   /**
@@ -358,47 +277,16 @@ export class Dataset {
    * shape `chunkSize`); with `{ data: true }` the values are copied too: the stored chunks byte
    * for byte, or, with another chunk shape, rechunked.
    */
-  async clone(name: string, options?: CloneOptions): Promise<Dataset> {
-    const { data, chunkSize: wanted, signal, onProgress } = checkOptions('clone', options, ['data', 'chunkSize', ...RUN_CONTROL]);
-    name = checkPath(name);
-    if (data !== undefined && typeof data !== 'boolean') throw new OptionError(`clone: option data must be true or false, got ${JSON.stringify(data)}`);
-    const chunkSize = wanted === undefined ? this.#meta.chunkSize : this.checkChunkSize(wanted, this.#meta.dtype);
-    const what = `${this.call('clone')} as ${JSON.stringify(name)}`;
-    const meta = await this.prepareCollective(what);
-    const session = this.connection.session;
-    const store = this.connection.store;
-    const { output: target, generation } = await this.createOnRoot({ ...derived(meta), name, uid: newUid(), chunkSize }, what);
-    const clone = new Dataset(this.connection, target, generation);
-    if (data) {
-      const control = { collective: true, signal, onProgress };
-      if (chunkSize.join() === meta.chunkSize.join()) {
-        const chunks = await session.onRoot(() => store.listChunks(meta), what);
-        this.lastRun = await session.run({ kind: 'clone', dataset: meta, target }, sortChunks(chunks), { operation: 'clone', ...control });
-      } else {
-        // Rechunked: every chunk of the clone is filled from the region of this dataset it covers.
-        this.lastRun = await session.run({ kind: 'copy', dataset: target, source: { settings: this.connection.settings, meta } },
-          allChunks(clone.chunkGrid), { operation: 'clone', ...control });
-      }
-    }
-    return clone;
+  clone(name: string, options?: CloneOptions): Promise<Dataset> {
+    return cloneDataset(this, name, options, (meta, generation) => new Dataset(this.connection, meta, generation));
   }
 
-  /** Refuses, before anything is buffered or written, to change a dataset the store only reads. */
-  private checkWritable(what: string): void {
+  /** @internal Refuses, before anything is buffered or written, to change a dataset the store only reads. */
+  checkWritable(what: string): void {
     if (this.#meta.readOnly) throw new OptionError(`${what}: ${this.#meta.readOnly}`);
   }
 
-  /** A chunk shape given for a new dataset of this one's shape: its axes, its limits. */
-  private checkChunkSize(chunkSize: unknown, dtype: DType): number[] {
-    const checked = checkShape(chunkSize, 'chunkSize', false);
-    if (checked.length !== this.ndim) {
-      throw new ShapeError(`chunkSize ${JSON.stringify(checked)} has ${checked.length} axes but the dataset has ${this.ndim}`);
-    }
-    checkChunkBytes(checked, bytesPerElement(dtype));
-    return checked;
-  }
 
-  /** Sets every value back to the fill value by removing every stored chunk (buffered writes included). */
   /**
    * Runs `fn` on every chunk (shipped to where chunks run, as `map`'s kernels are) and folds
    * what it returns into `init` with `combine`, in chunk order (the grid's C order), so a
@@ -435,6 +323,7 @@ export class Dataset {
     return datasetHistogram(this, bins, range, options);
   }
 
+  /** Sets every value back to the fill value by removing every stored chunk (buffered writes included). */
   async clear(options?: RunControl): Promise<void> {
     checkOptions('clear', options, RUN_CONTROL);
     this.checkWritable('clear');
@@ -494,14 +383,8 @@ export class Dataset {
    * fill value if the dataset grows again). Collective under `cluster-rank`. Other handles see
    * the new shape at their next operation.
    */
-  async resize(shape: readonly number[]): Promise<void> {
-    const next = checkShape(shape, 'shape', true);
-    this.checkWritable('resize');
-    const meta = await this.current();
-    if (next.length !== meta.shape.length) {
-      throw new ShapeError(`resize: shape ${formatShape(next)} has ${next.length} axes but dataset ${JSON.stringify(meta.name)} has ${meta.shape.length}`);
-    }
-    await this.reshape('resize', next.some((n, a) => n < meta.shape[a]), () => next);
+  resize(shape: readonly number[]): Promise<void> {
+    return resizeDataset(this, shape);
   }
 
   /**
@@ -512,48 +395,8 @@ export class Dataset {
    * `cluster-rank`: every rank passes the same data and rank 0 writes it. Like `set`, partial
    * chunks are buffered, so appending frame by frame costs about one write per chunk.
    */
-  async append(data: ArrayValue, options?: { axis?: number }): Promise<void> {
-    const { axis = 0 } = checkOptions('append', options, ['axis']);
-    this.checkWritable('append');
-    const meta = await this.current();
-    const plan = planAppend(meta, inspectArray(data).shape, axis);
-    // Converted (and so checked) before the dataset grows: bad data changes nothing.
-    const probe = plan.regionIn(plan.grow(meta));
-    broadcastTo(toStridedView(data, meta.dtype), squeezedShape(probe), probe.map((r) => r.squeeze));
-    const grown = await this.reshape('append', false, plan.grow);
-    if (this.connection.isRoot) await this.writeSelection(plan.regionIn(grown), data);
-  }
-
-  /**
-   * Stores the metadata of a new dataset (and its missing groups) on the root rank. Every rank
-   * drew its own uid; the root's, stored, becomes the output's on every rank.
-   */
-  private async createOnRoot(meta: DatasetMeta, what: string): Promise<{ output: DatasetMeta; generation: Generation }> {
-    const store = this.connection.store;
-    const { uid, generation } = await this.connection.session.onRoot(async () => {
-      for (const group of ancestorsOf(meta.name)) await store.createGroup(group);
-      return { uid: meta.uid, generation: await store.createMeta(meta) };
-    }, what);
-    return { output: { ...meta, uid }, generation };
-  }
-
-  /**
-   * Commits a new shape, computed by `change` from the stored metadata (read again when another
-   * process commits first), trimming the chunks a shrink cuts off before the metadata changes.
-   * Runs on the root rank; returns the shape committed.
-   */
-  private async reshape(call: string, shrinks: boolean, change: (old: DatasetMeta) => readonly number[]): Promise<readonly number[]> {
-    const what = this.call(call);
-    // Cut-off cells may be buffered here: committed first, then trimmed with the rest.
-    const meta = shrinks ? await this.prepareCollective(what) : await this.current();
-    const store = this.connection.store;
-    const committed = await this.connection.session.onRoot(
-      () => commitShape(store, meta, change, () => this.gone()),
-      what,
-    );
-    if (shrinks) await this.connection.cache?.discard(sameDataset(meta));
-    await this.current();
-    return committed;
+  append(data: ArrayValue, options?: { axis?: number }): Promise<void> {
+    return appendToDataset(this, data, options);
   }
 
   /**
@@ -623,15 +466,6 @@ export class Dataset {
       throw new IndexError(`chunk index ${JSON.stringify(index)} is outside the chunk grid ${formatShape(grid)}`);
     }
     return [...index];
-  }
-
-  private checkHalo(halo: number | readonly number[] | undefined): number[] {
-    const list = halo === undefined ? 0 : halo;
-    const values = typeof list === 'number' ? this.#meta.shape.map(() => list) : [...list];
-    if (values.length !== this.ndim || !values.every((h) => Number.isInteger(h) && h >= 0)) {
-      throw new ShapeError(`halo must be a non-negative integer or one per axis (${this.ndim}), got ${JSON.stringify(halo)}`);
-    }
-    return values;
   }
 
   toString(): string {

@@ -2,7 +2,7 @@
  * Reading and writing one selection of a dataset: the data path of `get` and `set`, between the
  * connection's chunk cache and the engine.
  */
-import { coversChunk, selectionView } from '../chunk-ops.js';
+import { coversChunk, selectionView } from '../chunk-io.js';
 import { runTasks, summarize, type RunReport, type TaskRecord } from '../concurrency.js';
 import type { Connection } from '../connection.js';
 import { dtypeOfArray, type TypedArray } from '../dtypes.js';

@@ -21,41 +21,25 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bytesPerElement } from '../../dtypes.js';
-import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError } from '../../errors.js';
+import { ConnectionError, DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError } from '../../errors.js';
 import { checkName } from '../../names.js';
 import { baseName, RESERVED_PREFIX } from '../../paths.js';
 import type { Attrs, AttrsVersion } from '../../attrs.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
-import { readTemplated, readTemplatedInto, readTemplatedWithGeneration, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from './files.js';
-import { h5, H5WASM_CODES, hdf5Reason, loadH5, readThroughHdf5, writeThroughHdf5, type ChunkFileLayout } from './h5lib.js';
+import { encodeChunk } from '../../codecs/index.js';
+import { readChunkFile, readChunkFileInto, readChunkFileVersion, READ_ATTEMPTS, type ChunkFile } from './chunk-reads.js';
+import { datasetInfo, type DatasetInfo } from './dataset-info.js';
+import { stampFile, statGeneration, statGenerations, writeFileParts } from './files.js';
+import { hdf5Reason, loadH5, writeThroughHdf5 } from './h5lib.js';
 import { asideName, commitFile, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, tmpName, type CommitMode } from './locks.js';
 import { Hdf5Nodes } from './nodes.js';
 import { parseOptions } from './options.js';
 import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFile, writeMetaFile } from './metadata.js';
 import { makeTemplate } from './template.js';
-import { filteredChunkOf, headerFor, pipelineHeader, type PipelineHeader } from './pipeline.js';
-import { codecReason, decodeChunk, encodeChunk } from '../../codecs/index.js';
-import { fillSegments } from '../../segments.js';
+import { headerFor } from './pipeline.js';
 
 export { METADATA_FILE } from './metadata.js';
 export { MAX_CHUNK_BYTES } from './h5lib.js';
-
-/** How many times a read retries when the file changed while HDF5 read it by name. */
-const READ_ATTEMPTS = 8;
-
-interface DatasetInfo extends ChunkFileLayout {
-  readonly dir: string;
-  /** `dir` and a separator: chunk paths are this and a file name (path.join took 5% of a cached line read). */
-  readonly dirPrefix: string;
-  /** The header of compressed chunk files (pipeline.ts); `undefined` for raw ones. */
-  readonly pipeline: PipelineHeader | undefined;
-}
-
-function product(shape: readonly number[]): number {
-  let n = 1;
-  for (const x of shape) n *= x;
-  return n;
-}
 
 const errorCode = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code;
 
@@ -163,29 +147,7 @@ class Hdf5Store implements Store {
   private info(meta: DatasetMeta): DatasetInfo {
     let info = this.#info.get(meta);
     if (!info) {
-      const compression = meta.compression;
-      const chunkShape = meta.chunkSize.map((n) => BigInt(n));
-      const { lib } = h5();
-      const dir = this.datasetDir(meta.name);
-      info = {
-        dir,
-        dirPrefix: dir.endsWith(path.sep) ? dir : dir + path.sep,
-        bytes: product(meta.chunkSize) * bytesPerElement(meta.dtype),
-        compressed: compression !== undefined,
-        dtype: meta.dtype,
-        chunkShape,
-        // Compressed chunk files are written by pipeline.ts; HDF5 writes (and templates) raw ones.
-        writeMetadata: {
-          ...lib.dtype_to_metadata(H5WASM_CODES[meta.dtype]),
-          shape: chunkShape,
-          maxshape: chunkShape,
-          chunks: null,
-          compression: 0,
-          compression_opts: [],
-          track_order: false,
-        },
-        pipeline: compression ? pipelineHeader(meta.dtype, meta.chunkSize, compression) : undefined,
-      };
+      info = datasetInfo(meta, this.datasetDir(meta.name));
       this.#info.set(meta, info);
     }
     return info;
@@ -296,45 +258,12 @@ class Hdf5Store implements Store {
 
   async readChunk(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<Uint8Array | undefined> {
     this.check();
-    const file = this.chunkPath(meta, index);
-    const info = this.info(meta);
-    if (info.pipeline) return (await this.readCompressed(meta, index, file, info)).bytes;
-    const template = this.#fastPath ? makeTemplate(info) : null;
-    if (template) {
-      const bytes = await readTemplated(file, template, info.bytes, into?.byteLength === info.bytes ? into : undefined);
-      if (bytes === undefined) return undefined;
-      if (bytes !== null) return bytes;
-      // Not our template (h5py wrote it, or it is damaged): HDF5 decides.
-    } else if (!fs.existsSync(file)) {
-      return undefined;
-    }
-    return this.readThroughLibrary(meta, index, file, info);
+    return readChunkFile(this.chunkFile(meta, index), this.#fastPath, into);
   }
 
   async readChunkVersion(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<ChunkVersion> {
     this.check();
-    const file = this.chunkPath(meta, index);
-    const info = this.info(meta);
-    if (info.pipeline) return this.readCompressed(meta, index, file, info);
-    const template = this.#fastPath ? makeTemplate(info) : null;
-    for (let attempt = 1; ; attempt++) {
-      let before: Generation | null;
-      if (template) {
-        const read = await readTemplatedWithGeneration(file, template, info.bytes, into?.byteLength === info.bytes ? into : undefined);
-        if (!read) return { bytes: undefined, generation: null };
-        if (read.bytes) return { bytes: read.bytes, generation: read.generation };
-        before = read.generation;
-      } else {
-        before = statGeneration(file);
-        if (before === null) return { bytes: undefined, generation: null };
-      }
-      // HDF5 opens the file by name: it must be the file whose generation we hold.
-      const bytes = this.readThroughLibrary(meta, index, file, info);
-      const after = statGeneration(file);
-      if (after === before) return { bytes, generation: before };
-      if (after === null) return { bytes: undefined, generation: null };
-      if (attempt >= READ_ATTEMPTS) throw new DosnaError(`chunk file ${file} kept changing while it was read`);
-    }
+    return readChunkFileVersion(this.chunkFile(meta, index), this.#fastPath, into);
   }
 
   async chunkGeneration(meta: DatasetMeta, index: ChunkIndex): Promise<Generation | null> {
@@ -349,58 +278,11 @@ class Hdf5Store implements Store {
 
   async readChunkInto(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean> {
     this.check();
-    const file = this.chunkPath(meta, index);
-    const info = this.info(meta);
-    const template = this.#fastPath && !info.pipeline ? makeTemplate(info) : null;
-    if (info.pipeline) {
-      if (!fs.existsSync(file)) return false;
-    } else if (template) {
-      const status = await readTemplatedInto(file, template, info.bytes, start, segments);
-      if (status !== 'foreign') return status === 'read';
-    } else if (!fs.existsSync(file)) {
-      return false;
-    }
-    const bytes = info.pipeline ? (await this.readCompressed(meta, index, file, info)).bytes : this.readThroughLibrary(meta, index, file, info);
-    if (!bytes) return false;
-    fillSegments(segments, bytes, start);
-    return true;
+    return readChunkFileInto(this.chunkFile(meta, index), this.#fastPath, start, segments);
   }
 
-  /**
-   * Reads a compressed chunk file with its generation: one read of the whole file, decoded
-   * here when we wrote it (its header is ours byte for byte), else read through HDF5 (h5py's
-   * files; HDF5 decodes deflate, shuffle, fletcher32 and scale-offset itself).
-   */
-  private async readCompressed(meta: DatasetMeta, index: ChunkIndex, file: string, info: DatasetInfo): Promise<ChunkVersion> {
-    const c = meta.compression!;
-    for (let attempt = 1; ; attempt++) {
-      const read = await readWholeFile(file);
-      if (!read) return { bytes: undefined, generation: null };
-      const filtered = filteredChunkOf(info.pipeline!, read.bytes);
-      if (filtered) {
-        try {
-          return { bytes: await decodeChunk(c, bytesPerElement(meta.dtype), filtered, info.bytes, 'hdf5'), generation: read.generation };
-        } catch (error) {
-          throw new CorruptChunkError(`cannot decode chunk ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)} from ${file}: ${codecReason(c, error)}`, file, { cause: error });
-        }
-      }
-      const bytes = this.readThroughLibrary(meta, index, file, info);
-      const after = statGeneration(file);
-      if (after === read.generation) return { bytes, generation: after };
-      if (after === null) return { bytes: undefined, generation: null };
-      if (attempt >= READ_ATTEMPTS) throw new DosnaError(`chunk file ${file} kept changing while it was read`);
-    }
-  }
-
-  /** Reads a chunk file through HDF5 itself (any layout, compression, writer). */
-  private readThroughLibrary(meta: DatasetMeta, index: ChunkIndex, file: string, info: DatasetInfo): Uint8Array | undefined {
-    try {
-      return readThroughHdf5(file, info);
-    } catch (error) {
-      if (error instanceof DosnaError) throw error;
-      if (!fs.existsSync(file)) return undefined; // deleted while we read it
-      throw new CorruptChunkError(`cannot read chunk ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)} from ${file}: ${hdf5Reason(error)}`, file, { cause: error });
-    }
+  private chunkFile(meta: DatasetMeta, index: ChunkIndex): ChunkFile {
+    return { meta, index, file: this.chunkPath(meta, index), info: this.info(meta) };
   }
 
   async writeChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<Generation> {

@@ -14,24 +14,22 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Attrs, AttrsVersion } from '../../attrs.js';
-import { codecReason, decodeChunk, encodeChunk } from '../../codecs/index.js';
+import { encodeChunk } from '../../codecs/index.js';
 import { bytesPerElement } from '../../dtypes.js';
 import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFoundError, DosnaError, DTypeError, GroupExistsError, GroupNotFoundError, OptionError } from '../../errors.js';
 import { checkName } from '../../names.js';
 import { checkOptions } from '../../options.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
-import { readFileOfSize, readPartOfSize, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from '../hdf5/files.js';
+import { readPartOfSize, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from '../hdf5/files.js';
 import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from '../hdf5/locks.js';
 import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
-import { decodeShard } from './sharding.js';
+import { chunkBytes, listChunkFiles, readChunkFile } from './chunk-files.js';
 import { ZarrObjectStore } from './objects.js';
 import { s3Settings, S3_OPTIONS } from '../s3.js';
 import { fillSegments } from '../../segments.js';
 
 const errorCode = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code;
-const CHUNK_V2 = /^\d+(?:\.\d+)*$/;
-const INDEX = /^\d+$/;
 
 class ZarrStore implements Store {
   readonly capabilities = {};
@@ -325,9 +323,6 @@ class ZarrStore implements Store {
   // -------------------------------------------------------------------------------------------
   // Chunks
 
-  private chunkBytes(meta: DatasetMeta): number {
-    return meta.chunkSize.reduce((a, b) => a * b, 1) * bytesPerElement(meta.dtype);
-  }
 
   private chunkPath(meta: DatasetMeta, index: ChunkIndex): string {
     const grid = meta.shape.map((n, a) => Math.ceil(n / meta.chunkSize[a]));
@@ -338,43 +333,8 @@ class ZarrStore implements Store {
   }
 
   /** The stored chunk's raw bytes and generation. */
-  private async read(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
-    const file = this.chunkPath(meta, index);
-    const sharding = shardingOf(meta);
-    const c = meta.compression;
-    let read: Awaited<ReturnType<typeof readWholeFile>>;
-    try {
-      if (!sharding && !c) {
-        // Uncompressed: the chunk's size is known, so its bytes are read in one step, and a
-        // file of another size is read again whole for the error to say what it holds.
-        const exact = await readFileOfSize(file, this.chunkBytes(meta));
-        read = exact?.bytes ? { bytes: exact.bytes, generation: exact.generation } : exact && await readWholeFile(file);
-      } else {
-        read = await readWholeFile(file);
-      }
-    } catch (error) {
-      if ((error as { cause?: unknown }).cause && errorCode((error as { cause: unknown }).cause) === 'ENOTDIR') return { bytes: undefined, generation: null };
-      throw error;
-    }
-    if (!read) return { bytes: undefined, generation: null };
-    if (sharding) {
-      try {
-        return { bytes: await decodeShard(sharding, meta, read.bytes, file), generation: read.generation };
-      } catch (error) {
-        throw new CorruptChunkError(`cannot read shard ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)}: ${(error as Error).message}`, file, { cause: error });
-      }
-    }
-    if (c) {
-      try {
-        return { bytes: await decodeChunk(c, bytesPerElement(meta.dtype), read.bytes, this.chunkBytes(meta), 'numcodecs'), generation: read.generation };
-      } catch (error) {
-        throw new CorruptChunkError(`cannot decode chunk ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)} from ${file}: ${codecReason(c, error)}`, file, { cause: error });
-      }
-    }
-    if (read.bytes.byteLength !== this.chunkBytes(meta)) {
-      throw new CorruptChunkError(`chunk file ${file} holds ${read.bytes.byteLength} bytes, not the ${this.chunkBytes(meta)} of a full ${meta.chunkSize.join('x')} ${meta.dtype} chunk`, file);
-    }
-    return { bytes: read.bytes, generation: read.generation };
+  private read(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
+    return readChunkFile(meta, index, this.chunkPath(meta, index));
   }
 
   async readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined> {
@@ -393,7 +353,7 @@ class ZarrStore implements Store {
   async readChunkInto(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean> {
     if (!shardingOf(meta) && !meta.compression) {
       // A path through a file (ENOTDIR) is 'missing' there already.
-      const status = await readPartOfSize(this.chunkPath(meta, index), this.chunkBytes(meta), start, segments);
+      const status = await readPartOfSize(this.chunkPath(meta, index), chunkBytes(meta), start, segments);
       if (status !== 'foreign') return status === 'read';
       // A file of another length: the whole read below says what it holds.
     }
@@ -452,7 +412,7 @@ class ZarrStore implements Store {
     refuseSharded(meta, 'written');
     const file = this.chunkPath(meta, index);
     const length = parts.reduce((n, p) => n + p.byteLength, 0);
-    if (length !== this.chunkBytes(meta)) throw new DosnaError(`chunk ${JSON.stringify(index)} of ${meta.name} must be ${this.chunkBytes(meta)} bytes, got ${length}`);
+    if (length !== chunkBytes(meta)) throw new DosnaError(`chunk ${JSON.stringify(index)} of ${meta.name} must be ${chunkBytes(meta)} bytes, got ${length}`);
     const folder = this.folderOf(meta);
     const body = meta.compression ? [await encodeChunk(meta.compression, bytesPerElement(meta.dtype), parts, 'numcodecs')] : parts;
     // v3 keys are nested folders (c/i/j/...): made below the array's folder, never the folder itself.
@@ -483,38 +443,7 @@ class ZarrStore implements Store {
   async listChunks(meta: DatasetMeta): Promise<ChunkIndex[]> {
     const dir = this.dir(meta.name);
     if (this.kindAt(dir) !== 'dataset') throw this.notFound(meta.name);
-    const ndim = meta.shape.length;
-    const grid = meta.shape.map((n, a) => Math.ceil(n / meta.chunkSize[a]));
-    const inGrid = (index: number[]) => index.length === ndim && index.every((i, a) => i < Math.max(1, grid[a]));
-    const out: ChunkIndex[] = [];
-    if (this.format === 2) {
-      for (const name of await fs.promises.readdir(dir)) {
-        if (!CHUNK_V2.test(name)) continue;
-        const index = ndim === 0 ? [] : name.split('.').map(Number);
-        if (inGrid(index)) out.push(index);
-      }
-      return out;
-    }
-    const walk = async (folder: string, prefix: number[]): Promise<void> => {
-      let entries: fs.Dirent[];
-      try {
-        entries = await fs.promises.readdir(folder, { withFileTypes: true });
-      } catch (error) {
-        if (errorCode(error) === 'ENOENT') return;
-        throw error;
-      }
-      for (const e of entries) {
-        if (!INDEX.test(e.name)) continue;
-        const index = [...prefix, Number(e.name)];
-        if (index.length === ndim) {
-          if (e.isFile() && inGrid(index)) out.push(index);
-        } else if (e.isDirectory()) await walk(path.join(folder, e.name), index);
-      }
-    };
-    if (ndim === 0) {
-      if (fs.existsSync(path.join(dir, 'c'))) out.push([]);
-    } else await walk(path.join(dir, 'c'), []);
-    return out;
+    return listChunkFiles(meta, dir, this.format);
   }
 
   async storedBytes(meta: DatasetMeta): Promise<number> {
