@@ -84,6 +84,28 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', cache
     expect((await ds.get()).data).toEqual(shared);
   });
 
+  it('runs tasks on this thread as many at once as the cpu engine does, and two per worker thread; a concurrency given is used for both', async () => {
+    const ds = await con.createDataset('inflight', { shape: [512, 1024], chunkSize: [128, 256] }); // 2 MiB, 16 chunks
+    await ds.load(dn.ndarray(Float32Array.from({ length: 512 * 1024 }, (_, i) => i), [512, 1024]));
+    expect(ds.lastRun!.tasks.every((t) => t.worker === 0)).toBe(true);
+    expect(ds.lastRun!.concurrency).toBe(8);
+    await ds.apply((c) => c);
+    expect(ds.lastRun!.tasks.every((t) => t.worker > 0)).toBe(true);
+    expect(ds.lastRun!.concurrency).toBe(4);
+    const { backend, name, options } = con.settings;
+    const given = await dn.connect(name, { ...options, backend, engine: 'worker-pool', engineOptions: { threads: 2, concurrency: 3 } });
+    try {
+      const same = await given.getDataset('inflight');
+      await same.get();
+      expect(same.lastRun!.tasks.every((t) => t.worker === 0)).toBe(true);
+      expect(same.lastRun!.concurrency).toBe(3);
+      await same.apply((c) => c);
+      expect(same.lastRun!.concurrency).toBe(3);
+    } finally {
+      await given.disconnect();
+    }
+  });
+
   it('without the native copy, stages the caller\'s own arrays in shared memory and copies them in the workers', async () => {
     setNativeEnabled(false);
     try {
