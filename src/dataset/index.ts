@@ -11,7 +11,7 @@ import type { CompressionName } from '../codecs/index.js';
 import type { ExportHdf5Options } from '../interop/hdf5-file.js';
 import { outArray, RUN_CONTROL, sortChunks, type ChunkSlice, type CloneOptions, type GetOptions, type MapOptions, type RunControl } from './options.js';
 import { readSelection, writeSelection } from './selection-io.js';
-import { applyDataset, cloneDataset, mapDataset, sameDataset } from './transforms.js';
+import { applyDataset, cloneDataset, mapDataset, sameDataset, type OpenDataset } from './transforms.js';
 import { appendToDataset, resizeDataset } from './reshape.js';
 import { datasetHistogram, datasetStats, reduceDataset, type Histogram, type ReduceKernel, type ReduceOptions } from './reductions.js';
 import type { DatasetStats } from '../kernels/reductions.js';
@@ -36,6 +36,8 @@ export class Dataset {
   lastRun: RunReport | undefined;
   #meta: DatasetMeta;
   #generation: Generation;
+  /** A handle on a dataset made from this one (map's output, a clone), on the same connection. */
+  readonly #open: OpenDataset = (meta, generation) => new Dataset(this.connection, meta, generation);
 
   /** @internal Use `createDataset`/`getDataset`. */
   constructor(readonly connection: Connection, meta: DatasetMeta, generation: Generation) {
@@ -258,7 +260,7 @@ export class Dataset {
    * On failure the partial output dataset is removed.
    */
   map<Args>(fn: Kernel<Args>, name: string, options: MapOptions<Args> = {}): Promise<Dataset> {
-    return mapDataset(this, fn, name, options, (meta, generation) => new Dataset(this.connection, meta, generation));
+    return mapDataset(this, fn, name, options, this.#open);
   }
 
   /**
@@ -278,7 +280,7 @@ export class Dataset {
    * for byte, or, with another chunk shape, rechunked.
    */
   clone(name: string, options?: CloneOptions): Promise<Dataset> {
-    return cloneDataset(this, name, options, (meta, generation) => new Dataset(this.connection, meta, generation));
+    return cloneDataset(this, name, options, this.#open);
   }
 
   /** @internal Refuses, before anything is buffered or written, to change a dataset the store only reads. */

@@ -23,6 +23,9 @@ import { discardViews } from '../../segments.js';
 import type { Generation } from '../../store.js';
 
 /** The bytes of a chunk file before and after its data. */
+/** The `code` of a failed file call (`'ENOENT'`, ...), or `undefined` for any other error. */
+export const errorCode = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
+
 export interface Template {
   readonly prefix: Buffer;
   readonly suffix: Buffer;

@@ -29,7 +29,7 @@ import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Genera
 import { encodeChunk } from '../../codecs/index.js';
 import { readChunkFile, readChunkFileInto, readChunkFileVersion, READ_ATTEMPTS, type ChunkFile } from './chunk-reads.js';
 import { datasetInfo, type DatasetInfo } from './dataset-info.js';
-import { stampFile, statGeneration, statGenerations, writeFileParts } from './files.js';
+import { errorCode, stampFile, statGeneration, statGenerations, writeFileParts } from './files.js';
 import { hdf5Reason, loadH5, writeThroughHdf5 } from './h5lib.js';
 import { asideName, commitFile, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, tmpName, type CommitMode } from './locks.js';
 import { Hdf5Nodes } from './nodes.js';
@@ -41,7 +41,6 @@ import { headerFor } from './pipeline.js';
 export { METADATA_FILE } from './metadata.js';
 export { MAX_CHUNK_BYTES } from './h5lib.js';
 
-const errorCode = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code;
 
 class Hdf5Store implements Store {
   readonly capabilities = {};

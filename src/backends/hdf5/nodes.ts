@@ -20,12 +20,11 @@ import type { Attrs, AttrsVersion } from '../../attrs.js';
 import { DatasetExistsError, DatasetNotFoundError, DosnaError, GroupNotFoundError } from '../../errors.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
 import type { AttrsOwner, DatasetMeta, Generation, NodeEntry, NodeKind } from '../../store.js';
-import { stampFile, statGeneration } from './files.js';
+import { errorCode, stampFile, statGeneration } from './files.js';
 import { hdf5Reason } from './h5lib.js';
 import { asideName, commitFile, isScratchName, tmpName } from './locks.js';
 import { checkDatasetOptions, GROUP_FILE, METADATA_FILE, readDatasetFile, readGroupFile, writeGroupFile, writeMetaFile } from './metadata.js';
 
-const errorCode = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code;
 
 /** How many times a read retries when the file changed while HDF5 read it by name. */
 const READ_ATTEMPTS = 8;

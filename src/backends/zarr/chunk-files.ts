@@ -9,11 +9,10 @@ import { codecReason, decodeChunk } from '../../codecs/index.js';
 import { bytesPerElement } from '../../dtypes.js';
 import { CorruptChunkError } from '../../errors.js';
 import type { ChunkIndex, ChunkVersion, DatasetMeta } from '../../store.js';
-import { readFileOfSize, readWholeFile } from '../hdf5/files.js';
+import { errorCode, readFileOfSize, readWholeFile } from '../hdf5/files.js';
 import { shardingOf, type ZarrFormat } from './format.js';
 import { decodeShard } from './sharding.js';
 
-const errorCode = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code;
 const CHUNK_V2 = /^\d+(?:\.\d+)*$/;
 const INDEX = /^\d+$/;
 

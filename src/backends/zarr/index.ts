@@ -21,7 +21,7 @@ import { checkName } from '../../names.js';
 import { checkOptions } from '../../options.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
-import { readPartOfSize, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from '../hdf5/files.js';
+import { errorCode, readPartOfSize, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from '../hdf5/files.js';
 import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from '../hdf5/locks.js';
 import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
 import { chunkBytes, listChunkFiles, readChunkFile } from './chunk-files.js';
@@ -29,7 +29,6 @@ import { ZarrObjectStore } from './objects.js';
 import { s3Settings, S3_OPTIONS } from '../s3.js';
 import { fillSegments } from '../../segments.js';
 
-const errorCode = (error: unknown) => (error as NodeJS.ErrnoException | undefined)?.code;
 
 class ZarrStore implements Store {
   readonly capabilities = {};
