@@ -4,10 +4,15 @@ export const median = (xs: readonly number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** Runs `fn` `runs` times; returns the times in ms. `setup`/`teardown` are not timed. */
+/**
+ * Runs `fn` `runs` times; returns the times in ms. `before`/`after` are not timed. With
+ * `extend`, short workloads are timed more often: after the `runs`, further runs while the
+ * timed ones take under TIMED_MS in all (up to TIMED_RUNS in all), as bench/peers.py does for
+ * the peers.
+ */
 export async function timeRuns(
   runs: number, fn: () => Promise<unknown>,
-  hooks: { before?: () => Promise<unknown>; after?: () => Promise<unknown>; warmup?: boolean } = {},
+  hooks: { before?: () => Promise<unknown>; after?: () => Promise<unknown>; warmup?: boolean; extend?: boolean } = {},
 ): Promise<number[]> {
   const once = async () => {
     await hooks.before?.();
@@ -25,13 +30,27 @@ export async function timeRuns(
     for (let r = 0; r < WARMUP_RUNS && (r === 0 || spent < WARMUP_MS); r++) spent += await once();
   }
   const times: number[] = [];
-  for (let r = 0; r < runs; r++) times.push(await once());
+  let spent = 0;
+  for (let r = 0; r < runs || (hooks.extend && r < TIMED_RUNS && spent < TIMED_MS); r++) {
+    const ms = await once();
+    times.push(ms);
+    spent += ms;
+  }
   return times;
 }
 
 /** Warm-up before timed runs: repeated until this much time is spent, at most WARMUP_RUNS times. */
 export const WARMUP_MS = 300;
 export const WARMUP_RUNS = 50;
+/**
+ * Timed runs of a repeated workload (a read, write_sub, apply) continue past `runs` until they
+ * take this long in all, at most TIMED_RUNS: a read of a plane or a line takes under a
+ * millisecond, and the median of a handful of such runs moved by 30% and more between runs of
+ * the benchmark (a collection or a cold cache in one of five runs decides it). Workloads of
+ * TIMED_MS / runs and more are timed `runs` times as before.
+ */
+export const TIMED_MS = 250;
+export const TIMED_RUNS = 100;
 
 /** Peak resident set size of this process so far, in MiB. */
 export const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;

@@ -265,7 +265,7 @@ try {
         apply: () => ds.apply(plusOne),
       };
       const times: Record<string, number[]> = { write };
-      for (const [key, fn] of Object.entries(workloads)) times[key] = await timeRuns(runs, fn, { warmup: true });
+      for (const [key, fn] of Object.entries(workloads)) times[key] = await timeRuns(runs, fn, { warmup: true, extend: true });
       // Then one more, untimed run of each under the profiler (bench/profile.ts).
       const profiles: Record<string, ProfileShares> = {};
       if (profiling) {

@@ -31,11 +31,14 @@ def median(xs):
 
 WARMUP_MS = 300  # as bench/common.ts: untimed runs first, until this much time is spent
 WARMUP_RUNS = 50
+TIMED_MS = 250  # as bench/common.ts: short workloads timed more often, up to this much time
+TIMED_RUNS = 100
 
 
-def time_runs(runs, fn, before=None, warmup=False):
+def time_runs(runs, fn, before=None, warmup=False, extend=False):
     """`runs` timed runs; with `warmup`, after untimed ones (at least one, repeated while they
-    take under WARMUP_MS in all, at most WARMUP_RUNS), as bench/common.ts does for dosna."""
+    take under WARMUP_MS in all, at most WARMUP_RUNS); with `extend`, more timed runs while
+    they take under TIMED_MS in all (at most TIMED_RUNS): as bench/common.ts does for dosna."""
     def once():
         if before:
             before()
@@ -49,7 +52,12 @@ def time_runs(runs, fn, before=None, warmup=False):
         while r < WARMUP_RUNS and (r == 0 or spent < WARMUP_MS):
             spent += once()
             r += 1
-    return [once() for _ in range(runs)]
+    times = []
+    spent = 0.0
+    while len(times) < runs or (extend and len(times) < TIMED_RUNS and spent < TIMED_MS):
+        times.append(once())
+        spent += times[-1]
+    return times
 
 
 def random_float32(n, seed=1):
@@ -93,7 +101,9 @@ def io_workloads(name, make, reopen, n, c, runs, cube, block_data, flush):
 
     def timed(key, fn):
         # Every timed run is kept: the benchmark pools the runs of several rounds (bench/rounds.ts).
-        samples[key] = time_runs(runs, fn, warmup=True)
+        # Repeated workloads (all but write, which makes a new array each time) are timed more
+        # often when short, as bench/io.ts times dosna's.
+        samples[key] = time_runs(runs, fn, warmup=True, extend=key != 'write')
         ms[key] = median(samples[key])
 
     def write():

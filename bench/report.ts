@@ -7,6 +7,7 @@
  */
 import { cpus } from 'node:os';
 import { CATEGORY_LABELS, topShares, type ProfileCategory, type ProfileShares } from './profile.js';
+import { TIMED_MS, TIMED_RUNS } from './common.js';
 
 export type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -220,8 +221,10 @@ peers). Every figure stands beside a reference measured in the same run on the s
 so the ratios mean more than the absolute times. Each workload ran in its own process (peak RSS is that process's, worker threads
 included). The I/O workloads of the local backends (ram, hdf5, zarr) and the Python peers' ran in interleaved rounds (every
 backend and engine, then the peers, then the next round; a few timed runs each per round, after a warm-up), and each figure is the
-median of all the rounds' runs: a drift of the machine's speed over minutes weighs on dosna and its peers alike. Raw figures:
-\`bench/results/latest.json\`.
+median of all the rounds' runs: a drift of the machine's speed over minutes weighs on dosna and its peers alike. Short repeated
+workloads (a read, write_sub, apply: dosna's and the peers' alike) get more timed runs per round, until they take
+${TIMED_MS} ms in all or reach ${TIMED_RUNS} runs (bench/common.ts): a handful of sub-millisecond runs made their medians move by 30%
+and more between runs of the benchmark. Raw figures: \`bench/results/latest.json\`.
 
 ## Targets
 
