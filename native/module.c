@@ -39,5 +39,6 @@ NAPI_MODULE_INIT() {
   define(env, exports, "readFileRanges", dosna_read_file_ranges);
   define(env, exports, "writeNewFile", dosna_write_new_file);
   define(env, exports, "statGenerations", dosna_stat_generations);
+  define(env, exports, "readFiles", dosna_read_files);
   return exports;
 }

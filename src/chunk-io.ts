@@ -7,8 +7,8 @@ import { allocateUninitialized, bytesOf, bytesPerElement, viewAs, type TypedArra
 import { chunkCopy, chunkFill, commitChunk } from './commit.js';
 import { giveBack, takeBuffer } from './buffer-pool.js';
 import { chunkPart, cStrides, product, selectionShape, touchedChunks, type AxisPart, type Selection } from './slicing.js';
-import type { ChunkIndex, DatasetMeta, Generation, Store } from './store.js';
-import { planSegments } from './segments.js';
+import type { ChunkIndex, ChunkReadRequest, DatasetMeta, Generation, Store } from './store.js';
+import { planSegments, type SegmentPlan } from './segments.js';
 import { copyStrided, fillStrided, type StridedView } from './strided.js';
 
 /** What running one chunk cost (and, for a reduce job, what its kernel returned). */
@@ -81,22 +81,15 @@ export async function readPart(
   if (!parts) return;
   const dst = selectionView(out, 0, cStrides(selectionShape(selection)), parts);
   const chunkElements = product(meta.chunkSize);
-  const partElements = product(parts.map((p) => p.count));
   const [lo, hi] = elementSpan(meta, parts);
   // A compressed chunk is decoded whole: neither vectored reads nor byte ranges apply.
   if (store.readChunkInto && !meta.compression) {
-    if (partElements * VECTORED_READ_MAX_SHARE < chunkElements) {
-      // A small part of the chunk (a plane of it, a column of long rows): its rows go straight
-      // from the file into `out`. Short rows only when the part is sparse in its span: a view
-      // and an iovec per row cost more than copying the row, but less than reading its gaps.
-      const sparse = hi - lo + 1 > SPARSE_SPAN_FACTOR * partElements;
-      const plan = planSegments(chunkView(out, meta, parts), dst, undefined, sparse ? undefined : VECTORED_MIN_ROW_BYTES);
-      if (plan) {
-        const found = await timed(stats, 'ioMs', () => store.readChunkInto!(meta, index, plan.start, plan.segments));
-        if (found) stats.bytesRead += plan.payload;
-        else fillStrided(dst, meta.fillValue);
-        return;
-      }
+    const plan = vectoredPlan(meta, parts, out, dst, lo, hi);
+    if (plan) {
+      const found = await timed(stats, 'ioMs', () => store.readChunkInto!(meta, index, plan.start, plan.segments));
+      if (found) stats.bytesRead += plan.payload;
+      else fillStrided(dst, meta.fillValue);
+      return;
     }
     await readSpan(store, meta, index, parts, dst, lo, hi, stats);
     return;
@@ -140,6 +133,88 @@ async function readSpan(
     copyStrided(dst, chunkView(chunkArray(meta, span), meta, parts, lo));
   } finally {
     giveBack(new Uint8Array(lent));
+  }
+}
+
+/**
+ * The vectored read of a part straight into `out`, when it pays: a small part of the chunk (a
+ * plane of it, a column of long rows), whose rows go from the file into `out`. Short rows only
+ * when the part is sparse in its span: a view and an iovec per row cost more than copying the
+ * row, but less than reading its gaps. `undefined`: read the span and copy it out.
+ */
+function vectoredPlan(meta: DatasetMeta, parts: readonly AxisPart[], out: TypedArray, dst: StridedView, lo: number, hi: number): SegmentPlan | undefined {
+  const partElements = product(parts.map((p) => p.count));
+  if (partElements * VECTORED_READ_MAX_SHARE >= product(meta.chunkSize)) return undefined;
+  const sparse = hi - lo + 1 > SPARSE_SPAN_FACTOR * partElements;
+  return planSegments(chunkView(out, meta, parts), dst, undefined, sparse ? undefined : VECTORED_MIN_ROW_BYTES);
+}
+
+/** Spans of chunks staged at once by a batched read: within a core's share of the cache, so they are copied out while still in it. */
+const BATCH_STAGING_BYTES = 512 * 1024;
+/** Chunks read in one batch at most (one native call each batch; abort and progress are seen between batches). */
+const BATCH_CHUNKS = 256;
+
+/**
+ * `readPart` for many chunks of one read, through the store's batched reads
+ * (`Store.readChunksInto`, which the caller checked serves `meta`): the parts are planned as
+ * `readPart` plans them (rows straight into `out`, or the span staged and copied out), read in
+ * batches of one store call each, and copied out. `onBatch` hears each batch's chunks (their
+ * positions in `indices`) and stats once they are in `out`, and may throw to stop (an abort).
+ */
+export async function readPartsBatched(
+  store: Store, meta: DatasetMeta, selection: Selection, out: TypedArray, indices: readonly ChunkIndex[],
+  onBatch: (done: readonly { readonly at: number; readonly stats: ChunkStats; readonly startMs: number; readonly endMs: number }[]) => void,
+): Promise<void> {
+  const strides = cStrides(selectionShape(selection));
+  const bpe = out.BYTES_PER_ELEMENT;
+  // Room for at least one whole chunk's span.
+  const stagingBytes = Math.max(BATCH_STAGING_BYTES, product(meta.chunkSize) * bpe);
+  const staging = new Uint8Array(takeBuffer(stagingBytes) ?? allocateUninitialized('uint8', stagingBytes).buffer as ArrayBuffer);
+  try {
+    let next = 0;
+    while (next < indices.length) {
+      const batch: { at: number; dst: StridedView; parts: readonly AxisPart[]; request: ChunkReadRequest; payload: number; span?: { view: Uint8Array; lo: number } }[] = [];
+      const untouched: number[] = []; // chunks the selection skips (steps past them): nothing to read
+      let staged = 0;
+      for (; next < indices.length && batch.length < BATCH_CHUNKS; next++) {
+        const index = indices[next];
+        const parts = chunkPart(selection, meta.chunkSize, index);
+        if (!parts) {
+          untouched.push(next);
+          continue;
+        }
+        const dst = selectionView(out, 0, strides, parts);
+        const [lo, hi] = elementSpan(meta, parts);
+        const plan = vectoredPlan(meta, parts, out, dst, lo, hi);
+        if (plan) {
+          batch.push({ at: next, dst, parts, request: { index, start: plan.start, segments: plan.segments }, payload: plan.payload });
+          continue;
+        }
+        const bytes = (hi - lo + 1) * bpe;
+        if (staged + bytes > staging.byteLength) break; // the next batch takes it (a span fits an empty staging buffer)
+        const view = staging.subarray(staged, staged + bytes);
+        staged += bytes;
+        batch.push({ at: next, dst, parts, request: { index, start: lo * bpe, segments: [view] }, payload: bytes, span: { view, lo } });
+      }
+      const startMs = performance.now();
+      const found = batch.length > 0 ? await store.readChunksInto!(meta, batch.map((b) => b.request)) : [];
+      const ioMs = (performance.now() - startMs) / batch.length;
+      const done = batch.map((b, k) => {
+        const stats = newStats();
+        stats.ioMs = ioMs;
+        if (!found[k]) {
+          fillStrided(b.dst, meta.fillValue);
+        } else {
+          stats.bytesRead = b.payload;
+          if (b.span) copyStrided(b.dst, chunkView(chunkArray(meta, b.span.view), meta, b.parts, b.span.lo));
+        }
+        return { at: b.at, stats, startMs, endMs: performance.now() };
+      });
+      for (const at of untouched) done.push({ at, stats: newStats(), startMs, endMs: startMs });
+      onBatch(done);
+    }
+  } finally {
+    giveBack(staging);
   }
 }
 

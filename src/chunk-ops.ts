@@ -10,8 +10,10 @@ import type { ConnectionSettings, DatasetMeta, ChunkIndex, Store } from './store
 import type { StridedView } from './strided.js';
 import type { Kernel } from './kernel.js';
 import {
-  boxSelection, chunkOrigin, newStats, readPart, readRegion, timed, validShape, writePart, writeWholeChunk, type ChunkStats,
+  boxSelection, chunkOrigin, newStats, readPart, readPartsBatched, readRegion, timed, validShape, writePart, writeWholeChunk, type ChunkStats,
 } from './chunk-io.js';
+import { AbortError } from './errors.js';
+import { runTasks, type RunTasksOptions, type TaskRecord } from './concurrency.js';
 import { mapChunk, mapInput, reduceChunk, type CommitLedger } from './chunk-kernels.js';
 
 // What the engines and the queue take from here with the jobs.
@@ -99,6 +101,50 @@ export async function executeChunk(env: ChunkEnv, job: ChunkJob, index: ChunkInd
     case 'reduce': await reduceChunk(env.store, job, index, stats); break;
   }
   return stats;
+}
+
+/**
+ * Runs `job` over `chunks` in this thread: what every engine does with the work it keeps (the
+ * cpu engine all of it, the others their plain reads and writes, a rank its share). One task
+ * per chunk through `runTasks`, except a read of chunks the store reads in batches
+ * (`Store.readChunksInto`: small chunk files), which goes in batches of one store call each;
+ * its report still has a record per chunk. `worker` names who ran them in the records.
+ */
+export async function runChunks(
+  env: ChunkEnv, job: ChunkJob, chunks: readonly ChunkIndex[], options: RunTasksOptions<ChunkIndex> & { readonly worker?: number },
+): Promise<{ wallMs: number; records: TaskRecord[] }> {
+  const worker = options.worker ?? 0;
+  const { store } = env;
+  if (job.kind === 'read' && job.dataset.compression === undefined && store.readChunksInto && store.readsChunksInto?.(job.dataset)) {
+    return readInBatches(store, job, chunks, worker, options);
+  }
+  return runTasks(chunks, async (index) => ({ worker, ...(await executeChunk(env, job, index)) }), options);
+}
+
+/** `runChunks` for a read in batches: a record per chunk, progress and abort between batches. */
+async function readInBatches(
+  store: Store, job: ReadJob, chunks: readonly ChunkIndex[], worker: number, options: RunTasksOptions<ChunkIndex>,
+): Promise<{ wallMs: number; records: TaskRecord[] }> {
+  const { signal, onProgress } = options;
+  const t0 = performance.now();
+  const records: TaskRecord[] = [];
+  let bytes = 0;
+  const stopIfAborted = () => {
+    if (signal?.aborted) throw new AbortError('operation aborted', { cause: signal.reason });
+  };
+  stopIfAborted();
+  await readPartsBatched(store, job.dataset, job.selection, job.out, chunks, (done) => {
+    for (const { at, stats, startMs, endMs } of done) {
+      records.push({
+        chunk: chunks[at], worker, queueMs: startMs - t0, ioMs: stats.ioMs, computeMs: 0,
+        totalMs: endMs - startMs, bytesRead: stats.bytesRead, bytesWritten: 0,
+      });
+      bytes += stats.bytesRead;
+    }
+    onProgress?.({ done: records.length, total: chunks.length, bytes });
+    stopIfAborted();
+  });
+  return { wallMs: performance.now() - t0, records };
 }
 
 function castArray(data: TypedArray, dtype: DType): TypedArray {

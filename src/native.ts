@@ -51,6 +51,13 @@ export interface NativeModule {
   writeNewFile<S extends boolean>(path: string, views: readonly ArrayBufferView[], stampSeconds: number, sync: S): S extends true ? string : Promise<string>;
   /** The generation ("inode:mtimeNs") of each file, or null where there is none, on the calling thread (native/file-io.c). */
   statGenerations(paths: readonly string[]): (string | null)[];
+  /**
+   * Reads many files on the calling thread in one call, each as `readFileRanges` reads one:
+   * file i's `runsPerFile[i]` runs are the next ones of `positions` and `counts`, their views
+   * the next ones of `views`; `outcome[i]` gets the bytes read, or -1 where there is no such
+   * file (native/file-io.c).
+   */
+  readFiles(paths: readonly string[], runsPerFile: Uint32Array, positions: Float64Array, counts: Uint32Array, views: readonly ArrayBufferView[], outcome: Float64Array): void;
 }
 
 /**
@@ -92,7 +99,7 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'statGenerations'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'statGenerations', 'readFiles'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
       return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module, process.env) } };
     } catch (error) {

@@ -49,6 +49,13 @@ export type ChunkIndex = readonly number[];
  */
 export type Generation = string;
 
+/** One chunk's part in a batched read (`Store.readChunksInto`): its bytes from `start` on, in order, into `segments`. */
+export interface ChunkReadRequest {
+  readonly index: ChunkIndex;
+  readonly start: number;
+  readonly segments: readonly Uint8Array[];
+}
+
 /** A chunk as read for a read-modify-write: its bytes and the generation they belong to. */
 export interface ChunkVersion {
   /** The chunk's bytes, or `undefined` when it reads as the fill value (never written). */
@@ -187,6 +194,16 @@ export interface Store {
    * alone, when the chunk was never written. On failure the segments may hold partial data.
    */
   readChunkInto?(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean>;
+  /**
+   * Optional batched `readChunkInto`, for stores over local files whose chunk files are small:
+   * every request read on the calling thread, in one step for all of them. For reads of many
+   * small chunk parts (a plane of a cube in 32^3 chunks: 64 files), where a task per chunk costs
+   * more than the chunk's file calls. Resolves, per request in order, whether the chunk was found.
+   * Only for datasets `readsChunksInto` accepts.
+   */
+  readChunksInto?(meta: DatasetMeta, requests: readonly ChunkReadRequest[]): Promise<boolean[]>;
+  /** Whether `readChunksInto` serves this dataset's chunks. */
+  readsChunksInto?(meta: DatasetMeta): boolean;
   /** Whether `writeChunk` takes many small parts cheaply (vectored file writes). */
   readonly vectoredWrites?: boolean;
   hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean>;

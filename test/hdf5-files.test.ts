@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generationOf, readFileOfSize, readPartOfSize, readTemplatedVersion, statGenerations, writeFileParts } from '../src/backends/hdf5/files.js';
+import { generationOf, readFileOfSize, readPartOfSize, readTemplatedParts, readTemplatedVersion, statGenerations, writeFileParts } from '../src/backends/hdf5/files.js';
 import { nativeModule, setNativeEnabled } from '../src/native.js';
 
 let tmp: string;
@@ -187,6 +187,57 @@ describe('chunk files: the native calls themselves', () => {
     await native().writeNewFile(`${f}.copy`, written, 1e9, false);
     expect(fs.readFileSync(`${f}.copy`)).toEqual(Buffer.from(all));
     expect(fs.statSync(`${f}.copy`).mtimeMs).toBe(1e12);
+  });
+
+  it('reads many files in one call: each its runs, -1 where there is none, and the path of one that fails', () => {
+    const a = path.join(tmp, 'many-a');
+    const b = path.join(tmp, 'many-b');
+    fs.writeFileSync(a, Buffer.from(bytes(1000, 11)));
+    fs.writeFileSync(b, Buffer.from(bytes(300, 12)));
+    const views = [new Uint8Array(10), new Uint8Array(20), new Uint8Array(5), new Uint8Array(50)];
+    const outcome = new Float64Array(3);
+    // a: two runs (10 + 20 bytes at 0, 5 at 900); none: one run; b: one run of 50 from 280 (cut short at 20).
+    native().readFiles([a, path.join(tmp, 'many-none'), b], Uint32Array.of(2, 0, 1), Float64Array.of(0, 900, 280), Uint32Array.of(2, 1, 1), views, outcome);
+    expect([...outcome]).toEqual([35, -1, 20]);
+    expect([...views[0], ...views[1]]).toEqual([...bytes(1000, 11).subarray(0, 30)]);
+    expect([...views[2]]).toEqual([...bytes(1000, 11).subarray(900, 905)]);
+    expect([...views[3].subarray(0, 20)]).toEqual([...bytes(300, 12).subarray(280)]);
+    const folder = path.join(tmp, 'many-folder');
+    fs.mkdirSync(folder);
+    expect(() => native().readFiles([a, folder], Uint32Array.of(1, 1), Float64Array.of(0, 0), Uint32Array.of(1, 1), [new Uint8Array(4), new Uint8Array(4)], new Float64Array(2)))
+      .toThrow(expect.objectContaining({ code: 'EISDIR', syscall: 'read', message: expect.stringContaining(folder) }));
+    const refused: (() => unknown)[] = [
+      // runs that do not add up to the positions, views that do not add up to the counts, an outcome too short
+      () => native().readFiles([a], Uint32Array.of(2), Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(1)], new Float64Array(1)),
+      () => native().readFiles([a], Uint32Array.of(1), Float64Array.of(0), Uint32Array.of(2), [new Uint8Array(1)], new Float64Array(1)),
+      () => native().readFiles([a, b], Uint32Array.of(1, 0), Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(1)], new Float64Array(1)),
+      () => native().readFiles([a], Uint32Array.of(1), Float64Array.of(-4), Uint32Array.of(1), [new Uint8Array(1)], new Float64Array(1)),
+      () => native().readFiles([''], Uint32Array.of(1), Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(1)], new Float64Array(1)),
+    ];
+    for (const call of refused) expect(call).toThrow(expect.objectContaining({ code: 'DOSNA_NATIVE_PLAN' }));
+  });
+
+  it('reads templated parts of many files at once, telling missing, longer and foreign files apart', () => {
+    const data = bytes(DATA, 13);
+    const ours = path.join(tmp, 'parts-ours');
+    fs.writeFileSync(ours, Buffer.concat([template.prefix, data, template.suffix]));
+    const longer = path.join(tmp, 'parts-longer');
+    fs.writeFileSync(longer, Buffer.concat([template.prefix, data, template.suffix, Buffer.from([0])]));
+    const other = path.join(tmp, 'parts-other');
+    fs.writeFileSync(other, Buffer.concat([template.prefix, data, Buffer.from(template.suffix).reverse()]));
+    const a = new Uint8Array(16);
+    const b = [new Uint8Array(8), new Uint8Array(8)];
+    const statuses = readTemplatedParts(template, DATA, [
+      { file: ours, start: 100, segments: [a] },
+      { file: path.join(tmp, 'parts-none'), start: 0, segments: [new Uint8Array(4)] },
+      { file: longer, start: 0, segments: [new Uint8Array(4)] },
+      { file: other, start: 0, segments: [new Uint8Array(4)] },
+      { file: ours, start: DATA - 16, segments: b },
+    ]);
+    expect(statuses).toEqual(['read', 'missing', 'foreign', 'foreign', 'read']);
+    expect([...a]).toEqual([...data.subarray(100, 116)]);
+    expect([...b[0], ...b[1]]).toEqual([...data.subarray(DATA - 16)]);
+    expect(() => readTemplatedParts(template, DATA, [{ file: ours, start: DATA - 4, segments: [new Uint8Array(8)] }])).toThrow(/outside a chunk/);
   });
 
   it('refuses arguments that do not fit before touching any file', () => {

@@ -5,10 +5,10 @@
  * deal chunk i to rank i % size and end in a collective that gathers every rank's error;
  * get and set are each rank's own. Without a launcher the script is one rank, unchanged.
  */
-import { executeChunk, writtenDataset } from '../chunk-ops.js';
+import { runChunks, writtenDataset } from '../chunk-ops.js';
 import { Communicator, type CommunicatorOptions } from '../cluster/communicator.js';
 import { detectRank, type RankInfo } from '../cluster/ranks.js';
-import { KeyedMutex, runTasks, summarize } from '../concurrency.js';
+import { KeyedMutex, summarize } from '../concurrency.js';
 import { allocateUninitialized } from '../dtypes.js';
 import type { Engine, EngineSession } from '../engine.js';
 import { DosnaError, OptionError } from '../errors.js';
@@ -99,9 +99,10 @@ export const engine: Engine = {
         const mine = options.collective ? chunks.filter((_, i) => i % size === rank) : chunks;
         const target = writtenDataset(job);
         let failure: unknown;
-        let run: Awaited<ReturnType<typeof runTasks>> = { wallMs: 0, records: [] };
+        let run: Awaited<ReturnType<typeof runChunks>> = { wallMs: 0, records: [] };
         try {
-          run = await runTasks(mine, async (index) => ({ worker: rank, ...(await executeChunk(env, job, index)) }), {
+          run = await runChunks(env, job, mine, {
+            worker: rank,
             concurrency,
             signal: options.signal,
             onProgress: options.onProgress,

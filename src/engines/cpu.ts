@@ -2,8 +2,8 @@
  * The `cpu` engine: everything in this thread. Compute is sequential (one JS thread), but up
  * to `concurrency` chunk tasks are in flight, so I/O to remote stores overlaps.
  */
-import { executeChunk, writtenDataset } from '../chunk-ops.js';
-import { KeyedMutex, runTasks, summarize } from '../concurrency.js';
+import { runChunks, writtenDataset } from '../chunk-ops.js';
+import { KeyedMutex, summarize } from '../concurrency.js';
 import { allocateUninitialized } from '../dtypes.js';
 import type { Engine, EngineSession } from '../engine.js';
 import { OptionError } from '../errors.js';
@@ -37,7 +37,7 @@ export const engine: Engine = {
       allocate: (dtype, length) => allocateUninitialized(dtype, length),
       async run(job, chunks, options) {
         const target = writtenDataset(job);
-        const run = await runTasks(chunks, async (index) => executeChunk(env, job, index), {
+        const run = await runChunks(env, job, chunks, {
           concurrency,
           signal: options.signal,
           onProgress: options.onProgress,

@@ -11,9 +11,9 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { executeChunk, type ChunkJob } from '../chunk-ops.js';
+import { runChunks, type ChunkJob } from '../chunk-ops.js';
 import { decode, encode } from '../cluster/wire.js';
-import { KeyedMutex, runTasks, summarize, type RunReport, type TaskRecord } from '../concurrency.js';
+import { KeyedMutex, summarize, type RunReport, type TaskRecord } from '../concurrency.js';
 import { allocateUninitialized } from '../dtypes.js';
 import type { Engine, EngineContext, EngineSession, RunOptions } from '../engine.js';
 import { AbortError, ConnectionError, DosnaError, OptionError } from '../errors.js';
@@ -98,7 +98,7 @@ class QueueSession implements EngineSession {
       // The caller's own arrays: copying them through Redis to a worker to copy them into the store would only add a hop.
       const env = { store: this.context.store, storeFor: this.context.storeFor };
       const target = job.kind === 'read' ? undefined : job.dataset;
-      const run = await runTasks(chunks, (index) => executeChunk(env, job, index), {
+      const run = await runChunks(env, job, chunks, {
         concurrency: this.concurrency, signal, onProgress, locks: this.locks,
         lockKey: target ? (index) => `${target.name}\u0000${index.join(',')}` : undefined,
       });

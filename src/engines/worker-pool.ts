@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { chunkReads, executeChunk, writtenDataset, type ChunkJob } from '../chunk-ops.js';
+import { chunkReads, runChunks, writtenDataset, type ChunkJob } from '../chunk-ops.js';
 import { KeyedMutex, runTasks, summarize, type RunReport } from '../concurrency.js';
 import { allocateSharedUninitialized, allocateUninitialized, type TypedArray } from '../dtypes.js';
 import type { Engine, EngineContext, EngineSession } from '../engine.js';
@@ -144,7 +144,7 @@ class WorkerPoolSession implements EngineSession {
     };
     if (this.runsHere(job)) {
       const env = { store: this.context.store, storeFor: this.context.storeFor };
-      const run = await runTasks(chunks, (index) => executeChunk(env, job, index), { ...runOptions, concurrency: this.concurrencyHere });
+      const run = await runChunks(env, job, chunks, { ...runOptions, concurrency: this.concurrencyHere });
       return summarize(options.operation, 'worker-pool', this.concurrencyHere, run);
     }
     if (job.kind === 'read' && !(job.out.buffer instanceof SharedArrayBuffer)) {

@@ -150,6 +150,71 @@ export async function readTemplatedVersion(
   return read;
 }
 
+/** One templated chunk file's part to read in a batch: its data bytes from `start` on into `segments`. */
+export interface TemplatedPart {
+  readonly file: string;
+  readonly start: number;
+  readonly segments: readonly Uint8Array[];
+}
+
+/**
+ * Whether `readTemplatedParts` reads files of this template and data size: with dosna's native
+ * module, files small enough to read inline (INLINE_READ_BYTES, the byte past the end included).
+ */
+export function readsTemplatedParts(template: Template, dataBytes: number): boolean {
+  return nativeModule() !== undefined && template.prefix.length + dataBytes + template.suffix.length + 1 <= INLINE_READ_BYTES;
+}
+
+/** The check buffers of a batch (every file's head and tail), kept for the next: a batch runs start to finish on its thread. */
+let checkArena = Buffer.alloc(0);
+
+/**
+ * `readTemplatedInto` for many files at once, on this thread, in one native call (see
+ * `readsTemplatedParts` for which files): each part's status, in order.
+ */
+export function readTemplatedParts(template: Template, dataBytes: number, parts: readonly TemplatedPart[]): ('read' | 'missing' | 'foreign')[] {
+  const native = nativeModule();
+  if (!native || !readsTemplatedParts(template, dataBytes)) throw new DosnaError('internal: readTemplatedParts without the native module or for files too large to read inline');
+  const { prefix, suffix } = template;
+  const checkBytes = prefix.length + suffix.length + 1;
+  if (checkArena.length < checkBytes * parts.length) checkArena = Buffer.allocUnsafeSlow(checkBytes * parts.length);
+  const runsPerFile = new Uint32Array(parts.length);
+  const positions: number[] = [];
+  const counts: number[] = [];
+  const views: Uint8Array[] = [];
+  const expected = new Float64Array(parts.length);
+  parts.forEach((part, i) => {
+    let wanted = 0;
+    for (const s of part.segments) wanted += s.byteLength;
+    if (part.start < 0 || part.start + wanted > dataBytes) throw new DosnaError(`internal: bytes [${part.start}, ${part.start + wanted}) are outside a chunk of ${dataBytes} bytes`);
+    const head = checkArena.subarray(i * checkBytes, i * checkBytes + prefix.length);
+    const tail = checkArena.subarray(i * checkBytes + prefix.length, (i + 1) * checkBytes); // one byte more than expected tells a longer file apart
+    const ops: ReadOp[] = [{ position: 0, views: [head], bytes: head.length }];
+    appendRead(ops, prefix.length + part.start, part.segments, wanted);
+    appendRead(ops, prefix.length + dataBytes, [tail], suffix.length);
+    runsPerFile[i] = ops.length;
+    for (const op of ops) {
+      positions.push(op.position);
+      counts.push(op.views.length);
+      for (const v of op.views) views.push(v);
+      expected[i] += op.bytes;
+    }
+  });
+  const outcome = new Float64Array(parts.length);
+  try {
+    native.readFiles(parts.map((p) => p.file), runsPerFile, Float64Array.from(positions), Uint32Array.from(counts), views, outcome);
+  } catch (error) {
+    throw new DosnaError(`cannot read chunk file: ${(error as Error).message}`, { cause: error });
+  }
+  return parts.map((_, i) => {
+    if (outcome[i] < 0) return 'missing';
+    if (outcome[i] !== expected[i]) return 'foreign';
+    const head = checkArena.subarray(i * checkBytes, i * checkBytes + prefix.length);
+    const tail = checkArena.subarray(i * checkBytes + prefix.length, (i + 1) * checkBytes);
+    return head.equals(prefix) && tail.compare(suffix, 0, suffix.length, 0, suffix.length) === 0 ? 'read' : 'foreign';
+  });
+}
+
 /**
  * Reads that move at most this many bytes run on the calling thread even on the main one, as
  * h5py's do: from the page cache, opening, reading and closing a chunk file of 128 KiB costs

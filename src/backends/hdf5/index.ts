@@ -25,11 +25,11 @@ import { ConnectionError, DatasetExistsError, DatasetNotFoundError, DosnaError, 
 import { checkName } from '../../names.js';
 import { baseName, RESERVED_PREFIX } from '../../paths.js';
 import type { Attrs, AttrsVersion } from '../../attrs.js';
-import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
+import type { AttrsOwner, Backend, ChunkIndex, ChunkReadRequest, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { encodeChunk } from '../../codecs/index.js';
 import { readChunkFile, readChunkFileInto, readChunkFileVersion, READ_ATTEMPTS, type ChunkFile } from './chunk-reads.js';
 import { datasetInfo, type DatasetInfo } from './dataset-info.js';
-import { errorCode, stampFile, statGeneration, statGenerations, writeFileParts } from './files.js';
+import { errorCode, readsTemplatedParts, readTemplatedParts, stampFile, statGeneration, statGenerations, writeFileParts } from './files.js';
 import { hdf5Reason, loadH5, writeThroughHdf5 } from './h5lib.js';
 import { asideName, commitFile, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, tmpName, type CommitMode } from './locks.js';
 import { Hdf5Nodes } from './nodes.js';
@@ -278,6 +278,27 @@ class Hdf5Store implements Store {
   async readChunkInto(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean> {
     this.check();
     return readChunkFileInto(this.chunkFile(meta, index), this.#fastPath, start, segments);
+  }
+
+  readsChunksInto(meta: DatasetMeta): boolean {
+    const info = this.info(meta);
+    const template = this.#fastPath && !info.pipeline ? makeTemplate(info) : null;
+    return template !== null && readsTemplatedParts(template, info.bytes);
+  }
+
+  async readChunksInto(meta: DatasetMeta, requests: readonly ChunkReadRequest[]): Promise<boolean[]> {
+    this.check();
+    const info = this.info(meta);
+    const template = this.#fastPath && !info.pipeline ? makeTemplate(info) : null;
+    if (!template) throw new DosnaError(`internal: readChunksInto for dataset ${JSON.stringify(meta.name)}, whose chunk files have no byte template`);
+    const statuses = readTemplatedParts(template, info.bytes, requests.map((r) => ({ file: this.chunkPath(meta, r.index), start: r.start, segments: r.segments })));
+    const found: boolean[] = [];
+    for (let i = 0; i < requests.length; i++) {
+      const { index, start, segments } = requests[i];
+      // Not our template (h5py wrote it, or it is damaged): read as one chunk, where HDF5 decides.
+      found.push(statuses[i] === 'foreign' ? await readChunkFileInto(this.chunkFile(meta, index), this.#fastPath, start, segments) : statuses[i] === 'read');
+    }
+    return found;
   }
 
   private chunkFile(meta: DatasetMeta, index: ChunkIndex): ChunkFile {
