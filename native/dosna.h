@@ -2,6 +2,7 @@
 #ifndef DOSNA_NATIVE_H
 #define DOSNA_NATIVE_H
 #include <node_api.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,24 @@ char *dosna_path_arg(napi_env env, napi_value value);
 
 /* The bytes of a typed array (any element type): 1 and its memory, or 0 when `value` is not one (strided.c). */
 int dosna_bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *length);
+
+/*
+ * A row-copy plan (strided.c's layout) checked against the arrays' byte lengths: NULL when every
+ * row lies inside both (*empty when there is nothing to copy), else why not. dosna_plan_run then
+ * copies on any thread.
+ */
+const char *dosna_plan_check(const double *plan, size_t planLength, size_t dstLength, size_t srcLength, bool *empty);
+void dosna_plan_run(uint8_t *dst, size_t dstLength, const uint8_t *src, size_t srcLength, const double *plan);
+
+/* A copy to make after a read if it went as expected (copy-after.c). */
+typedef struct dosna_copy_after dosna_copy_after;
+/* readFileRanges's `then` object taken and checked: NULL, with *why, when it is malformed. */
+dosna_copy_after *dosna_copy_after_arg(napi_env env, napi_value object, const char **why);
+/* After a read that moved `bytes_read` bytes (on any thread): copies when the read went as expected. */
+void dosna_copy_after_read(dosna_copy_after *then, uint64_t bytes_read);
+/* Whether the copy was made. */
+bool dosna_copy_after_made(const dosna_copy_after *then);
+void dosna_copy_after_release(napi_env env, dosna_copy_after *then);
 
 napi_value dosna_copy_rows(napi_env env, napi_callback_info info);
 napi_value dosna_correlate_axis(napi_env env, napi_callback_info info);

@@ -1,4 +1,4 @@
-/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c, exchange.c, shared-pool.c and file-io.c. */
+/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c, exchange.c, shared-pool.c and file-io.c (with copy-after.c). */
 #include <stdlib.h>
 #include <string.h>
 #include "dosna.h"

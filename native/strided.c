@@ -24,6 +24,7 @@
  * stores, as glibc's memmove does below its large-size threshold, which a chunk's rows rarely reach.
  */
 #include <node_api.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include "dosna.h"
@@ -89,6 +90,27 @@ static void extent(int axes, const double *shape, const double *steps, int64_t s
   *high = hi + row;
 }
 
+const char *dosna_plan_check(const double *plan, size_t planLength, size_t dstLength, size_t srcLength, bool *empty) {
+  *empty = false;
+  if (planLength < 4 * sizeof(double)) return "plan too short";
+  int axes = (int)plan[0];
+  if (axes < 0 || axes > MAX_AXES || planLength < (size_t)(4 + 3 * axes) * sizeof(double)) return "plan has the wrong length";
+  int64_t row = (int64_t)plan[1], dst0 = (int64_t)plan[2], src0 = (int64_t)plan[3];
+  const double *shape = plan + 4, *dstSteps = shape + axes, *srcSteps = dstSteps + axes;
+  for (int k = 0; k < axes; k++) {
+    if (shape[k] < 1) {
+      *empty = true; /* nothing to copy */
+      return NULL;
+    }
+  }
+  int64_t low, high;
+  extent(axes, shape, dstSteps, dst0, row, &low, &high);
+  if (row < 0 || low < 0 || high > (int64_t)dstLength) return "rows outside the destination";
+  extent(axes, shape, srcSteps, src0, row, &low, &high);
+  if (low < 0 || high > (int64_t)srcLength) return "rows outside the source";
+  return NULL;
+}
+
 napi_value dosna_copy_rows(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -98,18 +120,20 @@ napi_value dosna_copy_rows(napi_env env, napi_callback_info info) {
   if (!dosna_bytes_of(env, argv[0], &dst, &dstLength) || !dosna_bytes_of(env, argv[1], &src, &srcLength) || !dosna_bytes_of(env, argv[2], &planBytes, &planLength))
     return dosna_fail(env, "copyRows takes typed arrays");
   const double *plan = (const double *)planBytes;
-  if (planLength < 4 * sizeof(double)) return dosna_fail(env, "plan too short");
+  bool empty;
+  const char *why = dosna_plan_check(plan, planLength, dstLength, srcLength, &empty);
+  if (why) return dosna_fail(env, why);
+  if (empty) return NULL;
+  dosna_plan_run(dst, dstLength, src, srcLength, plan);
+  napi_value yes;
+  napi_get_boolean(env, 1, &yes);
+  return yes;
+}
+
+void dosna_plan_run(uint8_t *dst, size_t dstLength, const uint8_t *src, size_t srcLength, const double *plan) {
   int axes = (int)plan[0];
-  if (axes < 0 || axes > MAX_AXES || planLength < (size_t)(4 + 3 * axes) * sizeof(double)) return dosna_fail(env, "plan has the wrong length");
   int64_t row = (int64_t)plan[1], dst0 = (int64_t)plan[2], src0 = (int64_t)plan[3];
   const double *shape = plan + 4, *dstSteps = shape + axes, *srcSteps = dstSteps + axes;
-  for (int k = 0; k < axes; k++) if (shape[k] < 1) return NULL; /* nothing to copy */
-  int64_t low, high;
-  extent(axes, shape, dstSteps, dst0, row, &low, &high);
-  if (row < 0 || low < 0 || high > (int64_t)dstLength) return dosna_fail(env, "rows outside the destination");
-  extent(axes, shape, srcSteps, src0, row, &low, &high);
-  if (low < 0 || high > (int64_t)srcLength) return dosna_fail(env, "rows outside the source");
-
   uint8_t *d = dst + dst0;
   const uint8_t *s = src + src0;
   int streaming = 0;
@@ -158,7 +182,4 @@ napi_value dosna_copy_rows(napi_env env, napi_callback_info info) {
 #else
   (void)streaming;
 #endif
-  napi_value yes;
-  napi_get_boolean(env, 1, &yes);
-  return yes;
 }

@@ -9,7 +9,7 @@ import { giveBack, takeBuffer } from './buffer-pool.js';
 import { chunkPart, cStrides, product, selectionShape, touchedChunks, type AxisPart, type Selection } from './slicing.js';
 import type { ChunkIndex, ChunkReadRequest, DatasetMeta, Generation, Store } from './store.js';
 import { planSegments, type SegmentPlan } from './segments.js';
-import { copyStrided, fillStrided, type StridedView } from './strided.js';
+import { copyStrided, fillStrided, nativeCopyPlan, type StridedView } from './strided.js';
 
 /** What running one chunk cost (and, for a reduce job, what its kernel returned). */
 export interface ChunkStats { bytesRead: number; bytesWritten: number; ioMs: number; computeMs: number; partial?: unknown }
@@ -115,6 +115,8 @@ export async function readPart(
  * Reads the elements `[lo, hi]` of a chunk file (the span of the part, gaps and all) into the
  * front of a recycled chunk-sized buffer with one vectored read, and copies the part out of it
  * into `dst`: one contiguous read and the native strided copy, no allocation per chunk or row.
+ * The store may make that copy itself, on the thread that read (`copyOut`): then the bytes are
+ * copied while still in that core's cache, and not on this thread.
  */
 async function readSpan(
   store: Store, meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], dst: StridedView, lo: number, hi: number, stats: ChunkStats,
@@ -124,13 +126,15 @@ async function readSpan(
   const lent = takeBuffer(chunkBytes) ?? allocateUninitialized('uint8', chunkBytes).buffer as ArrayBuffer;
   try {
     const span = new Uint8Array(lent, 0, (hi - lo + 1) * bpe);
-    const found = await timed(stats, 'ioMs', () => store.readChunkInto!(meta, index, lo * bpe, [span]));
+    const src = chunkView(chunkArray(meta, span), meta, parts, lo); // a view of `span` (it starts a buffer: aligned)
+    const plan = nativeCopyPlan(dst, src);
+    const found = await timed(stats, 'ioMs', () => store.readChunkInto!(meta, index, lo * bpe, [span], plan && { dst: dst.data, src: span, plan }));
     if (!found) {
       fillStrided(dst, meta.fillValue);
       return;
     }
     stats.bytesRead += span.byteLength;
-    copyStrided(dst, chunkView(chunkArray(meta, span), meta, parts, lo));
+    if (found !== 'copied') copyStrided(dst, src);
   } finally {
     giveBack(new Uint8Array(lent));
   }

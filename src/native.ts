@@ -41,9 +41,10 @@ export interface NativeModule {
   /**
    * Opens `path`, fills `views` by runs (`counts[r]` views from byte `positions[r]`), and closes
    * it, in one step (native/file-io.c): a Promise of the outcome, or the outcome itself when
-   * `sync`. null when there is no such file.
+   * `sync`. null when there is no such file. With `then`, a read that went as expected is
+   * copied out on the same thread (`copied`).
    */
-  readFileRanges<S extends boolean>(path: string, positions: Float64Array, counts: Uint32Array, views: readonly ArrayBufferView[], withGeneration: boolean, sync: S): S extends true ? FileRead | null : Promise<FileRead | null>;
+  readFileRanges<S extends boolean>(path: string, positions: Float64Array, counts: Uint32Array, views: readonly ArrayBufferView[], withGeneration: boolean, sync: S, then?: CopyAfterRead): S extends true ? FileRead | null : Promise<FileRead | null>;
   /**
    * Creates (or truncates) `path` with the views' bytes, stamps its times with `stampSeconds`
    * and closes it, in one step (native/file-io.c); its generation, "inode:mtimeNs".
@@ -67,6 +68,22 @@ export interface NativeModule {
 export interface FileRead {
   readonly bytes: number;
   readonly generation?: string;
+  /** Whether `then`'s copy was made. */
+  readonly copied: boolean;
+}
+
+/**
+ * A copy `readFileRanges` makes right after its read, on the thread that read, when the read
+ * moved exactly `bytes` and each of `checks`' views ([view, expected, ...]) begins with its
+ * expected bytes: the rows of `plan` (`nativeCopyPlan`, native/strided.c's layout) from `src`
+ * to `dst`.
+ */
+export interface CopyAfterRead {
+  readonly bytes: number;
+  readonly checks: readonly ArrayBufferView[];
+  readonly dst: ArrayBufferView;
+  readonly src: ArrayBufferView;
+  readonly plan: Float64Array;
 }
 
 /** What the native pool of shared buffers holds and has done (native/shared-pool.c). */

@@ -56,6 +56,16 @@ export interface ChunkReadRequest {
   readonly segments: readonly Uint8Array[];
 }
 
+/**
+ * A copy out of a chunk read (`Store.readChunkInto`): the rows of `plan` (`nativeCopyPlan`)
+ * from `src`, the segment the read fills, into `dst`, the caller's array.
+ */
+export interface CopyOut {
+  readonly dst: ArrayBufferView;
+  readonly src: Uint8Array;
+  readonly plan: Float64Array;
+}
+
 /** A chunk as read for a read-modify-write: its bytes and the generation they belong to. */
 export interface ChunkVersion {
   /** The chunk's bytes, or `undefined` when it reads as the fill value (never written). */
@@ -192,8 +202,11 @@ export interface Store {
    * order, straight into `segments` (views of the caller's array and of gap buffers; see
    * `segments.ts`), with no chunk buffer in between. Resolves `false`, leaving the segments
    * alone, when the chunk was never written. On failure the segments may hold partial data.
+   * With `copyOut` (its `src` one of the segments) the store may also copy the part out, on the
+   * thread that read it, right after the read: it resolves `'copied'` when it did, and `true`
+   * when the caller still has to.
    */
-  readChunkInto?(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean>;
+  readChunkInto?(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[], copyOut?: CopyOut): Promise<boolean | 'copied'>;
   /**
    * Optional batched `readChunkInto`, for stores over local files whose chunk files are small:
    * every request read on the calling thread, in one step for all of them. For reads of many

@@ -173,14 +173,23 @@ const nativePlan = new Float64Array(4 + 3 * MAX_NATIVE_AXES);
 
 /** Contiguous rows through the native module (one call for the whole block); false if unavailable. */
 function copyRowsNatively(shape: readonly number[], ds: readonly number[], ss: readonly number[], dOffset: number, sOffset: number, d: TypedArray, s: TypedArray): boolean {
-  const outer = shape.length - 1;
   const native = nativeModule();
-  if (native === undefined || outer > MAX_NATIVE_AXES) return false;
-  const bpe = d.BYTES_PER_ELEMENT;
+  if (native === undefined || !worthNativeCopy(shape, d.BYTES_PER_ELEMENT)) return false;
+  return native.copyRows(d, s, fillPlan(nativePlan, shape, ds, ss, dOffset, sOffset, d.BYTES_PER_ELEMENT));
+}
+
+/** Whether rows of this (coalesced) shape go through the native copy. */
+function worthNativeCopy(shape: readonly number[], bpe: number): boolean {
+  const outer = shape.length - 1;
+  if (outer > MAX_NATIVE_AXES) return false;
   let bytes = shape[outer] * bpe;
   for (let axis = 0; axis < outer; axis++) bytes *= shape[axis];
-  if (bytes < NATIVE_MIN_BYTES) return false;
-  const plan = nativePlan;
+  return bytes >= NATIVE_MIN_BYTES;
+}
+
+/** Writes the native copy's plan for contiguous rows of `shape` into `plan` (see native/strided.c). */
+function fillPlan(plan: Float64Array, shape: readonly number[], ds: readonly number[], ss: readonly number[], dOffset: number, sOffset: number, bpe: number): Float64Array {
+  const outer = shape.length - 1;
   plan[0] = outer;
   plan[1] = shape[outer] * bpe;
   plan[2] = dOffset * bpe;
@@ -190,7 +199,24 @@ function copyRowsNatively(shape: readonly number[], ds: readonly number[], ss: r
     plan[4 + outer + axis] = ds[axis] * bpe;
     plan[4 + 2 * outer + axis] = ss[axis] * bpe;
   }
-  return native.copyRows(d, s, plan);
+  return plan;
+}
+
+/**
+ * The native module's plan for `copyStrided(dst, src)`, in a new array, when that copy is one
+ * the module makes (contiguous rows, enough bytes, the module loaded); otherwise undefined. For
+ * a copy the module makes elsewhere than in a call from here: on the thread that just read a
+ * chunk file's bytes into `src` (native/file-io.c, `then`).
+ */
+export function nativeCopyPlan(dst: StridedView, src: StridedView): Float64Array | undefined {
+  if (nativeModule() === undefined || dst.data.BYTES_PER_ELEMENT !== src.data.BYTES_PER_ELEMENT) return undefined;
+  const { shape, strides } = coalesce(dst.shape, [dst.strides, src.strides]);
+  const [ds, ss] = strides;
+  const inner = shape.length - 1;
+  if (shape.length === 0 || shape.some((n) => n === 0) || ds[inner] !== 1 || ss[inner] !== 1) return undefined;
+  const bpe = dst.data.BYTES_PER_ELEMENT;
+  if (!worthNativeCopy(shape, bpe)) return undefined;
+  return fillPlan(new Float64Array(3 * shape.length + 1), shape, ds, ss, dst.offset, src.offset, bpe);
 }
 
 /** Whether either array lives in shared memory (a SharedArrayBuffer). */

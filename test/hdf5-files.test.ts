@@ -165,13 +165,13 @@ describe('chunk files: the native calls themselves', () => {
       const b = new Float32Array(5); // 20 bytes: any typed array's bytes
       const c = new Uint8Array(30);
       const result = await native().readFileRanges(f, Float64Array.of(0, 5000), Uint32Array.of(2, 1), [a, b, c], true, sync);
-      expect(result).toEqual({ bytes: 60, generation: generationOf(fs.statSync(f, { bigint: true })) });
+      expect(result).toEqual({ bytes: 60, generation: generationOf(fs.statSync(f, { bigint: true })), copied: false });
       expect([...a]).toEqual([...all.subarray(0, 10)]);
       expect([...new Uint8Array(b.buffer)]).toEqual([...all.subarray(10, 30)]);
       expect([...c]).toEqual([...all.subarray(5000, 5030)]);
       // A run past the end: the bytes there are, and no later run.
       const tail = new Uint8Array(100);
-      expect(await native().readFileRanges(f, Float64Array.of(9950, 0), Uint32Array.of(1, 1), [tail, new Uint8Array(4)], false, sync)).toEqual({ bytes: 50 });
+      expect(await native().readFileRanges(f, Float64Array.of(9950, 0), Uint32Array.of(1, 1), [tail, new Uint8Array(4)], false, sync)).toEqual({ bytes: 50, copied: false });
       expect(await native().readFileRanges(`${f}-none`, Float64Array.of(0), Uint32Array.of(1), [tail], false, sync)).toBeNull();
     }
   });
@@ -181,12 +181,42 @@ describe('chunk files: the native calls themselves', () => {
     const all = bytes(3000 * 4, 7);
     fs.writeFileSync(f, all);
     const views = Array.from({ length: 3000 }, () => new Uint8Array(4));
-    expect(await native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(3000), views, false, false)).toEqual({ bytes: 12000 });
+    expect(await native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(3000), views, false, false)).toEqual({ bytes: 12000, copied: false });
     expect(views.every((v, i) => v.every((x, j) => x === all[i * 4 + j]))).toBe(true);
     const written = views.map((v) => v.slice());
     await native().writeNewFile(`${f}.copy`, written, 1e9, false);
     expect(fs.readFileSync(`${f}.copy`)).toEqual(Buffer.from(all));
     expect(fs.statSync(`${f}.copy`).mtimeMs).toBe(1e12);
+  });
+
+  it('copies rows out after a read that went as expected, on the thread that read, and not after one that did not', async () => {
+    // A file of a 16-byte head and a 4x4 float32 block; the block's middle 2x2 goes to a 3x3 array's corner.
+    const head = bytes(16, 21);
+    const block = Float32Array.from({ length: 16 }, (_, i) => i + 1);
+    const f = path.join(tmp, 'copy-out');
+    fs.writeFileSync(f, Buffer.concat([head, new Uint8Array(block.buffer)]));
+    // copyRows' plan: one outer axis of 2 rows of 8 bytes; dst from byte 0 in steps of 12, src from byte 20 in steps of 16.
+    const plan = Float64Array.of(1, 8, 0, 20, 2, 12, 16);
+    for (const sync of [true, false]) {
+      const read = async (checks: ArrayBufferView[], expectBytes = 16 + 64) => {
+        const headView = new Uint8Array(16);
+        const span = new Uint8Array(64);
+        const dst = new Float32Array(9);
+        const then = { bytes: expectBytes, checks: checks.length ? [headView, checks[0]] : [], dst, src: span, plan };
+        return { r: await native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(2), [headView, span], false, sync, then), dst };
+      };
+      const good = await read([head]);
+      expect(good.r).toEqual({ bytes: 80, copied: true });
+      expect([...good.dst]).toEqual([6, 7, 0, 10, 11, 0, 0, 0, 0]);
+      // Another head, or a length other than expected: read, not copied, the destination untouched.
+      const otherHead = await read([bytes(16, 22)]);
+      expect(otherHead.r).toEqual({ bytes: 80, copied: false });
+      expect([...otherHead.dst]).toEqual(new Array(9).fill(0));
+      const otherLength = await read([], 81);
+      expect(otherLength.r).toEqual({ bytes: 80, copied: false });
+      expect([...otherLength.dst]).toEqual(new Array(9).fill(0));
+      expect(await native().readFileRanges(`${f}-none`, Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(64)], false, sync, { bytes: 64, checks: [], dst: new Float32Array(9), src: new Uint8Array(64), plan })).toBeNull();
+    }
   });
 
   it('reads many files in one call: each its runs, -1 where there is none, and the path of one that fails', () => {
@@ -248,6 +278,10 @@ describe('chunk files: the native calls themselves', () => {
       () => native().readFileRanges('', Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(1)], false, true),
       () => native().writeNewFile(f, [new Uint8Array(1), 'text' as unknown as Uint8Array], 0, true),
       () => native().writeNewFile(f, [new Uint8Array(1)], Number.NaN, true),
+      // a copy after the read whose rows fall outside its destination, or that is not an object of typed arrays
+      () => native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(64)], false, true, { bytes: 64, checks: [], dst: new Float32Array(2), src: new Uint8Array(64), plan: Float64Array.of(1, 8, 0, 0, 2, 12, 16) }),
+      () => native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(64)], false, true, { bytes: 64, checks: [new Uint8Array(1)], dst: new Float32Array(9), src: new Uint8Array(64), plan: Float64Array.of(0, 4, 0, 0) }),
+      () => native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(64)], false, true, 'copy' as never),
     ];
     for (const call of calls) expect(call).toThrow(expect.objectContaining({ code: 'DOSNA_NATIVE_PLAN' }));
     expect(fs.existsSync(f)).toBe(false);

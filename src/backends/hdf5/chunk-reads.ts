@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import { bytesPerElement } from '../../dtypes.js';
 import { CorruptChunkError, DosnaError } from '../../errors.js';
-import type { ChunkIndex, ChunkVersion, DatasetMeta, Generation } from '../../store.js';
+import type { ChunkIndex, ChunkVersion, CopyOut, DatasetMeta, Generation } from '../../store.js';
 import { codecReason, decodeChunk } from '../../codecs/index.js';
 import { fillSegments } from '../../segments.js';
 import type { DatasetInfo } from './dataset-info.js';
@@ -71,15 +71,16 @@ export async function readChunkFileVersion(chunk: ChunkFile, fastPath: boolean, 
 
 /**
  * Reads the chunk's bytes from `start` on into `segments` (one after another); `false` when it
- * has no file.
+ * has no file, `'copied'` when `copyOut` was made too (see `Store.readChunkInto`).
  */
-export async function readChunkFileInto(chunk: ChunkFile, fastPath: boolean, start: number, segments: readonly Uint8Array[]): Promise<boolean> {
+export async function readChunkFileInto(chunk: ChunkFile, fastPath: boolean, start: number, segments: readonly Uint8Array[], copyOut?: CopyOut): Promise<boolean | 'copied'> {
   const { file, info } = chunk;
   const template = fastPath && !info.pipeline ? makeTemplate(info) : null;
   if (info.pipeline) {
     if (!fs.existsSync(file)) return false;
   } else if (template) {
-    const status = await readTemplatedInto(file, template, info.bytes, start, segments);
+    const status = await readTemplatedInto(file, template, info.bytes, start, segments, copyOut);
+    if (status === 'copied') return status;
     if (status !== 'foreign') return status === 'read';
   } else if (!fs.existsSync(file)) {
     return false;

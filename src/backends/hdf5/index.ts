@@ -25,7 +25,7 @@ import { ConnectionError, DatasetExistsError, DatasetNotFoundError, DosnaError, 
 import { checkName } from '../../names.js';
 import { baseName, RESERVED_PREFIX } from '../../paths.js';
 import type { Attrs, AttrsVersion } from '../../attrs.js';
-import type { AttrsOwner, Backend, ChunkIndex, ChunkReadRequest, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
+import type { AttrsOwner, Backend, ChunkIndex, ChunkReadRequest, ChunkVersion, CopyOut, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { encodeChunk } from '../../codecs/index.js';
 import { readChunkFile, readChunkFileInto, readChunkFileVersion, READ_ATTEMPTS, type ChunkFile } from './chunk-reads.js';
 import { datasetInfo, type DatasetInfo } from './dataset-info.js';
@@ -275,9 +275,9 @@ class Hdf5Store implements Store {
     return statGenerations(indices.map((index) => this.chunkPath(meta, index)));
   }
 
-  async readChunkInto(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean> {
+  async readChunkInto(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[], copyOut?: CopyOut): Promise<boolean | 'copied'> {
     this.check();
-    return readChunkFileInto(this.chunkFile(meta, index), this.#fastPath, start, segments);
+    return readChunkFileInto(this.chunkFile(meta, index), this.#fastPath, start, segments, copyOut);
   }
 
   readsChunksInto(meta: DatasetMeta): boolean {
@@ -296,7 +296,7 @@ class Hdf5Store implements Store {
     for (let i = 0; i < requests.length; i++) {
       const { index, start, segments } = requests[i];
       // Not our template (h5py wrote it, or it is damaged): read as one chunk, where HDF5 decides.
-      found.push(statuses[i] === 'foreign' ? await readChunkFileInto(this.chunkFile(meta, index), this.#fastPath, start, segments) : statuses[i] === 'read');
+      found.push(statuses[i] === 'foreign' ? (await readChunkFileInto(this.chunkFile(meta, index), this.#fastPath, start, segments)) !== false : statuses[i] === 'read');
     }
     return found;
   }

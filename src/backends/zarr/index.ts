@@ -20,7 +20,7 @@ import { ConnectionError, CorruptChunkError, DatasetExistsError, DatasetNotFound
 import { checkName } from '../../names.js';
 import { checkOptions } from '../../options.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
-import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
+import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, CopyOut, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { errorCode, readPartOfSize, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from '../hdf5/files.js';
 import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from '../hdf5/locks.js';
 import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
@@ -349,10 +349,11 @@ class ZarrStore implements Store {
    * read of just those bytes of its file (its length checked on the way); otherwise the chunk
    * decoded and copied.
    */
-  async readChunkInto(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[]): Promise<boolean> {
+  async readChunkInto(meta: DatasetMeta, index: ChunkIndex, start: number, segments: readonly Uint8Array[], copyOut?: CopyOut): Promise<boolean | 'copied'> {
     if (!shardingOf(meta) && !meta.compression) {
       // A path through a file (ENOTDIR) is 'missing' there already.
-      const status = await readPartOfSize(this.chunkPath(meta, index), chunkBytes(meta), start, segments);
+      const status = await readPartOfSize(this.chunkPath(meta, index), chunkBytes(meta), start, segments, copyOut);
+      if (status === 'copied') return status;
       if (status !== 'foreign') return status === 'read';
       // A file of another length: the whole read below says what it holds.
     }
