@@ -1,9 +1,12 @@
 /**
  * Chunk files read on libuv's thread pool and copied out there (src/chunk-io.ts `readSpan`, the
- * `then` of native/file-io.c's readFileRanges): the copy is made only when the read found
- * dosna's own byte template and the length expected, so a file h5py rewrote is still read
- * through HDF5, and missing chunks are the fill value.
+ * `then` of native/file-io.c's readFileRanges), by the hdf5 and zarr backends: the copy is made
+ * only when the read found dosna's own byte template (hdf5) and the length expected, so a file
+ * h5py rewrote is still read through HDF5, a zarr chunk file of another length is refused, and
+ * missing chunks are the fill value.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
@@ -39,25 +42,30 @@ async function countCopies<T>(body: () => Promise<T>): Promise<{ result: T; aske
 const shape = [128, 128, 64];
 /** Cell (i, j, k) holds i * 100000 + j * 100 + k. */
 const value = (i: number, j: number, k: number) => i * 100000 + j * 100 + k;
+/** The cube of `shape` holding `value`. */
+function cube(): dn.NdArray<Float32Array> {
+  const data = new Float32Array(128 * 128 * 64);
+  for (let i = 0; i < 128; i++) for (let j = 0; j < 128; j++) for (let k = 0; k < 64; k++) data[(i * 128 + j) * 64 + k] = value(i, j, k);
+  return dn.ndarray(data, shape);
+}
+const block = [s(10, 120), s(3, 100), s(5, 60)];
+/** Checks that `got` holds block's cells as `holds` gives them. */
+function check(got: dn.NdArray, holds: (i: number, j: number, k: number) => number): void {
+  expect(got.shape).toEqual([110, 97, 55]);
+  const cells = got.data as Float32Array;
+  let wrong = 0;
+  for (let i = 0; i < 110; i++) for (let j = 0; j < 97; j++) for (let k = 0; k < 55; k++) {
+    if (cells[(i * 97 + j) * 55 + k] !== holds(i + 10, j + 3, k + 5)) wrong++;
+  }
+  expect(wrong).toBe(0);
+}
 
 describe('hdf5: chunk files copied out on the thread that read them', () => {
   it('gives the cells of a block from files of 1 MiB, and reads a file h5py rewrote through HDF5', async () => {
     // No chunk cache: every get reads the files. Chunks of 64^3 float32 (1 MiB files) are read on the thread pool.
     const con = await folder.connection('copy-out', { cacheBytes: 0 }).connect();
     try {
-      const data = new Float32Array(128 * 128 * 64);
-      for (let i = 0; i < 128; i++) for (let j = 0; j < 128; j++) for (let k = 0; k < 64; k++) data[(i * 128 + j) * 64 + k] = value(i, j, k);
-      const ds = await con.createDataset('d', { data: dn.ndarray(data, shape), chunkSize: [64, 64, 64], fillValue: -1 });
-      const block = [s(10, 120), s(3, 100), s(5, 60)];
-      const check = (got: dn.NdArray, holds: (i: number, j: number, k: number) => number) => {
-        expect(got.shape).toEqual([110, 97, 55]);
-        const cells = got.data as Float32Array;
-        let wrong = 0;
-        for (let i = 0; i < 110; i++) for (let j = 0; j < 97; j++) for (let k = 0; k < 55; k++) {
-          if (cells[(i * 97 + j) * 55 + k] !== holds(i + 10, j + 3, k + 5)) wrong++;
-        }
-        expect(wrong).toBe(0);
-      };
+      const ds = await con.createDataset('d', { data: cube(), chunkSize: [64, 64, 64], fillValue: -1 });
       const first = await countCopies(() => ds.get(block));
       check(first.result, value);
       expect(first).toMatchObject({ asked: 4, copied: 4 }); // the block touches 2 x 2 x 1 chunks
@@ -79,6 +87,28 @@ with h5py.File(sys.argv[1], 'w') as f:
       expect(deleted).toMatchObject({ asked: 4, copied: 2 });
     } finally {
       await con.disconnect();
+    }
+  });
+
+  it('zarr: copies out of chunk files of the length expected, and refuses one of another length', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dosna-copy-out-'));
+    try {
+      await dn.withConnection('z', { backend: 'zarr', directory: tmp, create: true, cacheBytes: 0 }, async (con) => {
+        const ds = await con.createDataset('d', { data: cube(), chunkSize: [64, 64, 64], fillValue: -1 });
+        const first = await countCopies(() => ds.get(block));
+        check(first.result, value);
+        expect(first).toMatchObject({ asked: 4, copied: 4 });
+        // Chunk (1, 0, 0) one byte longer: read whole and refused, never copied out as if it were the chunk.
+        const file = path.join(tmp, 'z', 'd', 'c', '1', '0', '0');
+        expect(fs.existsSync(file)).toBe(true);
+        fs.appendFileSync(file, Buffer.from([0]));
+        let refused: unknown;
+        const longer = await countCopies(() => ds.get(block).catch((error: unknown) => { refused = error; }));
+        expect(refused).toBeInstanceOf(dn.CorruptChunkError);
+        expect(longer.copied).toBeLessThan(longer.asked);
+      });
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
     }
   });
 });
