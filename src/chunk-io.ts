@@ -269,7 +269,11 @@ export async function writePart(
 /** Reads a box of a dataset (a selection without integer axes) into a new C-order array. */
 export async function readRegion(store: Store, meta: DatasetMeta, selection: Selection, stats: ChunkStats): Promise<TypedArray> {
   // Uninitialized: the touched chunks tile the box, so every cell gets data or the fill value.
-  const out = allocateUninitialized(meta.dtype, product(selectionShape(selection)));
+  // A spare buffer when this thread has one: a caller that gathers the region into another
+  // array gives it back (see mapChunk), so a map's regions do not each cost new memory.
+  const length = product(selectionShape(selection));
+  const spare = takeBuffer(length * bytesPerElement(meta.dtype));
+  const out = spare ? viewAs(meta.dtype, spare, 0, length) : allocateUninitialized(meta.dtype, length);
   await Promise.all(touchedChunks(selection, meta.chunkSize).map((c) => readPart(store, meta, selection, out, c, stats)));
   return out;
 }

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { ndarray, type NdArray } from './ndarray.js';
 import { allocateUninitialized, bytesOf, type TypedArray } from './dtypes.js';
+import { giveBack } from './buffer-pool.js';
 import { ConflictError, KernelError, ShapeError } from './errors.js';
 import { chunkCopy, chunkFill, MAX_COMMIT_ATTEMPTS } from './commit.js';
 import { gatherPadded, paddedAxis, type PaddedAxis } from './halo.js';
@@ -51,6 +52,9 @@ export async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, sta
     const { axes, box } = mapInput(job.input, index, job.halo);
     const region = await readRegion(store, job.input, box, stats);
     const data = axes ? gatherPadded(job.input.dtype, region, axes) : region;
+    // Gathered, the region is this task's alone and dead: its memory serves the next region.
+    // (The chunk function's input is never recycled: it may keep it.)
+    if (data !== region) giveBack(region);
     const shape = axes ? axes.map((ax) => ax.coords.length) : validShape(job.input, index);
     const view = await runKernel(job, index, data, shape, stats);
     await writeWholeChunk(store, job.output, index, cropToChunk(view, shape, validShape(job.input, index), job.halo), stats);

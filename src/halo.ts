@@ -2,7 +2,7 @@
  * Halos: a chunk padded with `h` cells of its neighbours on every side, mirror-reflected at
  * the dataset's edges with SciPy's `mode='reflect'` convention (d c b a | a b c d | d c b a).
  */
-import { allocate, type DType, type TypedArray } from './dtypes.js';
+import { allocateUninitialized, type DType, type TypedArray } from './dtypes.js';
 import { cStrides, product } from './slicing.js';
 
 /** Maps any integer coordinate into [0, n) by half-sample symmetric reflection. */
@@ -36,16 +36,27 @@ export function paddedAxis(origin: number, size: number, halo: number, n: number
   return { coords, lo, hi: hi + 1 };
 }
 
+/** Whether the axis's padded coordinates are its box in order (lo, lo + 1, ..., hi - 1): no cell reflected. */
+function isStraight(axis: PaddedAxis): boolean {
+  if (axis.coords.length !== axis.hi - axis.lo) return false;
+  for (let p = 0; p < axis.coords.length; p++) if (axis.coords[p] !== axis.lo + p) return false;
+  return true;
+}
+
 /**
  * Builds the padded block from `box`, a C-order array holding the dataset box
  * [axes[k].lo, axes[k].hi) of every axis. Runs of consecutive coordinates along the last
- * axis are copied with `TypedArray.set`.
+ * axis are copied with `TypedArray.set`. Where no axis reflects, the block is `box` itself,
+ * not a copy.
  */
 export function gatherPadded(dtype: DType, box: TypedArray, axes: readonly PaddedAxis[]): TypedArray {
+  // Away from the dataset's edges nothing is reflected: the padded block is the box itself.
+  if (axes.every(isStraight)) return box;
   const boxShape = axes.map((a) => a.hi - a.lo);
   const boxStrides = cStrides(boxShape);
   const outShape = axes.map((a) => a.coords.length);
-  const out = allocate(dtype, product(outShape));
+  // Uninitialized: every padded cell is written below.
+  const out = allocateUninitialized(dtype, product(outShape));
   const nd = axes.length;
   if (nd === 0) {
     out[0] = box[0] as never;

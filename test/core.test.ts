@@ -354,6 +354,21 @@ describe('halo reflection', () => {
       10, 10, 11, 12, 12,
     ]);
   });
+
+  it('hands back the box itself where no axis reflects, and a new block where one does', () => {
+    // Rows 1..3 and cols 2..5 of a 5 x 8 dataset: a 1-cell halo around rows 2 and cols 3..4 stays inside.
+    const box = Float64Array.from({ length: 3 * 4 }, (_, i) => i);
+    const inside = [paddedAxis(2, 1, 1, 5), paddedAxis(3, 2, 1, 8)];
+    expect(inside.map((a) => [a.lo, a.hi])).toEqual([[1, 4], [2, 6]]);
+    expect(gatherPadded('float64', box, inside)).toBe(box);
+    // The same chunk at column 0 reflects (col -1 -> col 0): a new block, the box untouched.
+    const edge = [paddedAxis(2, 1, 1, 5), paddedAxis(0, 3, 1, 8)];
+    const edgeBox = Float64Array.from({ length: 3 * 4 }, (_, i) => i);
+    const out = gatherPadded('float64', edgeBox, edge);
+    expect(out).not.toBe(edgeBox);
+    expect(Array.from(out as Float64Array).slice(0, 5)).toEqual([0, 0, 1, 2, 3]);
+    expect(Array.from(edgeBox)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+  });
 });
 
 describe('dtypes', () => {
