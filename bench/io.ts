@@ -310,6 +310,8 @@ try {
       const blockBytes = blockShape.reduce((a, b) => a * b, 4);
       emit({
         kind: 'io', backend, engine, engineOptions: args.engineOptions, N, C, runs, bytes, concurrency, chunks: N ** 3 / C ** 3,
+        // Node and V8 flags this process was started with (bench/run.ts compares some).
+        nodeFlags: process.execArgv,
         ms: { ...Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])), freshArray: median(freshArray) },
         // Every timed run, so runs of several rounds pool into one median (bench/rounds.ts).
         samples: { ...times, freshArray },

@@ -8,6 +8,7 @@
 import { cpus } from 'node:os';
 import { CATEGORY_LABELS, topShares, type ProfileCategory, type ProfileShares } from './profile.js';
 import { TIMED_MS, TIMED_RUNS } from './common.js';
+import { v8AccountingSection } from './report-v8.js';
 
 export type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -265,6 +266,7 @@ ${io.filter((r) => r.kernelAlone !== undefined).map((r) => `C=${r.C} (${r.engine
 | --- | --- | --- | --- | --- | --- | --- | --- |
 ${peerRows.join('\n')}
 ${profileTable}
+${v8AccountingSection(results)}
 ## Plane by plane
 
 A detector's pattern: 256 \`set([z], plane)\` into a 256 x 384 x 384 uint16 volume chunked 64 x 128 x 128, then \`flush()\`,

@@ -56,9 +56,9 @@ const results: Record_[] = [];
 const notes: string[] = [];
 
 /** Runs one built bench script in its own process and collects its BENCH lines. */
-async function child(script: string, args: string[], env: NodeJS.ProcessEnv = {}, launcher?: number): Promise<Record_[]> {
-  const argv = launcher ? [join(here, '../../bin/dosna.mjs'), 'launch', '-n', String(launcher), join(here, script), ...args] : [join(here, script), ...args];
-  const label = `${script} ${args.join(' ')}${launcher ? ` (x${launcher} ranks)` : ''}`;
+async function child(script: string, args: string[], env: NodeJS.ProcessEnv = {}, launcher?: number, nodeFlags: string[] = []): Promise<Record_[]> {
+  const argv = launcher ? [join(here, '../../bin/dosna.mjs'), 'launch', '-n', String(launcher), join(here, script), ...args] : [...nodeFlags, join(here, script), ...args];
+  const label = `${nodeFlags.length ? `node ${nodeFlags.join(' ')} ` : ''}${script} ${args.join(' ')}${launcher ? ` (x${launcher} ranks)` : ''}`;
   process.stdout.write(`  ${label} ... `);
   // Earlier workloads leave up to gigabytes of dirty pages; flushed now, their write-back
   // cannot take CPU from this one (it would hit a run that keeps both cores busy the most).
@@ -156,6 +156,10 @@ if (options.peers && local.length > 0) {
 // The local backends' I/O and the peers' in interleaved rounds (bench/rounds.ts): each round
 // times every workload a few times (after its warm-up); the profile is taken in the first.
 const IO_ROUNDS = 2;
+/** The V8 flag (Node 24's V8) that counts external memory in the heap's global limit, as later V8 always does. */
+const V8_GLOBAL_LIMIT_FLAG = '--external-memory-accounted-in-global-limit';
+/** Rounds of the comparison with and without it. */
+const V8_ACCOUNTING_ROUNDS = 2;
 if (local.length > 0) {
   const ioPeers = ['numpy', ...(local.includes('hdf5') ? ['h5py'] : []), ...(local.includes('hdf5') || local.includes('zarr') ? ['zarr-dir'] : []), ...(local.includes('ram') ? ['zarr-mem'] : [])];
   // A process's first runs after its warm-up are still not its steady state (V8's heap and
@@ -173,6 +177,28 @@ if (local.length > 0) {
     rounds.push(records);
   }
   results.push(...poolRounds(rounds));
+
+  // V8's accounting of external memory (docs/guide.md): the same workloads, cpu engine, 64^3
+  // chunks, in processes with and without the V8 flag that later V8 versions made their only
+  // behaviour, alternating, so the report can show what the accounting costs a new result.
+  const accounted = local.filter((b) => b === 'ram' || b === 'hdf5');
+  if (accounted.length > 0) {
+    console.log(`V8's accounting of external memory (${V8_ACCOUNTING_ROUNDS} rounds, with and without ${V8_GLOBAL_LIMIT_FLAG}):`);
+    const sides: Record_[][][] = [[], []];
+    for (let round = 0; round < V8_ACCOUNTING_ROUNDS; round++) {
+      for (const [side, flags] of [[], [V8_GLOBAL_LIMIT_FLAG]].entries()) {
+        const records: Record_[] = [];
+        for (const backend of accounted) {
+          const args = ['--backend', backend, '--engine', 'cpu', '--n', '256', '--chunks', '64', '--runs', String(runsPerRound)];
+          records.push(...(await child('io.js', args, {}, undefined, flags)));
+        }
+        sides[side].push(records);
+      }
+    }
+    for (const [side, kind] of ['io-v8-default', 'io-v8-global-limit'].entries()) {
+      results.push(...poolRounds(sides[side]).map((r) => ({ ...r, kind })));
+    }
+  }
 }
 
 if (peersReady) {
