@@ -2,8 +2,8 @@
  * The report's section on V8's accounting of external memory: the same workloads in processes
  * started with and without `--external-memory-accounted-in-global-limit` (bench/run.ts), the
  * V8 flag that later V8 versions made their only behaviour. It shows what V8's older
- * heuristic, a full garbage collection for every 64 MB of new array buffers, costs the
- * workloads that return a new array, and what the newer one costs in memory.
+ * heuristic costs the workloads that make new arrays (a full garbage collection for every few
+ * tens of megabytes of them on a small heap), and what the newer one costs in memory.
  */
 import type { Row } from './report.js';
 
@@ -37,10 +37,11 @@ export function v8AccountingSection(results: readonly Row[]): string {
   if (rows.length === 0) return '';
   return `## V8's accounting of external memory
 
-Node 24's V8 starts a full garbage collection whenever the array buffers made since the last one pass 64 MB, whatever the
-heap: a \`get\` of the 256^3 cube (a new 64 MiB array) brings one per call, on a 10 MB heap. numpy frees each result at
-once. Later V8 versions count external memory in the heap's global limit instead, which grows with what stays alive
-(\`--external-memory-accounted-in-global-limit\` in Node 24, then the only behaviour; see the guide, "V8's accounting of
+Node 24's V8 adds the array buffers made since its last full garbage collection to its old generation when it checks that
+generation's limit, which on a heap of a few megabytes lies only some megabytes above what it holds: a \`get\` of the 256^3
+cube (a new 64 MiB array) brings a full collection per call, and so do every few \`get\`s of an 8 MiB block. numpy frees
+each result at once. Later V8 versions count external memory in a global limit of its own instead, which grows with what stays
+alive (\`--external-memory-accounted-in-global-limit\` in Node 24, then the only behaviour; see the guide, "V8's accounting of
 external memory"). The same workloads (cpu engine, medians of ${before[0]?.runs ?? '-'} runs or more per side), each side in its own processes,
 the two alternating (bench/run.ts), same run, ms; above 1: faster with the flag. Peak resident memory: ${memory.join('; ')}.
 
