@@ -22,11 +22,16 @@
  *
  * V8 counts the reported memory per thread (isolate), and a buffer is freed when the last
  * thread's handle on it is collected. A buffer a worker thread makes and hands over for the main
- * thread to keep (a chunk the ram store adopts) is therefore reported again by the thread that
- * keeps it ({@link adoptSharedBuffer}); otherwise that thread never collects for it, the memory
- * never comes back to the pool, and the worker's next chunks take fresh pages (measured: 64
- * chunks of 1 MiB made and filled in a worker thread and kept by the main thread, 41 ms a round
- * against 6 ms once the main thread reports them).
+ * thread to keep (a chunk the ram store adopts) must therefore be reported by the thread that
+ * keeps it too; otherwise that thread never collects for it, the memory never comes back to
+ * the pool, and the worker's next chunks take fresh pages (measured: 64 chunks of 1 MiB made
+ * and filled in a worker thread and kept by the main thread, 41 ms a round against 6 ms once the
+ * main thread reports them). It is reported when the keeper drops it ({@link keepSharedBuffer},
+ * {@link dropSharedBuffer}), not when it arrives: what that thread's collector can win back is
+ * the dropped buffers, not the kept ones. Node 24's V8 counts reported memory against the
+ * limit of its old generation, a few megabytes above a small heap, so reporting each chunk on
+ * arrival cost the main thread 3-7 full collections per worker-pool `map` of 64 chunks of
+ * 1 MiB on ram, with nothing to collect (measured by hand, 8 maps: 142-282 ms a map).
  */
 import { externalMemoryCounter, sharedBufferPool } from './native.js';
 
@@ -34,7 +39,9 @@ import { externalMemoryCounter, sharedBufferPool } from './native.js';
 const POOLED_MIN_BYTES = 64 * 1024;
 
 const adjust = externalMemoryCounter();
-const collected = adjust && new FinalizationRegistry<number>((bytes) => { adjust(-bytes); });
+/** Bytes this thread has reported and not yet taken back (see {@link reportedSharedBytes}). */
+let reported = 0;
+const collected = adjust && new FinalizationRegistry<number>((bytes) => { adjust(-bytes); reported -= bytes; });
 const pool = sharedBufferPool();
 
 /**
@@ -48,14 +55,40 @@ export function newSharedBuffer(byteLength: number, zeroed = true): SharedArrayB
   return buffer;
 }
 
-/**
- * Reports a SharedArrayBuffer to this thread's collector until it collects this handle: one
- * this thread made, or one another thread made and this thread now keeps (see above). Each
- * handle is reported once: call it on the buffer as made or as received.
- */
-export function adoptSharedBuffer(buffer: SharedArrayBuffer): void {
+/** Reports a SharedArrayBuffer to this thread's collector until it collects this handle: one made here, or a kept one just dropped (see above). */
+function adoptSharedBuffer(buffer: SharedArrayBuffer): void {
   if (collected && buffer.byteLength > 0) {
     adjust(buffer.byteLength);
+    reported += buffer.byteLength;
     collected.register(buffer, buffer.byteLength);
   }
+}
+
+/**
+ * The bytes of shared memory this thread has reported to its collector and not yet taken back
+ * (V8's own statistics do not show them).
+ * @internal for tests and the benchmarks
+ */
+export function reportedSharedBytes(): number {
+  return reported;
+}
+
+/** Buffers other threads made that this thread keeps, not reported here until dropped. */
+const keptUnreported = new WeakSet<SharedArrayBuffer>();
+
+/**
+ * Marks a SharedArrayBuffer another thread made (and reported there) as kept by this thread:
+ * it is reported here once this thread drops it ({@link dropSharedBuffer}), see above.
+ */
+export function keepSharedBuffer(buffer: SharedArrayBuffer): void {
+  if (collected && buffer.byteLength > 0) keptUnreported.add(buffer);
+}
+
+/**
+ * Tells this thread's collector about a kept buffer its keeper (the ram store) just dropped,
+ * until it collects the handle: then its memory can go back to the pool. Buffers made here
+ * were reported when made, and are left alone.
+ */
+export function dropSharedBuffer(buffer: SharedArrayBuffer): void {
+  if (keptUnreported.delete(buffer)) adoptSharedBuffer(buffer);
 }

@@ -4,6 +4,7 @@ import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { freeIdentifiers } from '../src/shipping.js';
 import { setNativeEnabled, sharedBufferPool } from '../src/native.js';
+import { reportedSharedBytes } from '../src/shared-memory.js';
 import { closeConnection, combos, openConnection } from './support/matrix.js';
 
 const flat = (a: dn.NdArray) => Array.from(a.data as ArrayLike<number>);
@@ -219,6 +220,24 @@ describe('worker-pool on ram: shared memory', () => {
     expect(reused + made).toBeGreaterThanOrEqual(12 * 64);
     expect(reused).toBeGreaterThan(made);
     expect((await ds.get([0, 0, 0])).data[0]).toBe(13);
+  });
+
+  it('chunks the workers make are counted here when the store drops them, not on arrival: they are live', async () => {
+    // Counted on arrival, the 64 MiB of a map's output made this thread collect garbage 3-7
+    // times per map with nothing to collect (shared-memory.ts); they count once dropped.
+    const ds = await con.createDataset('arrival', { shape: [256, 256, 256], dtype: 'float32', chunkSize: [64, 64, 64] });
+    await ds.set(undefined, 2);
+    const MiB = 2 ** 20;
+    const before = reportedSharedBytes();
+    const out = await ds.map((c) => { const d = c.data as Float32Array; for (let i = 0; i < d.length; i++) d[i] *= 3; return c; }, 'arrival-out');
+    expect(ds.lastRun?.tasks.length).toBe(64);
+    expect(reportedSharedBytes() - before).toBeLessThan(16 * MiB);
+    expect((await out.get([255, 255, 255])).data[0]).toBe(6);
+    const kept = reportedSharedBytes();
+    await out.delete();
+    // Dropped, the 64 chunks are reported until this thread collects them.
+    expect(reportedSharedBytes() - kept).toBeGreaterThanOrEqual(48 * MiB);
+    await ds.delete();
   });
 });
 

@@ -17,6 +17,7 @@ import { checkOptions } from '../options.js';
 import { checkName } from '../names.js';
 import { baseName, parentOf, ROOT } from '../paths.js';
 import { sharedBufferOf } from '../segments.js';
+import { dropSharedBuffer } from '../shared-memory.js';
 import { codecReason, decodeChunk, encodeChunk } from '../codecs/index.js';
 import { bytesPerElement } from '../dtypes.js';
 import { product } from '../slicing.js';
@@ -171,8 +172,9 @@ class RamStore implements Store {
   }
 
   async deleteDataset(name: string): Promise<void> {
-    this.dataset(name);
+    const ds = this.dataset(name);
     this.datasets.delete(name);
+    for (const chunk of ds.chunks.values()) dropSharedBuffer(chunk.buffer);
   }
 
   async readChunk(meta: DatasetMeta, index: ChunkIndex): Promise<Uint8Array | undefined> {
@@ -212,7 +214,7 @@ class RamStore implements Store {
   async writeChunk(meta: DatasetMeta, index: ChunkIndex, parts: readonly Uint8Array[]): Promise<Generation> {
     const buffer = await this.encode(meta, parts);
     const generation = nextGeneration();
-    this.dataset(meta).chunks.set(key(index), { buffer, generation });
+    this.replace(this.dataset(meta).chunks, key(index), { buffer, generation });
     return generation;
   }
 
@@ -223,8 +225,24 @@ class RamStore implements Store {
     const current = chunks.get(key(index))?.generation ?? null;
     if (current !== expected) return undefined;
     const generation = nextGeneration();
-    chunks.set(key(index), { buffer, generation });
+    this.replace(chunks, key(index), { buffer, generation });
     return generation;
+  }
+
+  /** Stores a chunk in place of the one before, which goes to the collector (shared-memory.ts). */
+  private replace(chunks: Map<string, StoredChunk>, at: string, chunk: StoredChunk): void {
+    const old = chunks.get(at);
+    chunks.set(at, chunk);
+    if (old && old.buffer !== chunk.buffer) dropSharedBuffer(old.buffer);
+  }
+
+  /** Removes a chunk, which goes to the collector (shared-memory.ts); whether there was one. */
+  private remove(chunks: Map<string, StoredChunk>, at: string): boolean {
+    const old = chunks.get(at);
+    if (!old) return false;
+    chunks.delete(at);
+    dropSharedBuffer(old.buffer);
+    return true;
   }
 
   async hasChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
@@ -232,12 +250,12 @@ class RamStore implements Store {
   }
 
   async deleteChunk(meta: DatasetMeta, index: ChunkIndex): Promise<boolean> {
-    return this.dataset(meta).chunks.delete(key(index));
+    return this.remove(this.dataset(meta).chunks, key(index));
   }
 
   async deleteChunks(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<void> {
     const chunks = this.dataset(meta).chunks;
-    for (const index of indices) chunks.delete(key(index));
+    for (const index of indices) this.remove(chunks, key(index));
   }
 
   async listChunks(meta: DatasetMeta): Promise<ChunkIndex[]> {

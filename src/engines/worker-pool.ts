@@ -21,7 +21,7 @@ import { threadEntry } from '../thread-entry.js';
 import { chunkKey, settingsKey, type ChunkWrite, type SharedChunk, type WorkerJob, type WorkerResult, type WorkerTask } from './worker-pool-worker.js';
 import { MAX_COMMIT_ATTEMPTS } from '../commit.js';
 import { nativeModule } from '../native.js';
-import { adoptSharedBuffer, newSharedBuffer } from '../shared-memory.js';
+import { keepSharedBuffer, newSharedBuffer } from '../shared-memory.js';
 
 /**
  * Reads and writes of at most this many bytes run on the calling thread: a round trip to a
@@ -186,8 +186,8 @@ class WorkerPoolSession implements EngineSession {
         }
         if (result.error) throw reviveError(result.error, `worker thread ${result.worker}`);
         // The chunks a worker made are kept here (the ram store adopts them): this thread's
-        // collector must count them (shared-memory.ts).
-        for (const write of result.writes ?? []) if (write[2]) adoptSharedBuffer(write[2]);
+        // collector counts them once the store drops them (shared-memory.ts).
+        for (const write of result.writes ?? []) if (write[2]) keepSharedBuffer(write[2]);
         if (await applyWrites(own, target, result.writes ?? [])) return { worker: result.worker, ...result.stats! };
         if (attempt >= MAX_COMMIT_ATTEMPTS) {
           throw new ConflictError(`chunk [${index.join(', ')}] of dataset ${JSON.stringify(target!.name)} kept changing under ${attempt} attempts to commit to it`, [...index]);
