@@ -5,15 +5,8 @@
  * heuristic costs the workloads that make new arrays (a full garbage collection for every few
  * tens of megabytes of them on a small heap), and what the newer one costs in memory.
  */
-import type { Row } from './report.js';
+import { fmt, WORKLOADS, type Row } from './report.js';
 
-/** Workloads shown, as the report names them, with the key of their time in the records. */
-const SHOWN: readonly [string, string][] = [
-  ['write', 'write'], ['read_all', 'read'], ['read_into', 'readInto'], ['read_sub', 'misaligned'], ['read_aligned', 'aligned'],
-  ['read_plane', 'plane'], ['read_line', 'line'], ['write_sub', 'setBlock'], ['apply', 'apply'],
-];
-
-const fmt = (v: number | undefined, d: number) => (v !== undefined && Number.isFinite(v) ? v.toFixed(d) : '-');
 /** Enough digits for sub-millisecond figures. */
 const ms = (v: number | undefined) => fmt(v, v !== undefined && v < 1 ? 3 : 1);
 
@@ -26,7 +19,7 @@ export function v8AccountingSection(results: readonly Row[]): string {
   for (const old of before) {
     const now = after.find((r) => r.backend === old.backend && r.engine === old.engine && r.C === old.C);
     if (!now) continue;
-    for (const [label, key] of SHOWN) {
+    for (const [label, key] of WORKLOADS) {
       const a = old.ms[key];
       const b = now.ms[key];
       if (a === undefined || b === undefined) continue;

@@ -31,7 +31,7 @@ export interface BenchRun {
 }
 
 const MB = 1e6;
-const fmt = (v: number | undefined, d = 1) => (v !== undefined && Number.isFinite(v) ? v.toFixed(d) : '-');
+export const fmt = (v: number | undefined, d = 1) => (v !== undefined && Number.isFinite(v) ? v.toFixed(d) : '-');
 const mbps = (bytes: number, ms: number | undefined) => (ms ? bytes / MB / (ms / 1000) : NaN);
 const ok = (met: boolean) => (met ? 'met' : '**not met**');
 
