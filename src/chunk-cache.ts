@@ -119,19 +119,37 @@ export class ChunkCache {
    * Writes `source` (a strided view over the part `parts` of chunk `index`, already of the
    * dataset's dtype) into the cached chunk, creating it without reading the store, and marks
    * those cells dirty. May commit older chunks to make room.
+   *
+   * Returns a promise only when it has to wait: for a commit or a load of the chunk under way,
+   * or for commits that make room. Otherwise the cells are in the cache when it returns: no
+   * other operation on the chunk is running or waiting (its lock is free), and nothing here
+   * awaits, so none can start in between. Plane-by-plane writes make nine of these per plane;
+   * profiled on ram (256 planes of a 256 x 384 x 384 uint16 volume), taking the lock for each
+   * (a promise, a closure, a turn of the event loop) cost as much as copying the cells.
    */
-  async write(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], source: StridedView): Promise<void> {
+  write(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], source: StridedView): Promise<void> | undefined {
     const key = entryKey(meta, index);
-    await this.#locks.run(key, async () => {
-      const entry = this.#entries.get(key) ?? this.#create(key, meta, index);
-      copyStrided(chunkView(entry.data, meta, parts), source);
-      entry.dirty ??= new DirtyCells(meta, index);
-      const before = entry.dirty.bytes;
-      entry.dirty.mark(parts);
-      this.#resize(entry, entry.dirty.bytes - before);
-      this.#touch(entry);
-    });
-    if (this.#bytes > this.capacity) await this.#shrink();
+    if (this.#locks.isHeld(key)) {
+      return this.#locks.run(key, async () => this.#writeCells(key, meta, index, parts, source)).then(() => this.#makeRoom());
+    }
+    this.#writeCells(key, meta, index, parts, source);
+    return this.#makeRoom();
+  }
+
+  /** The body of `write`, under the chunk's lock or with the lock free. */
+  #writeCells(key: string, meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], source: StridedView): void {
+    const entry = this.#entries.get(key) ?? this.#create(key, meta, index);
+    copyStrided(chunkView(entry.data, meta, parts), source);
+    entry.dirty ??= new DirtyCells(meta, index);
+    const before = entry.dirty.bytes;
+    entry.dirty.mark(parts);
+    this.#resize(entry, entry.dirty.bytes - before);
+    this.#touch(entry);
+  }
+
+  /** Commits older chunks when the cache is over its capacity (a promise then). */
+  #makeRoom(): Promise<void> | undefined {
+    return this.#bytes > this.capacity ? this.#shrink() : undefined;
   }
 
   /**
@@ -220,7 +238,7 @@ export class ChunkCache {
       copyStrided(dst, chunkView(entry.data, meta, parts));
       this.#touch(entry);
     });
-    if (this.#bytes > this.capacity) await this.#shrink();
+    await this.#makeRoom();
   }
 
   /**

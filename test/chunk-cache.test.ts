@@ -88,6 +88,38 @@ describe.each(backends)('chunk cache on %s', (backend) => {
     }
   });
 
+  it('a set into a chunk whose commit is under way waits for it, and is committed after it: nothing is lost', async () => {
+    const con = await open(backend);
+    try {
+      const ds = await con.createDataset('busy', { shape: [8, 64, 64], dtype: 'float32', chunkSize: [8, 64, 64] }); // one chunk
+      const expected = new Float32Array(8);
+      for (let round = 1; round <= 12; round++) {
+        await ds.set([0], round);
+        expected[0] = round;
+        const flushing = ds.flush();
+        // Planes of the same chunk at successive turns of the event loop, while the commit
+        // (a read of the chunk, the overlay, a write) is under way.
+        const writes: Promise<unknown>[] = [];
+        for (let z = 1; z < 8; z++) {
+          await new Promise((resolve) => setImmediate(resolve));
+          writes.push(ds.set([z], round * 10 + z));
+          expected[z] = round * 10 + z;
+        }
+        await Promise.all([flushing, ...writes]);
+        await ds.flush();
+        const other = await dn.connect(con.name, { ...con.settings.options, backend: con.backend, cacheBytes: 0 });
+        try {
+          const stored = (await (await other.getDataset('busy')).get([s(0, 8), 63, 63])).data as Float32Array;
+          expect(Array.from(stored), `round ${round}`).toEqual(Array.from(expected));
+        } finally {
+          await other.disconnect();
+        }
+      }
+    } finally {
+      await con.disconnect();
+    }
+  });
+
   it('chunks bigger than the cache are written straight through', async () => {
     const con = await open(backend, { cacheBytes: 1000 });
     try {

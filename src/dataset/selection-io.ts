@@ -89,12 +89,14 @@ export async function writeSelection(
         now.push(c);
         // Replaced outright: whatever was buffered for it is superseded.
         await cache.discardChunk(meta, c);
-      } else if (!cache.has(meta, c) && largePart(meta, c, parts)) {
+      } else if (largePart(meta, c, parts) && !cache.has(meta, c)) {
         // Most of a chunk nothing is buffered for: committed now, one read and one write (as
         // HDF5 does), rather than copied into the cache and laid over the chunk later.
         now.push(c);
       } else {
-        await cache.write(meta, c, parts, selectionView(source.data, source.offset, source.strides, parts));
+        // Synchronous unless it has to wait (see ChunkCache.write): no turn of the event loop per chunk.
+        const waiting = cache.write(meta, c, parts, selectionView(source.data, source.offset, source.strides, parts));
+        if (waiting) await waiting;
       }
     }
     direct = now;
