@@ -8,7 +8,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -210,6 +211,25 @@ describe('dosna serve: access, cancellation, the page and its files', () => {
     await expect(serve(con, { host: '192.168.1.10' })).rejects.toBeInstanceOf(dn.OptionError);
     await expect(serve(con, { prot: 8080 } as never)).rejects.toThrow(/unknown serve option prot/);
     await expect(serve(con, { maxBytes: -1 })).rejects.toThrow(/maxBytes must be a positive integer/);
+  });
+
+  it("the library loads the server only when serve is called: importing dosna leaves Node's HTTP stack unloaded", async () => {
+    // In a fresh process: the test runner has loaded node:http already.
+    const index = JSON.stringify(pathToFileURL(resolve('src/index.ts')).href);
+    const script = `
+      const loaded = () => process.moduleLoadList.includes('NativeModule http');
+      const before = loaded();
+      const dn = await import(${index});
+      const afterImport = loaded();
+      const con = await dn.connect('lazy-serve', { backend: 'ram' });
+      await con.createDataset('a', { shape: [4], dtype: 'int8' });
+      const server = await dn.serve(con);
+      const status = (await fetch(server.url + '/meta/?file=lazy-serve&path=/a')).status;
+      await server.close();
+      await con.disconnect();
+      console.log(JSON.stringify({ before, afterImport, afterServe: loaded(), status }));`;
+    const { stdout } = await exec(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 60_000 });
+    expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({ before: false, afterImport: false, afterServe: true, status: 200 });
   });
 
   it('with a token, every request carries it: a Bearer header, ?token=, or the cookie the page gets', async () => {
