@@ -5,9 +5,10 @@
  *
  * It is above all a write-back buffer for partial writes. A `set` that covers only part of a
  * chunk copies its cells into the cached chunk and marks them dirty; nothing is read. When the
- * chunk is committed (evicted, flushed, or before a collective operation), a chunk whose every
- * cell was written is stored as it is; any other goes through the conditional commit of
- * `commit.ts`, which lays only this process's dirty cells over the chunk as it is stored then.
+ * chunk is committed (evicted, flushed, before a collective operation, or in the background as
+ * soon as every cell is written), a chunk whose every cell was written is stored as it is; any
+ * other goes through the conditional commit of `commit.ts`, which lays only this process's
+ * dirty cells over the chunk as it is stored then.
  * So many small writes into one chunk cost one chunk write, and a buffered write never clobbers
  * cells that another process wrote in the meantime.
  *
@@ -89,6 +90,8 @@ export class ChunkCache {
   readonly #blindLast = new Map<string, boolean>();
   #bytes = 0;
   #shrinking: Promise<void> | undefined;
+  /** Write-behind commits under way (see `#writeBehind`), each settled when done. */
+  readonly #behind = new Set<Promise<void>>();
 
   constructor(store: Store, capacity: number) {
     this.#store = store;
@@ -145,10 +148,38 @@ export class ChunkCache {
     entry.dirty.mark(parts);
     this.#resize(entry, entry.dirty.bytes - before);
     this.#touch(entry);
+    if (entry.dirty.filledByBoxes()) this.#writeBehind(entry);
   }
 
-  /** Commits older chunks when the cache is over its capacity (a promise then). */
+  /**
+   * Starts committing a chunk whose every cell is now written (a plane-by-plane volume, after
+   * the last plane of a row of chunks, when most often nothing more is coming for it): its
+   * write overlaps the sets that follow instead of waiting for an eviction or the flush, and
+   * its memory comes back for the chunks they start. Measured by hand, 256 planes into 36
+   * chunk files (bench/planes.ts's volume), medians of 20 runs per process, alternating with
+   * the build before: hdf5 43.1, 46.0, 47.1 -> 41.6, 43.8, 43.8 ms; zarr 57.7, 64.1 -> 52.4,
+   * 58.4 ms (the flush alone had taken 13-26 ms of it). The commit is the same one a flush
+   * makes, under the chunk's lock (a set into the chunk meanwhile waits for it). A failed one
+   * leaves the chunk dirty: the next flush commits it again and throws if it fails again, so
+   * nothing is lost and the error is not swallowed.
+   */
+  #writeBehind(entry: Entry): void {
+    const commit = this.#locks.run(entry.key, async () => {
+      if (this.#entries.get(entry.key) !== entry || entry.dirty === null) return;
+      await this.#commit(entry);
+      // Done with: its memory goes back to the pool for the chunks the next sets start.
+      if (entry.dirty === null) this.#remove(entry);
+    });
+    const settled: Promise<void> = commit.then(() => undefined, () => undefined).finally(() => this.#behind.delete(settled));
+    this.#behind.add(settled);
+  }
+
+  /**
+   * Commits older chunks when the cache is over its capacity, and holds the writer back while
+   * `COMMIT_CONCURRENCY` write-behind commits are under way (a promise then).
+   */
   #makeRoom(): Promise<void> | undefined {
+    if (this.#behind.size >= COMMIT_CONCURRENCY) return Promise.race(this.#behind).then(() => this.#makeRoom());
     return this.#bytes > this.capacity ? this.#shrink() : undefined;
   }
 
@@ -262,6 +293,8 @@ export class ChunkCache {
 
   /** Commits every dirty chunk (of the datasets `which` selects); clean chunks stay cached. */
   async flush(which: (meta: DatasetMeta) => boolean = () => true): Promise<void> {
+    // Write-behind commits first: a failed one left its chunk dirty, committed again below.
+    await Promise.all(this.#behind);
     const dirty = [...this.#entries.values()].filter((e) => e.dirty !== null && which(e.meta));
     await this.#each(dirty, (entry) => this.#locks.run(entry.key, async () => {
       if (this.#entries.get(entry.key) === entry) await this.#commit(entry);

@@ -99,6 +99,14 @@ export class DirtyCells {
     return searchable(this.#mask!).indexOf(0) < 0;
   }
 
+  /**
+   * Whether every cell was written and that is cheap to know (boxes kept, not an edge chunk):
+   * asked after every write, where `coversAll` would search a mask.
+   */
+  filledByBoxes(): boolean {
+    return this.#boxes !== null && !this.#edge && this.#cells === product(this.#meta.chunkSize);
+  }
+
   /** Copies the written cells of `src` (the cached chunk) into `dst` (a chunk as stored). */
   overlay(dst: TypedArray, src: TypedArray): void {
     if (!this.#boxes) {

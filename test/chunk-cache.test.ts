@@ -4,7 +4,7 @@
  * read once at its commit, reads complete a buffered chunk from the store once, the cache stays
  * within its size, chunks bigger than the cache are written through, and disconnect flushes.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,12 +32,40 @@ describe.each(backends)('chunk cache on %s', (backend) => {
     try {
       const ds = await con.createDataset('planes', { shape: [16, 12, 12], dtype: 'uint16', chunkSize: [8, 6, 6] });
       const plane = dn.ndarray(Uint16Array.from({ length: 144 }, (_, i) => i), [12, 12]);
-      for (let z = 0; z < 16; z++) await ds.set([z], plane);
+      for (let z = 0; z < 7; z++) await ds.set([z], plane);
       expect(con.cacheStats).toMatchObject({ commits: 0, bytesRead: 0 });
+      for (let z = 7; z < 16; z++) await ds.set([z], plane);
       await ds.flush();
       expect(con.cacheStats).toMatchObject({ commits: 8, blindCommits: 8, bytesRead: 0, loads: 0 });
       const back = await ds.get([s(3, 5)]);
       expect(Array.from(back.data as Uint16Array)).toEqual([...plane.data, ...plane.data]);
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('a chunk whose every cell is written is committed without waiting for the flush, and leaves the cache', async () => {
+    const con = await open(backend);
+    try {
+      const ds = await con.createDataset('behind', { shape: [16, 12, 12], dtype: 'uint16', chunkSize: [8, 6, 6] });
+      const plane = (z: number) => dn.ndarray(Uint16Array.from({ length: 144 }, (_, i) => z * 1000 + i), [12, 12]);
+      for (let z = 0; z < 8; z++) await ds.set([z], plane(z));
+      // The first layer of 4 chunks is complete: its commits are under way, no flush called.
+      const deadline = Date.now() + 10_000;
+      while (con.cacheStats!.commits < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(con.cacheStats).toMatchObject({ commits: 4, blindCommits: 4, bytesRead: 0 });
+      // Gone from the cache: read back from the store, not served from the cache.
+      expect(Array.from((await ds.get([s(0, 8), 0, 0])).data as Uint16Array)).toEqual(Array.from({ length: 8 }, (_, z) => z * 1000));
+      expect(con.cacheStats!.hits).toBe(0);
+      const other = await dn.connect(con.name, { ...con.settings.options, backend: con.backend, cacheBytes: 0 });
+      try {
+        const stored = (await (await other.getDataset('behind')).get([s(0, 8), 11, 11])).data as Uint16Array;
+        expect(Array.from(stored)).toEqual(Array.from({ length: 8 }, (_, z) => z * 1000 + 143));
+      } finally {
+        await other.disconnect();
+      }
+      await ds.set([8], plane(8));
+      expect(con.cacheStats!.commits).toBe(4); // the second layer is not complete yet
     } finally {
       await con.disconnect();
     }
@@ -139,6 +167,29 @@ describe.each(backends)('chunk cache on %s', (backend) => {
 });
 
 describe('chunk cache: options and failures', () => {
+  it('a write-behind commit that fails is not lost: the chunk stays dirty and the flush throws', async () => {
+    const con = await open('hdf5');
+    try {
+      const ds = await con.createDataset('gone', { shape: [8, 6, 6], dtype: 'uint16', chunkSize: [8, 6, 6] });
+      const plane = dn.ndarray(new Uint16Array(36).fill(7), [6, 6]);
+      for (let z = 0; z < 7; z++) await ds.set([z], plane);
+      // The chunk's file cannot be written (here a folder in its place): the last plane
+      // completes the chunk, whose commit then fails.
+      const chunkFile = join(con.settings.options.directory as string, con.name, 'gone', 'chunk_0_0_0.h5');
+      mkdirSync(join(chunkFile, 'in-the-way'), { recursive: true });
+      await ds.set([7], plane);
+      await expect(ds.flush()).rejects.toThrow();
+      expect(con.cacheStats!.commits).toBe(0);
+      await expect(con.flush()).rejects.toThrow(); // still dirty, still failing: never dropped silently
+      rmSync(chunkFile, { recursive: true });
+      await con.flush(); // the way is clear: the buffered planes are stored
+      expect(con.cacheStats).toMatchObject({ commits: 1, blindCommits: 1 });
+      expect(Array.from((await ds.get([s(0, 8), 5, 5])).data as Uint16Array)).toEqual(new Array(8).fill(7));
+    } finally {
+      await con.disconnect().catch(() => undefined);
+    }
+  });
+
   it('cacheBytes must be a non-negative integer; 0 turns the cache off', () => {
     for (const bad of [-1, 1.5, '64', NaN]) {
       expect(() => dn.connection('x', { cacheBytes: bad as number })).toThrow(/cacheBytes must be a non-negative integer/);
