@@ -11,7 +11,7 @@ import type { Attributes } from './attrs.js';
 import { Group, groupAttributes, type DelGroupOptions } from './group.js';
 import { ancestorsOf, checkPath, ROOT } from './paths.js';
 import { Dataset, forgetDataset } from './dataset/index.js';
-import { ChunkCache, DEFAULT_CACHE_BYTES, type CacheStats } from './chunk-cache.js';
+import { ChunkCache, DEFAULT_CACHE_BYTES, type CacheStats } from './chunk-cache/index.js';
 import type { ChunkJob } from './chunk-ops.js';
 import { normalizeIndex } from './slicing.js';
 import { randomUUID } from 'node:crypto';
@@ -260,6 +260,9 @@ export class Connection {
       job = { kind: 'write', dataset: meta, selection: full, source: broadcastTo(toStridedView(options.data, meta.dtype), meta.shape, full.map(() => false)) };
     }
     const what = `createDataset(${JSON.stringify(name)})`;
+    // What the cache holds of the dataset replaced goes first, as delDataset's does: none of it
+    // may be committed (a write-behind, see chunk-cache/index.ts) after the store deleted the dataset.
+    if (options.overwrite) await forgetDataset(this, name);
     // Every rank made its own uid: the root's, stored, is the dataset's on every rank.
     const { uid, generation } = await session.onRoot(async () => {
       await this.makeGroups(ancestorsOf(name));

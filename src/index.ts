@@ -22,7 +22,7 @@ export type { AllreduceOp, AllreduceValue } from './allreduce.js';
 export { DataChunk } from './chunk.js';
 export { Group, type DelGroupOptions } from './group.js';
 export { Attributes, type AttrValue, type Attrs, type JsonValue, type AttrsVersion, type AttrsStorage } from './attrs.js';
-export type { CacheStats } from './chunk-cache.js';
+export type { CacheStats } from './chunk-cache/index.js';
 export type { Compression, CompressionName } from './codecs/index.js';
 export type { ExportHdf5Options, ImportHdf5Options } from './interop/hdf5-file.js';
 export { s, Slice, ELLIPSIS, type Index, type IndexEntry } from './slicing.js';

@@ -52,8 +52,8 @@ describe.each(backends)('chunk cache on %s', (backend) => {
       for (let z = 0; z < 8; z++) await ds.set([z], plane(z));
       // The first layer of 4 chunks is complete: its commits are under way, no flush called.
       const deadline = Date.now() + 10_000;
-      while (con.cacheStats!.commits < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-      expect(con.cacheStats).toMatchObject({ commits: 4, blindCommits: 4, bytesRead: 0 });
+      while (con.cacheStats!.writeBehinds < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(con.cacheStats).toMatchObject({ commits: 4, blindCommits: 4, writeBehinds: 4, writeBehindFailures: 0, bytesRead: 0 });
       // Gone from the cache: read back from the store, not served from the cache.
       expect(Array.from((await ds.get([s(0, 8), 0, 0])).data as Uint16Array)).toEqual(Array.from({ length: 8 }, (_, z) => z * 1000));
       expect(con.cacheStats!.hits).toBe(0);
@@ -66,6 +66,32 @@ describe.each(backends)('chunk cache on %s', (backend) => {
       }
       await ds.set([8], plane(8));
       expect(con.cacheStats!.commits).toBe(4); // the second layer is not complete yet
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('a set into a chunk whose write-behind commit is under way waits for it, and is committed after it', async () => {
+    const con = await open(backend);
+    try {
+      const ds = await con.createDataset('refill', { shape: [8, 64, 64], dtype: 'float32', chunkSize: [8, 64, 64] }); // one chunk
+      for (let round = 1; round <= 6; round++) {
+        for (let z = 0; z < 8; z++) await ds.set([z], round * 100 + z);
+        // The last plane started the chunk's commit; a second set into it follows at once, and
+        // a whole-chunk-sized part of another plane right after it (through the cache, after it).
+        await ds.set([3, s(0, 2)], -round);
+        await ds.set([5], round * 1000);
+        await ds.flush();
+        const other = await dn.connect(con.name, { ...con.settings.options, backend: con.backend, cacheBytes: 0 });
+        try {
+          const stored = (await (await other.getDataset('refill')).get([s(0, 8), 0, 1])).data as Float32Array;
+          const expected = Array.from({ length: 8 }, (_, z) => (z === 3 ? -round : z === 5 ? round * 1000 : round * 100 + z));
+          expect(Array.from(stored), `round ${round}`).toEqual(expected);
+        } finally {
+          await other.disconnect();
+        }
+      }
+      expect(con.cacheStats!.writeBehinds).toBeGreaterThanOrEqual(6);
     } finally {
       await con.disconnect();
     }
@@ -178,12 +204,16 @@ describe('chunk cache: options and failures', () => {
       const chunkFile = join(con.settings.options.directory as string, con.name, 'gone', 'chunk_0_0_0.h5');
       mkdirSync(join(chunkFile, 'in-the-way'), { recursive: true });
       await ds.set([7], plane);
+      // The write-behind fails in the background, before any flush.
+      const deadline = Date.now() + 10_000;
+      while (con.cacheStats!.writeBehindFailures < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(con.cacheStats).toMatchObject({ writeBehindFailures: 1, writeBehinds: 0, commits: 0 });
       await expect(ds.flush()).rejects.toThrow();
       expect(con.cacheStats!.commits).toBe(0);
       await expect(con.flush()).rejects.toThrow(); // still dirty, still failing: never dropped silently
       rmSync(chunkFile, { recursive: true });
       await con.flush(); // the way is clear: the buffered planes are stored
-      expect(con.cacheStats).toMatchObject({ commits: 1, blindCommits: 1 });
+      expect(con.cacheStats).toMatchObject({ commits: 1, blindCommits: 1, writeBehinds: 0, writeBehindFailures: 1 });
       expect(Array.from((await ds.get([s(0, 8), 5, 5])).data as Uint16Array)).toEqual(new Array(8).fill(7));
     } finally {
       await con.disconnect().catch(() => undefined);

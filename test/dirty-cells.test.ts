@@ -6,7 +6,7 @@
  * to a byte mask. An edge chunk is never all written, and its padding is never copied.
  */
 import { describe, expect, it } from 'vitest';
-import { DirtyCells } from '../src/dirty-cells.js';
+import { DirtyCells } from '../src/chunk-cache/dirty-cells.js';
 import { chunkView } from '../src/chunk-io.js';
 import { axisPart, cStrides, product, type AxisPart } from '../src/slicing.js';
 import type { DatasetMeta } from '../src/store.js';

@@ -12,12 +12,12 @@
  * count of cells. Anything else (overlapping or strided writes, many small ones) switches to a
  * byte per cell (from the buffer pool), searched with Buffer#indexOf.
  */
-import { giveBack, takeBuffer } from './buffer-pool.js';
-import { chunkView } from './chunk-io.js';
-import type { TypedArray } from './dtypes.js';
-import { product, type AxisPart } from './slicing.js';
-import type { ChunkIndex, DatasetMeta } from './store.js';
-import { copyRun, copyStrided, fillStrided } from './strided.js';
+import { giveBack, takeBuffer } from '../buffer-pool.js';
+import { chunkView } from '../chunk-io.js';
+import type { TypedArray } from '../dtypes.js';
+import { product, type AxisPart } from '../slicing.js';
+import type { ChunkIndex, DatasetMeta } from '../store.js';
+import { copyRun, copyStrided, fillStrided } from '../strided.js';
 
 /** Boxes kept before switching to a byte per cell. */
 const MAX_BOXES = 64;

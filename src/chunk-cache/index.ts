@@ -16,16 +16,19 @@
  * is completed from the store first. A clean cached chunk is checked against the store's
  * generation before it is used (a stat, a HEAD), so it is never staler than the store.
  */
-import { chunkFill, commitChunk, readForUpdate } from './commit.js';
+import { chunkFill, commitChunk, readForUpdate } from '../commit.js';
+import { giveBack, takeBuffer } from '../buffer-pool.js';
+import { chunkView } from '../chunk-io.js';
+import { KeyedMutex } from '../concurrency.js';
+import { allocateSharedUninitialized, allocateUninitialized, bytesOf, bytesPerElement, viewAs, type TypedArray } from '../dtypes.js';
+import type { AxisPart } from '../slicing.js';
+import type { ChunkIndex, DatasetMeta, Generation, Store } from '../store.js';
+import { copyStrided, type StridedView } from '../strided.js';
 import { DirtyCells } from './dirty-cells.js';
-import { giveBack, takeBuffer } from './buffer-pool.js';
-import { chunkView } from './chunk-io.js';
-import { KeyedMutex } from './concurrency.js';
-import { allocateSharedUninitialized, allocateUninitialized, bytesOf, bytesPerElement, viewAs, type TypedArray } from './dtypes.js';
-import type { AxisPart } from './slicing.js';
-import { product } from './slicing.js';
-import type { ChunkIndex, DatasetMeta, Generation, Store } from './store.js';
-import { copyStrided, type StridedView } from './strided.js';
+import { chunkElements, entryKey, type Entry } from './entry.js';
+import { newCacheStats, type CacheStats } from './stats.js';
+
+export type { CacheStats } from './stats.js';
 
 /** Default size of a connection's chunk cache: 64 MiB, as TensorStore's examples and h5py users with big chunks choose. */
 export const DEFAULT_CACHE_BYTES = 64 * 2 ** 20;
@@ -35,53 +38,10 @@ const COMMIT_CONCURRENCY = 8;
 const BLIND_HINTS = 64;
 
 
-/** Counters of what the cache did since the connection opened. */
-export interface CacheStats {
-  /** Reads served from the cache. */
-  hits: number;
-  /** Chunks read from the store to complete a cached chunk (its cells that this process did not write). */
-  loads: number;
-  /** Chunks read whole into the cache for a read of short rows of them (which reads them whole anyway). */
-  fills: number;
-  /** Clean cached chunks dropped because the store held a newer version. */
-  stale: number;
-  /** Chunks committed to the store. */
-  commits: number;
-  /** Of those, chunks stored whole without reading (every cell written here). */
-  blindCommits: number;
-  /** Chunks committed because the cache was full. */
-  evictions: number;
-  bytesRead: number;
-  bytesWritten: number;
-}
-
-interface Entry {
-  readonly key: string;
-  readonly meta: DatasetMeta;
-  readonly index: readonly number[];
-  /** The full chunk (padding included). */
-  data: TypedArray;
-  /** Every cell of `data` is valid: the stored chunk at `generation`, with the dirty cells over it. */
-  loaded: boolean;
-  generation: Generation | null;
-  /** Cells written here since the last commit, or null. */
-  dirty: DirtyCells | null;
-  /** What the entry counts against the cache's capacity. */
-  bytes: number;
-}
-
-/** The identity of a dataset's chunk in the cache: the name and the incarnation (uid). */
-function entryKey(meta: DatasetMeta, index: ChunkIndex): string {
-  return `${meta.name}\u0000${meta.uid}\u0000${index.join(',')}`;
-}
-
-function chunkElements(meta: DatasetMeta): number {
-  return product(meta.chunkSize);
-}
 
 export class ChunkCache {
   readonly capacity: number;
-  readonly stats: CacheStats = { hits: 0, loads: 0, fills: 0, stale: 0, commits: 0, blindCommits: 0, evictions: 0, bytesRead: 0, bytesWritten: 0 };
+  readonly stats: CacheStats = newCacheStats();
   readonly #store: Store;
   /** Insertion order is recency: the first entry is the least recently used. */
   readonly #entries = new Map<string, Entry>();
@@ -108,9 +68,14 @@ export class ChunkCache {
     return this.capacity > 0 && chunkElements(meta) * (bytesPerElement(meta.dtype) + 1) <= this.capacity;
   }
 
-  /** Whether chunk `index` is in the cache now (it may be evicted before it is used). */
+  /**
+   * Whether chunk `index` is in the cache now (it may be evicted before it is used), or about
+   * to be: an operation on it holds or waits for its lock (a write queued behind a commit that
+   * then drops the entry), so that later operations go through the cache after it, not around.
+   */
   has(meta: DatasetMeta, index: ChunkIndex): boolean {
-    return this.#entries.has(entryKey(meta, index));
+    const key = entryKey(meta, index);
+    return this.#entries.has(key) || this.#locks.isHeld(key);
   }
 
   /** Whether the cache holds writes to chunk `index` not yet committed. */
@@ -166,17 +131,24 @@ export class ChunkCache {
   #writeBehind(entry: Entry): void {
     const commit = this.#locks.run(entry.key, async () => {
       if (this.#entries.get(entry.key) !== entry || entry.dirty === null) return;
-      await this.#commit(entry);
+      try {
+        await this.#commit(entry);
+      } catch {
+        this.stats.writeBehindFailures++;
+        return;
+      }
+      this.stats.writeBehinds++;
       // Done with: its memory goes back to the pool for the chunks the next sets start.
       if (entry.dirty === null) this.#remove(entry);
     });
-    const settled: Promise<void> = commit.then(() => undefined, () => undefined).finally(() => this.#behind.delete(settled));
+    const settled: Promise<void> = commit.finally(() => this.#behind.delete(settled));
     this.#behind.add(settled);
   }
 
   /**
-   * Commits older chunks when the cache is over its capacity, and holds the writer back while
-   * `COMMIT_CONCURRENCY` write-behind commits are under way (a promise then).
+   * For a writer: holds it back while `COMMIT_CONCURRENCY` write-behind commits or more are
+   * under way (each writer may have started one more), and commits older chunks when the cache
+   * is over its capacity (a promise then).
    */
   #makeRoom(): Promise<void> | undefined {
     if (this.#behind.size >= COMMIT_CONCURRENCY) return Promise.race(this.#behind).then(() => this.#makeRoom());
@@ -190,7 +162,7 @@ export class ChunkCache {
    */
   async read(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], dst: StridedView): Promise<boolean> {
     const key = entryKey(meta, index);
-    if (!this.#entries.has(key)) return false;
+    if (!this.#entries.has(key) && !this.#locks.isHeld(key)) return false;
     return this.#locks.run(key, async () => {
       const entry = await this.#usable(key);
       if (!entry) return false;
@@ -269,7 +241,7 @@ export class ChunkCache {
       copyStrided(dst, chunkView(entry.data, meta, parts));
       this.#touch(entry);
     });
-    await this.#makeRoom();
+    if (this.#bytes > this.capacity) await this.#shrink();
   }
 
   /**
@@ -293,8 +265,8 @@ export class ChunkCache {
 
   /** Commits every dirty chunk (of the datasets `which` selects); clean chunks stay cached. */
   async flush(which: (meta: DatasetMeta) => boolean = () => true): Promise<void> {
-    // Write-behind commits first: a failed one left its chunk dirty, committed again below.
-    await Promise.all(this.#behind);
+    // A write-behind commit under way holds its chunk's lock and leaves the chunk dirty until it
+    // ends (dirty still if it failed): the lock below waits for it.
     const dirty = [...this.#entries.values()].filter((e) => e.dirty !== null && which(e.meta));
     await this.#each(dirty, (entry) => this.#locks.run(entry.key, async () => {
       if (this.#entries.get(entry.key) === entry) await this.#commit(entry);
@@ -316,7 +288,7 @@ export class ChunkCache {
   /** Forgets chunk `index` of `meta` (see `discard`). */
   async discardChunk(meta: DatasetMeta, index: ChunkIndex): Promise<void> {
     const key = entryKey(meta, index);
-    if (!this.#entries.has(key)) return;
+    if (!this.#entries.has(key) && !this.#locks.isHeld(key)) return;
     await this.#locks.run(key, async () => {
       const entry = this.#entries.get(key);
       if (entry) this.#remove(entry);
