@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
+import type { Index } from '../src/slicing.js';
 
 const dirs: string[] = [];
 afterAll(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
@@ -24,6 +25,16 @@ async function open(backend: string, options: Record<string, unknown> = {}): Pro
     Object.assign(extra, { directory: dir, create: true });
   }
   return dn.connect(`cache-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`, { backend, ...extra, ...options });
+}
+
+/** What the store holds of `index` of dataset `name`, read through a second connection without a cache. */
+async function storedCells(con: dn.Connection, name: string, index: Index): Promise<number[]> {
+  const other = await dn.connect(con.name, { ...con.settings.options, backend: con.backend, cacheBytes: 0 });
+  try {
+    return Array.from((await (await other.getDataset(name)).get(index)).data as ArrayLike<number>);
+  } finally {
+    await other.disconnect();
+  }
 }
 
 describe.each(backends)('chunk cache on %s', (backend) => {
@@ -57,13 +68,7 @@ describe.each(backends)('chunk cache on %s', (backend) => {
       // Gone from the cache: read back from the store, not served from the cache.
       expect(Array.from((await ds.get([s(0, 8), 0, 0])).data as Uint16Array)).toEqual(Array.from({ length: 8 }, (_, z) => z * 1000));
       expect(con.cacheStats!.hits).toBe(0);
-      const other = await dn.connect(con.name, { ...con.settings.options, backend: con.backend, cacheBytes: 0 });
-      try {
-        const stored = (await (await other.getDataset('behind')).get([s(0, 8), 11, 11])).data as Uint16Array;
-        expect(Array.from(stored)).toEqual(Array.from({ length: 8 }, (_, z) => z * 1000 + 143));
-      } finally {
-        await other.disconnect();
-      }
+      expect(await storedCells(con, 'behind', [s(0, 8), 11, 11])).toEqual(Array.from({ length: 8 }, (_, z) => z * 1000 + 143));
       await ds.set([8], plane(8));
       expect(con.cacheStats!.commits).toBe(4); // the second layer is not complete yet
     } finally {
@@ -78,18 +83,12 @@ describe.each(backends)('chunk cache on %s', (backend) => {
       for (let round = 1; round <= 6; round++) {
         for (let z = 0; z < 8; z++) await ds.set([z], round * 100 + z);
         // The last plane started the chunk's commit; a second set into it follows at once, and
-        // a whole-chunk-sized part of another plane right after it (through the cache, after it).
+        // another plane right after it (both through the cache, after the commit).
         await ds.set([3, s(0, 2)], -round);
         await ds.set([5], round * 1000);
         await ds.flush();
-        const other = await dn.connect(con.name, { ...con.settings.options, backend: con.backend, cacheBytes: 0 });
-        try {
-          const stored = (await (await other.getDataset('refill')).get([s(0, 8), 0, 1])).data as Float32Array;
-          const expected = Array.from({ length: 8 }, (_, z) => (z === 3 ? -round : z === 5 ? round * 1000 : round * 100 + z));
-          expect(Array.from(stored), `round ${round}`).toEqual(expected);
-        } finally {
-          await other.disconnect();
-        }
+        const expected = Array.from({ length: 8 }, (_, z) => (z === 3 ? -round : z === 5 ? round * 1000 : round * 100 + z));
+        expect(await storedCells(con, 'refill', [s(0, 8), 0, 1]), `round ${round}`).toEqual(expected);
       }
       expect(con.cacheStats!.writeBehinds).toBeGreaterThanOrEqual(6);
     } finally {
@@ -161,13 +160,7 @@ describe.each(backends)('chunk cache on %s', (backend) => {
         }
         await Promise.all([flushing, ...writes]);
         await ds.flush();
-        const other = await dn.connect(con.name, { ...con.settings.options, backend: con.backend, cacheBytes: 0 });
-        try {
-          const stored = (await (await other.getDataset('busy')).get([s(0, 8), 63, 63])).data as Float32Array;
-          expect(Array.from(stored), `round ${round}`).toEqual(Array.from(expected));
-        } finally {
-          await other.disconnect();
-        }
+        expect(await storedCells(con, 'busy', [s(0, 8), 63, 63]), `round ${round}`).toEqual(Array.from(expected));
       }
     } finally {
       await con.disconnect();

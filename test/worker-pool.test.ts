@@ -4,7 +4,8 @@ import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { freeIdentifiers } from '../src/shipping.js';
 import { setNativeEnabled, sharedBufferPool } from '../src/native.js';
-import { reportedSharedBytes } from '../src/shared-memory.js';
+import { keepSharedBuffer, reportedSharedBytes } from '../src/shared-memory.js';
+import { applyWrites } from '../src/engines/worker-pool.js';
 import { closeConnection, combos, openConnection } from './support/matrix.js';
 
 const flat = (a: dn.NdArray) => Array.from(a.data as ArrayLike<number>);
@@ -238,6 +239,34 @@ describe('worker-pool on ram: shared memory', () => {
     // Dropped, the 64 chunks are reported until this thread collects them.
     expect(reportedSharedBytes() - kept).toBeGreaterThanOrEqual(48 * MiB);
     await ds.delete();
+  });
+});
+
+describe('worker-pool: chunks a worker made that the main thread does not store', () => {
+  it('are counted by this thread at once when a conditional write refuses them (and the writes after it)', async () => {
+    const con = await dn.connect(`refused-${process.pid}`, { backend: 'ram', engine: 'cpu' });
+    try {
+      const ds = await con.createDataset('r', { shape: [2, 64, 64], dtype: 'float32', chunkSize: [1, 64, 64] });
+      await ds.set(undefined, 1);
+      const bytes = 64 * 64 * 4;
+      // As a worker's chunks arrive: made (and counted) in another thread, kept here.
+      const arrived = () => { const b = new SharedArrayBuffer(bytes); keepSharedBuffer(b); return b; };
+      const stale = (await con.store.readChunkVersion(ds.meta, [0, 0, 0])).generation;
+      await ds.set([0], 2); // the chunk changes: the generation the worker read is stale now
+      const before = reportedSharedBytes();
+      const refused = await applyWrites(con.store, ds.meta, [['r', '0.0.0', arrived(), stale], ['r', '1.0.0', arrived(), null]]);
+      expect(refused).toBe(false);
+      expect(reportedSharedBytes() - before).toBe(2 * bytes);
+      // Stored ones are not counted until the store drops them.
+      const current = (await con.store.readChunkVersion(ds.meta, [1, 0, 0])).generation;
+      const stored = await applyWrites(con.store, ds.meta, [['r', '1.0.0', arrived(), current]]);
+      expect(stored).toBe(true);
+      expect(reportedSharedBytes() - before).toBe(2 * bytes);
+      await ds.delete();
+      expect(reportedSharedBytes() - before).toBeGreaterThanOrEqual(3 * bytes);
+    } finally {
+      await con.disconnect();
+    }
   });
 });
 

@@ -21,7 +21,7 @@ import { threadEntry } from '../thread-entry.js';
 import { chunkKey, settingsKey, type ChunkWrite, type SharedChunk, type WorkerJob, type WorkerResult, type WorkerTask } from './worker-pool-worker.js';
 import { MAX_COMMIT_ATTEMPTS } from '../commit.js';
 import { nativeModule } from '../native.js';
-import { keepSharedBuffer, newSharedBuffer } from '../shared-memory.js';
+import { dropSharedBuffer, keepSharedBuffer, newSharedBuffer } from '../shared-memory.js';
 
 /**
  * Reads and writes of at most this many bytes run on the calling thread: a round trip to a
@@ -73,16 +73,28 @@ function workerDied(job: ChunkJob, index: ChunkIndex, error: unknown): Error {
   return new DosnaError(`a worker thread died while running ${job.kind} on ${at} (${why})`, { cause: error });
 }
 
-/** Applies a task's writes to the main thread's store; `false` when a conditional one found the chunk changed. */
-async function applyWrites(store: Store, target: DatasetMeta | undefined, writes: readonly ChunkWrite[]): Promise<boolean> {
+/**
+ * Applies a task's writes to the main thread's store; `false` when a conditional one found the
+ * chunk changed. The chunks a write brings were marked kept (`keepSharedBuffer`); those it does
+ * not store (refused, or after a refusal or a failure) are dropped here at once, so that this
+ * thread's collector counts them (shared-memory.ts).
+ * @internal exported for tests
+ */
+export async function applyWrites(store: Store, target: DatasetMeta | undefined, writes: readonly ChunkWrite[]): Promise<boolean> {
   if (writes.length > 0 && !target) throw new DosnaError('internal: a worker task wrote chunks of a job that writes nothing');
-  for (const [, key, buffer, expected] of writes) {
-    const index = key.split('.').map(Number);
-    if (!buffer) await store.deleteChunk(target!, index);
-    else if (expected === undefined) await store.writeChunk(target!, index, [new Uint8Array(buffer)]);
-    else if (await store.writeChunkIf(target!, index, [new Uint8Array(buffer)], expected) === undefined) return false;
+  let done = 0;
+  try {
+    for (const [, key, buffer, expected] of writes) {
+      const index = key.split('.').map(Number);
+      if (!buffer) await store.deleteChunk(target!, index);
+      else if (expected === undefined) await store.writeChunk(target!, index, [new Uint8Array(buffer)]);
+      else if (await store.writeChunkIf(target!, index, [new Uint8Array(buffer)], expected) === undefined) return false;
+      done++;
+    }
+    return true;
+  } finally {
+    for (const [, , buffer] of writes.slice(done)) if (buffer) dropSharedBuffer(buffer);
   }
-  return true;
 }
 
 /** Whether plain reads and writes of `dataset` copy on the calling thread (see `runsHere`). */
