@@ -52,6 +52,47 @@ export const WARMUP_RUNS = 50;
 export const TIMED_MS = 250;
 export const TIMED_RUNS = 100;
 
+/**
+ * Rounds of two workloads side by side (dosna and its reference, or two of dosna's) continue
+ * past `runs` while they take under this long in all, at most PAIRED_ROUNDS: one round's ratio
+ * moved by 2x and more from round to round on this machine (by hand: 0.45-1.83 for a read of
+ * the RGW beside the SDK loop, 0.8-2.7 for the planes beside a load), so the median of five
+ * decided little.
+ */
+export const PAIRED_MS = 3000;
+export const PAIRED_ROUNDS = 25;
+
+/**
+ * Times two workloads round by round, one run of each per round, after one untimed round, and
+ * returns their times in round order (ratios are taken round by round: a drift of a shared
+ * machine's speed then weighs on both alike). Each function returns the time it measured
+ * itself (so that it can leave its own set-up untimed). Which goes first alternates: whichever
+ * follows the other meets what it left behind (a store still busy with what was just written,
+ * garbage to collect), and putting the same one there every time biased every ratio.
+ */
+export async function pairedRounds(
+  runs: number, ours: () => Promise<number>, theirs: () => Promise<number>,
+): Promise<{ ours: number[]; theirs: number[] }> {
+  const times = { ours: [] as number[], theirs: [] as number[] };
+  let spent = 0;
+  for (let r = -1; r < runs || (r < PAIRED_ROUNDS && spent < PAIRED_MS); r++) {
+    let a: number;
+    let b: number;
+    if (r % 2 === 0) {
+      a = await ours();
+      b = await theirs();
+    } else {
+      b = await theirs();
+      a = await ours();
+    }
+    if (r < 0) continue;
+    times.ours.push(a);
+    times.theirs.push(b);
+    spent += a + b;
+  }
+  return times;
+}
+
 /** Peak resident set size of this process so far, in MiB. */
 export const peakRssMiB = (): number => process.resourceUsage().maxRSS / 1024;
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { parseConnectionArgs } from '../src/cli/connection-args.js';
-import { emit, median, peakRssMiB, pool, randomFloat32, timeRuns } from './common.js';
+import { emit, median, pairedRounds, peakRssMiB, pool, randomFloat32, timeRuns } from './common.js';
 import { profileShares, type ProfileShares } from './profile.js';
 
 const { args, values } = parseConnectionArgs(process.argv.slice(2), {
@@ -276,25 +276,20 @@ try {
         }, import.meta.url, { once: true });
         for (const [key, fn] of Object.entries(workloads)) profiles[key] = await profileShares(fn, import.meta.url);
       }
-      // dosna against its plain reference, round by round (write, reference write, read,
-      // reference read): on a shared machine (and beside the RGW's daemons) conditions drift
-      // within a run, so the ratio is taken of runs made next to each other.
+      // dosna against its plain reference, round by round (bench/common.ts, pairedRounds): on a
+      // shared machine (and beside the RGW's daemons) conditions drift within a run, so the
+      // ratio is taken of runs made next to each other.
       const ref = await referenceOps(ds.totalChunks, C ** 3 * 4, concurrency);
-      const paired = { write: [] as number[], read: [] as number[], refWrite: [] as number[], refRead: [] as number[] };
-      // One untimed round first, as every other workload warms up.
-      for (let r = -1; r < runs; r++) {
+      const one = async (fn: () => Promise<unknown>) => (await timeRuns(1, fn))[0];
+      const writes = await pairedRounds(runs, async () => {
         if (await con.hasDataset(name)) await con.delDataset(name);
-        const round = {
-          write: await timeRuns(1, async () => {
-            ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
-            await ds.load(cube);
-          }),
-          refWrite: await timeRuns(1, ref.write),
-          read: await timeRuns(1, () => ds.get()),
-          refRead: await timeRuns(1, ref.read),
-        };
-        if (r >= 0) for (const k of Object.keys(paired) as (keyof typeof paired)[]) paired[k].push(...round[k]);
-      }
+        return one(async () => {
+          ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
+          await ds.load(cube);
+        });
+      }, () => one(ref.write));
+      const reads = await pairedRounds(runs, () => one(() => ds.get()), () => one(ref.read));
+      const paired = { write: writes.ours, refWrite: writes.theirs, read: reads.ours, refRead: reads.theirs };
       ref.close();
       const roundRatios = (ours: number[], theirs: number[]) => ours.map((ms, i) => theirs[i] / ms);
       // The copy alone, no store: every chunk's cells gathered into a reused array by the same

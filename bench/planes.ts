@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as dn from '../src/index.js';
 import { parseConnectionArgs } from '../src/cli/connection-args.js';
-import { emit, median, peakRssMiB, randomFloat32, timeRuns } from './common.js';
+import { emit, median, pairedRounds, peakRssMiB, randomFloat32, timeRuns } from './common.js';
 import { profileShares } from './profile.js';
 
 const { args, values } = parseConnectionArgs(process.argv.slice(2), { runs: { type: 'string', default: '3' } });
@@ -37,24 +37,17 @@ try {
       const ds = await con.createDataset('v', { shape, dtype: 'uint16', chunkSize });
       await ds.load(dn.ndarray(volume, shape));
     };
-    // One untimed run of each first, as every workload here (h5py's code is compiled already).
-    await fresh();
-    await planesRun();
-    await fresh();
-    await loadRun();
-    // Interleaved (planes, load, planes, load, ...): on a shared machine a noisy moment then
-    // weighs on both alike, and each round's own ratio compares runs made close together.
-    const planes: number[] = [];
-    const load: number[] = [];
+    // Interleaved, round by round (bench/common.ts, pairedRounds): on a shared machine a noisy
+    // moment then weighs on both alike, and each round's own ratio compares runs made close together.
     let cacheWork: Record<string, number> = {};
-    for (let round = 0; round < runs; round++) {
+    const { ours: planes, theirs: load } = await pairedRounds(runs, async () => {
       const before = { ...con.cacheStats } as Record<string, number>;
-      planes.push(...(await timeRuns(1, planesRun, { before: fresh })));
+      const [ms] = await timeRuns(1, planesRun, { before: fresh });
       const after = con.cacheStats as Record<string, number> | undefined;
       // What the cache did in one run of the planes.
       if (after) cacheWork = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
-      load.push(...(await timeRuns(1, loadRun, { before: fresh })));
-    }
+      return ms;
+    }, async () => (await timeRuns(1, loadRun, { before: fresh }))[0]);
     const stats = con.cacheStats ? cacheWork : undefined;
     // One more, untimed run of each under the profiler (bench/profile.ts).
     await fresh();
