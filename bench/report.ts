@@ -34,7 +34,7 @@ const MB = 1e6;
 export const fmt = (v: number | undefined, d = 1) => (v !== undefined && Number.isFinite(v) ? v.toFixed(d) : '-');
 
 /** How many rounds a median of round ratios comes from, and the middle half of them. */
-export function roundSpread(ratios: readonly number[]): string {
+function roundSpread(ratios: readonly number[]): string {
   const sorted = [...ratios].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   return `${sorted.length} rounds, middle half ${fmt(at(0.25), 2)}-${fmt(at(0.75), 2)}`;
@@ -277,8 +277,8 @@ ${v8AccountingSection(results)}
 ## Plane by plane
 
 A detector's pattern: 256 \`set([z], plane)\` into a 256 x 384 x 384 uint16 volume chunked 64 x 128 x 128, then \`flush()\`,
-beside one \`load\` of the same volume (same process, one of each per round, taking turns to go first, in at least 5 rounds and more while
-they take under 3 s in all, up to 25) and h5py's own plane-by-plane writes (same run) with its default chunk cache
+beside one \`load\` of the same volume (same process, one of each per round, taking turns to go first, in as many rounds as the run's timed runs and
+more while they take under 3 s in all, up to 25) and h5py's own plane-by-plane writes (same run) with its default chunk cache
 (1 MiB: each 2 MiB chunk is read, changed and written back at every plane) and with a 64 MiB one.
 
 | backend | engine | planes ms | one load ms | planes / load (median of the rounds) | h5py default ms | h5py 64 MiB ms | h5py default / dosna | chunk commits | profile: planes / load |
@@ -364,8 +364,8 @@ allocating and copying the same bytes with \`TypedArray.prototype.set\`; hdf5 an
 with \`fs\`; s3/ceph -> a plain \`@aws-sdk/client-s3\` put/get loop over the same objects at the engine's concurrency. The ratios
 (reference time over dosna's) are medians of ratios taken round by round, each dosna write or read next to a run of its reference,
 so that the drift of a shared machine within a run hits both alike, the two taking turns to go first (whichever follows a write meets
-the store still busy with it), in at least 5 rounds and more while they take under 3 s in all (up to 25: one round's ratio on the RGW
-ranged from 0.45 to 1.83 by hand); the reference's MB/s are medians of its runs in those rounds.
+the store still busy with it), in as many rounds as the run's timed runs and more while they take under 3 s in all (up to 25 per process: one
+round's ratio on the RGW ranged from 0.45 to 1.83 by hand); the reference's MB/s are medians of its runs in those rounds.
 
 ${ioTable.join('\n')}
 
