@@ -76,6 +76,39 @@ describe.each(backends)('chunk cache on %s', (backend) => {
     }
   });
 
+  it('write-behind commits are at most 8 at a time: a set that completes more chunks waits for room', async () => {
+    const con = await open(backend);
+    try {
+      // A store whose chunk writes take 20 ms each (a slow disk), so that commits pile up,
+      // counted as they run.
+      const store = con.store;
+      const writeChunk = store.writeChunk.bind(store);
+      let running = 0;
+      let most = 0;
+      store.writeChunk = async (...args) => {
+        most = Math.max(most, ++running);
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          return await writeChunk(...args);
+        } finally {
+          running--;
+        }
+      };
+      // One layer of 24 chunks of 4 x 4 x 4 along the last axis: each plane is a quarter of
+      // every chunk (buffered, not written through), and the fourth plane completes all 24.
+      const ds = await con.createDataset('cap', { shape: [4, 4, 96], dtype: 'int32', chunkSize: [4, 4, 4] });
+      const plane = (z: number) => dn.ndarray(Int32Array.from({ length: 4 * 96 }, (_, i) => z * 10_000 + i), [4, 96]);
+      for (let z = 0; z < 4; z++) await ds.set([z], plane(z));
+      expect(most).toBe(8);
+      await ds.flush();
+      expect(running).toBe(0);
+      expect(con.cacheStats).toMatchObject({ commits: 24, blindCommits: 24, writeBehinds: 24, writeBehindFailures: 0, bytesRead: 0 });
+      expect(await storedCells(con, 'cap', [s(), 3])).toEqual(Array.from({ length: 4 * 96 }, (_, i) => Math.floor(i / 96) * 10_000 + 3 * 96 + (i % 96)));
+    } finally {
+      await con.disconnect();
+    }
+  });
+
   it('a set into a chunk whose write-behind commit is under way waits for it, and is committed after it', async () => {
     const con = await open(backend);
     try {
