@@ -29,6 +29,11 @@ function range(part: AxisPart): [number, number] | undefined {
   return part.count === 1 ? [part.localStart, part.localStart + 1] : undefined;
 }
 
+/** A box (one half-open range per axis) as the chunk part that `chunkView` takes. */
+function boxParts(box: readonly [number, number][]): AxisPart[] {
+  return box.map(([lo, hi]) => ({ chunk: 0, localStart: lo, step: 1, count: hi - lo, outStart: 0 }));
+}
+
 function disjoint(a: readonly [number, number][], b: readonly [number, number][]): boolean {
   for (let axis = 0; axis < a.length; axis++) {
     if (a[axis][1] <= b[axis][0] || b[axis][1] <= a[axis][0]) return true;
@@ -114,7 +119,7 @@ export class DirtyCells {
       return;
     }
     for (const box of this.#boxes) {
-      const parts = box.map(([lo, hi]) => ({ chunk: 0, localStart: lo, step: 1, count: hi - lo, outStart: 0 }));
+      const parts = boxParts(box);
       copyStrided(chunkView(dst, this.#meta, parts), chunkView(src, this.#meta, parts));
     }
   }
@@ -131,7 +136,7 @@ export class DirtyCells {
     const spare = takeBuffer(n);
     const mask = spare ? new Uint8Array(spare).fill(0) : new Uint8Array(n);
     for (const box of this.#boxes!) {
-      fillStrided(chunkView(mask, this.#meta, box.map(([lo, hi]) => ({ chunk: 0, localStart: lo, step: 1, count: hi - lo, outStart: 0 }))), 1);
+      fillStrided(chunkView(mask, this.#meta, boxParts(box)), 1);
     }
     this.#boxes = null;
     this.#mask = mask;

@@ -74,7 +74,11 @@ export class ChunkCache {
    * then drops the entry), so that later operations go through the cache after it, not around.
    */
   has(meta: DatasetMeta, index: ChunkIndex): boolean {
-    const key = entryKey(meta, index);
+    return this.#present(entryKey(meta, index));
+  }
+
+  /** Whether the entry of `key` is cached, or an operation on it holds or waits for its lock (see `has`). */
+  #present(key: string): boolean {
     return this.#entries.has(key) || this.#locks.isHeld(key);
   }
 
@@ -162,7 +166,7 @@ export class ChunkCache {
    */
   async read(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], dst: StridedView): Promise<boolean> {
     const key = entryKey(meta, index);
-    if (!this.#entries.has(key) && !this.#locks.isHeld(key)) return false;
+    if (!this.#present(key)) return false;
     return this.#locks.run(key, async () => {
       const entry = await this.#usable(key);
       if (!entry) return false;
@@ -288,7 +292,7 @@ export class ChunkCache {
   /** Forgets chunk `index` of `meta` (see `discard`). */
   async discardChunk(meta: DatasetMeta, index: ChunkIndex): Promise<void> {
     const key = entryKey(meta, index);
-    if (!this.#entries.has(key) && !this.#locks.isHeld(key)) return;
+    if (!this.#present(key)) return;
     await this.#locks.run(key, async () => {
       const entry = this.#entries.get(key);
       if (entry) this.#remove(entry);
