@@ -33,10 +33,10 @@ const PER_SIZE = 64;
 const spare = new Map<number, ArrayBuffer[]>();
 let pooled = 0;
 
-/** Marks `bytes` as the size used most recently. */
+/** Marks `bytes` as the size used most recently (a size with no spare buffer left has no entry). */
 function touch(bytes: number, list: ArrayBuffer[]): void {
   spare.delete(bytes);
-  spare.set(bytes, list);
+  if (list.length > 0) spare.set(bytes, list);
 }
 
 /** A spare buffer of exactly `bytes` (its contents are whatever its last user left), if there is one. */
