@@ -112,6 +112,25 @@ export async function readPart(
 }
 
 /**
+ * `readPart` for a store that hands over its chunks' bytes at once (`Store.readChunkNow`):
+ * copies the part of `selection` inside chunk `index` into `out`, whose strides over the
+ * selection the caller computed once (`outStrides`), and returns the chunk bytes read (0 for a
+ * chunk never written, whose part gets the fill value, or one the selection steps over).
+ */
+export function readPartNow(store: Store, meta: DatasetMeta, selection: Selection, out: TypedArray, outStrides: readonly number[], index: ChunkIndex): number {
+  const parts = chunkPart(selection, meta.chunkSize, index);
+  if (!parts) return 0;
+  const dst = selectionView(out, 0, outStrides, parts);
+  const bytes = store.readChunkNow!(meta, index);
+  if (!bytes) {
+    fillStrided(dst, meta.fillValue);
+    return 0;
+  }
+  copyStrided(dst, chunkView(chunkArray(meta, bytes), meta, parts));
+  return bytes.byteLength;
+}
+
+/**
  * Reads the elements `[lo, hi]` of a chunk file (the span of the part, gaps and all) into the
  * front of a recycled chunk-sized buffer with one vectored read, and copies the part out of it
  * into `dst`: one contiguous read and the native strided copy, no allocation per chunk or row.

@@ -5,12 +5,12 @@
  * only in where and how many at once, so the semantics cannot drift between engines.
  */
 import { allocate, castInto, type DType, type TypedArray } from './dtypes.js';
-import { cStrides, touchedChunks, type Selection } from './slicing.js';
+import { cStrides, selectionShape, touchedChunks, type Selection } from './slicing.js';
 import type { ConnectionSettings, DatasetMeta, ChunkIndex, Store } from './store.js';
 import type { StridedView } from './strided.js';
 import type { Kernel } from './kernel.js';
 import {
-  boxSelection, chunkOrigin, newStats, readPart, readPartsBatched, readRegion, timed, validShape, writePart, writeWholeChunk, type ChunkStats,
+  boxSelection, chunkOrigin, newStats, readPart, readPartNow, readPartsBatched, readRegion, timed, validShape, writePart, writeWholeChunk, type ChunkStats,
 } from './chunk-io.js';
 import { AbortError } from './errors.js';
 import { runTasks, type RunTasksOptions, type TaskRecord } from './concurrency.js';
@@ -115,10 +115,42 @@ export async function runChunks(
 ): Promise<{ wallMs: number; records: TaskRecord[] }> {
   const worker = options.worker ?? 0;
   const { store } = env;
+  if (job.kind === 'read' && job.dataset.compression === undefined && store.readChunkNow) {
+    return readInOnePass(store, job, chunks, worker, options);
+  }
   if (job.kind === 'read' && job.dataset.compression === undefined && store.readChunksInto && store.readsChunksInto?.(job.dataset)) {
     return readInBatches(store, job, chunks, worker, options);
   }
   return runTasks(chunks, async (index) => ({ worker, ...(await executeChunk(env, job, index)) }), options);
+}
+
+/**
+ * `runChunks` for a read from a store that holds its chunks in this process's memory
+ * (`Store.readChunkNow`): every chunk copied in one synchronous pass, with a record per chunk,
+ * progress after each and abort between them. No task, promise or await per chunk: for small
+ * reads across many chunks that machinery cost more than the copies (measured by hand on ram,
+ * a plane of a 256^3 cube in 32^3 chunks: 64 chunks, 190 us and 427 KB of garbage a read).
+ */
+function readInOnePass(
+  store: Store, job: ReadJob, chunks: readonly ChunkIndex[], worker: number, options: RunTasksOptions<ChunkIndex>,
+): { wallMs: number; records: TaskRecord[] } {
+  const { signal, onProgress } = options;
+  const { dataset, selection, out } = job;
+  const t0 = performance.now();
+  const records: TaskRecord[] = [];
+  const outStrides = cStrides(selectionShape(selection));
+  let bytes = 0;
+  for (const chunk of chunks) {
+    if (signal?.aborted) throw new AbortError('operation aborted', { cause: signal.reason });
+    const startMs = performance.now();
+    const bytesRead = readPartNow(store, dataset, selection, out, outStrides, chunk);
+    const endMs = performance.now();
+    records.push({ chunk, worker, queueMs: startMs - t0, ioMs: 0, computeMs: 0, totalMs: endMs - startMs, bytesRead, bytesWritten: 0 });
+    bytes += bytesRead;
+    onProgress?.({ done: records.length, total: chunks.length, bytes });
+  }
+  if (signal?.aborted) throw new AbortError('operation aborted', { cause: signal.reason });
+  return { wallMs: performance.now() - t0, records };
 }
 
 /** `runChunks` for a read in batches: a record per chunk, progress and abort between batches. */

@@ -168,6 +168,13 @@ export interface Store {
    */
   readChunk(meta: DatasetMeta, index: ChunkIndex, into?: Uint8Array): Promise<Uint8Array | undefined>;
   /**
+   * Optional, for stores that hold uncompressed chunks in this process's memory (`ram`): the
+   * chunk's stored bytes at once (read only, as `readChunk`'s), or `undefined` when it was never
+   * written. A read of many chunks then copies them all in one synchronous pass, with no task or
+   * promise per chunk (see chunk-ops.ts, `runChunks`). Only for datasets without compression.
+   */
+  readChunkNow?(meta: DatasetMeta, index: ChunkIndex): Uint8Array | undefined;
+  /**
    * The chunk's bytes with their generation, for a read-modify-write. The bytes are the
    * caller's to change, except from a store with `sharedMemory` (they may be the stored ones).
    * `into`, a full-chunk buffer the caller lends, receives the bytes when the store can read

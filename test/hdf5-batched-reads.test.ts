@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { AbortError } from '../src/errors.js';
+import { indexCube } from './support/data.js';
 import { hdf5TestFolder } from './support/hdf5-folder.js';
 import { python } from './support/python.js';
 
@@ -28,20 +29,13 @@ function countBatches(con: dn.Connection): { readonly calls: number } {
   return counter;
 }
 
-/** A float32 cube of side `n` whose cell (i, j, k) holds i * 10000 + j * 100 + k. */
-function cube(n: number): dn.NdArray<Float32Array> {
-  const data = new Float32Array(n ** 3);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) data[(i * n + j) * n + k] = i * 10000 + j * 100 + k;
-  return dn.ndarray(data, [n, n, n]);
-}
-
 describe('hdf5: batched reads of small chunk files', () => {
   it('reads planes, blocks and strided selections as the per-chunk path does, with a record per chunk', async () => {
     const n = 24;
     // No chunk cache: short rows (a line, a 2-D row) would be read whole through it, chunk by chunk.
     const con = await folder.connection('batched', { cacheBytes: 0 }).connect();
     try {
-      const ds = await con.createDataset('cube', { data: cube(n), chunkSize: [4, 4, 4] });
+      const ds = await con.createDataset('cube', { data: indexCube(n), chunkSize: [4, 4, 4] });
       // Per-chunk reads (the hdf5 store without its batched read) are the reference.
       const store = con.store as { readsChunksInto?: unknown };
       expect(store.readsChunksInto).toBeTypeOf('function');
@@ -67,11 +61,11 @@ describe('hdf5: batched reads of small chunk files', () => {
         }
       }
       // A whole read of 1728 chunks: several batches (at most 256 chunks each), every cell in place.
-      const small = await con.createDataset('small', { data: cube(n), chunkSize: [2, 2, 2] });
+      const small = await con.createDataset('small', { data: indexCube(n), chunkSize: [2, 2, 2] });
       const before = batches.calls;
       const whole = await small.get();
       expect(batches.calls - before).toBe(Math.ceil(1728 / 256));
-      expect(whole.data).toEqual(cube(n).data);
+      expect(whole.data).toEqual(indexCube(n).data);
       expect(small.lastRun!.tasks.map((t) => t.chunk.join(',')).sort()).toEqual(small.chunkSlices().map((c) => c.index.join(',')).sort());
       expect(small.lastRun!.bytesRead).toBe(n ** 3 * 4);
     } finally {
@@ -105,7 +99,7 @@ with h5py.File(sys.argv[1], 'w') as f:
   it('stops between batches when aborted, and fails naming the file when one cannot be read', async () => {
     const con = await folder.connection('faults').connect();
     try {
-      const ds = await con.createDataset('d', { data: cube(16), chunkSize: [2, 2, 2] });
+      const ds = await con.createDataset('d', { data: indexCube(16), chunkSize: [2, 2, 2] });
       const controller = new AbortController();
       controller.abort(new Error('client gone'));
       await expect(ds.get(undefined, { signal: controller.signal })).rejects.toBeInstanceOf(AbortError);

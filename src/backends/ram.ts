@@ -182,6 +182,12 @@ class RamStore implements Store {
     return stored && this.decode(meta, index, stored.buffer);
   }
 
+  readChunkNow(meta: DatasetMeta, index: ChunkIndex): Uint8Array | undefined {
+    if (meta.compression) throw new DosnaError(`internal: readChunkNow of dataset ${JSON.stringify(meta.name)}, which is compressed`);
+    const stored = this.dataset(meta).chunks.get(key(index));
+    return stored && new Uint8Array(stored.buffer);
+  }
+
   async readChunkVersion(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
     const stored = this.dataset(meta).chunks.get(key(index));
     return stored ? { bytes: await this.decode(meta, index, stored.buffer), generation: stored.generation } : { bytes: undefined, generation: null };
