@@ -7,7 +7,7 @@
  */
 
 /** Bytes of spare buffers kept at most. */
-const POOL_BYTES = 64 * 2 ** 20;
+export const POOL_BYTES = 64 * 2 ** 20;
 /**
  * Spare buffers kept at most per size. Bytes bound the pool; this only keeps one size from
  * crowding out the others. Each fresh buffer is new external memory to V8, and Node 24's V8
@@ -17,7 +17,7 @@ const POOL_BYTES = 64 * 2 ** 20;
  * process, three processes per setting, the settings alternating: hdf5 77.9, 83.0, 76.7 ->
  * 70.2, 69.7, 70.9 ms; zarr 82.2, 70.0 -> 67.2, 64.6 ms.
  */
-const PER_SIZE = 64;
+export const PER_SIZE = 64;
 
 /**
  * Spare buffers by size, the sizes in the order they were last used (least recent first). When

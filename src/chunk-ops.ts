@@ -115,11 +115,9 @@ export async function runChunks(
 ): Promise<{ wallMs: number; records: TaskRecord[] }> {
   const worker = options.worker ?? 0;
   const { store } = env;
-  if (job.kind === 'read' && job.dataset.compression === undefined && store.readChunkNow) {
-    return readInOnePass(store, job, chunks, worker, options);
-  }
-  if (job.kind === 'read' && job.dataset.compression === undefined && store.readChunksInto && store.readsChunksInto?.(job.dataset)) {
-    return readInBatches(store, job, chunks, worker, options);
+  if (job.kind === 'read' && job.dataset.compression === undefined) {
+    if (store.readChunkNow) return readInOnePass(store, job, chunks, worker, options);
+    if (store.readChunksInto && store.readsChunksInto?.(job.dataset)) return readInBatches(store, job, chunks, worker, options);
   }
   return runTasks(chunks, async (index) => ({ worker, ...(await executeChunk(env, job, index)) }), options);
 }
@@ -141,7 +139,7 @@ function readInOnePass(
   const outStrides = cStrides(selectionShape(selection));
   let bytes = 0;
   for (const chunk of chunks) {
-    if (signal?.aborted) throw new AbortError('operation aborted', { cause: signal.reason });
+    stopIfAborted(signal);
     const startMs = performance.now();
     const bytesRead = readPartNow(store, dataset, selection, out, outStrides, chunk);
     const endMs = performance.now();
@@ -149,8 +147,13 @@ function readInOnePass(
     bytes += bytesRead;
     onProgress?.({ done: records.length, total: chunks.length, bytes });
   }
-  if (signal?.aborted) throw new AbortError('operation aborted', { cause: signal.reason });
+  stopIfAborted(signal);
   return { wallMs: performance.now() - t0, records };
+}
+
+/** Throws `AbortError` when `signal` was aborted (between the chunks of a read on this thread). */
+function stopIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError('operation aborted', { cause: signal.reason });
 }
 
 /** `runChunks` for a read in batches: a record per chunk, progress and abort between batches. */
@@ -161,10 +164,7 @@ async function readInBatches(
   const t0 = performance.now();
   const records: TaskRecord[] = [];
   let bytes = 0;
-  const stopIfAborted = () => {
-    if (signal?.aborted) throw new AbortError('operation aborted', { cause: signal.reason });
-  };
-  stopIfAborted();
+  stopIfAborted(signal);
   await readPartsBatched(store, job.dataset, job.selection, job.out, chunks, (done) => {
     for (const { at, stats, startMs, endMs } of done) {
       records.push({
@@ -174,7 +174,7 @@ async function readInBatches(
       bytes += stats.bytesRead;
     }
     onProgress?.({ done: records.length, total: chunks.length, bytes });
-    stopIfAborted();
+    stopIfAborted(signal);
   });
   return { wallMs: performance.now() - t0, records };
 }

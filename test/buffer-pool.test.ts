@@ -5,10 +5,10 @@
  */
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { PER_SIZE, POOL_BYTES } from '../src/buffer-pool.js';
+
 type Pool = typeof import('../src/buffer-pool.js');
 const MiB = 2 ** 20;
-/** The pool's bound in bytes (src/buffer-pool.ts, POOL_BYTES). */
-const POOL_BYTES = 64 * MiB;
 
 /** Takes every spare buffer of `bytes` there is, and counts them. */
 function drain(pool: Pool, bytes: number): ArrayBuffer[] {
@@ -46,8 +46,9 @@ describe('buffer pool', () => {
   });
 
   it('moves on to a new chunk size: buffers of the size used least recently make room', () => {
-    // 64 buffers of 1 MiB (C=64 float32 chunks) fill the pool.
-    for (let i = 0; i < 64; i++) pool.giveBack(new Uint8Array(MiB));
+    // Buffers of 1 MiB (C=64 float32 chunks) fill the pool.
+    const ones = POOL_BYTES / MiB;
+    for (let i = 0; i < ones; i++) pool.giveBack(new Uint8Array(MiB));
     // Then 8 MiB chunks (C=128): each one given back is kept, in place of eight 1 MiB ones.
     const large = Array.from({ length: 3 }, () => new ArrayBuffer(8 * MiB));
     for (const buffer of large) pool.giveBack(new Uint8Array(buffer));
@@ -55,7 +56,7 @@ describe('buffer pool', () => {
     // (Compared by identity: a failing toEqual would print megabytes.)
     expect(drained.length).toBe(3);
     expect(drained.every((buffer, i) => buffer === large[2 - i])).toBe(true);
-    expect(drain(pool, MiB)).toHaveLength(64 - 3 * 8);
+    expect(drain(pool, MiB)).toHaveLength(ones - 3 * 8);
   });
 
   it('drops the size used least recently first, and never a buffer of the size given back', () => {
@@ -76,11 +77,11 @@ describe('buffer pool', () => {
   it('holds no more bytes than its bound, and nothing larger than the bound', () => {
     pool.giveBack(new Uint8Array(POOL_BYTES + 1));
     expect(pool.takeBuffer(POOL_BYTES + 1)).toBeUndefined();
-    // One size alone: as many as fit (a size never evicts its own buffers), at most 64 of them.
+    // One size alone: as many as fit (a size never evicts its own buffers), at most PER_SIZE of them.
     for (let i = 0; i < 10; i++) pool.giveBack(new Uint8Array(24 * MiB));
     expect(drain(pool, 24 * MiB)).toHaveLength(2);
-    for (let i = 0; i < 100; i++) pool.giveBack(new Uint8Array(4096));
-    expect(drain(pool, 4096)).toHaveLength(64);
+    for (let i = 0; i < PER_SIZE + 36; i++) pool.giveBack(new Uint8Array(4096));
+    expect(drain(pool, 4096)).toHaveLength(PER_SIZE);
     // Mixed sizes given back in turn: what is kept never exceeds the bound.
     const sizes = [3 * MiB, 5 * MiB, 7 * MiB];
     for (let i = 0; i < 60; i++) pool.giveBack(new Uint8Array(sizes[i % 3]));
