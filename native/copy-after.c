@@ -30,6 +30,7 @@ struct dosna_copy_after {
   size_t src_length;
   double *plan;
   bool empty; /* the plan copies nothing */
+  int flags;  /* the plan's flags */
   bool copied;
 };
 
@@ -69,7 +70,7 @@ dosna_copy_after *dosna_copy_after_arg(napi_env env, napi_value object, const ch
     return NULL;
   }
   then->bytes = (uint64_t)bytes;
-  const char *plan_fault = dosna_plan_check((const double *)plan_bytes, plan_length, then->dst_length, then->src_length, &then->empty);
+  const char *plan_fault = dosna_plan_check((const double *)plan_bytes, plan_length, then->dst_length, then->src_length, &then->empty, &then->flags);
   then->plan = malloc(plan_length ? plan_length : 1);
   then->checks = calloc(length / 2 + 1, sizeof(byte_check));
   if (plan_fault || !then->plan || !then->checks) {
@@ -102,7 +103,7 @@ void dosna_copy_after_read(dosna_copy_after *then, uint64_t bytes_read) {
   for (size_t c = 0; c < then->check_count; c++) {
     if (memcmp(then->checks[c].view, then->checks[c].expected, then->checks[c].length) != 0) return;
   }
-  if (!then->empty) dosna_plan_run(then->dst, then->dst_length, then->src, then->src_length, then->plan);
+  if (!then->empty) dosna_plan_run(then->dst, then->dst_length, then->src, then->src_length, then->plan, then->flags);
   then->copied = true;
 }
 

@@ -17,11 +17,12 @@ int dosna_bytes_of(napi_env env, napi_value value, uint8_t **data, size_t *lengt
 
 /*
  * A row-copy plan (strided.c's layout) checked against the arrays' byte lengths: NULL when every
- * row lies inside both (*empty when there is nothing to copy), else why not. dosna_plan_run then
- * copies on any thread.
+ * row lies inside both (*empty when there is nothing to copy) and its flags are known (*flags),
+ * else why not. dosna_plan_run then copies on any thread.
  */
-const char *dosna_plan_check(const double *plan, size_t planLength, size_t dstLength, size_t srcLength, bool *empty);
-void dosna_plan_run(uint8_t *dst, size_t dstLength, const uint8_t *src, size_t srcLength, const double *plan);
+#define PLAN_COLD_DESTINATION 1
+const char *dosna_plan_check(const double *plan, size_t planLength, size_t dstLength, size_t srcLength, bool *empty, int *flags);
+void dosna_plan_run(uint8_t *dst, size_t dstLength, const uint8_t *src, size_t srcLength, const double *plan, int flags);
 
 /* A copy to make after a read if it went as expected (copy-after.c). */
 typedef struct dosna_copy_after dosna_copy_after;

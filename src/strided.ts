@@ -168,14 +168,29 @@ function copyShortRuns(
  */
 const NATIVE_MIN_BYTES = 1024;
 const MAX_NATIVE_AXES = 64;
-/** The native copy's plan, reused: [outer axes, row bytes, dst byte, src byte, shape, dst steps, src steps]. */
-const nativePlan = new Float64Array(4 + 3 * MAX_NATIVE_AXES);
+/** The native copy's plan, reused: [outer axes, row bytes, dst byte, src byte, shape, dst steps, src steps, flags]. */
+const nativePlan = new Float64Array(5 + 3 * MAX_NATIVE_AXES);
+/** The plan's flag for a destination the caches do not hold (native/strided.c streams large copies into it). */
+const PLAN_COLD_DESTINATION = 1;
+
+/** The memory of new results, not yet in any cache (see `markCold`). */
+const coldBuffers = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Marks `array` as just allocated, so the native copy may write large copies into it with
+ * streaming stores, past the caches (native/strided.c: 40-60% faster into memory the caches do
+ * not hold, ~20% slower into memory they do). For a `get`'s new result; an array the caller
+ * passes in (`out`) may well be cached.
+ */
+export function markCold(array: TypedArray): void {
+  coldBuffers.add(array.buffer);
+}
 
 /** Contiguous rows through the native module (one call for the whole block); false if unavailable. */
 function copyRowsNatively(shape: readonly number[], ds: readonly number[], ss: readonly number[], dOffset: number, sOffset: number, d: TypedArray, s: TypedArray): boolean {
   const native = nativeModule();
   if (native === undefined || !worthNativeCopy(shape, d.BYTES_PER_ELEMENT)) return false;
-  return native.copyRows(d, s, fillPlan(nativePlan, shape, ds, ss, dOffset, sOffset, d.BYTES_PER_ELEMENT));
+  return native.copyRows(d, s, fillPlan(nativePlan, shape, ds, ss, dOffset, sOffset, d));
 }
 
 /** Whether rows of this (coalesced) shape go through the native copy. */
@@ -187,9 +202,10 @@ function worthNativeCopy(shape: readonly number[], bpe: number): boolean {
   return bytes >= NATIVE_MIN_BYTES;
 }
 
-/** Writes the native copy's plan for contiguous rows of `shape` into `plan` (see native/strided.c). */
-function fillPlan(plan: Float64Array, shape: readonly number[], ds: readonly number[], ss: readonly number[], dOffset: number, sOffset: number, bpe: number): Float64Array {
+/** Writes the native copy's plan for contiguous rows of `shape` into `plan` (see native/strided.c), to copy into `d`. */
+function fillPlan(plan: Float64Array, shape: readonly number[], ds: readonly number[], ss: readonly number[], dOffset: number, sOffset: number, d: TypedArray): Float64Array {
   const outer = shape.length - 1;
+  const bpe = d.BYTES_PER_ELEMENT;
   plan[0] = outer;
   plan[1] = shape[outer] * bpe;
   plan[2] = dOffset * bpe;
@@ -199,6 +215,7 @@ function fillPlan(plan: Float64Array, shape: readonly number[], ds: readonly num
     plan[4 + outer + axis] = ds[axis] * bpe;
     plan[4 + 2 * outer + axis] = ss[axis] * bpe;
   }
+  plan[4 + 3 * outer] = coldBuffers.has(d.buffer) ? PLAN_COLD_DESTINATION : 0;
   return plan;
 }
 
@@ -214,9 +231,8 @@ export function nativeCopyPlan(dst: StridedView, src: StridedView): Float64Array
   const [ds, ss] = strides;
   const inner = shape.length - 1;
   if (shape.length === 0 || shape.some((n) => n === 0) || ds[inner] !== 1 || ss[inner] !== 1) return undefined;
-  const bpe = dst.data.BYTES_PER_ELEMENT;
-  if (!worthNativeCopy(shape, bpe)) return undefined;
-  return fillPlan(new Float64Array(3 * shape.length + 1), shape, ds, ss, dst.offset, src.offset, bpe);
+  if (!worthNativeCopy(shape, dst.data.BYTES_PER_ELEMENT)) return undefined;
+  return fillPlan(new Float64Array(3 * shape.length + 2), shape, ds, ss, dst.offset, src.offset, dst.data);
 }
 
 /** Whether either array lives in shared memory (a SharedArrayBuffer). */
@@ -238,6 +254,7 @@ export function copyRun(dst: TypedArray, dstStart: number, src: TypedArray, srcS
     plan[1] = count * bpe;
     plan[2] = dstStart * bpe;
     plan[3] = srcStart * bpe;
+    plan[4] = 0; // flags: none
     native.copyRows(dst, src, plan);
     return;
   }

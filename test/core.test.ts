@@ -4,7 +4,7 @@ import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { reflectIndex, paddedAxis, gatherPadded } from '../src/halo.js';
 import { normalizeIndex, sliceIndices, Slice } from '../src/slicing.js';
-import { copyRun, copyStrided, fillArray, fillStrided } from '../src/strided.js';
+import { copyRun, copyStrided, fillArray, fillStrided, markCold } from '../src/strided.js';
 import { nativeModule, nativeStatus, setNativeEnabled } from '../src/native.js';
 import { allocate, fromNumpyTypeString, toNumpyTypeString, castScalar, viewAs } from '../src/dtypes.js';
 import { KeyedMutex, runTasks } from '../src/concurrency.js';
@@ -284,35 +284,55 @@ describe.each(['native', 'JavaScript'] as const)('strided copies (%s)', (path) =
     }
   });
 
-  it('copy rows into a destination of 32 MiB or more (streamed past the caches where the machine can), at every alignment and at its end', () => {
-    // native/strided.c streams rows of 512 bytes or more into destinations this large: 16-byte
-    // blocks after an unaligned head, ordinary copies for the tail. Every split is checked, and
-    // that no byte around a row changes.
-    const big = new Uint8Array(32 * 2 ** 20 + 64);
+  it('copy rows into a destination of 32 MiB or more, or a new result of 4 MiB or more (streamed past the caches where the machine can), at every alignment and at its end', () => {
+    // native/strided.c streams the whole 64-byte lines of rows of 128 bytes or more into such
+    // destinations (ordinary stores for a partial first and last line), judging rows placed alike
+    // once and rows placed at varying offsets one by one. Every split is checked, and that no
+    // byte around a row changes.
     const src = Uint8Array.from({ length: 8192 }, (_, i) => (i * 131 + 7) % 251);
-    for (const row of [511, 512, 513, 527, 576, 1000, 2049]) {
-      for (const dstShift of [0, 1, 5, 15, 16, 17]) {
-        for (const srcShift of [0, 3]) {
-          // Three rows 4099 bytes apart, the last ending at the destination's very end.
-          const dstOffset = big.length - row - 2 * 4099 - dstShift;
-          big.fill(0xee, dstOffset - 32, big.length);
-          copyStrided({ data: big, offset: dstOffset, shape: [3, row], strides: [4099, 1] }, { data: src, offset: srcShift, shape: [3, row], strides: [row + 9, 1] });
-          for (let r = 0; r < 3; r++) {
-            const at = dstOffset + r * 4099;
-            expect(big.subarray(at, at + row), `row ${row}, shifts ${dstShift}/${srcShift}`).toEqual(src.subarray(srcShift + r * (row + 9), srcShift + r * (row + 9) + row));
-            expect(big[at - 1], 'the byte before a row').toBe(0xee);
-            if (r < 2) expect(big[at + row], 'the byte after a row').toBe(0xee);
+    const check = (big: Uint8Array, rowStep: number, label: string) => {
+      for (const row of [127, 128, 129, 191, 192, 255, 256, 257, 320, 511, 512, 513, 1000, 2049]) {
+        for (const dstShift of [0, 1, 5, 15, 16, 17, 31, 48, 63, 64]) {
+          for (const srcShift of [0, 3]) {
+            // Three rows `rowStep` bytes apart, the last ending at the destination's very end.
+            const dstOffset = big.length - row - 2 * rowStep - dstShift;
+            big.fill(0xee, dstOffset - 64, big.length);
+            copyStrided({ data: big, offset: dstOffset, shape: [3, row], strides: [rowStep, 1] }, { data: src, offset: srcShift, shape: [3, row], strides: [row + 9, 1] });
+            for (let r = 0; r < 3; r++) {
+              const at = dstOffset + r * rowStep;
+              const what = `${label}: row ${row} every ${rowStep}, shifts ${dstShift}/${srcShift}`;
+              expect(big.subarray(at, at + row), what).toEqual(src.subarray(srcShift + r * (row + 9), srcShift + r * (row + 9) + row));
+              expect(big[at - 1], `the byte before a row, ${what}`).toBe(0xee);
+              if (r < 2) expect(big[at + row], `the byte after a row, ${what}`).toBe(0xee);
+            }
           }
-          expect(big[dstOffset - 1]).toBe(0xee);
         }
       }
-    }
+    };
+    const big = new Uint8Array(32 * 2 ** 20 + 64);
+    check(big, 4099, '32 MiB'); // rows at varying offsets within a line
+    check(big, 4096, '32 MiB'); // rows placed alike
+    // A new result (as get marks it) from 4 MiB: the same at every alignment.
+    const result = new Uint8Array(4 * 2 ** 20 + 64);
+    markCold(result);
+    check(result, 4099, 'new result');
+    check(result, 4096, 'new result');
     if (path === 'JavaScript') return;
     // The same buffer on both sides (overlapping rows): memmove's rules, never streamed.
     const shared = new Uint8Array(32 * 2 ** 20);
     shared.set(src.subarray(0, 4096), 1000);
     copyStrided({ data: shared, offset: 1100, shape: [1, 4000], strides: [0, 1] }, { data: shared, offset: 1000, shape: [1, 4000], strides: [0, 1] });
     expect(shared.subarray(1100, 5100)).toEqual(src.subarray(0, 4000));
+    shared.set(src.subarray(0, 4096), 1000);
+    copyStrided({ data: shared, offset: 900, shape: [2, 2000], strides: [2000, 1] }, { data: shared, offset: 1000, shape: [2, 2000], strides: [2000, 1] });
+    expect(shared.subarray(900, 4900)).toEqual(src.subarray(0, 4000));
+    // A plan's flags are checked like the rest of it: an unknown one is refused before anything moves.
+    const dst = new Uint8Array(4096).fill(1);
+    // One outer axis of 2 rows of 8 bytes, steps 16, then the flags.
+    expect(() => nativeModule()!.copyRows(dst, src, Float64Array.of(1, 8, 0, 0, 2, 16, 16, 2))).toThrow(/unknown flags/);
+    expect(dst.every((v) => v === 1)).toBe(true);
+    expect(nativeModule()!.copyRows(dst, src, Float64Array.of(1, 8, 0, 0, 2, 16, 16, 1))).toBe(true);
+    expect(dst.subarray(16, 24)).toEqual(src.subarray(16, 24));
   });
 
   it('copy 5-d blocks whose axes do not merge, with reversed axes (the word copy with more than two outer axes)', () => {
