@@ -253,7 +253,8 @@ zarr-python writing and reading its own format 2 folder: shown for comparison, n
 Ratio = dosna's MB/s over the best peer's (above 1: dosna is faster).${numpy ? ` For scale: numpy copies the cube (a new array) in ${fmt(numpy.ms.copy, 1)} ms (${fmt(mbps(numpy.bytes, numpy.ms.copy), 0)} MB/s), into a reused one in ${fmt(numpy.ms.copyInto, 1)} ms.` : ''}
 
 The copy under a read: gathering the cube's chunks (separate arrays in memory, no store) into one reused array, by the strided
-copy \`get\` uses (dosna's native module: one C call per chunk, a \`memmove\` per row), by the JavaScript word loop it falls back to
+copy \`get\` uses (dosna's native module: one C call per chunk, a \`memmove\` per row, or streaming stores for the whole cache lines of
+rows of 128 bytes or more into an array this large, 64 MiB), by the JavaScript word loop it falls back to
 where the module is not built (\`DOSNA_NATIVE=0\`), and by numpy (\`out[sl] = chunk\`, a C loop per row), same run, ms:
 ${io.filter((r) => r.gatherFloor !== undefined).map((r) => `C=${r.C} (${r.engine}): ${r.nativeCopy ? 'native' : 'native (not built, so JavaScript)'} ${fmt(r.gatherFloor, 1)}, JavaScript ${fmt(r.gatherFloorJs, 1)}, numpy ${fmt(numpy?.ms[`gather${r.C}`], 1)}`).join('; ') || 'not measured (ram not selected)'}.
 
