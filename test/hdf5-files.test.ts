@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generationOf, readFileOfSize, readPartOfSize, readTemplatedParts, readTemplatedVersion, statGenerations, writeFileParts } from '../src/backends/hdf5/files.js';
+import { generationOf, readFileOfSize, readPartOfSize, readTemplatedParts, readTemplatedVersion, statGeneration, statGenerations, writeFileParts } from '../src/backends/hdf5/files.js';
 import { nativeModule, setNativeEnabled } from '../src/native.js';
 
 let tmp: string;
@@ -49,6 +49,10 @@ for (const mode of ['native', 'node'] as const) {
       expect(statGenerations([b])[0]).not.toBe(before);
       expect(statGenerations([])).toEqual([]);
       expect(() => statGenerations([a, path.join(tmp, 'x'.repeat(300))])).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+      // One file's (a dataset's metadata file, at every operation): the same answers.
+      expect([statGeneration(a), statGeneration(missing), statGeneration(throughFile)]).toEqual([generationOf(fs.statSync(a, { bigint: true })), null, null]);
+      expect(statGeneration(b)).toBe(statGenerations([b])[0]);
+      expect(() => statGeneration(path.join(tmp, 'x'.repeat(300)))).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
     });
 
     it('writes the parts in order, stamps a time later than any before and gives the generation of the file written', async () => {

@@ -429,8 +429,14 @@ export function generationOf(stats: fs.BigIntStats): Generation {
   return `${stats.ino}:${stats.mtimeNs}`;
 }
 
-/** The generation of the file at `file`, or `null` when there is none. */
+/**
+ * The generation of the file at `file`, or `null` when there is none: through the native module
+ * when it is built (a dataset's metadata file is checked at every operation, and Node's bigint
+ * stat costs about twice the system call, see native/file-io.c).
+ */
 export function statGeneration(file: string): Generation | null {
+  const native = nativeModule();
+  if (native) return native.statGenerations([file])[0];
   try {
     return generationOf(fs.statSync(file, { bigint: true }));
   } catch (error) {
