@@ -180,10 +180,15 @@ const coldBuffers = new WeakSet<ArrayBufferLike>();
  * Marks `array` as just allocated, so the native copy may write large copies into it with
  * streaming stores, past the caches (native/strided.c: 40-60% faster into memory the caches do
  * not hold, ~20% slower into memory they do). For a `get`'s new result; an array the caller
- * passes in (`out`) may well be cached.
+ * passes in (`out`) may well be cached, even one that was such a result (`markWarm`).
  */
 export function markCold(array: TypedArray): void {
   coldBuffers.add(array.buffer);
+}
+
+/** Forgets that `array` was new (see `markCold`): the caller has it now, and may have it in the caches. */
+export function markWarm(array: TypedArray): void {
+  coldBuffers.delete(array.buffer);
 }
 
 /** Contiguous rows through the native module (one call for the whole block); false if unavailable. */

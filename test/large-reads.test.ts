@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
+import { nativeCopyPlan } from '../src/strided.js';
 import { indexCube } from './support/data.js';
 import { hdf5TestFolder } from './support/hdf5-folder.js';
 
@@ -57,4 +58,29 @@ describe.each([
       await con.disconnect();
     }
   }, 120_000);
+});
+
+describe('which destinations the native copy may stream into', () => {
+  /** The flags element of the native copy's plan for copying a 64 KiB block into `dst` (last in the plan). */
+  const flagsFor = (dst: Float32Array) => {
+    const plan = nativeCopyPlan({ data: dst, offset: 0, shape: [64, 256], strides: [256, 1] }, { data: new Float32Array(64 * 256), offset: 0, shape: [64, 256], strides: [256, 1] });
+    expect(plan, 'the native module is built (npm install builds it)').toBeDefined();
+    return plan![plan!.length - 1];
+  };
+
+  it('marks a new get result, and forgets it once the result is passed back as out', async () => {
+    const con = dn.connection('large-reads-marks', { backend: 'ram' });
+    await con.connect();
+    try {
+      const ds = await con.createDataset('cube', { shape: [n, n, n], dtype: 'float32', chunkSize: [64, 64, 64] });
+      await ds.load(cube);
+      const result = (await ds.get()).data as Float32Array;
+      expect(flagsFor(result), 'a new result').toBe(1);
+      expect(flagsFor(new Float32Array(n ** 3)), 'an array of the caller').toBe(0);
+      expectCells(await ds.get(undefined, { out: result }), [range(0, n), range(0, n), range(0, n)], 'the cube into the earlier result');
+      expect(flagsFor(result), 'the earlier result, passed back as out').toBe(0);
+    } finally {
+      await con.disconnect();
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { DTypeError, ShapeError } from '../errors.js';
 import { ndarray, type NdArray } from '../ndarray.js';
 import { chunkPart, cStrides, formatShape, product, selectionShape, squeezedShape, touchedChunks, type Selection } from '../slicing.js';
 import type { ChunkIndex, DatasetMeta } from '../store.js';
-import { markCold } from '../strided.js';
+import { markCold, markWarm } from '../strided.js';
 import { broadcastTo, toStridedView, type Value } from '../values.js';
 
 /** Chunks read through the cache at once by one `get` (bounds the memory a strided read takes). */
@@ -36,7 +36,9 @@ export async function readSelection(
   }
   const out = into ?? session.allocate(meta.dtype, length, meta);
   // A new result is in no cache yet: large copies into it may bypass the caches (native/strided.c).
+  // An array passed in may be cached, even an earlier result passed back.
   if (into === undefined) markCold(out);
+  else markWarm(into);
   let misses = chunks ?? touchedChunks(sel, meta.chunkSize);
   const cache = connection.cache;
   // Short rows of a chunk mean reading it whole anyway: then keep it (see readsThrough).
