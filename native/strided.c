@@ -188,15 +188,13 @@ void dosna_plan_run(uint8_t *dst, size_t dstLength, const uint8_t *src, size_t s
   const double *shape = plan + 4, *dstSteps = shape + axes, *srcSteps = dstSteps + axes;
   uint8_t *d = dst + dst0;
   const uint8_t *s = src + src0;
-  int streaming = 0;
 #ifdef DOSNA_STREAMING
-  /* Distinct memory only: streamed rows are copied front to back, which memmove's overlap rule does not allow in general. */
   bool cold = dstLength >= STREAM_MIN_DST_BYTES || ((flags & PLAN_COLD_DESTINATION) && dstLength >= STREAM_MIN_COLD_BYTES);
   enum row_stores stores = ORDINARY;
+  /* Distinct memory only: streamed rows are copied front to back, which memmove's overlap rule does not allow in general. */
   if (cold && axes > 0 && row >= STREAM_MIN_ROW_BYTES && (dst + dstLength <= src || src + srcLength <= dst)) stores = row_stores(d, row, axes, dstSteps);
-  streaming = stores != ORDINARY;
 #else
-  (void)flags;
+  (void)dstLength, (void)srcLength, (void)flags; /* only the streaming decision needs them */
 #endif
   if (axes == 0) {
     memmove(d, s, (size_t)row);
@@ -242,8 +240,6 @@ void dosna_plan_run(uint8_t *dst, size_t dstLength, const uint8_t *src, size_t s
   }
 #ifdef DOSNA_STREAMING
   /* Streamed lines are visible to other threads (a worker reading the result) once fenced. */
-  if (streaming) _mm_sfence();
-#else
-  (void)streaming;
+  if (stores != ORDINARY) _mm_sfence();
 #endif
 }
