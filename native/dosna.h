@@ -47,6 +47,4 @@ napi_value dosna_read_file_ranges(napi_env env, napi_callback_info info);
 napi_value dosna_write_new_file(napi_env env, napi_callback_info info);
 napi_value dosna_stat_generations(napi_env env, napi_callback_info info);
 napi_value dosna_read_files(napi_env env, napi_callback_info info);
-napi_value dosna_line_aligned_buffer(napi_env env, napi_callback_info info);
-napi_value dosna_line_aligned_stats(napi_env env, napi_callback_info info);
 #endif

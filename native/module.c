@@ -1,4 +1,4 @@
-/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c, exchange.c, shared-pool.c, file-io.c (with copy-after.c) and aligned-buffer.c. */
+/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c, exchange.c, shared-pool.c and file-io.c (with copy-after.c). */
 #include <stdlib.h>
 #include <string.h>
 #include "dosna.h"
@@ -40,7 +40,5 @@ NAPI_MODULE_INIT() {
   define(env, exports, "writeNewFile", dosna_write_new_file);
   define(env, exports, "statGenerations", dosna_stat_generations);
   define(env, exports, "readFiles", dosna_read_files);
-  define(env, exports, "lineAlignedBuffer", dosna_line_aligned_buffer);
-  define(env, exports, "lineAlignedStats", dosna_line_aligned_stats);
   return exports;
 }

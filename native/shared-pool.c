@@ -6,7 +6,7 @@
  * Node-API cannot make a SharedArrayBuffer over memory of ours (a Node without
  * node_api_create_external_sharedarraybuffer).
  * When V8 frees the buffer (its last holder, in any thread, is gone), the block goes back to
- * the pool (block-pool.c), up to 256 MiB in all; beyond that it is freed.
+ * the pool, up to POOL_MAX_BYTES in all; beyond that it is freed.
  * sharedPoolStats() -> { pooledBytes, reused, made } for tests and the benchmarks.
  */
 #define _GNU_SOURCE
@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "block-pool.h"
 #include "dosna.h"
 
 /* Looked up at run time: the headers this module is built against may predate it. */
@@ -25,7 +24,17 @@ typedef napi_status (*create_external_sab)(napi_env env, void *data, size_t byte
                                            void *finalize_hint, napi_value *result);
 
 /* Free memory the pool keeps at most (as malloc's trim threshold, src/malloc-policy.ts). */
-static dosna_block_pool pool = DOSNA_BLOCK_POOL((size_t)256 << 20);
+#define POOL_MAX_BYTES ((size_t)256 << 20)
+/* Distinct block sizes kept (a process uses a few chunk sizes). */
+#define POOL_SIZES 16
+
+struct free_block { struct free_block *next; };
+struct size_class { size_t bytes; size_t count; struct free_block *head; };
+
+static struct size_class classes[POOL_SIZES];
+static size_t pooled_bytes;
+static uint64_t reused_count, made_count;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static create_external_sab create_fn;
 static pthread_once_t create_once = PTHREAD_ONCE_INIT;
@@ -39,9 +48,79 @@ static create_external_sab lookup(void) {
   return create_fn;
 }
 
-/* V8's deleter for a buffer's memory: runs on whichever thread drops the last reference. */
+/* A pooled block of exactly `bytes`, or NULL. */
+static void *take(size_t bytes) {
+  void *block = NULL;
+  pthread_mutex_lock(&pool_lock);
+  for (int i = 0; i < POOL_SIZES; i++) {
+    if (classes[i].bytes == bytes && classes[i].head) {
+      struct free_block *b = classes[i].head;
+      classes[i].head = b->next;
+      classes[i].count--;
+      pooled_bytes -= bytes;
+      reused_count++;
+      block = b;
+      break;
+    }
+  }
+  if (!block) made_count++;
+  pthread_mutex_unlock(&pool_lock);
+  return block;
+}
+
+/* Frees one block of the class holding the most free bytes other than `keep`; false if none. */
+static bool evict_other(int keep) {
+  int victim = -1;
+  for (int i = 0; i < POOL_SIZES; i++) {
+    if (i != keep && classes[i].head && (victim < 0 || classes[i].count * classes[i].bytes > classes[victim].count * classes[victim].bytes)) victim = i;
+  }
+  if (victim < 0) return false;
+  struct free_block *b = classes[victim].head;
+  classes[victim].head = b->next;
+  classes[victim].count--;
+  pooled_bytes -= classes[victim].bytes;
+  free(b);
+  return true;
+}
+
+/*
+ * V8's deleter for a buffer's memory: runs on whichever thread drops the last reference. The
+ * newest sizes win: blocks of sizes a process no longer uses are freed to make room.
+ */
 static void give_back(void *data, void *hint) {
-  dosna_pool_give_back(&pool, data, (size_t)(uintptr_t)hint);
+  size_t bytes = (size_t)(uintptr_t)hint;
+  bool kept = false;
+  pthread_mutex_lock(&pool_lock);
+  if (bytes <= POOL_MAX_BYTES) {
+    int slot = -1;
+    for (int i = 0; i < POOL_SIZES && slot < 0; i++) if (classes[i].bytes == bytes) slot = i;
+    for (int i = 0; i < POOL_SIZES && slot < 0; i++) if (classes[i].head == NULL) slot = i;
+    if (slot < 0) {
+      /* Every class holds blocks of another size: empty the fullest for this one. */
+      int fullest = 0;
+      for (int i = 1; i < POOL_SIZES; i++) if (classes[i].count * classes[i].bytes > classes[fullest].count * classes[fullest].bytes) fullest = i;
+      for (struct free_block *b = classes[fullest].head, *next; b; b = next) {
+        next = b->next;
+        free(b);
+      }
+      pooled_bytes -= classes[fullest].count * classes[fullest].bytes;
+      classes[fullest].head = NULL;
+      classes[fullest].count = 0;
+      slot = fullest;
+    }
+    while (pooled_bytes + bytes > POOL_MAX_BYTES && evict_other(slot)) {}
+    if (pooled_bytes + bytes <= POOL_MAX_BYTES) {
+      struct free_block *b = data;
+      if (classes[slot].bytes != bytes) { classes[slot].bytes = bytes; classes[slot].count = 0; }
+      b->next = classes[slot].head;
+      classes[slot].head = b;
+      classes[slot].count++;
+      pooled_bytes += bytes;
+      kept = true;
+    }
+  }
+  pthread_mutex_unlock(&pool_lock);
+  if (!kept) free(data);
 }
 
 napi_value dosna_recycled_shared_buffer(napi_env env, napi_callback_info info) {
@@ -51,7 +130,7 @@ napi_value dosna_recycled_shared_buffer(napi_env env, napi_callback_info info) {
   int64_t length = 0;
   bool zeroed = true;
   if (argc < 2 || napi_get_value_int64(env, argv[0], &length) != napi_ok || napi_get_value_bool(env, argv[1], &zeroed) != napi_ok
-      || length < (int64_t)sizeof(struct dosna_free_block) || (uint64_t)length > SIZE_MAX / 2) {
+      || length < (int64_t)sizeof(struct free_block) || (uint64_t)length > SIZE_MAX / 2) {
     return dosna_fail(env, "recycledSharedBuffer(byteLength, zeroed): a byte count of at least 8, and a boolean");
   }
   napi_value result;
@@ -61,7 +140,7 @@ napi_value dosna_recycled_shared_buffer(napi_env env, napi_callback_info info) {
     return result;
   }
   size_t bytes = (size_t)length;
-  void *block = dosna_pool_take(&pool, bytes);
+  void *block = take(bytes);
   if (block) {
     if (zeroed) memset(block, 0, bytes);
   } else {
@@ -78,8 +157,9 @@ napi_value dosna_recycled_shared_buffer(napi_env env, napi_callback_info info) {
 
 napi_value dosna_shared_pool_stats(napi_env env, napi_callback_info info) {
   (void)info;
-  double pooled, reused, made;
-  dosna_pool_stats(&pool, &pooled, &reused, &made);
+  pthread_mutex_lock(&pool_lock);
+  double pooled = (double)pooled_bytes, reused = (double)reused_count, made = (double)made_count;
+  pthread_mutex_unlock(&pool_lock);
   napi_value result, value;
   napi_create_object(env, &result);
   napi_create_double(env, pooled, &value);

@@ -41,11 +41,9 @@ export interface EngineSession {
    * `dataset` is the one the result will be read from, so the engine can tell where its read
    * will run. Not zeroed: a read writes every cell of its result (data or the fill value), and
    * zeroing a fresh result cost as much as the copy into it (profiled: a 8 MiB read of whole
-   * 64^3 chunks on ram, half its time in the zeroing allocation). `rowBytes`, the bytes of the
-   * result's last axis, lets a large one start on a cache line where that speeds its copies
-   * (src/result-memory.ts).
+   * 64^3 chunks on ram, half its time in the zeroing allocation).
    */
-  allocate(dtype: DType, length: number, dataset?: DatasetMeta, rowBytes?: number): TypedArray;
+  allocate(dtype: DType, length: number, dataset?: DatasetMeta): TypedArray;
   /** Runs a job over chunks; rejects with the first task's error after running tasks settle. */
   run(job: ChunkJob, chunks: readonly ChunkIndex[], options: RunOptions): Promise<RunReport>;
   close(): Promise<void>;

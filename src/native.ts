@@ -59,14 +59,6 @@ export interface NativeModule {
    * file (native/file-io.c).
    */
   readFiles(paths: readonly string[], runsPerFile: Uint32Array, positions: Float64Array, counts: Uint32Array, views: readonly ArrayBufferView[], outcome: Float64Array): void;
-  /**
-   * An ArrayBuffer of `byteLength` bytes (not zeroed) whose memory starts on a 64-byte line
-   * (native/aligned-buffer.c); undefined where this runtime takes no external buffers, or while
-   * those made and not yet freed hold the module's cap.
-   */
-  lineAlignedBuffer(byteLength: number): ArrayBuffer | undefined;
-  /** The bytes of line-aligned buffers not yet freed, and how many were made. */
-  lineAlignedStats(): { readonly outstandingBytes: number; readonly made: number };
 }
 
 /**
@@ -124,7 +116,7 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'statGenerations', 'readFiles', 'lineAlignedBuffer', 'lineAlignedStats'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'statGenerations', 'readFiles'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
       return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module, process.env) } };
     } catch (error) {

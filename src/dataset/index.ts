@@ -103,13 +103,6 @@ export class Dataset {
    * elements. Reading many slices into one reused array saves allocating (and page-faulting)
    * a fresh one each time. If the read fails (a corrupt chunk, a lost connection), `out` may
    * hold part of the selection.
-   *
-   * A new result of 4 MiB or more whose rows (its last axis) are a multiple of 64 bytes is an
-   * ArrayBuffer over memory of dosna's native module, starting on a cache line (its copy runs
-   * up to twice as fast). It is an ordinary ArrayBuffer of its own, except that Node refuses it
-   * in a `postMessage` or `structuredClone` transfer list (DataCloneError), as it does
-   * `Buffer.allocUnsafe`'s: post it without transferring (a copy), or read into an `out` of
-   * your own to transfer.
    */
   async get(index?: Index, options?: GetOptions): Promise<NdArray<TypedArray>> {
     const { out, dtype, signal } = checkOptions('get', options, ['out', 'dtype', 'signal']);

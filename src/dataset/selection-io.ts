@@ -5,13 +5,12 @@
 import { coversChunk, selectionView } from '../chunk-io.js';
 import { runTasks, summarize, type RunReport, type TaskRecord } from '../concurrency.js';
 import type { Connection } from '../connection.js';
-import { bytesPerElement, dtypeOfArray, type TypedArray } from '../dtypes.js';
+import { dtypeOfArray, type TypedArray } from '../dtypes.js';
 import { DTypeError, ShapeError } from '../errors.js';
 import { ndarray, type NdArray } from '../ndarray.js';
 import { chunkPart, cStrides, formatShape, product, selectionShape, squeezedShape, touchedChunks, type Selection } from '../slicing.js';
 import type { ChunkIndex, DatasetMeta } from '../store.js';
 import { markCold, markWarm } from '../strided.js';
-import { makeRoomForResult } from '../result-memory.js';
 import { broadcastTo, toStridedView, type Value } from '../values.js';
 
 /** Chunks read through the cache at once by one `get` (bounds the memory a strided read takes). */
@@ -35,9 +34,7 @@ export async function readSelection(
       throw new ShapeError(`out holds ${into.length} elements but the selection ${formatShape(squeezedShape(sel))} has ${length}`);
     }
   }
-  const rowBytes = (selectionShape(sel).at(-1) ?? 1) * bytesPerElement(meta.dtype);
-  if (into === undefined) await makeRoomForResult(length * bytesPerElement(meta.dtype), rowBytes);
-  const out = into ?? session.allocate(meta.dtype, length, meta, rowBytes);
+  const out = into ?? session.allocate(meta.dtype, length, meta);
   // A new result is in no cache yet: large copies into it may bypass the caches (native/strided.c).
   // An array passed in may be cached, even an earlier result passed back.
   if (into === undefined) markCold(out);

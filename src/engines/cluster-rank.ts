@@ -9,11 +9,11 @@ import { runChunks, writtenDataset } from '../chunk-ops.js';
 import { Communicator, type CommunicatorOptions } from '../cluster/communicator.js';
 import { detectRank, type RankInfo } from '../cluster/ranks.js';
 import { KeyedMutex, summarize } from '../concurrency.js';
+import { allocateUninitialized } from '../dtypes.js';
 import type { Engine, EngineSession } from '../engine.js';
 import { DosnaError, OptionError } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { reviveError, serializeError } from '../remote-error.js';
-import { allocateResult } from '../result-memory.js';
 import { concurrencyOption, DEFAULT_CONCURRENCY } from './cpu.js';
 
 /** One communicator per process, shared by its connections (collectives are ordered process-wide). */
@@ -94,7 +94,7 @@ export const engine: Engine = {
         if (first >= 0) throw reviveError(errors[first]!, `rank ${first}`);
         return payloads as T[];
       },
-      allocate: (dtype, length, _dataset, rowBytes) => allocateResult(dtype, length, rowBytes),
+      allocate: (dtype, length) => allocateUninitialized(dtype, length),
       async run(job, chunks, options) {
         const mine = options.collective ? chunks.filter((_, i) => i % size === rank) : chunks;
         const target = writtenDataset(job);

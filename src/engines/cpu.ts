@@ -4,10 +4,10 @@
  */
 import { runChunks, writtenDataset } from '../chunk-ops.js';
 import { KeyedMutex, summarize } from '../concurrency.js';
+import { allocateUninitialized } from '../dtypes.js';
 import type { Engine, EngineSession } from '../engine.js';
 import { OptionError } from '../errors.js';
 import { checkOptions } from '../options.js';
-import { allocateResult } from '../result-memory.js';
 
 /** Chunk tasks in flight at once by default: enough to hide remote latency, few enough to bound memory. */
 export const DEFAULT_CONCURRENCY = 8;
@@ -34,7 +34,7 @@ export const engine: Engine = {
       onRoot: (fn) => fn(),
       barrier: async () => {},
       allgather: async (value) => [value],
-      allocate: (dtype, length, _dataset, rowBytes) => allocateResult(dtype, length, rowBytes),
+      allocate: (dtype, length) => allocateUninitialized(dtype, length),
       async run(job, chunks, options) {
         const target = writtenDataset(job);
         const run = await runChunks(env, job, chunks, {

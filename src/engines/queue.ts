@@ -14,14 +14,13 @@ import { Redis } from 'ioredis';
 import { runChunks, type ChunkJob } from '../chunk-ops.js';
 import { decode, encode } from '../cluster/wire.js';
 import { KeyedMutex, summarize, type RunReport, type TaskRecord } from '../concurrency.js';
-import type { DType } from '../dtypes.js';
+import { allocateUninitialized } from '../dtypes.js';
 import type { Engine, EngineContext, EngineSession, RunOptions } from '../engine.js';
 import { AbortError, ConnectionError, DosnaError, OptionError } from '../errors.js';
 import { checkOptions } from '../options.js';
-import { allocateResult } from '../result-memory.js';
 import { reviveError, serializeError } from '../remote-error.js';
 import { shipKernel } from '../shipping.js';
-import type { ChunkIndex, DatasetMeta } from '../store.js';
+import type { ChunkIndex } from '../store.js';
 import { pingRedis } from '../queue/worker.js';
 import { cancelledKey, DEFAULT_QUEUE, DEFAULT_REDIS, publicSettings, type QueueResult, type QueueTask } from '../queue/protocol.js';
 import type { WorkerJob } from './worker-pool-worker.js';
@@ -80,7 +79,7 @@ class QueueSession implements EngineSession {
   onRoot<T>(fn: () => Promise<T>): Promise<T> { return fn(); }
   async barrier(): Promise<void> {}
   async allgather<T>(value: T): Promise<T[]> { return [value]; }
-  allocate(dtype: DType, length: number, _dataset?: DatasetMeta, rowBytes?: number) { return allocateResult(dtype, length, rowBytes); }
+  allocate(dtype: Parameters<typeof allocateUninitialized>[0], length: number) { return allocateUninitialized(dtype, length); }
 
   private async workerCount(): Promise<number> {
     try {

@@ -8,12 +8,11 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { chunkReads, runChunks, writtenDataset, type ChunkJob } from '../chunk-ops.js';
 import { KeyedMutex, runTasks, summarize, type RunReport } from '../concurrency.js';
-import { allocateSharedUninitialized, type DType, type TypedArray } from '../dtypes.js';
+import { allocateSharedUninitialized, allocateUninitialized, type TypedArray } from '../dtypes.js';
 import type { Engine, EngineContext, EngineSession } from '../engine.js';
 import { ConflictError, DosnaError, KernelError, OptionError } from '../errors.js';
 import { checkOptions } from '../options.js';
 import { reviveError } from '../remote-error.js';
-import { allocateResult } from '../result-memory.js';
 import { shipKernel } from '../shipping.js';
 import { copyRun, type StridedView } from '../strided.js';
 import type { ChunkIndex, ConnectionSettings, DatasetMeta, Store } from '../store.js';
@@ -122,8 +121,8 @@ class WorkerPoolSession implements EngineSession {
   async allgather<T>(value: T): Promise<T[]> { return [value]; }
 
   /** Shared memory for the workers to fill, unless the read will run on this thread (see {@link runsHere}). */
-  allocate(dtype: DType, length: number, dataset?: DatasetMeta, rowBytes?: number): TypedArray {
-    return dataset && copiesHere(dataset) ? allocateResult(dtype, length, rowBytes) : allocateSharedUninitialized(dtype, length);
+  allocate(dtype: Parameters<typeof allocateUninitialized>[0], length: number, dataset?: DatasetMeta): TypedArray {
+    return dataset && copiesHere(dataset) ? allocateUninitialized(dtype, length) : allocateSharedUninitialized(dtype, length);
   }
 
   /**
