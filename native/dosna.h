@@ -34,6 +34,22 @@ void dosna_copy_after_read(dosna_copy_after *then, uint64_t bytes_read);
 bool dosna_copy_after_made(const dosna_copy_after *then);
 void dosna_copy_after_release(napi_env env, dosna_copy_after *then);
 
+/* An Error like Node's for a failed system call: code (e.g. "ENOENT"), errno and syscall, naming the path (file-io.c). */
+napi_value dosna_errno_error(napi_env env, int error, const char *syscall, const char *path);
+
+/* A chunk file's descriptor kept open between reads, and the file it was opened on (open-files.c). */
+typedef struct {
+  int fd;
+  uint64_t dev, ino;
+  int64_t size, mtime_ns;
+} dosna_open_file;
+/* The table's epoch now: a descriptor opened after this is given back with it. */
+uint64_t dosna_open_files_epoch(void);
+/* Takes the kept descriptor of `path` out of the table (true), noting the epoch it was taken at. */
+bool dosna_open_files_take(const char *path, dosna_open_file *file, uint64_t *taken_at);
+/* Puts a descriptor back (or in) for the next read, unless a forget came since `taken_at`: then closes it. */
+void dosna_open_files_give(const char *path, const dosna_open_file *file, uint64_t taken_at);
+
 napi_value dosna_copy_rows(napi_env env, napi_callback_info info);
 napi_value dosna_correlate_axis(napi_env env, napi_callback_info info);
 napi_value dosna_tune_malloc(napi_env env, napi_callback_info info);
@@ -46,5 +62,7 @@ napi_value dosna_shared_pool_stats(napi_env env, napi_callback_info info);
 napi_value dosna_read_file_ranges(napi_env env, napi_callback_info info);
 napi_value dosna_write_new_file(napi_env env, napi_callback_info info);
 napi_value dosna_stat_generations(napi_env env, napi_callback_info info);
-napi_value dosna_read_files(napi_env env, napi_callback_info info);
+napi_value dosna_read_templated_files(napi_env env, napi_callback_info info);
+napi_value dosna_forget_open_files(napi_env env, napi_callback_info info);
+napi_value dosna_open_files_stats(napi_env env, napi_callback_info info);
 #endif

@@ -28,8 +28,6 @@
  *   access and modification times to stampSeconds and returns its generation, "inode:mtimeNs".
  * statGenerations(paths)
  *   the generation of each file, or null where there is none (below).
- * readFiles(paths, runsPerFile, positions, counts, views, outcome)
- *   many files read as readFileRanges reads one, inline, in one call (below).
  * The first two return a Promise of that result unless `sync`; a failed system call rejects (or throws)
  * an Error with Node's `code` (e.g. "EACCES"), `errno` and `syscall`.
  */
@@ -183,18 +181,22 @@ static void release(napi_env env, file_task *task) {
   free(task);
 }
 
-static napi_value error_of(napi_env env, file_task *task) {
+napi_value dosna_errno_error(napi_env env, int error, const char *syscall, const char *path) {
   char message[PATH_MAX + 128];
-  snprintf(message, sizeof message, "%s: %s, %s '%s'", uv_err_name(-task->error), strerror(task->error), task->syscall, task->path);
-  napi_value text, code, number, syscall, error;
+  snprintf(message, sizeof message, "%s: %s, %s '%s'", uv_err_name(-error), strerror(error), syscall, path);
+  napi_value text, code, number, name, result;
   napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &text);
-  napi_create_string_utf8(env, uv_err_name(-task->error), NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, text, &error);
-  napi_create_int32(env, -task->error, &number);
-  napi_set_named_property(env, error, "errno", number);
-  napi_create_string_utf8(env, task->syscall, NAPI_AUTO_LENGTH, &syscall);
-  napi_set_named_property(env, error, "syscall", syscall);
-  return error;
+  napi_create_string_utf8(env, uv_err_name(-error), NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, text, &result);
+  napi_create_int32(env, -error, &number);
+  napi_set_named_property(env, result, "errno", number);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &name);
+  napi_set_named_property(env, result, "syscall", name);
+  return result;
+}
+
+static napi_value error_of(napi_env env, file_task *task) {
+  return dosna_errno_error(env, task->error, task->syscall, task->path);
 }
 
 static napi_value generation_of(napi_env env, file_task *task) {
@@ -376,92 +378,4 @@ napi_value dosna_stat_generations(napi_env env, napi_callback_info info) {
     napi_set_element(env, result, i, value);
   }
   return result;
-}
-
-/*
- * readFiles(paths, runsPerFile, positions, counts, views, outcome) -> undefined, on the calling
- * thread: file i is read as readFileRanges reads one, its runsPerFile[i] runs being the next
- * ones of positions and counts (Float64Array, Uint32Array) and their views the next ones of
- * `views`; outcome[i] (a Float64Array) gets the bytes read, or -1 where there is no such file.
- * A failed system call throws an Error with Node's code, errno and syscall, naming the path
- * (the files before it are read).
- *
- * Why: a read of many small chunk parts (a plane of a cube in 32^3 chunks touches 64 files) spent
- * more in JavaScript around each file's call (its promise, its task, its arguments) than in the
- * file's own system calls; one call for all of them pays that once (src/chunk-io.ts's batched
- * reads). Inline only: the files are small (the caller sees to that), and a read from the page
- * cache costs less than a hand-off to the thread pool.
- */
-napi_value dosna_read_files(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  const char *usage = "readFiles(paths, runsPerFile: Uint32Array, positions: Float64Array, counts: Uint32Array, views, outcome: Float64Array): a run count and an outcome per path, counts adding up to the views";
-  bool is_array = false;
-  uint32_t files = 0, view_count = 0;
-  if (argc != 6 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) return dosna_fail(env, usage);
-  napi_get_array_length(env, argv[0], &files);
-  if (napi_is_array(env, argv[4], &is_array) != napi_ok || !is_array) return dosna_fail(env, usage);
-  napi_get_array_length(env, argv[4], &view_count);
-  napi_typedarray_type type;
-  size_t runs_n, pos_n, counts_n, out_n, offset;
-  void *runs_d, *pos_d, *counts_d, *out_d;
-  napi_value buffer;
-  if (napi_get_typedarray_info(env, argv[1], &type, &runs_n, &runs_d, &buffer, &offset) != napi_ok || type != napi_uint32_array || runs_n != files ||
-      napi_get_typedarray_info(env, argv[2], &type, &pos_n, &pos_d, &buffer, &offset) != napi_ok || type != napi_float64_array ||
-      napi_get_typedarray_info(env, argv[3], &type, &counts_n, &counts_d, &buffer, &offset) != napi_ok || type != napi_uint32_array || counts_n != pos_n ||
-      napi_get_typedarray_info(env, argv[5], &type, &out_n, &out_d, &buffer, &offset) != napi_ok || type != napi_float64_array || out_n != files) {
-    return dosna_fail(env, usage);
-  }
-  const uint32_t *runs_per_file = runs_d, *counts = counts_d;
-  const double *positions = pos_d;
-  double *outcome = out_d;
-  /* Every run of every file, and every view, accounted for before any file is opened. */
-  size_t total_runs = 0, total_views = 0;
-  for (uint32_t f = 0; f < files; f++) total_runs += runs_per_file[f];
-  for (size_t r = 0; r < pos_n; r++) {
-    if (!(positions[r] >= 0 && positions[r] <= 9007199254740991.0 && positions[r] == floor(positions[r]))) return dosna_fail(env, usage);
-    total_views += counts[r];
-  }
-  if (total_runs != pos_n || total_views != view_count) return dosna_fail(env, usage);
-  struct iovec *iov = malloc(sizeof(struct iovec) * (view_count ? view_count : 1));
-  if (!iov) return dosna_fail(env, "readFiles: out of memory");
-  for (uint32_t i = 0; i < view_count; i++) {
-    napi_value view;
-    uint8_t *data;
-    size_t length;
-    if (napi_get_element(env, argv[4], i, &view) != napi_ok || !dosna_bytes_of(env, view, &data, &length)) {
-      free(iov);
-      return dosna_fail(env, usage);
-    }
-    iov[i].iov_base = data;
-    iov[i].iov_len = length;
-  }
-  char path[PATH_MAX];
-  size_t run = 0, at = 0;
-  for (uint32_t f = 0; f < files; f++) {
-    napi_value item;
-    size_t n = 0;
-    if (napi_get_element(env, argv[0], f, &item) != napi_ok ||
-        napi_get_value_string_utf8(env, item, path, sizeof path, &n) != napi_ok || n == 0 || n >= sizeof path - 1 || strlen(path) != n) {
-      free(iov);
-      return dosna_fail(env, "readFiles(paths, ...): each path a non-empty string shorter than PATH_MAX, without NUL");
-    }
-    /* One file's read, as readFileRanges does it (run_read), over its share of the arrays. */
-    file_task task = { .path = path, .runs = runs_per_file[f], .positions = (double *)positions + run, .counts = (uint32_t *)counts + run, .iov = iov + at };
-    size_t views_of_file = 0;
-    for (uint32_t r = 0; r < runs_per_file[f]; r++) views_of_file += counts[run + r];
-    run_read(&task);
-    if (task.error != 0) {
-      napi_value error = error_of(env, &task);
-      free(iov);
-      napi_throw(env, error);
-      return NULL;
-    }
-    outcome[f] = task.missing ? -1 : (double)task.bytes;
-    run += runs_per_file[f];
-    at += views_of_file;
-  }
-  free(iov);
-  return NULL;
 }

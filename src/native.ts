@@ -53,12 +53,17 @@ export interface NativeModule {
   /** The generation ("inode:mtimeNs") of each file, or null where there is none, on the calling thread (native/file-io.c). */
   statGenerations(paths: readonly string[]): (string | null)[];
   /**
-   * Reads many files on the calling thread in one call, each as `readFileRanges` reads one:
-   * file i's `runsPerFile[i]` runs are the next ones of `positions` and `counts`, their views
-   * the next ones of `views`; `outcome[i]` gets the bytes read, or -1 where there is no such
-   * file (native/file-io.c).
+   * Reads the data parts of many chunk files of one byte template on the calling thread, in one
+   * call (native/templated-files.c): file i's bytes from `starts[i]` of its data into its
+   * `counts[i]` views (the next ones of `views`); `outcome[i]` gets 1 when read, 0 when there is no
+   * such file, -1 when the file is not of the template. Descriptors stay open between calls while
+   * the files are unchanged (native/open-files.c).
    */
-  readFiles(paths: readonly string[], runsPerFile: Uint32Array, positions: Float64Array, counts: Uint32Array, views: readonly ArrayBufferView[], outcome: Float64Array): void;
+  readTemplatedFiles(paths: readonly string[], prefix: Uint8Array, suffix: Uint8Array, dataBytes: number, starts: Float64Array, counts: Uint32Array, views: readonly ArrayBufferView[], outcome: Float64Array): void;
+  /** Closes the chunk files' descriptors kept open of `path`, and with `under` of every path under it (native/open-files.c); how many. */
+  forgetOpenFiles(path: string, under: boolean): number;
+  /** How many chunk files' descriptors are kept open now, and how many may be (native/open-files.c). */
+  openFilesStats(): { open: number; capacity: number };
 }
 
 /**
@@ -116,7 +121,7 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'statGenerations', 'readFiles'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'statGenerations', 'readTemplatedFiles', 'forgetOpenFiles', 'openFilesStats'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
       return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module, process.env) } };
     } catch (error) {

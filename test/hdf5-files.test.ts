@@ -223,34 +223,6 @@ describe('chunk files: the native calls themselves', () => {
     }
   });
 
-  it('reads many files in one call: each its runs, -1 where there is none, and the path of one that fails', () => {
-    const a = path.join(tmp, 'many-a');
-    const b = path.join(tmp, 'many-b');
-    fs.writeFileSync(a, Buffer.from(bytes(1000, 11)));
-    fs.writeFileSync(b, Buffer.from(bytes(300, 12)));
-    const views = [new Uint8Array(10), new Uint8Array(20), new Uint8Array(5), new Uint8Array(50)];
-    const outcome = new Float64Array(3);
-    // a: two runs (10 + 20 bytes at 0, 5 at 900); none: one run; b: one run of 50 from 280 (cut short at 20).
-    native().readFiles([a, path.join(tmp, 'many-none'), b], Uint32Array.of(2, 0, 1), Float64Array.of(0, 900, 280), Uint32Array.of(2, 1, 1), views, outcome);
-    expect([...outcome]).toEqual([35, -1, 20]);
-    expect([...views[0], ...views[1]]).toEqual([...bytes(1000, 11).subarray(0, 30)]);
-    expect([...views[2]]).toEqual([...bytes(1000, 11).subarray(900, 905)]);
-    expect([...views[3].subarray(0, 20)]).toEqual([...bytes(300, 12).subarray(280)]);
-    const folder = path.join(tmp, 'many-folder');
-    fs.mkdirSync(folder);
-    expect(() => native().readFiles([a, folder], Uint32Array.of(1, 1), Float64Array.of(0, 0), Uint32Array.of(1, 1), [new Uint8Array(4), new Uint8Array(4)], new Float64Array(2)))
-      .toThrow(expect.objectContaining({ code: 'EISDIR', syscall: 'read', message: expect.stringContaining(folder) }));
-    const refused: (() => unknown)[] = [
-      // runs that do not add up to the positions, views that do not add up to the counts, an outcome too short
-      () => native().readFiles([a], Uint32Array.of(2), Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(1)], new Float64Array(1)),
-      () => native().readFiles([a], Uint32Array.of(1), Float64Array.of(0), Uint32Array.of(2), [new Uint8Array(1)], new Float64Array(1)),
-      () => native().readFiles([a, b], Uint32Array.of(1, 0), Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(1)], new Float64Array(1)),
-      () => native().readFiles([a], Uint32Array.of(1), Float64Array.of(-4), Uint32Array.of(1), [new Uint8Array(1)], new Float64Array(1)),
-      () => native().readFiles([''], Uint32Array.of(1), Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(1)], new Float64Array(1)),
-    ];
-    for (const call of refused) expect(call).toThrow(expect.objectContaining({ code: 'DOSNA_NATIVE_PLAN' }));
-  });
-
   it('reads templated parts of many files at once, telling missing, longer and foreign files apart', () => {
     const data = bytes(DATA, 13);
     const ours = path.join(tmp, 'parts-ours');

@@ -170,54 +170,47 @@ export function readsTemplatedParts(template: Template, dataBytes: number): bool
   return nativeModule() !== undefined && template.prefix.length + dataBytes + template.suffix.length + 1 <= INLINE_READ_BYTES;
 }
 
-/** The check buffers of a batch (every file's head and tail), kept for the next: a batch runs start to finish on its thread. */
-let checkArena = Buffer.alloc(0);
-
 /**
  * `readTemplatedInto` for many files at once, on this thread, in one native call (see
- * `readsTemplatedParts` for which files): each part's status, in order.
+ * `readsTemplatedParts` for which files): each part's status, in order. The native module keeps
+ * the files' descriptors open for the next read while the files are unchanged, as h5py keeps its
+ * file open (native/open-files.c; `forgetOpenFiles` closes them).
  */
 export function readTemplatedParts(template: Template, dataBytes: number, parts: readonly TemplatedPart[]): ('read' | 'missing' | 'foreign')[] {
   const native = nativeModule();
   if (!native || !readsTemplatedParts(template, dataBytes)) throw new DosnaError('internal: readTemplatedParts without the native module or for files too large to read inline');
-  const { prefix, suffix } = template;
-  const checkBytes = prefix.length + suffix.length + 1;
-  if (checkArena.length < checkBytes * parts.length) checkArena = Buffer.allocUnsafeSlow(checkBytes * parts.length);
-  const runsPerFile = new Uint32Array(parts.length);
-  const positions: number[] = [];
-  const counts: number[] = [];
+  const starts = new Float64Array(parts.length);
+  const counts = new Uint32Array(parts.length);
   const views: Uint8Array[] = [];
-  const expected = new Float64Array(parts.length);
-  parts.forEach((part, i) => {
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
     let wanted = 0;
-    for (const s of part.segments) wanted += s.byteLength;
-    if (part.start < 0 || part.start + wanted > dataBytes) throw new DosnaError(`internal: bytes [${part.start}, ${part.start + wanted}) are outside a chunk of ${dataBytes} bytes`);
-    const head = checkArena.subarray(i * checkBytes, i * checkBytes + prefix.length);
-    const tail = checkArena.subarray(i * checkBytes + prefix.length, (i + 1) * checkBytes); // one byte more than expected tells a longer file apart
-    const ops: ReadOp[] = [{ position: 0, views: [head], bytes: head.length }];
-    appendRead(ops, prefix.length + part.start, part.segments, wanted);
-    appendRead(ops, prefix.length + dataBytes, [tail], suffix.length);
-    runsPerFile[i] = ops.length;
-    for (const op of ops) {
-      positions.push(op.position);
-      counts.push(op.views.length);
-      for (const v of op.views) views.push(v);
-      expected[i] += op.bytes;
+    for (const s of part.segments) {
+      wanted += s.byteLength;
+      views.push(s);
     }
-  });
+    if (part.start < 0 || part.start + wanted > dataBytes) throw new DosnaError(`internal: bytes [${part.start}, ${part.start + wanted}) are outside a chunk of ${dataBytes} bytes`);
+    starts[i] = part.start;
+    counts[i] = part.segments.length;
+  }
   const outcome = new Float64Array(parts.length);
   try {
-    native.readFiles(parts.map((p) => p.file), runsPerFile, Float64Array.from(positions), Uint32Array.from(counts), views, outcome);
+    native.readTemplatedFiles(parts.map((p) => p.file), template.prefix, template.suffix, dataBytes, starts, counts, views, outcome);
   } catch (error) {
     throw new DosnaError(`cannot read chunk file: ${(error as Error).message}`, { cause: error });
   }
-  return parts.map((_, i) => {
-    if (outcome[i] < 0) return 'missing';
-    if (outcome[i] !== expected[i]) return 'foreign';
-    const head = checkArena.subarray(i * checkBytes, i * checkBytes + prefix.length);
-    const tail = checkArena.subarray(i * checkBytes + prefix.length, (i + 1) * checkBytes);
-    return head.equals(prefix) && tail.compare(suffix, 0, suffix.length, 0, suffix.length) === 0 ? 'read' : 'foreign';
-  });
+  const statuses: ('read' | 'missing' | 'foreign')[] = [];
+  for (const o of outcome) statuses.push(o === 1 ? 'read' : o === 0 ? 'missing' : 'foreign');
+  return statuses;
+}
+
+/**
+ * Closes the descriptor `readTemplatedParts` keeps open of the chunk file `file`, or with `under`
+ * of every chunk file under the folder `file`: a replaced or deleted file's space stays allocated
+ * while one is open. A no-op without the native module.
+ */
+export function forgetOpenFiles(file: string, under = false): void {
+  nativeModule()?.forgetOpenFiles(file, under);
 }
 
 /**

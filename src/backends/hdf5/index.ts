@@ -29,7 +29,7 @@ import type { AttrsOwner, Backend, ChunkIndex, ChunkReadRequest, ChunkVersion, C
 import { encodeChunk } from '../../codecs/index.js';
 import { readChunkFile, readChunkFileInto, readChunkFileVersion, READ_ATTEMPTS, type ChunkFile } from './chunk-reads.js';
 import { datasetInfo, type DatasetInfo } from './dataset-info.js';
-import { errorCode, readsTemplatedParts, readTemplatedParts, stampFile, statGeneration, statGenerations, writeFileParts } from './files.js';
+import { errorCode, forgetOpenFiles, readsTemplatedParts, readTemplatedParts, stampFile, statGeneration, statGenerations, writeFileParts } from './files.js';
 import { hdf5Reason, loadH5, writeThroughHdf5 } from './h5lib.js';
 import { asideName, commitFile, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, tmpName, type CommitMode } from './locks.js';
 import { Hdf5Nodes } from './nodes.js';
@@ -95,6 +95,7 @@ class Hdf5Store implements Store {
 
   async disconnect(): Promise<void> {
     this.#connected = false;
+    forgetOpenFiles(this.root, true);
   }
 
   private check(): void {
@@ -248,6 +249,7 @@ class Hdf5Store implements Store {
       if (errorCode(error) === 'ENOENT') throw this.notFound(name, error);
       throw error;
     }
+    forgetOpenFiles(dir, true); // their space is freed when the last descriptor closes
     await fs.promises.rm(path.join(aside, METADATA_FILE), { force: true });
     await fs.promises.rm(aside, { recursive: true, force: true });
   }
@@ -344,6 +346,7 @@ class Hdf5Store implements Store {
         if (fs.statSync(info.dir, { bigint: true }).ino !== folder) throw this.notFound(meta.name);
         return expected === undefined || statGeneration(file) === expected;
       }, this.#commitMode);
+      if (replaced) forgetOpenFiles(file); // the file it replaced, kept open by a read
       return replaced ? generation : undefined;
     } catch (error) {
       fs.rmSync(tmp, { force: true });
@@ -389,6 +392,8 @@ class Hdf5Store implements Store {
     } catch (error) {
       if (errorCode(error) === 'ENOENT') throw this.notFound(meta.name, error); // the folder is gone
       throw error;
+    } finally {
+      forgetOpenFiles(file);
     }
   }
 
