@@ -43,9 +43,7 @@ typedef struct {
   uint64_t dev, ino;
   int64_t size, mtime_ns;
 } dosna_open_file;
-/* The table's epoch now: a descriptor opened after this is given back with it. */
-uint64_t dosna_open_files_epoch(void);
-/* Takes the kept descriptor of `path` out of the table (true), noting the epoch it was taken at. */
+/* Takes the kept descriptor of `path` out of the table (true), noting the table's epoch either way (for the give). */
 bool dosna_open_files_take(const char *path, dosna_open_file *file, uint64_t *taken_at);
 /* Puts a descriptor back (or in) for the next read, unless a forget came since `taken_at`: then closes it. */
 void dosna_open_files_give(const char *path, const dosna_open_file *file, uint64_t taken_at);

@@ -9,8 +9,10 @@
  * A kept descriptor is used only while stat(path) still shows the file it was opened on: the
  * same device, inode, size and modification time. The descriptor holds its inode, so that
  * number cannot go to another file meanwhile; a writer that replaces the file (dosna renames
- * a new one over it) changes the inode, one that rewrites it in place its modification time.
- * So another process's write is never missed, as with a read that opens the file.
+ * a new one over it) changes the inode, and one that rewrites it in place writes the very inode
+ * the descriptor reads (and changes its size or modification time, which a read checks against
+ * the template again). So another process's write is never missed, as with a read that opens
+ * the file.
  *
  * Bounds: at most `capacity` descriptors (OPEN_FILES_MAX, or an eighth of RLIMIT_NOFILE when that
  * is lower), the least recently used closed first. A kept descriptor of a file since replaced or
@@ -20,8 +22,10 @@
  *
  * Threads (worker threads read inline): one table for the process, under a mutex held only
  * around the table's own work. A reader takes its descriptor out of the table and puts it back
- * after its read, so no thread closes a descriptor another is reading; a forget in between
- * (the epoch) makes the put-back close it instead.
+ * after its read, so no thread closes a descriptor another is reading; a folder's forget in
+ * between (the epoch) makes the put-back close it instead. A single file's forget (each file
+ * dosna replaces) misses a descriptor out at that moment: its reader puts it back, and the next
+ * read of the path, finding another file there, closes it.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -83,14 +87,6 @@ static int drop(int i) {
   slots[i].path = NULL;
   count--;
   return slots[i].file.fd;
-}
-
-uint64_t dosna_open_files_epoch(void) {
-  pthread_mutex_lock(&lock);
-  if (capacity < 0) set_up();
-  uint64_t now = epoch;
-  pthread_mutex_unlock(&lock);
-  return now;
 }
 
 bool dosna_open_files_take(const char *path, dosna_open_file *file, uint64_t *taken_at) {

@@ -163,7 +163,7 @@ static int read_one(const char *path, const template_args *t, size_t start, stru
     .fd = fd, .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino, .size = (int64_t)st.st_size,
     .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + (int64_t)st.st_mtim.tv_nsec,
   };
-  dosna_open_files_give(path, &file, dosna_open_files_epoch());
+  dosna_open_files_give(path, &file, epoch); /* the epoch from before the open: a forget since then closes it */
   return READ;
 }
 

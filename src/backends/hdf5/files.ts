@@ -164,10 +164,10 @@ export interface TemplatedPart {
 
 /**
  * Whether `readTemplatedParts` reads files of this template and data size: with dosna's native
- * module, files small enough to read inline (INLINE_READ_BYTES, the byte past the end included).
+ * module, files small enough to read inline (INLINE_READ_BYTES).
  */
 export function readsTemplatedParts(template: Template, dataBytes: number): boolean {
-  return nativeModule() !== undefined && template.prefix.length + dataBytes + template.suffix.length + 1 <= INLINE_READ_BYTES;
+  return nativeModule() !== undefined && template.prefix.length + dataBytes + template.suffix.length <= INLINE_READ_BYTES;
 }
 
 /**
