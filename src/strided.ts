@@ -16,21 +16,29 @@ export interface StridedView<T extends TypedArray = TypedArray> {
   readonly strides: readonly number[];
 }
 
-/** Merges adjacent axes that are contiguous in every view; drops axes of length 1. */
+/**
+ * Merges adjacent axes that are contiguous in every view; drops axes of length 1. Plain loops,
+ * no callbacks: it runs for every chunk of every read (twice for a batched read's chunk), and
+ * closures made per axis were a good part of a plane read's garbage.
+ */
 export function coalesce(shape: readonly number[], stridesList: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const views = stridesList.length;
   const outShape: number[] = [];
-  const outStrides: number[][] = stridesList.map(() => []);
+  const outStrides: number[][] = [];
+  for (let v = 0; v < views; v++) outStrides.push([]);
   for (let axis = 0; axis < shape.length; axis++) {
     const n = shape[axis];
     if (n === 1) continue;
     const last = outShape.length - 1;
-    if (last >= 0 && stridesList.every((st, v) => outStrides[v][last] === st[axis] * n)) {
+    let merge = last >= 0;
+    for (let v = 0; merge && v < views; v++) merge = outStrides[v][last] === stridesList[v][axis] * n;
+    if (merge) {
       outShape[last] *= n;
-      stridesList.forEach((st, v) => { outStrides[v][last] = st[axis]; });
-      continue;
+      for (let v = 0; v < views; v++) outStrides[v][last] = stridesList[v][axis];
+    } else {
+      outShape.push(n);
+      for (let v = 0; v < views; v++) outStrides[v].push(stridesList[v][axis]);
     }
-    outShape.push(n);
-    stridesList.forEach((st, v) => outStrides[v].push(st[axis]));
   }
   return { shape: outShape, strides: outStrides };
 }
