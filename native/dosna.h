@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 /* Throws a RangeError (code DOSNA_NATIVE_PLAN) and returns NULL for the caller to return. */
 napi_value dosna_fail(napi_env env, const char *message);
@@ -36,6 +38,9 @@ void dosna_copy_after_release(napi_env env, dosna_copy_after *then);
 
 /* An Error like Node's for a failed system call: code (e.g. "ENOENT"), errno and syscall, naming the path (file-io.c). */
 napi_value dosna_errno_error(napi_env env, int error, const char *syscall, const char *path);
+
+/* Fills `count` iovecs from `position` of `fd` (preadv in calls of at most IOV_MAX): the bytes read, fewer only at the file's end, or -1 (errno) (file-io.c). */
+ssize_t dosna_read_all(int fd, struct iovec *iov, size_t count, off_t position);
 
 /* A chunk file's descriptor kept open between reads, and the file it was opened on (open-files.c). */
 typedef struct {

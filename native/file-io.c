@@ -89,11 +89,13 @@ static void take_stat(file_task *task, int fd) {
 }
 
 /*
- * Fills `count` iovecs from `position`, in calls of at most IOV_MAX. A call that returns less
- * than asked has reached the end of the file (local file systems read regular files whole), as
- * src/backends/hdf5/files.ts's fallback assumes too: false then, and on an error (task->error).
+ * Fills `count` iovecs from `position`, in calls of at most IOV_MAX: the bytes read, or -1 on an
+ * error (errno). Less than the iovecs hold only when a call returned less than asked, which for
+ * a regular file on a local file system is its end (they read regular files whole), as
+ * src/backends/hdf5/files.ts's fallback assumes too.
  */
-static bool read_run(file_task *task, int fd, struct iovec *iov, size_t count, off_t position) {
+ssize_t dosna_read_all(int fd, struct iovec *iov, size_t count, off_t position) {
+  ssize_t total = 0;
   while (count > 0) {
     int batch = count > IOV_MAX ? IOV_MAX : (int)count;
     size_t asked = 0;
@@ -101,16 +103,28 @@ static bool read_run(file_task *task, int fd, struct iovec *iov, size_t count, o
     ssize_t n = preadv(fd, iov, batch, position);
     if (n < 0) {
       if (errno == EINTR) continue;
-      fail(task, "read");
-      return false;
+      return -1;
     }
-    task->bytes += (uint64_t)n;
-    if ((size_t)n < asked) return false;
+    total += n;
+    if ((size_t)n < asked) return total;
     position += n;
     iov += batch;
-    count -= batch;
+    count -= (size_t)batch;
   }
-  return true;
+  return total;
+}
+
+/* One run of a read: false when the file ended before it was whole, or on an error (task->error). */
+static bool read_run(file_task *task, int fd, struct iovec *iov, size_t count, off_t position) {
+  size_t asked = 0;
+  for (size_t i = 0; i < count; i++) asked += iov[i].iov_len;
+  ssize_t n = dosna_read_all(fd, iov, count, position);
+  if (n < 0) {
+    fail(task, "read");
+    return false;
+  }
+  task->bytes += (uint64_t)n;
+  return (size_t)n == asked;
 }
 
 static void run_read(file_task *task) {

@@ -29,10 +29,6 @@
 #include <unistd.h>
 #include "dosna.h"
 
-#ifndef IOV_MAX
-#define IOV_MAX 1024
-#endif
-
 /* A part that starts less than this past the prefix is read with it in one call, the gap into scratch memory. */
 #define MERGE_GAP_BYTES (64 * 1024)
 
@@ -56,31 +52,6 @@ static int failed(failure *why, const char *syscall) {
   return FAILED;
 }
 
-/*
- * Reads `count` iovecs (of `wanted` bytes in all) from `position`: the bytes read, or -1 on an
- * error. Less than wanted only at the file's end.
- */
-static ssize_t read_all(int fd, struct iovec *iov, size_t count, off_t position) {
-  ssize_t total = 0;
-  /* preadv may stop short of a batch only at the end of a regular file (local file systems read whole), as file-io.c assumes too. */
-  while (count > 0) {
-    int batch = count > IOV_MAX ? IOV_MAX : (int)count;
-    size_t asked = 0;
-    for (int i = 0; i < batch; i++) asked += iov[i].iov_len;
-    ssize_t n = preadv(fd, iov, batch, position);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    total += n;
-    if ((size_t)n < asked) return total;
-    position += n;
-    iov += batch;
-    count -= (size_t)batch;
-  }
-  return total;
-}
-
 static bool unchanged(const dosna_open_file *file, const struct stat *st) {
   return file->dev == (uint64_t)st->st_dev && file->ino == (uint64_t)st->st_ino && file->size == (int64_t)st->st_size &&
          file->mtime_ns == (int64_t)st->st_mtim.tv_sec * 1000000000LL + (int64_t)st->st_mtim.tv_nsec;
@@ -94,7 +65,7 @@ static int read_one(const char *path, const template_args *t, size_t start, stru
     int rc;
     do rc = stat(path, &st); while (rc != 0 && errno == EINTR);
     if (rc == 0 && unchanged(&kept, &st)) {
-      ssize_t n = read_all(kept.fd, iov, count, (off_t)(t->prefix_length + start));
+      ssize_t n = dosna_read_all(kept.fd, iov, count, (off_t)(t->prefix_length + start));
       if (n == (ssize_t)wanted) {
         dosna_open_files_give(path, &kept, epoch);
         return READ;
@@ -137,18 +108,18 @@ static int read_one(const char *path, const template_args *t, size_t start, stru
       memcpy(first + n_first, iov, count * sizeof *iov);
       n_first += count;
     }
-    ssize_t n = read_all(fd, first, n_first, 0);
+    ssize_t n = dosna_read_all(fd, first, n_first, 0);
     if (n < 0) status = failed(why, "read");
     else if (n != (ssize_t)(t->prefix_length + (merged ? start + wanted : 0)) || memcmp(head, t->prefix, t->prefix_length) != 0) status = FOREIGN;
     if (status == READ && t->suffix_length > 0) {
       uint8_t *tail = t->scratch + t->prefix_length + MERGE_GAP_BYTES;
       struct iovec rest = { tail, t->suffix_length };
-      ssize_t k = read_all(fd, &rest, 1, (off_t)(t->prefix_length + t->data_bytes));
+      ssize_t k = dosna_read_all(fd, &rest, 1, (off_t)(t->prefix_length + t->data_bytes));
       if (k < 0) status = failed(why, "read");
       else if (k != (ssize_t)t->suffix_length || memcmp(tail, t->suffix, t->suffix_length) != 0) status = FOREIGN;
     }
     if (status == READ && !merged) {
-      ssize_t k = read_all(fd, iov, count, (off_t)(t->prefix_length + start));
+      ssize_t k = dosna_read_all(fd, iov, count, (off_t)(t->prefix_length + start));
       if (k < 0) status = failed(why, "read");
       else if (k != (ssize_t)wanted) status = FOREIGN;
     }
