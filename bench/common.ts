@@ -12,7 +12,11 @@ export const median = (xs: readonly number[]): number => {
  */
 export async function timeRuns(
   runs: number, fn: () => Promise<unknown>,
-  hooks: { before?: () => Promise<unknown>; after?: () => Promise<unknown>; warmup?: boolean; extend?: boolean } = {},
+  hooks: {
+    before?: () => Promise<unknown>; after?: () => Promise<unknown>; warmup?: boolean; extend?: boolean;
+    /** Receives the times of the first COLD_RUNS warm-up runs (a process's first runs of the workload). */
+    cold?: number[];
+  } = {},
 ): Promise<number[]> {
   const once = async () => {
     await hooks.before?.();
@@ -24,10 +28,15 @@ export async function timeRuns(
   };
   // Warm-up, untimed (bench/peers.py warms its workloads up the same way): at least one run,
   // repeated while they take under WARMUP_MS in all (up to WARMUP_RUNS), so a sub-millisecond
-  // read is timed once V8 has compiled its path, as a long one is after its first run.
+  // read is timed once V8 has compiled its path, as a long one is after its first run. The
+  // first of them are kept apart (`cold`): the report shows them too.
   if (hooks.warmup) {
     let spent = 0;
-    for (let r = 0; r < WARMUP_RUNS && (r === 0 || spent < WARMUP_MS); r++) spent += await once();
+    for (let r = 0; r < WARMUP_RUNS && (r === 0 || spent < WARMUP_MS); r++) {
+      const ms = await once();
+      if (r < COLD_RUNS) hooks.cold?.push(ms);
+      spent += ms;
+    }
   }
   const times: number[] = [];
   let spent = 0;
@@ -39,9 +48,17 @@ export async function timeRuns(
   return times;
 }
 
-/** Warm-up before timed runs: repeated until this much time is spent, at most WARMUP_RUNS times. */
+/**
+ * Warm-up before timed runs: repeated until this much time is spent, at most WARMUP_RUNS times.
+ * The time decides: a plane read of 32^3 chunks on hdf5 needed 150-400 runs (by hand, --trace-opt
+ * and medians of 50 reads: 0.5-0.6 ms until V8 had optimized its path, 0.33-0.40 ms after), and
+ * the cap of 50 runs this had until then ended its warm-up after 25 ms, so its timed runs were
+ * mostly the unoptimized ones. The cap only bounds reads of a few microseconds.
+ */
 export const WARMUP_MS = 300;
-export const WARMUP_RUNS = 50;
+export const WARMUP_RUNS = 2000;
+/** How many of the first warm-up runs are kept as a process's first runs (the report's "first runs"). */
+export const COLD_RUNS = 10;
 /**
  * Timed runs of a repeated workload (a read, write_sub, apply) continue past `runs` until they
  * take this long in all, at most TIMED_RUNS: a read of a plane or a line takes under a

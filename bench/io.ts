@@ -246,10 +246,12 @@ try {
     for (const C of chunkSizes) {
       let ds!: dn.Dataset;
       const name = `cube-${C}`;
+      // A process's first runs of each workload, before its warm-up ends (bench/common.ts).
+      const cold: Record<string, number[]> = { write: [] };
       const write = await timeRuns(runs, async () => {
         ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
         await ds.load(cube);
-      }, { before: async () => { if (await con.hasDataset(name)) await con.delDataset(name); }, warmup: true });
+      }, { before: async () => { if (await con.hasDataset(name)) await con.delDataset(name); }, warmup: true, cold: cold.write });
       const concurrency = ds.lastRun!.concurrency;
       // The same read into one reused array (get's `out`): no fresh allocation to fault in.
       const reused = new Float32Array(N ** 3);
@@ -265,7 +267,7 @@ try {
         apply: () => ds.apply(plusOne),
       };
       const times: Record<string, number[]> = { write };
-      for (const [key, fn] of Object.entries(workloads)) times[key] = await timeRuns(runs, fn, { warmup: true, extend: true });
+      for (const [key, fn] of Object.entries(workloads)) times[key] = await timeRuns(runs, fn, { warmup: true, extend: true, cold: (cold[key] = []) });
       // Then one more, untimed run of each under the profiler (bench/profile.ts).
       const profiles: Record<string, ProfileShares> = {};
       if (profiling) {
@@ -310,6 +312,7 @@ try {
         ms: { ...Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])), freshArray: median(freshArray) },
         // Every timed run, so runs of several rounds pool into one median (bench/rounds.ts).
         samples: { ...times, freshArray },
+        coldSamples: cold,
         ...(profiling ? { profiles } : {}),
         ...(backend === 'hdf5' ? {
           // The same create + load with the chunk locks off (unsafe with other writers, so

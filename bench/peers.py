@@ -30,15 +30,17 @@ def median(xs):
 
 
 WARMUP_MS = 300  # as bench/common.ts: untimed runs first, until this much time is spent
-WARMUP_RUNS = 50
+WARMUP_RUNS = 2000
+COLD_RUNS = 10  # as bench/common.ts: the first warm-up runs are kept apart (a process's first runs)
 TIMED_MS = 250  # as bench/common.ts: short workloads timed more often, up to this much time
 TIMED_RUNS = 100
 
 
-def time_runs(runs, fn, before=None, warmup=False, extend=False):
+def time_runs(runs, fn, before=None, warmup=False, extend=False, cold=None):
     """`runs` timed runs; with `warmup`, after untimed ones (at least one, repeated while they
-    take under WARMUP_MS in all, at most WARMUP_RUNS); with `extend`, more timed runs while
-    they take under TIMED_MS in all (at most TIMED_RUNS): as bench/common.ts does for dosna."""
+    take under WARMUP_MS in all, at most WARMUP_RUNS), the first COLD_RUNS of them appended to
+    `cold`; with `extend`, more timed runs while they take under TIMED_MS in all (at most
+    TIMED_RUNS): as bench/common.ts does for dosna."""
     def once():
         if before:
             before()
@@ -50,7 +52,10 @@ def time_runs(runs, fn, before=None, warmup=False, extend=False):
         spent = 0.0
         r = 0
         while r < WARMUP_RUNS and (r == 0 or spent < WARMUP_MS):
-            spent += once()
+            ms = once()
+            if cold is not None and r < COLD_RUNS:
+                cold.append(ms)
+            spent += ms
             r += 1
     times = []
     spent = 0.0
@@ -97,13 +102,14 @@ def io_workloads(name, make, reopen, n, c, runs, cube, block_data, flush):
     far as the peer goes (h5py: flush the file)."""
     block, aligned = regions(n)
     holder = {}
-    ms, samples = {}, {}
+    ms, samples, cold = {}, {}, {}
 
     def timed(key, fn):
         # Every timed run is kept: the benchmark pools the runs of several rounds (bench/rounds.ts).
         # Repeated workloads (all but write, which makes a new array each time) are timed more
         # often when short, as bench/io.ts times dosna's.
-        samples[key] = time_runs(runs, fn, warmup=True, extend=key != 'write')
+        cold[key] = []
+        samples[key] = time_runs(runs, fn, warmup=True, extend=key != 'write', cold=cold[key])
         ms[key] = median(samples[key])
 
     def write():
@@ -134,7 +140,8 @@ def io_workloads(name, make, reopen, n, c, runs, cube, block_data, flush):
         flush(a)
 
     timed('apply', apply)
-    emit({'kind': 'peer-io', 'peer': name, 'N': n, 'C': c, 'runs': runs, 'bytes': n ** 3 * 4, 'ms': ms, 'samples': samples})
+    emit({'kind': 'peer-io', 'peer': name, 'N': n, 'C': c, 'runs': runs, 'bytes': n ** 3 * 4, 'ms': ms, 'samples': samples,
+          'coldSamples': cold})
 
 
 def h5py_peer(directory, n, c, runs, cube, block_data):

@@ -7,7 +7,7 @@
  */
 import { cpus } from 'node:os';
 import { CATEGORY_LABELS, topShares, type ProfileCategory, type ProfileShares } from './profile.js';
-import { TIMED_MS, TIMED_RUNS } from './common.js';
+import { COLD_RUNS, median, TIMED_MS, TIMED_RUNS, WARMUP_MS, WARMUP_RUNS } from './common.js';
 import { v8AccountingSection } from './report-v8.js';
 
 export type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -63,11 +63,14 @@ const PEERS: Record<string, string[]> = { hdf5: ['h5py', 'zarr-dir'], ram: ['zar
 /** The backends whose rows against the peers are targets (the bulk-speed issue's); others are shown for comparison. */
 const PEER_TARGETS = new Set(['hdf5', 'ram']);
 
-function bestPeer(results: Row[], backend: string, N: number, C: number, key: string): { peer: string; ms: number } | undefined {
-  let best: { peer: string; ms: number } | undefined;
+/** The median of a record's first runs of a workload (its warm-up's first COLD_RUNS, every round's), if it has them. */
+const coldMs = (r: Row, key: string): number | undefined => (r.coldSamples?.[key]?.length ? median(r.coldSamples[key]) : undefined);
+
+function bestPeer(results: Row[], backend: string, N: number, C: number, key: string): { peer: string; ms: number; coldMs?: number } | undefined {
+  let best: { peer: string; ms: number; coldMs?: number } | undefined;
   for (const r of results.filter((x) => x.kind === 'peer-io' && x.N === N && x.C === C && (PEERS[backend] ?? []).includes(x.peer))) {
     const ms = r.ms[key];
-    if (ms !== undefined && (!best || ms < best.ms)) best = { peer: r.peer, ms };
+    if (ms !== undefined && (!best || ms < best.ms)) best = { peer: r.peer, ms, coldMs: coldMs(r, key) };
   }
   return best;
 }
@@ -120,7 +123,11 @@ export function report(run: BenchRun): string {
       const ours = r.ms[key];
       if (ours === undefined || !best) continue;
       const ratio = best.ms / ours;
-      peerRows.push(`| ${r.backend} | ${r.engine} | ${r.C} | ${label} | ${fmt(mbps(bytes[key], ours), 0)} | ${best.peer} | ${fmt(mbps(bytes[key], best.ms), 0)} | ${fmt(ratio, 2)} |`);
+      // The same workload's first runs in each process, dosna's and the same peer's.
+      const oursCold = coldMs(r, key);
+      const firstRuns = oursCold !== undefined && best.coldMs !== undefined
+        ? `${fmt(mbps(bytes[key], oursCold), 0)} / ${fmt(mbps(bytes[key], best.coldMs), 0)} = ${fmt(best.coldMs / oursCold, 2)}` : '-';
+      peerRows.push(`| ${r.backend} | ${r.engine} | ${r.C} | ${label} | ${fmt(mbps(bytes[key], ours), 0)} | ${best.peer} | ${fmt(mbps(bytes[key], best.ms), 0)} | ${fmt(ratio, 2)} | ${firstRuns} |`);
       if (label === 'read_into' || !PEER_TARGETS.has(r.backend)) continue; // read_into: a second view of read_all
       target(`| ${r.backend} x ${r.engine} C=${r.C}: ${label} >= best peer (${best.peer}) | ${fmt(ratio, 2)}x | ${ok(ratio >= 1)} |`, r.profiles?.[key]);
     }
@@ -128,7 +135,7 @@ export function report(run: BenchRun): string {
   for (const r of conv.filter((x) => x.N === 256 && x.C === 64 && (x.backend === 'hdf5' || x.backend === 'ram'))) {
     const best = peerMaps.filter((p) => p.N === r.N && p.C === r.C).sort((a, b) => a.ms - b.ms)[0];
     if (!best) continue;
-    peerRows.push(`| ${r.backend} | ${r.engine} | ${r.C} | map gaussian | ${fmt(mbps(r.N ** 3 * 4, r.ms), 0)} | ${best.peer} + SciPy | ${fmt(mbps(r.N ** 3 * 4, best.ms), 0)} | ${fmt(best.ms / r.ms, 2)} |`);
+    peerRows.push(`| ${r.backend} | ${r.engine} | ${r.C} | map gaussian | ${fmt(mbps(r.N ** 3 * 4, r.ms), 0)} | ${best.peer} + SciPy | ${fmt(mbps(r.N ** 3 * 4, best.ms), 0)} | ${fmt(best.ms / r.ms, 2)} | - |`);
     targets.push(`| ${r.backend} x ${r.engine} N=${r.N} C=64: map gaussian ahead of the best peer (${best.peer} + SciPy) | ${fmt(best.ms / r.ms, 2)}x | ${ok(best.ms / r.ms >= 1)} |`);
   }
 
@@ -232,7 +239,10 @@ backend and engine, then the peers, then the next round; a few timed runs each p
 median of all the rounds' runs: a drift of the machine's speed over minutes weighs on dosna and its peers alike. Short repeated
 workloads (a read, write_sub, apply: dosna's and the peers' alike) get more timed runs per round, until they take
 ${TIMED_MS} ms in all or reach ${TIMED_RUNS} runs (bench/common.ts): a handful of sub-millisecond runs made their medians move by 30%
-and more between runs of the benchmark. Raw figures: \`bench/results/latest.json\`.
+and more between runs of the benchmark. Every workload, dosna's and the peers', first runs untimed for ${WARMUP_MS} ms (at least
+once, at most ${WARMUP_RUNS} times), so a read of a millisecond is timed once V8 has optimized its path, as a long one is after its first run; the table against
+the peers also gives the median of each process's first ${COLD_RUNS} runs of a workload, dosna's and the same peer's: what a script
+that reads a few planes and exits sees. Raw figures: \`bench/results/latest.json\`.
 
 ## Targets
 
@@ -270,8 +280,8 @@ as ordinary arrays (no store, no copy, no commit) beside dosna's apply with it, 
 nothing (what dosna costs around the function) and numpy's \`chunk += 1\` over its chunk arrays, same run, ms:
 ${io.filter((r) => r.kernelAlone !== undefined).map((r) => `C=${r.C} (${r.engine}): JavaScript ${fmt(r.kernelAlone, 1)}, dosna apply ${fmt(r.ms.apply, 1)}, dosna apply of nothing ${fmt(r.applyNothing, 1)}, numpy ${fmt(numpy?.ms[`plusOne${r.C}`], 1)}`).join('; ') || 'not measured (ram not selected)'}.
 
-| backend | engine | C | workload | dosna MB/s | best peer | peer MB/s | ratio |
-| --- | --- | --- | --- | --- | --- | --- | --- |
+| backend | engine | C | workload | dosna MB/s | best peer | peer MB/s | ratio | first runs: dosna / peer MB/s = ratio |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${peerRows.join('\n')}
 ${profileTable}
 ${v8AccountingSection(results)}
