@@ -268,6 +268,14 @@ try {
       };
       const times: Record<string, number[]> = { write };
       for (const [key, fn] of Object.entries(workloads)) times[key] = await timeRuns(runs, fn, { warmup: true, extend: true, cold: (cold[key] = []) });
+      // The line again, through a second connection whose cache uses what it holds without asking
+      // the store (recheckCachedData: false, as h5py's and zarr-python's caches): what asking costs.
+      if (backend === 'hdf5' || backend === 'zarr') {
+        await dn.withConnection(connectionName, { ...connectionOptions(), recheckCachedData: false }, async (trusting) => {
+          const trusted = await trusting.getDataset(name);
+          times.lineTrusted = await timeRuns(runs, () => trusted.get([s(), 5, 7]), { warmup: true, extend: true, cold: (cold.lineTrusted = []) });
+        });
+      }
       // Then one more, untimed run of each under the profiler (bench/profile.ts).
       const profiles: Record<string, ProfileShares> = {};
       if (profiling) {

@@ -33,6 +33,17 @@ export interface ConnectionOptions {
    * partial write is then committed before `set` returns). See docs/concurrency.md.
    */
   cacheBytes?: number;
+  /**
+   * When a read may use a chunk the cache holds without asking the store whether another
+   * process changed it (TensorStore's `recheck_cached_data`): `true` (default) asks every time
+   * (a stat of the chunk file, a HEAD of the object), so reads are never staler than the
+   * store; `false` never asks, as h5py's and zarr-python's chunk caches never do: another
+   * process's writes to a cached chunk are seen only once it leaves the cache (evicted, or
+   * dropped by this process's own write); a number, seconds since the epoch, trusts chunks
+   * confirmed at or after that time (`Date.now() / 1000` when the data is known to be final).
+   * This process's own writes are seen whatever the choice. See docs/concurrency.md.
+   */
+  recheckCachedData?: boolean | number;
   /** Backend options (`directory`, `endpoint`, `conffile`, ...). */
   [option: string]: unknown;
 }
@@ -69,7 +80,7 @@ export interface CreateDatasetOptions {
   options?: Record<string, unknown>;
 }
 
-const RESERVED = new Set(['backend', 'engine', 'engineOptions', 'cacheBytes']);
+const RESERVED = new Set(['backend', 'engine', 'engineOptions', 'cacheBytes', 'recheckCachedData']);
 /** What `createDataset` takes. */
 const CREATE_OPTIONS = ['data', 'shape', 'dtype', 'fillValue', 'chunkSize', 'overwrite', 'compression', 'compressionLevel', 'shuffle', 'options'] as const;
 
@@ -82,6 +93,7 @@ export class Connection {
   #backendOptions: Record<string, unknown>;
   #engineOptions: Record<string, unknown>;
   readonly #cacheBytes: number;
+  readonly #recheckCachedData: boolean | number;
   #store: Store | undefined;
   #session: EngineSession | undefined;
   #cache: ChunkCache | undefined;
@@ -102,6 +114,11 @@ export class Connection {
       throw new OptionError(`option cacheBytes must be a non-negative integer number of bytes (0 turns the chunk cache off), got ${JSON.stringify(cacheBytes)}`);
     }
     this.#cacheBytes = cacheBytes;
+    const recheck = options.recheckCachedData === undefined ? true : options.recheckCachedData;
+    if (typeof recheck !== 'boolean' && !(typeof recheck === 'number' && Number.isFinite(recheck))) {
+      throw new OptionError(`option recheckCachedData must be true, false or a time in seconds since the epoch, got ${typeof recheck === 'bigint' ? `${recheck}n` : JSON.stringify(recheck)}`);
+    }
+    this.#recheckCachedData = recheck;
   }
 
   /** True between `connect()` and `disconnect()`. */
@@ -179,7 +196,7 @@ export class Connection {
       throw error;
     }
     this.#store = store;
-    this.#cache = this.#cacheBytes > 0 ? new ChunkCache(store, this.#cacheBytes) : undefined;
+    this.#cache = this.#cacheBytes > 0 ? new ChunkCache(store, this.#cacheBytes, this.#recheckCachedData) : undefined;
     return this;
   }
 

@@ -330,3 +330,85 @@ describe('chunk cache: reads that keep whole chunks', () => {
     }
   });
 });
+
+describe('chunk cache: recheckCachedData', () => {
+  /** A 64 x 16 x 16 float32 dataset in four 16^3 chunks, and its line [:, 5, 7], read through the cache. */
+  async function lines(con: dn.Connection) {
+    const ds = await con.createDataset('lines', { shape: [64, 16, 16], dtype: 'float32', chunkSize: [16, 16, 16] });
+    await ds.load(dn.ndarray(Float32Array.from({ length: 64 * 256 }, (_, i) => i), [64, 16, 16]));
+    const line = async () => Array.from((await ds.get([s(), 5, 7])).data as Float32Array);
+    const expected = Array.from({ length: 64 }, (_, z) => z * 256 + 5 * 16 + 7);
+    return { ds, line, expected };
+  }
+  /** Writes `value` over chunk `z` (rows 16z..16z+15) through a second connection, as another process would. */
+  async function otherWrites(con: dn.Connection, z: number, value: number): Promise<void> {
+    const other = await dn.connect(con.name, { ...con.settings.options, backend: con.backend });
+    try {
+      await (await other.getDataset('lines')).set([s(16 * z, 16 * z + 16)], value);
+    } finally {
+      await other.disconnect();
+    }
+  }
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('false: cached chunks are read without asking the store, so another process\'s change is not seen; this process\'s own writes are', async () => {
+    const con = await open('hdf5', { recheckCachedData: false });
+    try {
+      const { ds, line, expected } = await lines(con);
+      expect(await line()).toEqual(expected);
+      await otherWrites(con, 0, -1);
+      // As h5py's cache: the cached chunk is used as it is, nobody asked.
+      expect(await line()).toEqual(expected);
+      expect(con.cacheStats).toMatchObject({ fills: 4, hits: 4, stale: 0 });
+      // Any read of the cached chunk uses it, not just lines.
+      expect(Array.from((await ds.get([3, 5, s(0, 3)])).data as Float32Array)).toEqual([848, 849, 850]);
+      // This connection's own writes drop or update what it caches: a whole chunk, cells of one, a removed chunk.
+      await ds.set([s(16, 32)], -2);
+      await ds.set([s(32, 48), 5, 7], -3);
+      await ds.flush();
+      await ds.delChunk([3, 0, 0]);
+      expect(await line()).toEqual([...expected.slice(0, 16), ...new Array(16).fill(-2), ...new Array(16).fill(-3), ...new Array(16).fill(0)]);
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('true (the default): every read asks the store, and another process\'s change is seen at once', async () => {
+    const con = await open('hdf5', { recheckCachedData: true });
+    try {
+      const { line, expected } = await lines(con);
+      expect(await line()).toEqual(expected);
+      await otherWrites(con, 0, -1);
+      expect(await line()).toEqual([...new Array(16).fill(-1), ...expected.slice(16)]);
+      expect(con.cacheStats).toMatchObject({ stale: 1, fills: 5 });
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('a time: chunks cached before it are checked once, then trusted as confirmed after it', async () => {
+    const from = Date.now() / 1000 + 0.4;
+    const con = await open('hdf5', { recheckCachedData: from });
+    try {
+      const { line, expected } = await lines(con);
+      expect(await line()).toEqual(expected); // cached before `from`
+      await sleep(Math.max(0, from * 1000 - Date.now()) + 20);
+      await otherWrites(con, 0, -1);
+      expect(await line()).toEqual([...new Array(16).fill(-1), ...expected.slice(16)]); // asked: stale, read again
+      expect(con.cacheStats).toMatchObject({ stale: 1, fills: 5 });
+      await otherWrites(con, 1, -2);
+      // Every chunk was confirmed after `from` by that read: none is asked again.
+      expect(await line()).toEqual([...new Array(16).fill(-1), ...expected.slice(16)]);
+      expect(con.cacheStats).toMatchObject({ stale: 1, fills: 5 });
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('takes true, false or a finite number of seconds, nothing else', () => {
+    for (const bad of ['false', 0n, NaN, Infinity, null, {}]) {
+      expect(() => dn.connection('x', { recheckCachedData: bad as never })).toThrow(/recheckCachedData must be true, false or a time in seconds since the epoch/);
+    }
+    for (const good of [true, false, 0, Date.now() / 1000]) expect(dn.connection('x', { recheckCachedData: good })).toBeInstanceOf(dn.Connection);
+  });
+});

@@ -14,6 +14,12 @@ export interface Entry {
   /** Every cell of `data` is valid: the stored chunk at `generation`, with the dirty cells over it. */
   loaded: boolean;
   generation: Generation | null;
+  /**
+   * When `generation` was last known to be the store's (epoch ms, taken before the store was
+   * asked): a read may use a clean entry without asking again when this is at or after the
+   * connection's `recheckCachedData` time.
+   */
+  confirmedAt: number;
   /** Cells written here since the last commit, or null. */
   dirty: DirtyCells | null;
   /** What the entry counts against the cache's capacity. */
@@ -28,4 +34,17 @@ export function entryKey(meta: DatasetMeta, index: ChunkIndex): string {
 /** Cells of a full chunk (padding included). */
 export function chunkElements(meta: DatasetMeta): number {
   return product(meta.chunkSize);
+}
+
+/** The time now, epoch ms (to a fraction of a millisecond): when an entry's generation was confirmed. */
+export const now = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * From when (epoch ms) a confirmed clean entry is read without asking the store, for the
+ * connection option `recheckCachedData`: `true` never, `false` always, a number (seconds since
+ * the epoch) when confirmed at or after it.
+ */
+export function trustedSince(recheckCachedData: boolean | number): number {
+  if (typeof recheckCachedData === 'boolean') return recheckCachedData ? Infinity : -Infinity;
+  return recheckCachedData * 1000;
 }

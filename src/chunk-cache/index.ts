@@ -14,7 +14,12 @@
  *
  * Reads see this process's own buffered writes: a cached chunk whose other cells are unknown
  * is completed from the store first. A clean cached chunk is checked against the store's
- * generation before it is used (a stat, a HEAD), so it is never staler than the store.
+ * generation before it is used (a stat, a HEAD), so it is never staler than the store; unless
+ * the connection's `recheckCachedData` lets reads trust chunks confirmed since a given time
+ * (TensorStore's option of that name: `false` trusts every cached chunk, as h5py's and
+ * zarr-python's caches do), when another process's writes are seen only once the chunk leaves
+ * the cache. This process's own writes are always seen: every path that stores chunks without
+ * the cache (whole-chunk sets, load, apply, clear) drops the cached copies first.
  */
 import { chunkFill, commitChunk, readForUpdate } from '../commit.js';
 import { giveBack, takeBuffer } from '../buffer-pool.js';
@@ -25,7 +30,7 @@ import type { AxisPart } from '../slicing.js';
 import type { ChunkIndex, DatasetMeta, Generation, Store } from '../store.js';
 import { copyStrided, type StridedView } from '../strided.js';
 import { DirtyCells } from './dirty-cells.js';
-import { chunkElements, entryKey, type Entry } from './entry.js';
+import { chunkElements, entryKey, now, trustedSince, type Entry } from './entry.js';
 import { newCacheStats, type CacheStats } from './stats.js';
 
 export type { CacheStats } from './stats.js';
@@ -53,9 +58,19 @@ export class ChunkCache {
   /** Write-behind commits under way (see `#writeBehind`), each settled when done. */
   readonly #behind = new Set<Promise<void>>();
 
-  constructor(store: Store, capacity: number) {
+  /** Clean chunks confirmed at or after this time (epoch ms) are read without asking the store (see `recheckCachedData`). */
+  readonly #trustedSince: number;
+
+  /** `recheckCachedData` as the connection option takes it: `true` (the default), `false`, or a time in seconds since the epoch. */
+  constructor(store: Store, capacity: number, recheckCachedData: boolean | number = true) {
     this.#store = store;
     this.capacity = capacity;
+    this.#trustedSince = trustedSince(recheckCachedData);
+  }
+
+  /** Whether a read may use the clean entry without asking the store for its generation. */
+  #trusted(entry: Entry): boolean {
+    return entry.confirmedAt >= this.#trustedSince;
   }
 
   /** Bytes the cached chunks take now. */
@@ -191,11 +206,14 @@ export class ChunkCache {
     const ready: { index: ChunkIndex; entry: Entry; generation: Generation | null }[] = [];
     for (const index of indices) {
       const entry = this.#entries.get(entryKey(meta, index));
-      if (entry && entry.dirty === null && !this.#locks.isHeld(entry.key)) ready.push({ index, entry, generation: entry.generation });
+      if (!entry || entry.dirty !== null || this.#locks.isHeld(entry.key)) continue;
+      if (this.#trusted(entry)) this.#serve(entry, index, view, served);
+      else ready.push({ index, entry, generation: entry.generation });
     }
     if (ready.length === 0) return served;
     const store = this.#store;
     const chunks = ready.map((r) => r.entry.index);
+    const asked = now();
     const current = store.chunkGenerations ? await store.chunkGenerations(meta, chunks) : await Promise.all(chunks.map((c) => store.chunkGeneration(meta, c)));
     // No await from here on: what is checked below cannot change before it is copied.
     for (let i = 0; i < ready.length; i++) {
@@ -207,13 +225,19 @@ export class ChunkCache {
         this.#remove(entry);
         continue;
       }
-      const { parts, dst } = view(index);
-      copyStrided(dst, chunkView(entry.data, meta, parts));
-      this.stats.hits++;
-      this.#touch(entry);
-      served.add(index);
+      entry.confirmedAt = asked;
+      this.#serve(entry, index, view, served);
     }
     return served;
+  }
+
+  /** `readCurrent`'s copy of a usable clean entry's part. */
+  #serve(entry: Entry, index: ChunkIndex, view: (index: ChunkIndex) => { parts: readonly AxisPart[]; dst: StridedView }, served: Set<ChunkIndex>): void {
+    const { parts, dst } = view(index);
+    copyStrided(dst, chunkView(entry.data, entry.meta, parts));
+    this.stats.hits++;
+    this.#touch(entry);
+    served.add(index);
   }
 
   /**
@@ -235,10 +259,11 @@ export class ChunkCache {
       if (entry) {
         this.stats.hits++;
       } else {
+        const asked = now();
         const { data, generation, bytesRead } = await readForUpdate(this.#store, meta, index);
         this.stats.fills++;
         this.stats.bytesRead += bytesRead;
-        entry = { key, meta, index: [...index], data, loaded: true, generation, dirty: null, bytes: data.byteLength };
+        entry = { key, meta, index: [...index], data, loaded: true, generation, confirmedAt: asked, dirty: null, bytes: data.byteLength };
         this.#entries.set(key, entry);
         this.#bytes += entry.bytes;
       }
@@ -256,11 +281,14 @@ export class ChunkCache {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
     if (entry.dirty === null) {
+      if (this.#trusted(entry)) return entry;
+      const asked = now();
       if (await this.#store.chunkGeneration(entry.meta, entry.index) !== entry.generation) {
         this.stats.stale++;
         this.#remove(entry);
         return undefined;
       }
+      entry.confirmedAt = asked;
     } else if (!entry.loaded) {
       await this.#load(entry);
     }
@@ -308,7 +336,7 @@ export class ChunkCache {
     // stored as the fill value. Other cells are valid only once written (the dirty mask).
     const data = this.#takeData(meta) ?? allocateUninitialized(meta.dtype, chunkElements(meta));
     if (edge) chunkFill(data, meta);
-    const entry: Entry = { key, meta, index: [...index], data, loaded: false, generation: null, dirty: null, bytes: data.byteLength };
+    const entry: Entry = { key, meta, index: [...index], data, loaded: false, generation: null, confirmedAt: -Infinity, dirty: null, bytes: data.byteLength };
     this.#entries.set(key, entry);
     this.#bytes += entry.bytes;
     return entry;
@@ -372,6 +400,7 @@ export class ChunkCache {
 
   /** Completes a partly written chunk from the store: the stored chunk with the dirty cells over it. */
   async #load(entry: Entry): Promise<void> {
+    const asked = now();
     const { data, generation, bytesRead } = await readForUpdate(this.#store, entry.meta, entry.index);
     this.stats.bytesRead += bytesRead;
     this.stats.loads++;
@@ -379,6 +408,7 @@ export class ChunkCache {
     this.#setData(entry, data);
     entry.loaded = true;
     entry.generation = generation;
+    entry.confirmedAt = asked;
   }
 
   /** Stores the entry's dirty cells (the caller holds its lock); the entry is clean afterwards. */
@@ -386,6 +416,7 @@ export class ChunkCache {
     const { dirty, meta, index } = entry;
     if (dirty === null) return;
     const store = this.#store;
+    const asked = now();
     const whole = dirty.coversAll();
     let generation: Generation;
     let data: TypedArray;
@@ -417,6 +448,7 @@ export class ChunkCache {
     this.#setData(entry, data);
     entry.loaded = true;
     entry.generation = generation;
+    entry.confirmedAt = asked;
   }
 
   /** Commits least recently used chunks until the cache is back under its capacity. */
