@@ -268,10 +268,11 @@ try {
       };
       const times: Record<string, number[]> = { write };
       for (const [key, fn] of Object.entries(workloads)) times[key] = await timeRuns(runs, fn, { warmup: true, extend: true, cold: (cold[key] = []) });
-      // The line again, through a second connection whose cache uses what it holds without asking
-      // the store (recheckCachedData: false, as h5py's and zarr-python's caches): what asking costs.
+      // The line again, through a second connection that uses the chunks and metadata it holds
+      // without asking the store (recheckCachedData and recheckCachedMetadata false, as h5py's
+      // open file and chunk cache and zarr-python's caches): what asking costs.
       if (backend === 'hdf5' || backend === 'zarr') {
-        await dn.withConnection(connectionName, { ...connectionOptions(), recheckCachedData: false }, async (trusting) => {
+        await dn.withConnection(connectionName, { ...connectionOptions(), recheckCachedData: false, recheckCachedMetadata: false }, async (trusting) => {
           const trusted = await trusting.getDataset(name);
           times.lineTrusted = await timeRuns(runs, () => trusted.get([s(), 5, 7]), { warmup: true, extend: true, cold: (cold.lineTrusted = []) });
         });

@@ -280,9 +280,10 @@ as ordinary arrays (no store, no copy, no commit) beside dosna's apply with it, 
 nothing (what dosna costs around the function) and numpy's \`chunk += 1\` over its chunk arrays, same run, ms:
 ${io.filter((r) => r.kernelAlone !== undefined).map((r) => `C=${r.C} (${r.engine}): JavaScript ${fmt(r.kernelAlone, 1)}, dosna apply ${fmt(r.ms.apply, 1)}, dosna apply of nothing ${fmt(r.applyNothing, 1)}, numpy ${fmt(numpy?.ms[`plusOne${r.C}`], 1)}`).join('; ') || 'not measured (ram not selected)'}.
 
-The line \`[:, 5, 7]\` without asking the store: the same read through a second connection whose chunk cache uses the chunks it
-holds as they are (\`recheckCachedData: false\`, as h5py's and zarr-python's caches always do; by default dosna stats each cached
-chunk's file first, so another process's write is never missed), beside the default and the best peer, same run, MB/s:
+The line \`[:, 5, 7]\` without asking the store: the same read through a second connection that uses the chunks and the metadata
+it holds as they are (\`recheckCachedData: false, recheckCachedMetadata: false\`, as h5py's open file and chunk cache and zarr-python's
+caches always do; by default dosna stats each cached chunk's file and the dataset's metadata file first, so another process's write
+or resize is never missed), beside the default and the best peer, same run, MB/s:
 ${io.filter((r) => r.ms.lineTrusted !== undefined).map((r) => {
   const best = bestPeer(results, r.backend, r.N, r.C, 'line');
   const bytes = workloadBytes(r.N).line;

@@ -14,6 +14,7 @@ import { Dataset, forgetDataset } from './dataset/index.js';
 import { ChunkCache, DEFAULT_CACHE_BYTES, type CacheStats } from './chunk-cache/index.js';
 import type { ChunkJob } from './chunk-ops.js';
 import { normalizeIndex } from './slicing.js';
+import { checkRecheck, trustedSince } from './recheck.js';
 import { randomUUID } from 'node:crypto';
 import { ALLREDUCE_OPS, checkAllreduceValue, combineValues, type AllreduceOp, type AllreduceValue } from './allreduce.js';
 import { checkCompression, type CompressionName } from './codecs/index.js';
@@ -44,6 +45,16 @@ export interface ConnectionOptions {
    * This process's own writes are seen whatever the choice. See docs/concurrency.md.
    */
   recheckCachedData?: boolean | number;
+  /**
+   * The same choice for a dataset handle's metadata (TensorStore's `recheck_cached_metadata`):
+   * `true` (default) makes every `get` check that the dataset is still as the handle knows it
+   * (a stat of its metadata file, a HEAD of its metadata object), so a read on a dataset that
+   * another process resized or deleted sees it; `false` reads with the shape the handle last
+   * confirmed; a number, seconds since the epoch, trusts a confirmation made at or after it.
+   * Writes always check, and this connection's own resizes and deletions are seen whatever the
+   * choice.
+   */
+  recheckCachedMetadata?: boolean | number;
   /** Backend options (`directory`, `endpoint`, `conffile`, ...). */
   [option: string]: unknown;
 }
@@ -80,7 +91,7 @@ export interface CreateDatasetOptions {
   options?: Record<string, unknown>;
 }
 
-const RESERVED = new Set(['backend', 'engine', 'engineOptions', 'cacheBytes', 'recheckCachedData']);
+const RESERVED = new Set(['backend', 'engine', 'engineOptions', 'cacheBytes', 'recheckCachedData', 'recheckCachedMetadata']);
 /** What `createDataset` takes. */
 const CREATE_OPTIONS = ['data', 'shape', 'dtype', 'fillValue', 'chunkSize', 'overwrite', 'compression', 'compressionLevel', 'shuffle', 'options'] as const;
 
@@ -94,6 +105,10 @@ export class Connection {
   #engineOptions: Record<string, unknown>;
   readonly #cacheBytes: number;
   readonly #recheckCachedData: boolean | number;
+  /** From when (epoch ms) a handle's confirmed metadata is used without asking the store (`recheckCachedMetadata`). */
+  readonly #metadataTrustedSince: number;
+  /** Changes of dataset metadata made through this connection (see `metadataChanged`). */
+  #metadataEpoch = 0;
   #store: Store | undefined;
   #session: EngineSession | undefined;
   #cache: ChunkCache | undefined;
@@ -114,11 +129,27 @@ export class Connection {
       throw new OptionError(`option cacheBytes must be a non-negative integer number of bytes (0 turns the chunk cache off), got ${JSON.stringify(cacheBytes)}`);
     }
     this.#cacheBytes = cacheBytes;
-    const recheck = options.recheckCachedData === undefined ? true : options.recheckCachedData;
-    if (typeof recheck !== 'boolean' && !(typeof recheck === 'number' && Number.isFinite(recheck))) {
-      throw new OptionError(`option recheckCachedData must be true, false or a time in seconds since the epoch, got ${typeof recheck === 'bigint' ? `${recheck}n` : JSON.stringify(recheck)}`);
-    }
-    this.#recheckCachedData = recheck;
+    this.#recheckCachedData = checkRecheck('recheckCachedData', options.recheckCachedData);
+    this.#metadataTrustedSince = trustedSince(checkRecheck('recheckCachedMetadata', options.recheckCachedMetadata));
+  }
+
+  /**
+   * @internal Counts a change of dataset metadata made through this connection (a resize, a
+   * deletion, a replacement): a handle uses metadata it confirmed without asking the store only
+   * while this count is what it was at the confirmation (see `recheckCachedMetadata`).
+   */
+  metadataChanged(): void {
+    this.#metadataEpoch++;
+  }
+
+  /** @internal How many changes `metadataChanged` counted so far. */
+  get metadataEpoch(): number {
+    return this.#metadataEpoch;
+  }
+
+  /** @internal Confirmations of a handle's metadata at or after this time (epoch ms) are trusted. */
+  get metadataTrustedSince(): number {
+    return this.#metadataTrustedSince;
   }
 
   /** True between `connect()` and `disconnect()`. */
@@ -286,13 +317,17 @@ export class Connection {
       if (options.overwrite && (await this.store.metaGeneration(name)) !== null) await this.store.deleteDataset(name);
       return { uid: meta.uid, generation: await this.store.createMeta(meta) };
     }, what);
-    if (options.overwrite) await forgetDataset(this, name);
+    if (options.overwrite) {
+      this.metadataChanged();
+      await forgetDataset(this, name);
+    }
     const ds = new Dataset(this, { ...meta, uid }, generation);
     if (job) {
       try {
         await ds.runLoad(job);
       } catch (error) {
         await session.onRoot(() => this.store.deleteDataset(name), what).catch(() => {});
+        this.metadataChanged();
         throw error;
       }
     }
@@ -321,7 +356,11 @@ export class Connection {
     const name = checkPath(path);
     const store = this.store;
     await forgetDataset(this, name);
-    await this.session.onRoot(() => store.deleteDataset(name), `delDataset(${JSON.stringify(name)})`);
+    try {
+      await this.session.onRoot(() => store.deleteDataset(name), `delDataset(${JSON.stringify(name)})`);
+    } finally {
+      this.metadataChanged();
+    }
   }
 
   /** The datasets at the top of the connection (as Python DosNa lists them); `list` shows groups too. */
@@ -383,7 +422,7 @@ export class Connection {
       if (recursive) await this.deleteTree(name);
       else if ((await this.store.list(name)).length > 0) throw new DosnaError(`group ${JSON.stringify(name)} is not empty; delGroup(${JSON.stringify(name)}, { recursive: true }) deletes it with what it holds`);
       await this.store.deleteGroup(name);
-    }, `delGroup(${JSON.stringify(name)})`);
+    }, `delGroup(${JSON.stringify(name)})`).finally(() => this.metadataChanged());
   }
 
   /** The datasets and groups in group `path` (the root by default), sorted by name. */

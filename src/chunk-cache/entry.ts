@@ -35,16 +35,3 @@ export function entryKey(meta: DatasetMeta, index: ChunkIndex): string {
 export function chunkElements(meta: DatasetMeta): number {
   return product(meta.chunkSize);
 }
-
-/** The time now, epoch ms (to a fraction of a millisecond): when an entry's generation was confirmed. */
-export const now = (): number => performance.timeOrigin + performance.now();
-
-/**
- * From when (epoch ms) a confirmed clean entry is read without asking the store, for the
- * connection option `recheckCachedData`: `true` never, `false` always, a number (seconds since
- * the epoch) when confirmed at or after it.
- */
-export function trustedSince(recheckCachedData: boolean | number): number {
-  if (typeof recheckCachedData === 'boolean') return recheckCachedData ? Infinity : -Infinity;
-  return recheckCachedData * 1000;
-}

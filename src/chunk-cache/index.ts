@@ -30,7 +30,8 @@ import type { AxisPart } from '../slicing.js';
 import type { ChunkIndex, DatasetMeta, Generation, Store } from '../store.js';
 import { copyStrided, type StridedView } from '../strided.js';
 import { DirtyCells } from './dirty-cells.js';
-import { chunkElements, entryKey, now, trustedSince, type Entry } from './entry.js';
+import { chunkElements, entryKey, type Entry } from './entry.js';
+import { now, trustedSince } from '../recheck.js';
 import { newCacheStats, type CacheStats } from './stats.js';
 
 export type { CacheStats } from './stats.js';
@@ -207,7 +208,7 @@ export class ChunkCache {
     for (const index of indices) {
       const entry = this.#entries.get(entryKey(meta, index));
       if (!entry || entry.dirty !== null || this.#locks.isHeld(entry.key)) continue;
-      if (this.#trusted(entry)) this.#serve(entry, index, view, served);
+      if (this.#trusted(entry)) this.#serve(entry, meta, index, view, served);
       else ready.push({ index, entry, generation: entry.generation });
     }
     if (ready.length === 0) return served;
@@ -226,15 +227,15 @@ export class ChunkCache {
         continue;
       }
       entry.confirmedAt = asked;
-      this.#serve(entry, index, view, served);
+      this.#serve(entry, meta, index, view, served);
     }
     return served;
   }
 
   /** `readCurrent`'s copy of a usable clean entry's part. */
-  #serve(entry: Entry, index: ChunkIndex, view: (index: ChunkIndex) => { parts: readonly AxisPart[]; dst: StridedView }, served: Set<ChunkIndex>): void {
+  #serve(entry: Entry, meta: DatasetMeta, index: ChunkIndex, view: (index: ChunkIndex) => { parts: readonly AxisPart[]; dst: StridedView }, served: Set<ChunkIndex>): void {
     const { parts, dst } = view(index);
-    copyStrided(dst, chunkView(entry.data, entry.meta, parts));
+    copyStrided(dst, chunkView(entry.data, meta, parts));
     this.stats.hits++;
     this.#touch(entry);
     served.add(index);

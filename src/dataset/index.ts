@@ -6,6 +6,7 @@ import type { RunReport } from '../concurrency.js';
 import type { Connection } from '../connection.js';
 import { allocate, castInto, checkDType, dtypeOfArray, type DType, type Scalar, type TypedArray } from '../dtypes.js';
 import { checkOptions } from '../options.js';
+import { now } from '../recheck.js';
 import { Attributes } from '../attrs.js';
 import type { CompressionName } from '../codecs/index.js';
 import type { ExportHdf5Options } from '../interop/hdf5-file.js';
@@ -29,13 +30,17 @@ import { broadcastTo, inspectArray, isNdArray, toStridedView, type ArrayValue, t
  *
  * Every operation first checks that the dataset this handle was opened on still exists (a
  * stat, a HEAD): a handle on a dataset that another handle or process deleted, or deleted and
- * created again, fails with `DatasetNotFoundError` instead of reading or writing.
+ * created again, fails with `DatasetNotFoundError` instead of reading or writing. (Reads may
+ * skip that check with the connection option `recheckCachedMetadata`.)
  */
 export class Dataset {
   /** The report of the last engine run on this object (`get`, `set`, `load`, `map`, ...): timings and bytes per chunk. */
   lastRun: RunReport | undefined;
   #meta: DatasetMeta;
   #generation: Generation;
+  /** When the store last confirmed `#meta` (epoch ms, before it was asked), and the connection's metadata epoch then: see `recheckCachedMetadata`. */
+  #confirmedAt = -Infinity;
+  #confirmedEpoch = -1;
   /** A handle on a dataset made from this one (map's output, a clone), on the same connection. */
   readonly #open: OpenDataset = (meta, generation) => new Dataset(this.connection, meta, generation);
 
@@ -72,8 +77,10 @@ export class Dataset {
   async current(): Promise<DatasetMeta> {
     const store = this.connection.store;
     const name = this.#meta.name;
+    const asked = now();
+    const epoch = this.connection.metadataEpoch;
     const generation = await store.metaGeneration(name);
-    if (generation === this.#generation) return this.#meta;
+    if (generation === this.#generation) return this.#confirmed(asked, epoch);
     const found = generation === null ? undefined : await store.readMeta(name);
     if (!found || found.meta.uid !== this.#meta.uid) {
       await this.connection.cache?.discard(sameDataset(this.#meta));
@@ -84,7 +91,23 @@ export class Dataset {
     }
     this.#meta = found.meta;
     this.#generation = found.generation;
+    return this.#confirmed(asked, epoch);
+  }
+
+  /** Notes that the store confirmed this handle's metadata (asked at `asked`, with the connection's metadata epoch `epoch`), and returns it. */
+  #confirmed(asked: number, epoch: number): DatasetMeta {
+    this.#confirmedAt = asked;
+    this.#confirmedEpoch = epoch;
     return this.#meta;
+  }
+
+  /**
+   * Whether a read may use this handle's metadata without asking the store: confirmed at or
+   * after the connection's `recheckCachedMetadata` time, and no resize or deletion made
+   * through this connection since.
+   */
+  #metadataTrusted(): boolean {
+    return this.#confirmedEpoch === this.connection.metadataEpoch && this.#confirmedAt >= this.connection.metadataTrustedSince;
   }
 
   /** @internal Throws the error of a handle whose dataset was deleted (or replaced) since it was opened. */
@@ -146,6 +169,7 @@ export class Dataset {
    */
   async readOnCurrent<T>(read: (meta: DatasetMeta) => Promise<T>): Promise<T> {
     const known = this.#meta;
+    if (this.#metadataTrusted()) return read(known);
     const [checked, attempt] = await Promise.allSettled([this.current(), read(known)]);
     if (checked.status === 'rejected') {
       // Chunks the attempt cached after the check dropped that dataset's: dropped too.

@@ -50,7 +50,7 @@ async function reshape(ds: Dataset, call: string, shrinks: boolean, change: (old
   const committed = await ds.connection.session.onRoot(
     () => commitShape(store, meta, change, () => ds.gone()),
     what,
-  );
+  ).finally(() => ds.connection.metadataChanged());
   if (shrinks) await ds.connection.cache?.discard(sameDataset(meta));
   await ds.current();
   return committed;

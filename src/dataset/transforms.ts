@@ -65,6 +65,7 @@ export async function mapDataset<Args>(ds: Dataset, fn: Kernel<Args>, name: stri
     );
   } catch (error) {
     await session.onRoot(() => store.deleteDataset(name), what).catch(() => {});
+    ds.connection.metadataChanged();
     throw error;
   }
   return open(output, generation);
