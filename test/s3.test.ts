@@ -53,6 +53,35 @@ describe('s3 backend', () => {
 
   identityTests(() => ({ con, raw, bucket }));
 
+  it('recheckCachedData and recheckCachedMetadata false: cached chunks and metadata are used without asking the RGW; this connection\'s own writes are seen', async () => {
+    const name = 'trusting';
+    const ds = await con.createDataset(name, { shape: [32, 8, 8], dtype: 'float32', chunkSize: [8, 8, 8], compression: 'gzip' });
+    await ds.load(dn.ndarray(Float32Array.from({ length: 32 * 64 }, (_, i) => i), [32, 8, 8]));
+    const trusting = await dn.connect(bucket, { backend: 's3', engine: 'cpu', ...s3Options(), recheckCachedData: false, recheckCachedMetadata: false });
+    try {
+      const mine = await trusting.getDataset(name);
+      const line = async () => flat(await mine.get([s(), 2, 3]));
+      const expected = Array.from({ length: 32 }, (_, z) => z * 64 + 2 * 8 + 3);
+      expect(await line()).toEqual(expected); // compressed chunks are read whole, into the cache
+      // Another connection rewrites a chunk and grows the dataset: the trusting one does not ask, so it does not see either.
+      await ds.set([s(0, 8)], -1);
+      await ds.resize([40, 8, 8]);
+      const seen = await mine.get([s(), 2, 3]);
+      expect(seen.shape).toEqual([32]);
+      expect(flat(seen)).toEqual(expected);
+      expect(trusting.cacheStats).toMatchObject({ fills: 4, hits: 4, stale: 0 });
+      // Its own write of a whole chunk and its own resize are seen at once.
+      await mine.set([s(8, 16)], -2);
+      await mine.resize([48, 8, 8]);
+      const after = await mine.get([s(), 2, 3]);
+      expect(after.shape).toEqual([48]);
+      expect(flat(after).slice(0, 17)).toEqual([...expected.slice(0, 8), ...new Array(8).fill(-2), expected[16]]);
+    } finally {
+      await trusting.disconnect();
+      await con.delDataset(name);
+    }
+  });
+
   it('lays a dataset out as <ds>/.dosna.json plus <ds>/<i>.<j> objects of raw little-endian C-order full chunks', async () => {
     const ds = await con.createDataset('layout', { shape: [5, 7], dtype: 'int64', chunkSize: [2, 4], fillValue: 2n ** 60n });
     await ds.set([s(0, 2), s(0, 4)], dn.ndarray(BigInt64Array.from({ length: 8 }, (_, i) => BigInt(i) - 3n), [2, 4]));
