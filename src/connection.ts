@@ -10,7 +10,8 @@ import { ConnectionError, DatasetNotFoundError, DosnaError, GroupExistsError, Gr
 import type { Attributes } from './attrs.js';
 import { Group, groupAttributes, type DelGroupOptions } from './group.js';
 import { ancestorsOf, checkPath, ROOT } from './paths.js';
-import { Dataset, forgetDataset } from './dataset/index.js';
+import { Dataset } from './dataset/index.js';
+import { forgetDataset } from './dataset/transforms.js';
 import { ChunkCache, DEFAULT_CACHE_BYTES, type CacheStats } from './chunk-cache/index.js';
 import type { ChunkJob } from './chunk-ops.js';
 import { normalizeIndex } from './slicing.js';

@@ -10,7 +10,7 @@ import { now } from '../recheck.js';
 import { Attributes } from '../attrs.js';
 import type { CompressionName } from '../codecs/index.js';
 import type { ExportHdf5Options } from '../interop/hdf5-file.js';
-import { outArray, RUN_CONTROL, sortChunks, type ChunkSlice, type CloneOptions, type GetOptions, type MapOptions, type RunControl } from './options.js';
+import { chunkSlicesOf, outArray, RUN_CONTROL, sortChunks, type ChunkSlice, type CloneOptions, type GetOptions, type MapOptions, type RunControl } from './options.js';
 import { readSelection, writeSelection } from './selection-io.js';
 import { applyDataset, cloneDataset, mapDataset, sameDataset, type OpenDataset } from './transforms.js';
 import { appendToDataset, resizeDataset } from './reshape.js';
@@ -18,10 +18,7 @@ import { datasetHistogram, datasetStats, reduceDataset, type Histogram, type Red
 import type { DatasetStats } from '../kernels/reductions.js';
 import { ChunkExistsError, DatasetNotFoundError, DTypeError, IndexError, ShapeError, OptionError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
-import {
-  allChunks, chunkPart, formatShape, normalizeIndex, partToSlice, product, squeezedShape,
-  touchedChunks, type Index, type Selection,
-} from '../slicing.js';
+import { allChunks, formatShape, normalizeIndex, product, squeezedShape, type Index, type Selection } from '../slicing.js';
 import type { ChunkIndex, DatasetMeta, Generation } from '../store.js';
 import { broadcastTo, inspectArray, isNdArray, toStridedView, type ArrayValue, type Value } from '../values.js';
 
@@ -379,15 +376,7 @@ export class Dataset {
 
   /** Which chunks an index touches, which part of each, and where each part lands in the result. */
   chunkSlices(index?: Index): ChunkSlice[] {
-    const sel = normalizeIndex(index, this.#meta.shape);
-    return touchedChunks(sel, this.#meta.chunkSize).map((chunk) => {
-      const parts = chunkPart(sel, this.#meta.chunkSize, chunk)!;
-      return {
-        index: chunk,
-        chunk: parts.map((p) => partToSlice(p.localStart, p.step, p.count)),
-        result: parts.filter((_, a) => !sel[a].squeeze).map((p) => partToSlice(p.outStart, 1, p.count)),
-      };
-    });
+    return chunkSlicesOf(this.#meta, index);
   }
 
   /**
@@ -497,11 +486,6 @@ export class Dataset {
   toString(): string {
     return `Dataset(${JSON.stringify(this.name)}, shape=${formatShape(this.#meta.shape)}, dtype=${this.dtype}, chunkSize=${formatShape(this.#meta.chunkSize)})`;
   }
-}
-
-/** Forgets the cached chunks of any incarnation of dataset `name` (it is being deleted). @internal */
-export function forgetDataset(connection: Connection, name: string): Promise<void> | undefined {
-  return connection.cache?.discard((m) => m.name === name);
 }
 
 

@@ -7,8 +7,8 @@ import type { DType, TypedArray } from '../dtypes.js';
 import { isKernelRef } from '../kernel.js';
 import type { NdArray } from '../ndarray.js';
 import { isNdArray } from '../values.js';
-import { cStrides, product, type Slice } from '../slicing.js';
-import type { ChunkIndex } from '../store.js';
+import { chunkPart, cStrides, normalizeIndex, partToSlice, product, touchedChunks, type Index, type Slice } from '../slicing.js';
+import type { ChunkIndex, DatasetMeta } from '../store.js';
 
 /** Options shared by the operations that run over every chunk. */
 export interface RunControl {
@@ -64,6 +64,19 @@ export interface ChunkSlice {
   readonly chunk: readonly Slice[];
   /** Where that part lands in the result of `get`, one slice per result axis (integer-indexed axes removed). */
   readonly result: readonly Slice[];
+}
+
+/** Which chunks `index` touches in a dataset of `meta`, which part of each, and where each part lands in the result. */
+export function chunkSlicesOf(meta: DatasetMeta, index: Index | undefined): ChunkSlice[] {
+  const sel = normalizeIndex(index, meta.shape);
+  return touchedChunks(sel, meta.chunkSize).map((chunk) => {
+    const parts = chunkPart(sel, meta.chunkSize, chunk)!;
+    return {
+      index: chunk,
+      chunk: parts.map((p) => partToSlice(p.localStart, p.step, p.count)),
+      result: parts.filter((_, a) => !sel[a].squeeze).map((p) => partToSlice(p.outStart, 1, p.count)),
+    };
+  });
 }
 
 /** `get`'s `out` as a typed array: an ndarray is taken when C-contiguous from its start. */

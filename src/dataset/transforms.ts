@@ -4,6 +4,7 @@
  * `clone` (the same layout byte for byte, or rechunked).
  */
 import { randomUUID as newUid } from 'node:crypto';
+import type { Connection } from '../connection.js';
 import type { Dataset } from './index.js';
 import { bytesPerElement, checkDType, type DType } from '../dtypes.js';
 import { checkChunkBytes, checkShape } from '../chunk-shape.js';
@@ -166,4 +167,9 @@ async function createOnRoot(ds: Dataset, meta: DatasetMeta, what: string): Promi
     return { uid: meta.uid, generation: await store.createMeta(meta) };
   }, what);
   return { output: { ...meta, uid }, generation };
+}
+
+/** Forgets the cached chunks of any incarnation of dataset `name` (it is being deleted). @internal */
+export function forgetDataset(connection: Connection, name: string): Promise<void> | undefined {
+  return connection.cache?.discard((m) => m.name === name);
 }
