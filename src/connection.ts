@@ -105,7 +105,8 @@ export class Connection {
   #backendOptions: Record<string, unknown>;
   #engineOptions: Record<string, unknown>;
   readonly #cacheBytes: number;
-  readonly #recheckCachedData: boolean | number;
+  /** From when (epoch ms) cached chunks are used without asking the store (`recheckCachedData`). */
+  readonly #dataTrustedSince: number;
   /** From when (epoch ms) a handle's confirmed metadata is used without asking the store (`recheckCachedMetadata`). */
   readonly #metadataTrustedSince: number;
   /** Changes of dataset metadata made through this connection (see `metadataChanged`). */
@@ -130,7 +131,7 @@ export class Connection {
       throw new OptionError(`option cacheBytes must be a non-negative integer number of bytes (0 turns the chunk cache off), got ${JSON.stringify(cacheBytes)}`);
     }
     this.#cacheBytes = cacheBytes;
-    this.#recheckCachedData = checkRecheck('recheckCachedData', options.recheckCachedData);
+    this.#dataTrustedSince = trustedSince(checkRecheck('recheckCachedData', options.recheckCachedData));
     this.#metadataTrustedSince = trustedSince(checkRecheck('recheckCachedMetadata', options.recheckCachedMetadata));
   }
 
@@ -228,7 +229,7 @@ export class Connection {
       throw error;
     }
     this.#store = store;
-    this.#cache = this.#cacheBytes > 0 ? new ChunkCache(store, this.#cacheBytes, this.#recheckCachedData) : undefined;
+    this.#cache = this.#cacheBytes > 0 ? new ChunkCache(store, this.#cacheBytes, this.#dataTrustedSince) : undefined;
     return this;
   }
 
@@ -357,11 +358,7 @@ export class Connection {
     const name = checkPath(path);
     const store = this.store;
     await forgetDataset(this, name);
-    try {
-      await this.session.onRoot(() => store.deleteDataset(name), `delDataset(${JSON.stringify(name)})`);
-    } finally {
-      this.metadataChanged();
-    }
+    await this.session.onRoot(() => store.deleteDataset(name), `delDataset(${JSON.stringify(name)})`).finally(() => this.metadataChanged());
   }
 
   /** The datasets at the top of the connection (as Python DosNa lists them); `list` shows groups too. */

@@ -21,6 +21,16 @@ async function open(options: Record<string, unknown> = {}): Promise<dn.Connectio
   return dn.connect(`recheck-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`, { backend: 'hdf5', directory: dir, create: true, ...options });
 }
 
+/** Runs `test` on a new connection with `options`, and disconnects it whatever happens. */
+async function using(options: Record<string, unknown>, test: (con: dn.Connection) => Promise<void>): Promise<void> {
+  const con = await open(options);
+  try {
+    await test(con);
+  } finally {
+    await con.disconnect();
+  }
+}
+
 /** A 64 x 16 x 16 float32 dataset in four 16^3 chunks, and its line [:, 5, 7], read through the cache. */
 async function lines(con: dn.Connection) {
   const ds = await con.createDataset('lines', { shape: [64, 16, 16], dtype: 'float32', chunkSize: [16, 16, 16] });
@@ -47,8 +57,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('recheckCachedData', () => {
   it('false: cached chunks are read without asking the store, so another process\'s change is not seen; this process\'s own writes are', async () => {
-    const con = await open({ recheckCachedData: false });
-    try {
+    await using({ recheckCachedData: false }, async (con) => {
       const { ds, line, expected } = await lines(con);
       expect(await line()).toEqual(expected);
       await otherWrites(con, 0, -1);
@@ -63,28 +72,22 @@ describe('recheckCachedData', () => {
       await ds.flush();
       await ds.delChunk([3, 0, 0]);
       expect(await line()).toEqual([...expected.slice(0, 16), ...new Array(16).fill(-2), ...new Array(16).fill(-3), ...new Array(16).fill(0)]);
-    } finally {
-      await con.disconnect();
-    }
+    });
   });
 
   it('true (the default): every read asks the store, and another process\'s change is seen at once', async () => {
-    const con = await open({ recheckCachedData: true });
-    try {
+    await using({ recheckCachedData: true }, async (con) => {
       const { line, expected } = await lines(con);
       expect(await line()).toEqual(expected);
       await otherWrites(con, 0, -1);
       expect(await line()).toEqual([...new Array(16).fill(-1), ...expected.slice(16)]);
       expect(con.cacheStats).toMatchObject({ stale: 1, fills: 5 });
-    } finally {
-      await con.disconnect();
-    }
+    });
   });
 
   it('a time: chunks cached before it are checked once, then trusted as confirmed after it', async () => {
     const from = Date.now() / 1000 + 0.4;
-    const con = await open({ recheckCachedData: from });
-    try {
+    await using({ recheckCachedData: from }, async (con) => {
       const { line, expected } = await lines(con);
       expect(await line()).toEqual(expected); // cached before `from`
       await sleep(Math.max(0, from * 1000 - Date.now()) + 20);
@@ -95,9 +98,7 @@ describe('recheckCachedData', () => {
       // Every chunk was confirmed after `from` by that read: none is asked again.
       expect(await line()).toEqual([...new Array(16).fill(-1), ...expected.slice(16)]);
       expect(con.cacheStats).toMatchObject({ stale: 1, fills: 5 });
-    } finally {
-      await con.disconnect();
-    }
+    });
   });
 
   it.each(['recheckCachedData', 'recheckCachedMetadata'])('%s takes true, false or a finite number of seconds, nothing else', (option) => {
@@ -110,8 +111,7 @@ describe('recheckCachedData', () => {
 
 describe('recheckCachedMetadata', () => {
   it('false: a get uses the shape its handle confirmed, so another process\'s resize is not seen; reads of the chunks still are current', async () => {
-    const con = await open({ recheckCachedMetadata: false });
-    try {
+    await using({ recheckCachedMetadata: false }, async (con) => {
       const { ds, expected } = await lines(con);
       expect((await ds.get([s(), 5, 7])).shape).toEqual([64]); // the first get asks, and confirms
       await another(con, (other) => other.resize([80, 16, 16]));
@@ -124,14 +124,11 @@ describe('recheckCachedMetadata', () => {
       // A write always asks: it sees the new shape, and so does the get after it.
       await ds.set([70, 5, 7], 5);
       expect((await ds.get([s(), 5, 7])).shape).toEqual([80]);
-    } finally {
-      await con.disconnect();
-    }
+    });
   });
 
   it('false: a resize or a deletion through this connection is seen by every handle of it', async () => {
-    const con = await open({ recheckCachedMetadata: false });
-    try {
+    await using({ recheckCachedMetadata: false }, async (con) => {
       const { ds } = await lines(con);
       await ds.get([0, 0, 0]);
       const second = await con.getDataset('lines');
@@ -139,42 +136,33 @@ describe('recheckCachedMetadata', () => {
       expect((await ds.get([s(), 5, 7])).shape).toEqual([32]);
       await second.delete();
       await expect(ds.get([0, 0, 0])).rejects.toThrow(dn.DatasetNotFoundError);
-    } finally {
-      await con.disconnect();
-    }
+    });
   });
 
   it('false: another process\'s deletion is not seen by a get (as h5py\'s open file), but is by a write', async () => {
-    const con = await open({ recheckCachedMetadata: false });
-    try {
+    await using({ recheckCachedMetadata: false }, async (con) => {
       const { ds } = await lines(con);
       await ds.get([0, 0, 0]);
       await another(con, (_, other) => other.delDataset('lines'));
       expect((await ds.get([1, 0, 0])).get()).toBe(0); // the chunk file is gone: the fill value
       await expect(ds.set([0, 0, 0], 1)).rejects.toThrow(dn.DatasetNotFoundError);
-    } finally {
-      await con.disconnect();
-    }
+    });
   });
 
   it('true (the default): every get sees another process\'s resize and deletion', async () => {
-    const con = await open();
-    try {
+    await using({}, async (con) => {
       const { ds } = await lines(con);
       await ds.get([0, 0, 0]);
       await another(con, (other) => other.resize([80, 16, 16]));
       expect((await ds.get([s(), 5, 7])).shape).toEqual([80]);
       await another(con, (_, other) => other.delDataset('lines'));
       await expect(ds.get([0, 0, 0])).rejects.toThrow(dn.DatasetNotFoundError);
-    } finally {
-      await con.disconnect();
-    }
+    });
   });
 
   it('a time: a confirmation before it is asked again once, then trusted', async () => {
     const from = Date.now() / 1000 + 0.4;
-    const con = await open({ recheckCachedMetadata: from });
-    try {
+    await using({ recheckCachedMetadata: from }, async (con) => {
       const { ds } = await lines(con);
       await ds.get([0, 0, 0]); // confirmed before `from`
       await sleep(Math.max(0, from * 1000 - Date.now()) + 20);
@@ -182,8 +170,6 @@ describe('recheckCachedMetadata', () => {
       expect((await ds.get([s(), 5, 7])).shape).toEqual([80]); // asked again: seen, confirmed after `from`
       await another(con, (other) => other.resize([96, 16, 16]));
       expect((await ds.get([s(), 5, 7])).shape).toEqual([80]); // trusted
-    } finally {
-      await con.disconnect();
-    }
+    });
   });
 });

@@ -31,10 +31,13 @@ import type { ChunkIndex, DatasetMeta, Generation, Store } from '../store.js';
 import { copyStrided, type StridedView } from '../strided.js';
 import { DirtyCells } from './dirty-cells.js';
 import { chunkElements, entryKey, type Entry } from './entry.js';
-import { now, trustedSince } from '../recheck.js';
+import { now } from '../recheck.js';
 import { newCacheStats, type CacheStats } from './stats.js';
 
 export type { CacheStats } from './stats.js';
+
+/** Where a read wants chunk `index`'s part: which part, and the strided view of the result it goes to. */
+type PartView = (index: ChunkIndex) => { parts: readonly AxisPart[]; dst: StridedView };
 
 /** Default size of a connection's chunk cache: 64 MiB, as TensorStore's examples and h5py users with big chunks choose. */
 export const DEFAULT_CACHE_BYTES = 64 * 2 ** 20;
@@ -62,11 +65,11 @@ export class ChunkCache {
   /** Clean chunks confirmed at or after this time (epoch ms) are read without asking the store (see `recheckCachedData`). */
   readonly #trustedSince: number;
 
-  /** `recheckCachedData` as the connection option takes it: `true` (the default), `false`, or a time in seconds since the epoch. */
-  constructor(store: Store, capacity: number, recheckCachedData: boolean | number = true) {
+  /** `trustedSince`: from when (epoch ms) clean chunks are trusted, as recheck.ts derives it from `recheckCachedData` (never, by default). */
+  constructor(store: Store, capacity: number, trustedSince = Infinity) {
     this.#store = store;
     this.capacity = capacity;
-    this.#trustedSince = trustedSince(recheckCachedData);
+    this.#trustedSince = trustedSince;
   }
 
   /** Whether a read may use the clean entry without asking the store for its generation. */
@@ -202,7 +205,7 @@ export class ChunkCache {
    * (profiled on hdf5). Returns the chunks served; the others (not cached, partly written, in
    * a commit, or stale: then dropped) are left to the per-chunk path.
    */
-  async readCurrent(meta: DatasetMeta, indices: readonly ChunkIndex[], view: (index: ChunkIndex) => { parts: readonly AxisPart[]; dst: StridedView }): Promise<Set<ChunkIndex>> {
+  async readCurrent(meta: DatasetMeta, indices: readonly ChunkIndex[], view: PartView): Promise<Set<ChunkIndex>> {
     const served = new Set<ChunkIndex>();
     const ready: { index: ChunkIndex; entry: Entry; generation: Generation | null }[] = [];
     for (const index of indices) {
@@ -233,7 +236,7 @@ export class ChunkCache {
   }
 
   /** `readCurrent`'s copy of a usable clean entry's part. */
-  #serve(entry: Entry, meta: DatasetMeta, index: ChunkIndex, view: (index: ChunkIndex) => { parts: readonly AxisPart[]; dst: StridedView }, served: Set<ChunkIndex>): void {
+  #serve(entry: Entry, meta: DatasetMeta, index: ChunkIndex, view: PartView, served: Set<ChunkIndex>): void {
     const { parts, dst } = view(index);
     copyStrided(dst, chunkView(entry.data, meta, parts));
     this.stats.hits++;

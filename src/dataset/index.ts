@@ -487,6 +487,3 @@ export class Dataset {
     return `Dataset(${JSON.stringify(this.name)}, shape=${formatShape(this.#meta.shape)}, dtype=${this.dtype}, chunkSize=${formatShape(this.#meta.chunkSize)})`;
   }
 }
-
-
-
