@@ -54,6 +54,7 @@ bool dosna_open_files_take(const char *path, dosna_open_file *file, uint64_t *ta
 void dosna_open_files_give(const char *path, const dosna_open_file *file, uint64_t taken_at);
 
 napi_value dosna_copy_rows(napi_env env, napi_callback_info info);
+napi_value dosna_copy_rows_joined(napi_env env, napi_callback_info info);
 napi_value dosna_correlate_axis(napi_env env, napi_callback_info info);
 napi_value dosna_tune_malloc(napi_env env, napi_callback_info info);
 napi_value dosna_keep_large_blocks(napi_env env, napi_callback_info info);

@@ -28,6 +28,7 @@ static void define(napi_env env, napi_value exports, const char *name, napi_call
 
 NAPI_MODULE_INIT() {
   define(env, exports, "copyRows", dosna_copy_rows);
+  define(env, exports, "copyRowsJoined", dosna_copy_rows_joined);
   define(env, exports, "correlateAxis", dosna_correlate_axis);
   define(env, exports, "tuneMalloc", dosna_tune_malloc);
   define(env, exports, "keepLargeBlocks", dosna_keep_large_blocks);

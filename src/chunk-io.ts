@@ -9,7 +9,7 @@ import { giveBack, takeBuffer } from './buffer-pool.js';
 import { chunkPart, cStrides, product, selectionShape, touchedChunks, type AxisPart, type Selection } from './slicing.js';
 import type { ChunkIndex, ChunkReadRequest, DatasetMeta, Generation, Store } from './store.js';
 import { planSegments, type SegmentPlan } from './segments.js';
-import { copyStrided, fillStrided, nativeCopyPlan, type StridedView } from './strided.js';
+import { copyStrided, copyStridedJoined, fillStrided, nativeCopyPlan, type StridedView } from './strided.js';
 
 /** What running one chunk cost (and, for a reduce job, what its kernel returned). */
 export interface ChunkStats { bytesRead: number; bytesWritten: number; ioMs: number; computeMs: number; partial?: unknown }
@@ -112,22 +112,53 @@ export async function readPart(
 }
 
 /**
- * `readPart` for a store that hands over its chunks' bytes at once (`Store.readChunkNow`):
- * copies the part of `selection` inside chunk `index` into `out`, whose strides over the
- * selection the caller computed once (`outStrides`), and returns the chunk bytes read (0 for a
- * chunk never written, whose part gets the fill value, or one the selection steps over).
+ * Where the run of chunks side by side along the last axis that starts at `chunks[start]` ends:
+ * the first position after it. Chunks come in C order (touchedChunks), so such neighbours are
+ * next to each other in the list.
  */
-export function readPartNow(store: Store, meta: DatasetMeta, selection: Selection, out: TypedArray, outStrides: readonly number[], index: ChunkIndex): number {
-  const parts = chunkPart(selection, meta.chunkSize, index);
-  if (!parts) return 0;
-  const dst = selectionView(out, 0, outStrides, parts);
-  const bytes = store.readChunkNow!(meta, index);
-  if (!bytes) {
-    fillStrided(dst, meta.fillValue);
-    return 0;
+export function sideBySideEnd(chunks: readonly ChunkIndex[], start: number): number {
+  const first = chunks[start];
+  const last = first.length - 1;
+  let end = start + 1;
+  for (; end < chunks.length; end++) {
+    const next = chunks[end];
+    if (last < 0 || next[last] !== chunks[end - 1][last] + 1) break;
+    let same = true;
+    for (let a = 0; same && a < last; a++) same = next[a] === first[a];
+    if (!same) break;
   }
-  copyStrided(dst, chunkView(chunkArray(meta, bytes), meta, parts));
-  return bytes.byteLength;
+  return end;
+}
+
+/**
+ * `readPart` for a store that hands over its chunks' bytes at once (`Store.readChunkNow`), for a
+ * run of chunks side by side along the last axis (`sideBySideEnd`; one chunk is a run of one):
+ * copies the part of `selection` inside each into `out`, whose strides over the selection the
+ * caller computed once (`outStrides`), and returns each chunk's bytes read (0 for a chunk never
+ * written, whose part gets the fill value, or one the selection steps over). The parts of two
+ * or more chunks go in one call when they can, each row of `out` at once (`copyStridedJoined`
+ * says why); otherwise, or where a chunk is missing, one by one.
+ */
+export function readPartsNow(store: Store, meta: DatasetMeta, selection: Selection, out: TypedArray, outStrides: readonly number[], chunks: readonly ChunkIndex[]): number[] {
+  const dsts: (StridedView | undefined)[] = [];
+  const srcs: (StridedView | undefined)[] = [];
+  const bytesRead: number[] = [];
+  for (const index of chunks) {
+    const parts = chunkPart(selection, meta.chunkSize, index);
+    const bytes = parts ? store.readChunkNow!(meta, index) : undefined;
+    dsts.push(parts ? selectionView(out, 0, outStrides, parts) : undefined);
+    srcs.push(parts && bytes ? chunkView(chunkArray(meta, bytes), meta, parts) : undefined);
+    bytesRead.push(bytes?.byteLength ?? 0);
+  }
+  const whole = srcs.every((src) => src !== undefined);
+  if (chunks.length > 1 && whole && copyStridedJoined(dsts as StridedView[], srcs as StridedView[])) return bytesRead;
+  for (let i = 0; i < chunks.length; i++) {
+    const dst = dsts[i];
+    const src = srcs[i];
+    if (src) copyStrided(dst!, src);
+    else if (dst) fillStrided(dst, meta.fillValue);
+  }
+  return bytesRead;
 }
 
 /**

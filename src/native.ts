@@ -18,6 +18,8 @@ import { applyMallocPolicy, type MallocPolicy } from './malloc-policy.js';
 /** The native module's functions (see native/strided.c for the plan's layout). */
 export interface NativeModule {
   copyRows(dst: ArrayBufferView, src: ArrayBufferView, plan: Float64Array): boolean;
+  /** Rows of several sources end to end in `dst`, each row of `dst` written at once (native/strided.c). */
+  copyRowsJoined(dst: ArrayBufferView, sources: readonly ArrayBufferView[], plan: Float64Array): boolean;
   /** One gaussian correlation pass along the middle axis of an (outer, n, inner) block (native/gaussian.c). */
   correlateAxis<T extends Float32Array | Float64Array>(input: T, out: T, outer: number, n: number, inner: number, weights: Float64Array): void;
   /** Sets glibc malloc's mmap and trim thresholds (native/malloc.c); false where there is no glibc. */
@@ -121,7 +123,7 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'statGenerations', 'readTemplatedFiles', 'forgetOpenFiles', 'openFilesStats'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'copyRowsJoined', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'statGenerations', 'readTemplatedFiles', 'forgetOpenFiles', 'openFilesStats'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
       return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module, process.env) } };
     } catch (error) {

@@ -328,6 +328,62 @@ export function copyStrided(dst: StridedView, src: StridedView): void {
   }
 }
 
+/** Chunks a joined copy takes at most (native/strided.c). */
+const MAX_JOINED_PIECES = 4096;
+/** The joined copy's plan, reused while large enough. */
+let joinedPlan = new Float64Array(64);
+
+/**
+ * Copies each `srcs[j]` into `dsts[j]` in one native call when the destinations lie end to end
+ * along the last axis: the parts of chunks side by side in one result, every view of the same
+ * shape but along the last axis, the destinations of the same strides, each starting where the
+ * one before ends, rows contiguous in every view. Each row of the destination is then written
+ * as one (copyRowsJoined, native/strided.c), so the lines where one chunk's part meets the next
+ * are streamed whole rather than written in part by each chunk's copy, which reads them into the
+ * cache first. False, having copied nothing, when the views are not so placed, hold nothing,
+ * or the module is not built: the caller copies them one by one.
+ */
+export function copyStridedJoined(dsts: readonly StridedView[], srcs: readonly StridedView[]): boolean {
+  const native = nativeModule();
+  const pieces = dsts.length;
+  if (native === undefined || pieces < 2 || pieces > MAX_JOINED_PIECES || srcs.length !== pieces) return false;
+  const first = dsts[0];
+  const axes = first.shape.length;
+  const outer = axes - 1;
+  const bpe = first.data.BYTES_PER_ELEMENT;
+  if (axes === 0) return false;
+  for (let j = 0; j < pieces; j++) {
+    const dst = dsts[j];
+    const src = srcs[j];
+    if (dst.data !== first.data || src.data.BYTES_PER_ELEMENT !== bpe || dst.shape.length !== axes || src.shape.length !== axes) return false;
+    if (dst.strides[outer] !== 1 || src.strides[outer] !== 1 || dst.shape[outer] === 0) return false;
+    if (j > 0 && dst.offset !== dsts[j - 1].offset + dsts[j - 1].shape[outer]) return false;
+    for (let a = 0; a < outer; a++) {
+      if (dst.shape[a] !== first.shape[a] || dst.strides[a] !== first.strides[a] || dst.shape[a] === 0) return false;
+    }
+  }
+  const length = 4 + 2 * outer + pieces * (2 + outer);
+  if (joinedPlan.length < length) joinedPlan = new Float64Array(length);
+  const plan = joinedPlan;
+  plan[0] = outer;
+  plan[1] = pieces;
+  plan[2] = first.offset * bpe;
+  plan[3] = coldBuffers.has(first.data.buffer) ? PLAN_COLD_DESTINATION : 0;
+  for (let a = 0; a < outer; a++) {
+    plan[4 + a] = first.shape[a];
+    plan[4 + outer + a] = first.strides[a] * bpe;
+  }
+  const sources: TypedArray[] = [];
+  for (let j = 0, at = 4 + 2 * outer; j < pieces; j++, at += 2 + outer) {
+    const src = srcs[j];
+    plan[at] = dsts[j].shape[outer] * bpe;
+    plan[at + 1] = src.offset * bpe;
+    for (let a = 0; a < outer; a++) plan[at + 2 + a] = src.strides[a] * bpe;
+    sources.push(src.data);
+  }
+  return native.copyRowsJoined(first.data, sources, plan);
+}
+
 /** Sets every element of a view to `value` (already of the view's element type). */
 export function fillStrided(dst: StridedView, value: Scalar): void {
   const { shape, strides } = coalesce(dst.shape, [dst.strides]);

@@ -4,7 +4,7 @@ import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { reflectIndex, paddedAxis, gatherPadded } from '../src/halo.js';
 import { normalizeIndex, sliceIndices, Slice } from '../src/slicing.js';
-import { copyRun, copyStrided, fillArray, fillStrided, markCold } from '../src/strided.js';
+import { copyRun, copyStrided, copyStridedJoined, fillArray, fillStrided, markCold } from '../src/strided.js';
 import { nativeModule, nativeStatus, setNativeEnabled } from '../src/native.js';
 import { allocate, fromNumpyTypeString, toNumpyTypeString, castScalar, viewAs } from '../src/dtypes.js';
 import { KeyedMutex, runTasks } from '../src/concurrency.js';
@@ -232,6 +232,70 @@ describe('the native copy', () => {
     expect(() => copyStrided({ data: dst, offset: 0, shape, strides: [256, 1] }, { data: src, offset: 0, shape, strides: [256, 1] }))
       .toThrow(/outside/);
     expect(dst.every((v) => v === 7)).toBe(true);
+  });
+
+  it('copies the rows of chunks side by side as one row of the destination (copyStridedJoined), at every alignment, streamed or not', () => {
+    // native/strided.c's copyRowsJoined: pieces of each row from several sources, end to end;
+    // lines inside a piece streamed straight, lines across pieces loaded 16 bytes at a time, or
+    // with ordinary stores where a piece ends inside 16 bytes. Every byte of every row is
+    // checked, and that none around the rows changes.
+    const sources = [0, 1, 2, 3].map((k) => Uint8Array.from({ length: 40_000 }, (_, i) => (i * 131 + 7 + k * 59) % 251));
+    const check = (dst: Uint8Array, rowStep: number, label: string) => {
+      for (const pieces of [[128, 128], [64, 64, 64, 64], [100, 128, 32], [228, 256, 256, 32], [512, 512], [17, 3, 48, 200], [1000, 24]]) {
+        for (const dstShift of [0, 16, 32, 48, 5]) {
+          const run = pieces.reduce((a, b) => a + b, 0);
+          const rows = 3;
+          const dstOffset = dst.length - run - (rows - 1) * rowStep - dstShift;
+          dst.fill(0xee, dstOffset - 64, dst.length);
+          let at = dstOffset;
+          const dsts = pieces.map((row) => {
+            const view = { data: dst, offset: at, shape: [rows, row], strides: [rowStep, 1] };
+            at += row;
+            return view;
+          });
+          const srcs = pieces.map((row, k) => ({ data: sources[k], offset: 3 + k, shape: [rows, row], strides: [row + 9, 1] }));
+          const what = `${label}: pieces ${pieces} every ${rowStep}, shift ${dstShift}`;
+          expect(copyStridedJoined(dsts, srcs), what).toBe(true);
+          for (let r = 0; r < rows; r++) {
+            let start = dstOffset + r * rowStep;
+            expect(dst[start - 1], `the byte before a row, ${what}`).toBe(0xee);
+            pieces.forEach((row, k) => {
+              const from = 3 + k + r * (row + 9);
+              expect(dst.subarray(start, start + row), `piece ${k} of row ${r}, ${what}`).toEqual(sources[k].subarray(from, from + row));
+              start += row;
+            });
+            if (r < rows - 1) expect(dst[start], `the byte after a row, ${what}`).toBe(0xee);
+          }
+        }
+      }
+    };
+    const big = new Uint8Array(32 * 2 ** 20 + 64);
+    check(big, 4096, '32 MiB, rows placed alike (streamed)');
+    check(big, 4099, '32 MiB, rows at varying offsets (ordinary stores)');
+    const result = new Uint8Array(4 * 2 ** 20 + 64);
+    markCold(result);
+    check(result, 4096, 'a new result');
+    check(new Uint8Array(1 << 20), 4096, 'a small array (ordinary stores)');
+    // Not joined (nothing copied, the caller copies one by one): pieces not end to end, a stepped row, one piece.
+    const dst = new Uint8Array(4096).fill(1);
+    const view = (offset: number, row: number, step = 1) => ({ data: dst, offset, shape: [2, row], strides: [1024, step] });
+    const src = (row: number) => ({ data: sources[0], offset: 0, shape: [2, row], strides: [row, 1] });
+    expect(copyStridedJoined([view(0, 64), view(65, 64)], [src(64), src(64)])).toBe(false);
+    expect(copyStridedJoined([view(0, 64), view(64, 32, 2)], [src(64), src(32)])).toBe(false);
+    expect(copyStridedJoined([view(0, 64)], [src(64)])).toBe(false);
+    expect(dst.every((v) => v === 1)).toBe(true);
+    // A plan outside a source or the destination, or with unknown flags, is refused before anything moves.
+    const plan = (rowBytes: number, flags = 0) => Float64Array.of(1, 2, 0, flags, 2, 1024, rowBytes, 0, rowBytes, rowBytes, 0, rowBytes);
+    const small = new Uint8Array(100);
+    expect(() => nativeModule()!.copyRowsJoined(dst, [sources[0], small], plan(64))).toThrow(/outside a source/);
+    expect(() => nativeModule()!.copyRowsJoined(new Uint8Array(1100), [sources[0], sources[1]], plan(64))).toThrow(/outside the destination/);
+    expect(() => nativeModule()!.copyRowsJoined(dst, [sources[0], sources[1]], plan(64, 2))).toThrow(/unknown flags/);
+    expect(() => nativeModule()!.copyRowsJoined(dst, [sources[0]], plan(64))).toThrow(/wrong length/);
+    expect(() => nativeModule()!.copyRowsJoined(dst, [sources[0], 'x' as unknown as Uint8Array], plan(64))).toThrow(/typed arrays/);
+    expect(dst.every((v) => v === 1)).toBe(true);
+    expect(nativeModule()!.copyRowsJoined(dst, [sources[0], sources[1]], plan(64))).toBe(true);
+    expect(dst.subarray(1024, 1088)).toEqual(sources[0].subarray(64, 128));
+    expect(dst.subarray(1088, 1152)).toEqual(sources[1].subarray(64, 128));
   });
 });
 
