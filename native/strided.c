@@ -91,8 +91,13 @@ static inline bool worth_streaming(const uint8_t *d, size_t n) {
   return ((n - line_head(d, n)) & ~(size_t)63) * 4 >= n * 3;
 }
 
-/* Streams the `n / 64` whole lines from `s` to the line-aligned `d` (the rest of `n` is the caller's). */
-static inline void stream_lines(uint8_t *d, const uint8_t *s, size_t n) {
+/* One row with streaming stores for its whole 64-byte lines, ordinary ones for a partial first and last line. */
+static inline void stream_row(uint8_t *d, const uint8_t *s, size_t n) {
+  size_t head = line_head(d, n);
+  memcpy(d, s, head);
+  d += head;
+  s += head;
+  n -= head;
   for (; n >= 64; n -= 64, d += 64, s += 64) {
     __m128i a = _mm_loadu_si128((const __m128i *)s), b = _mm_loadu_si128((const __m128i *)(s + 16));
     __m128i c = _mm_loadu_si128((const __m128i *)(s + 32)), e = _mm_loadu_si128((const __m128i *)(s + 48));
@@ -101,17 +106,7 @@ static inline void stream_lines(uint8_t *d, const uint8_t *s, size_t n) {
     _mm_stream_si128((__m128i *)(d + 32), c);
     _mm_stream_si128((__m128i *)(d + 48), e);
   }
-}
-
-/* One row with streaming stores for its whole 64-byte lines, ordinary ones for a partial first and last line. */
-static inline void stream_row(uint8_t *d, const uint8_t *s, size_t n) {
-  size_t head = line_head(d, n);
-  memcpy(d, s, head);
-  d += head;
-  s += head;
-  size_t whole = (n - head) & ~(size_t)63;
-  stream_lines(d, s, whole);
-  memcpy(d + whole, s + whole, n - head - whole);
+  memcpy(d, s, n);
 }
 
 /* How a plan's rows are written: with memmove, streamed, or each as worth_streaming finds it. */
@@ -251,89 +246,34 @@ void dosna_plan_run(uint8_t *dst, size_t dstLength, const uint8_t *src, size_t s
 }
 
 /*
- * copyRowsJoined(dst, sources, plan) -> true, or throws on a plan outside any array.
+ * copyRowsJoined(dst, sources, plan) -> true, false when copyRows should make this copy instead
+ *   (see below), or throws on a plan outside any array.
  *   Rows of several sources that lie end to end in dst: the chunks of a read side by side along
  *   its last axis, each giving one piece of every row of the result. For each outer position the
- *   pieces make one run of dst, written as one row: the lines where one source's piece ends and
- *   the next begins are assembled from both and streamed whole. Copied chunk by chunk, each of
- *   those lines is written in part twice with ordinary stores, each time read into the cache
- *   first (read for ownership), and a row of a chunk is always so split unless the result starts
- *   on a line: malloc places a new array 16 bytes past a line or further three times in four.
- *   Measured in C on this machine, the 64^3 chunks of a 256^3 float32 cube gathered into it,
- *   chunk by chunk / joined: 4.2-5.1 / 3.0-3.2 ms into a destination 16, 32 or 48 bytes past a
- *   line, 3.5-3.6 / 2.5-3.0 on a line; 32^3 chunks 6.7-7.5 / 5.2-5.5 (past a line); 128^3 chunks
- *   3.6-4.0 / 2.5-2.7.
+ *   pieces make one run of dst, copied piece after piece with memmove, so the line where one
+ *   piece ends and the next begins is finished while in the cache. Copied chunk by chunk, that
+ *   line is written in part by each chunk's copy, each time read into the cache first (read for
+ *   ownership), where a block's rows start at varying offsets within a line. Measured by hand,
+ *   the block [36:180, 89:250, 7:200] of a 256^3 float32 cube on ram (a new 17.9 MB result,
+ *   rows of 772 bytes), chunk by chunk / joined: 3.1 / 2.0 ms in 32^3 chunks, 2.5 / 1.6 in 64^3,
+ *   1.9 / 1.5 in 128^3.
+ *   false (nothing copied) for a destination copyRows streams into (32 MiB or more, or a new
+ *   result of 4 MiB or more) whose runs all start at the same offset within a line: there
+ *   copyRows streams every chunk's whole lines (2.7-4.4 ms for the cube in 64^3 chunks, against
+ *   4.9-6.0 joined). Streaming the runs joined was faster still at three offsets of four, but at
+ *   the fourth (a destination 32 bytes past a line) its streaming stores stalled, 10-11 ms, in
+ *   Node, by hand, and not in the same code built alone: not kept.
  *   sources: typed arrays, one per piece, in the order of the pieces along the run.
  *   plan: Float64Array [outerAxes, pieces, dstByte0, flags, shape[outerAxes], dstStepBytes[outerAxes],
  *                       then per piece: rowBytes, srcByte0, srcStepBytes[outerAxes]]
- *   Runs are streamed by copyRows' rules for the destination (its size and flags) and the run
- *   (its length, three quarters of it in whole lines), where every run starts at the same offset
- *   within a line (see below); otherwise each piece is copied with memmove, as copyRows would.
  */
 #define MAX_JOINED_PIECES 4096
 
 typedef struct {
-  const uint8_t *base;  /* the source's memory */
-  size_t length;
   int64_t row, start;   /* the piece's bytes, and where it starts in the run */
   const double *steps;  /* its outer step bytes */
   const uint8_t *at;    /* its row at the current outer position */
 } joined_piece;
-
-#ifdef DOSNA_STREAMING
-/* Copies bytes [off, off + n) of the run (the pieces end to end) to `to` with ordinary stores. */
-static void gather_run(uint8_t *to, size_t off, size_t n, const joined_piece *p, int pieces) {
-  for (int j = 0; j < pieces && n > 0; j++) {
-    size_t end = (size_t)(p[j].start + p[j].row);
-    if (off >= end) continue;
-    size_t take = end - off < n ? end - off : n;
-    memcpy(to, p[j].at + (off - (size_t)p[j].start), take);
-    to += take;
-    off += take;
-    n -= take;
-  }
-}
-
-/*
- * One run: ordinary stores for its partial first and last line, every whole line streamed. A line
- * inside one piece is streamed straight from its source; a line across pieces is loaded 16 bytes
- * at a time from the piece holding them, when each 16 bytes lie in one piece (pieces of whole
- * 16-byte units on a line, as malloc's offsets and most chunk rows make them); otherwise that
- * line takes ordinary stores. Assembling such lines in a buffer and loading them back stalled on
- * the stores just made: measured in C, 64^3 chunks into a cube 16 bytes past a line, 10 ms
- * against 3.2 loaded so.
- */
-static void stream_run(uint8_t *d, size_t run, const joined_piece *p, int pieces) {
-  size_t off = line_head(d, run);
-  gather_run(d, 0, off, p, pieces);
-  int j = 0;
-  while (run - off >= 64) {
-    while (off >= (size_t)(p[j].start + p[j].row)) j++;
-    size_t end = (size_t)(p[j].start + p[j].row);
-    if (end - off >= 64) {
-      size_t whole = (end - off) & ~(size_t)63;
-      stream_lines(d + off, p[j].at + (off - (size_t)p[j].start), whole);
-      off += whole;
-      continue;
-    }
-    __m128i lane[4];
-    int k = j, lanes = 0;
-    for (; lanes < 4; lanes++) {
-      size_t at = off + 16 * (size_t)lanes;
-      while (at >= (size_t)(p[k].start + p[k].row)) k++;
-      if (at + 16 > (size_t)(p[k].start + p[k].row)) break;
-      lane[lanes] = _mm_loadu_si128((const __m128i *)(p[k].at + (at - (size_t)p[k].start)));
-    }
-    if (lanes == 4) {
-      for (int l = 0; l < 4; l++) _mm_stream_si128((__m128i *)(d + off + 16 * (size_t)l), lane[l]);
-    } else {
-      gather_run(d + off, off, 64, p + j, pieces - j); /* a piece ends inside 16 bytes: ordinary stores, as copyRows makes */
-    }
-    off += 64;
-  }
-  gather_run(d + off, off, run - off, p, pieces);
-}
-#endif
 
 napi_value dosna_copy_rows_joined(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -359,7 +299,6 @@ napi_value dosna_copy_rows_joined(napi_env env, napi_callback_info info) {
   joined_piece *p = malloc((size_t)pieces * sizeof *p);
   if (!p) return dosna_fail(env, "out of memory");
   const char *why = NULL;
-  bool distinct = true;
   int64_t run = 0, low, high;
   for (int j = 0; j < pieces && !why; j++) {
     napi_value source;
@@ -370,12 +309,10 @@ napi_value dosna_copy_rows_joined(napi_env env, napi_callback_info info) {
       why = "copyRowsJoined's sources must be typed arrays";
       break;
     }
-    p[j] = (joined_piece){ .base = base, .length = length, .row = (int64_t)piece[0], .start = run, .steps = piece + 2 };
+    p[j] = (joined_piece){ .row = (int64_t)piece[0], .start = run, .steps = piece + 2, .at = base + (int64_t)piece[1] };
     extent(axes, shape, p[j].steps, (int64_t)piece[1], p[j].row, &low, &high);
     if (p[j].row < 0 || low < 0 || high > (int64_t)length) why = "rows outside a source";
-    p[j].at = base + (int64_t)piece[1];
     run += p[j].row;
-    distinct = distinct && (dst + dstLength <= base || base + length <= dst);
   }
   int64_t dst0 = (int64_t)plan[2];
   if (!why) {
@@ -386,30 +323,20 @@ napi_value dosna_copy_rows_joined(napi_env env, napi_callback_info info) {
     free(p);
     return dosna_fail(env, why);
   }
+  napi_value result;
 #ifdef DOSNA_STREAMING
   bool cold = dstLength >= STREAM_MIN_DST_BYTES || ((flags & PLAN_COLD_DESTINATION) && dstLength >= STREAM_MIN_COLD_BYTES);
-  /*
-   * Runs at varying offsets within a line (a block whose rows are not whole lines) keep ordinary
-   * stores: joined, the line where one piece meets the next is finished while still in the cache.
-   * Measured, the block [36:180, 89:250, 7:200] of a 256^3 float32 cube on ram (a new 17.9 MB
-   * result): 3.1 / 2.5 / 1.9 ms chunk by chunk in 32^3 / 64^3 / 128^3 chunks, 2.0 / 1.6 / 1.5
-   * joined with ordinary stores, 3.9 / 3.3 / 2.4 joined and streamed.
-   */
   bool alike = true;
   for (int k = 0; k < axes; k++) alike = alike && ((int64_t)dstSteps[k] & 63) == 0;
-  bool streams = cold && alike && distinct && run >= STREAM_MIN_ROW_BYTES, streamed = false;
-#else
-  (void)distinct;
+  if (cold && alike) {
+    free(p);
+    napi_get_boolean(env, 0, &result);
+    return result;
+  }
 #endif
   uint8_t *d = dst + dst0;
   int64_t counter[MAX_AXES] = {0};
   for (;;) {
-#ifdef DOSNA_STREAMING
-    if (streams && worth_streaming(d, (size_t)run)) {
-      stream_run(d, (size_t)run, p, pieces);
-      streamed = true;
-    } else
-#endif
     for (int j = 0; j < pieces; j++) memmove(d + p[j].start, p[j].at, (size_t)p[j].row);
     int k = axes - 1;
     for (; k >= 0; k--) {
@@ -422,11 +349,7 @@ napi_value dosna_copy_rows_joined(napi_env env, napi_callback_info info) {
     }
     if (k < 0) break;
   }
-#ifdef DOSNA_STREAMING
-  if (streamed) _mm_sfence();
-#endif
   free(p);
-  napi_value yes;
-  napi_get_boolean(env, 1, &yes);
-  return yes;
+  napi_get_boolean(env, 1, &result);
+  return result;
 }

@@ -338,10 +338,11 @@ let joinedPlan = new Float64Array(64);
  * along the last axis: the parts of chunks side by side in one result, every view of the same
  * shape but along the last axis, the destinations of the same strides, each starting where the
  * one before ends, rows contiguous in every view. Each row of the destination is then written
- * as one (copyRowsJoined, native/strided.c), so the lines where one chunk's part meets the next
- * are streamed whole rather than written in part by each chunk's copy, which reads them into the
- * cache first. False, having copied nothing, when the views are not so placed, hold nothing,
- * or the module is not built: the caller copies them one by one.
+ * piece after piece (copyRowsJoined, native/strided.c), so the line where one chunk's part meets
+ * the next is finished in the cache rather than read into it by each chunk's copy. False, having
+ * copied nothing, when the views are not so placed, hold nothing, or the module is not built,
+ * and for a destination the native copy streams whole rows into (rows placed alike in a large
+ * or new array, where chunk by chunk is faster): the caller copies them one by one.
  */
 export function copyStridedJoined(dsts: readonly StridedView[], srcs: readonly StridedView[]): boolean {
   const native = nativeModule();

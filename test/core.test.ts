@@ -234,11 +234,9 @@ describe('the native copy', () => {
     expect(dst.every((v) => v === 7)).toBe(true);
   });
 
-  it('copies the rows of chunks side by side as one row of the destination (copyStridedJoined), at every alignment, streamed or not', () => {
-    // native/strided.c's copyRowsJoined: pieces of each row from several sources, end to end;
-    // lines inside a piece streamed straight, lines across pieces loaded 16 bytes at a time, or
-    // with ordinary stores where a piece ends inside 16 bytes. Every byte of every row is
-    // checked, and that none around the rows changes.
+  it('copies the rows of chunks side by side as one row of the destination (copyStridedJoined), at every alignment, and leaves to copyRows what it streams', () => {
+    // native/strided.c's copyRowsJoined: pieces of each row from several sources, end to end.
+    // Every byte of every row is checked, and that none around the rows changes.
     const sources = [0, 1, 2, 3].map((k) => Uint8Array.from({ length: 40_000 }, (_, i) => (i * 131 + 7 + k * 59) % 251));
     const check = (dst: Uint8Array, rowStep: number, label: string) => {
       for (const pieces of [[128, 128], [64, 64, 64, 64], [100, 128, 32], [228, 256, 256, 32], [512, 512], [17, 3, 48, 200], [1000, 24]]) {
@@ -270,12 +268,19 @@ describe('the native copy', () => {
       }
     };
     const big = new Uint8Array(32 * 2 ** 20 + 64);
-    check(big, 4096, '32 MiB, rows placed alike (streamed)');
-    check(big, 4099, '32 MiB, rows at varying offsets (ordinary stores)');
+    check(big, 4099, '32 MiB, rows at varying offsets');
     const result = new Uint8Array(4 * 2 ** 20 + 64);
     markCold(result);
-    check(result, 4096, 'a new result');
-    check(new Uint8Array(1 << 20), 4096, 'a small array (ordinary stores)');
+    check(result, 4099, 'a new result, rows at varying offsets');
+    check(new Uint8Array(1 << 20), 4096, 'a small array, rows placed alike');
+    // Rows placed alike in an array copyRows streams into: left to it, nothing copied.
+    for (const [dst, label] of [[big, '32 MiB'], [result, 'a new result']] as const) {
+      dst.fill(0xee);
+      const views = [0, 1].map((k) => ({ data: dst, offset: 64 + 256 * k, shape: [3, 256], strides: [4096, 1] }));
+      const srcs = [0, 1].map((k) => ({ data: sources[k], offset: 0, shape: [3, 256], strides: [256, 1] }));
+      expect(copyStridedJoined(views, srcs), label).toBe(false);
+      expect(dst.every((v) => v === 0xee), label).toBe(true);
+    }
     // Not joined (nothing copied, the caller copies one by one): pieces not end to end, a stepped row, one piece.
     const dst = new Uint8Array(4096).fill(1);
     const view = (offset: number, row: number, step = 1) => ({ data: dst, offset, shape: [2, row], strides: [1024, step] });
