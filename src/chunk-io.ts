@@ -162,55 +162,6 @@ export function readPartsNow(store: Store, meta: DatasetMeta, selection: Selecti
 }
 
 /**
- * `readPart` for a run of chunks side by side along the last axis (`sideBySideEnd`) of a store
- * that reads byte ranges (`Store.readChunkInto`): each part's span read into a recycled buffer
- * as `readSpan` reads it, all at once, then the parts copied out together, each row of `out` at
- * once (`copyStridedJoined` says why) rather than each on the thread that read it. A run of one,
- * or one with a part read better otherwise (rows straight into `out`, see `vectoredPlan`), goes
- * chunk by chunk through `readPart`. Returns each chunk's stats, in order.
- */
-export async function readPartsSideBySide(
-  store: Store, meta: DatasetMeta, selection: Selection, out: TypedArray, chunks: readonly ChunkIndex[],
-): Promise<ChunkStats[]> {
-  const strides = cStrides(selectionShape(selection));
-  const planned = chunks.map((index) => {
-    const parts = chunkPart(selection, meta.chunkSize, index);
-    if (!parts) return undefined;
-    const dst = selectionView(out, 0, strides, parts);
-    const [lo, hi] = elementSpan(meta, parts);
-    return vectoredPlan(meta, parts, out, dst, lo, hi) ? undefined : { index, parts, dst, lo, hi };
-  });
-  if (chunks.length < 2 || planned.some((p) => p === undefined)) {
-    return Promise.all(chunks.map(async (index) => {
-      const stats = newStats();
-      await readPart(store, meta, selection, out, index, stats);
-      return stats;
-    }));
-  }
-  const runs = planned as NonNullable<(typeof planned)[number]>[];
-  const bpe = out.BYTES_PER_ELEMENT;
-  const chunkBytes = product(meta.chunkSize) * bpe;
-  const lent = runs.map(() => takeBuffer(chunkBytes) ?? allocateUninitialized('uint8', chunkBytes).buffer as ArrayBuffer);
-  try {
-    const stats = runs.map(() => newStats());
-    const spans = runs.map((r, k) => new Uint8Array(lent[k], 0, (r.hi - r.lo + 1) * bpe));
-    const found = await Promise.all(runs.map((r, k) => timed(stats[k], 'ioMs', () => store.readChunkInto!(meta, r.index, r.lo * bpe, [spans[k]]))));
-    const srcs = runs.map((r, k) => chunkView(chunkArray(meta, spans[k]), meta, r.parts, r.lo)); // views of the spans (each starts a buffer: aligned)
-    const dsts = runs.map((r) => r.dst);
-    if (!(found.every(Boolean) && copyStridedJoined(dsts, srcs))) {
-      for (let k = 0; k < runs.length; k++) {
-        if (found[k]) copyStrided(dsts[k], srcs[k]);
-        else fillStrided(dsts[k], meta.fillValue);
-      }
-    }
-    for (let k = 0; k < runs.length; k++) if (found[k]) stats[k].bytesRead = spans[k].byteLength;
-    return stats;
-  } finally {
-    for (const buffer of lent) giveBack(new Uint8Array(buffer));
-  }
-}
-
-/**
  * Reads the elements `[lo, hi]` of a chunk file (the span of the part, gaps and all) into the
  * front of a recycled chunk-sized buffer with one vectored read, and copies the part out of it
  * into `dst`: one contiguous read and the native strided copy, no allocation per chunk or row.

@@ -10,11 +10,10 @@ import type { ConnectionSettings, DatasetMeta, ChunkIndex, Store } from './store
 import type { StridedView } from './strided.js';
 import type { Kernel } from './kernel.js';
 import {
-  boxSelection, chunkOrigin, newStats, readPart, readPartsNow, readPartsBatched, readPartsSideBySide, sideBySideEnd, readRegion, timed, validShape, writePart, writeWholeChunk, type ChunkStats,
+  boxSelection, chunkOrigin, newStats, readPart, readPartsNow, readPartsBatched, sideBySideEnd, readRegion, timed, validShape, writePart, writeWholeChunk, type ChunkStats,
 } from './chunk-io.js';
 import { AbortError } from './errors.js';
 import { runTasks, type RunTasksOptions, type TaskRecord } from './concurrency.js';
-import { nativeModule } from './native.js';
 import { mapChunk, mapInput, reduceChunk, type CommitLedger } from './chunk-kernels.js';
 
 // What the engines and the queue take from here with the jobs.
@@ -119,7 +118,6 @@ export async function runChunks(
   if (job.kind === 'read' && job.dataset.compression === undefined) {
     if (store.readChunkNow) return readInOnePass(store, job, chunks, worker, options);
     if (store.readChunksInto && store.readsChunksInto?.(job.dataset)) return readInBatches(store, job, chunks, worker, options);
-    if (store.readChunkInto && nativeModule() && process.env.SBS) return readSideBySide(store, job, chunks, worker, options);
   }
   return runTasks(chunks, async (index) => ({ worker, ...(await executeChunk(env, job, index)) }), options);
 }
@@ -157,39 +155,6 @@ function readInOnePass(
   }
   stopIfAborted(signal);
   return { wallMs: performance.now() - t0, records };
-}
-
-async function readSideBySide(
-  store: Store, job: ReadJob, chunks: readonly ChunkIndex[], worker: number, options: RunTasksOptions<ChunkIndex>,
-): Promise<{ wallMs: number; records: TaskRecord[] }> {
-  const runs = new Map<ChunkIndex, readonly ChunkIndex[]>();
-  for (let start = 0; start < chunks.length;) {
-    const end = sideBySideEnd(chunks, start);
-    runs.set(chunks[start], chunks.slice(start, end));
-    start = end;
-  }
-  const stats = new Map<ChunkIndex, ChunkStats[]>();
-  let done = 0;
-  const { onProgress } = options;
-  const run = await runTasks([...runs.keys()], async (first) => {
-    const got = await readPartsSideBySide(store, job.dataset, job.selection, job.out, runs.get(first)!);
-    stats.set(first, got);
-    done += got.length;
-    return { worker, bytesRead: got.reduce((sum, g) => sum + g.bytesRead, 0) };
-  }, {
-    ...options,
-    concurrency: Math.max(1, Math.round(options.concurrency * runs.size / Math.max(1, chunks.length))),
-    onProgress: onProgress && ((p) => onProgress({ done, total: chunks.length, bytes: p.bytes })),
-  });
-  const records: TaskRecord[] = [];
-  for (const record of run.records) {
-    const group = runs.get(record.chunk as ChunkIndex)!;
-    const each = stats.get(record.chunk as ChunkIndex)!;
-    group.forEach((chunk, k) => records.push({
-      chunk, worker, queueMs: record.queueMs, ioMs: each[k].ioMs, computeMs: 0, totalMs: record.totalMs / group.length, bytesRead: each[k].bytesRead, bytesWritten: 0,
-    }));
-  }
-  return { wallMs: run.wallMs, records };
 }
 
 /** Throws `AbortError` when `signal` was aborted (between the chunks of a read on this thread). */
