@@ -259,10 +259,12 @@ void dosna_plan_run(uint8_t *dst, size_t dstLength, const uint8_t *src, size_t s
  *   1.9 / 1.5 in 128^3.
  *   false (nothing copied) for a destination copyRows streams into (32 MiB or more, or a new
  *   result of 4 MiB or more) whose runs all start at the same offset within a line: there
- *   copyRows streams every chunk's whole lines (2.7-4.4 ms for the cube in 64^3 chunks, against
- *   4.9-6.0 joined). Streaming the runs joined was faster still at three offsets of four, but at
- *   the fourth (a destination 32 bytes past a line) its streaming stores stalled, 10-11 ms, in
- *   Node, by hand, and not in the same code built alone: not kept.
+ *   copyRows streams every chunk's whole lines, as before this copy existed. Measured by hand,
+ *   the cube's 64^3 chunks gathered into a 256^3 float32 array at eight offsets: chunk by chunk,
+ *   streamed, 3.7-7.8 ms; joined with memmove 4.9-6.0, no clear gain, so not taken. Streaming
+ *   the runs joined took 2.6-3.6 ms at three offsets of four, but at the fourth (a destination 32
+ *   bytes past a line) its streaming stores stalled, 10-11 ms, in Node, and not in the same code
+ *   built alone: not kept.
  *   sources: typed arrays, one per piece, in the order of the pieces along the run.
  *   plan: Float64Array [outerAxes, pieces, dstByte0, flags, shape[outerAxes], dstStepBytes[outerAxes],
  *                       then per piece: rowBytes, srcByte0, srcStepBytes[outerAxes]]
