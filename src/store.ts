@@ -174,6 +174,8 @@ export interface Store {
    * promise per chunk (see chunk-ops.ts, `runChunks`). Only for datasets without compression.
    */
   readChunkNow?(meta: DatasetMeta, index: ChunkIndex): Uint8Array | undefined;
+  /** Optional, as `readChunkNow`: the chunk's stored bytes (read only) with their generation, at once. */
+  readChunkVersionNow?(meta: DatasetMeta, index: ChunkIndex): ChunkVersion;
   /**
    * The chunk's bytes with their generation, for a read-modify-write. The bytes are the
    * caller's to change, except from a store with `sharedMemory` (they may be the stored ones).

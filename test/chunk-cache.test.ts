@@ -1,8 +1,9 @@
 /**
  * The chunk cache's own rules, read off its counters (`con.cacheStats`): a chunk written
  * whole through many partial sets is stored once and never read, a chunk written in part is
- * read once at its commit, reads complete a buffered chunk from the store once, the cache stays
- * within its size, chunks bigger than the cache are written through, and disconnect flushes.
+ * read once (at its commit; on ram, where a read is a copy, at the first set into it), reads
+ * complete a buffered chunk from the store once, the cache stays within its size, chunks
+ * bigger than the cache are written through, and disconnect flushes.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -300,6 +301,39 @@ describe('chunk cache: reads that keep whole chunks', () => {
       expect(Array.from(back.data as Uint16Array)).toEqual(Array.from({ length: 8 }, (_, z) => Array.from(plane(z + 108).data)).flat());
       expect(Array.from((await ds.get([s(0, 8)])).data as Uint16Array)).toEqual(Array.from({ length: 8 }, (_, z) => Array.from(plane(z).data)).flat());
     } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('on ram, a chunk written in part starts from a copy of the stored one: read once, at the set; committed without another read, unless another writer got there first', async () => {
+    const con = await open('ram');
+    const other = await dn.connect(con.name, { backend: 'ram' });
+    try {
+      const ds = await con.createDataset('from-stored', { shape: [8, 8], dtype: 'float32', chunkSize: [4, 4] });
+      await ds.load(dn.ndarray(Float32Array.from({ length: 64 }, (_, i) => i), [8, 8]));
+      const meta = (await con.store.readMeta(ds.name))!.meta;
+      const stored = (await con.store.readChunk(meta, [0, 0]))!;
+      const before = Array.from(new Float32Array(stored.buffer, stored.byteOffset, 16));
+      await ds.set([0, s(0, 3)], -1);
+      expect(con.cacheStats).toMatchObject({ loads: 1, bytesRead: 64, commits: 0 });
+      // The stored chunk is copied, never written into.
+      expect(Array.from(new Float32Array(stored.buffer, stored.byteOffset, 16))).toEqual(before);
+      expect(Array.from((await ds.get([s(0, 2), s(0, 4)])).data as Float32Array)).toEqual([-1, -1, -1, 3, 8, 9, 10, 11]);
+      await ds.flush();
+      expect(con.cacheStats).toMatchObject({ loads: 1, bytesRead: 64, commits: 1, blindCommits: 0 });
+      expect(await storedCells(con, 'from-stored', [0, s(0, 4)])).toEqual([-1, -1, -1, 3]);
+
+      // Another connection commits a cell of the chunk between this one's set and its flush:
+      // the commit finds the chunk changed, reads it again and keeps both writes.
+      await ds.set([1, s(1, 3)], -2);
+      expect(con.cacheStats).toMatchObject({ loads: 2, bytesRead: 128 });
+      await (await other.getDataset('from-stored')).set([3, 3], 99);
+      await other.flush();
+      await ds.flush();
+      expect(con.cacheStats).toMatchObject({ commits: 2, bytesRead: 192 });
+      expect(await storedCells(con, 'from-stored', [s(0, 4), s(0, 4)])).toEqual([-1, -1, -1, 3, 8, -2, -2, 11, 16, 17, 18, 19, 24, 25, 26, 99]);
+    } finally {
+      await other.disconnect();
       await con.disconnect();
     }
   });

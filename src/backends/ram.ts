@@ -188,6 +188,12 @@ class RamStore implements Store {
     return stored && new Uint8Array(stored.buffer);
   }
 
+  readChunkVersionNow(meta: DatasetMeta, index: ChunkIndex): ChunkVersion {
+    if (meta.compression) throw new DosnaError(`internal: readChunkVersionNow of dataset ${JSON.stringify(meta.name)}, which is compressed`);
+    const stored = this.dataset(meta).chunks.get(key(index));
+    return stored ? { bytes: new Uint8Array(stored.buffer), generation: stored.generation } : { bytes: undefined, generation: null };
+  }
+
   async readChunkVersion(meta: DatasetMeta, index: ChunkIndex): Promise<ChunkVersion> {
     const stored = this.dataset(meta).chunks.get(key(index));
     return stored ? { bytes: await this.decode(meta, index, stored.buffer), generation: stored.generation } : { bytes: undefined, generation: null };
