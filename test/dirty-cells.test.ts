@@ -58,4 +58,31 @@ describe('dirty cells of a cached chunk', () => {
       dirty.release();
     }
   });
+
+  it('keep a plane-by-plane writer in one box per chunk: planes that continue a box join it, others stay apart', () => {
+    const chunkSize = [100, 4, 6];
+    const meta: DatasetMeta = { name: 'd', shape: [200, 4, 6], dtype: 'float64', chunkSize, fillValue: 0, uid: 'u' };
+    const plane = (z: number): AxisPart[] => [
+      { chunk: 0, localStart: z, step: 1, count: 1, outStart: 0 },
+      { chunk: 0, localStart: 0, step: 1, count: 4, outStart: 0 },
+      { chunk: 0, localStart: 0, step: 1, count: 6, outStart: 0 },
+    ];
+    const dirty = new DirtyCells(meta, [0, 0, 0]);
+    // Every other plane first (50 boxes apart), then the rest, which join them: more writes
+    // than the 64 boxes kept apart at most, and still no byte per cell.
+    for (let z = 0; z < 100; z += 2) dirty.mark(plane(z));
+    expect(dirty.coversAll()).toBe(false);
+    for (let z = 99; z >= 1; z -= 2) dirty.mark(plane(z));
+    expect(dirty.bytes).toBe(0);
+    expect(dirty.filledByBoxes()).toBe(true);
+    expect(dirty.coversAll()).toBe(true);
+    const dst = new Float64Array(product(chunkSize)).fill(-1);
+    dirty.overlay(dst, Float64Array.from(dst, (_, i) => i));
+    expect(dst.every((v, i) => v === i)).toBe(true);
+    // Overlapping a kept box still switches to a byte per cell.
+    dirty.mark(plane(5));
+    expect(dirty.bytes).toBe(product(chunkSize));
+    expect(dirty.coversAll()).toBe(true);
+    dirty.release();
+  });
 });

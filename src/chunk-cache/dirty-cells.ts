@@ -8,8 +8,8 @@
  * wrote them, so it is always laid over the chunk as stored, and only the written cells are.
  *
  * Most writes are a few boxes (a plane, a block, a row): while the writes are disjoint
- * contiguous boxes, fewer than `MAX_BOXES`, the boxes themselves are kept, and coverage is a
- * count of cells. Anything else (overlapping or strided writes, many small ones) switches to a
+ * contiguous boxes, fewer than `MAX_BOXES`, the boxes themselves are kept (a write that
+ * continues a kept box along one axis joins it), and coverage is a count of cells. Anything else (overlapping or strided writes, many small ones) switches to a
  * byte per cell (from the buffer pool), searched with Buffer#indexOf.
  */
 import { giveBack, takeBuffer } from '../buffer-pool.js';
@@ -39,6 +39,20 @@ function disjoint(a: readonly [number, number][], b: readonly [number, number][]
     if (a[axis][1] <= b[axis][0] || b[axis][1] <= a[axis][0]) return true;
   }
   return false;
+}
+
+/**
+ * Whether disjoint boxes `a` and `b` together make one box: the same range on every axis but
+ * one, along which they touch.
+ */
+function continues(a: readonly [number, number][], b: readonly [number, number][]): boolean {
+  let along = -1;
+  for (let axis = 0; axis < a.length; axis++) {
+    if (a[axis][0] === b[axis][0] && a[axis][1] === b[axis][1]) continue;
+    if (along >= 0 || (a[axis][1] !== b[axis][0] && b[axis][1] !== a[axis][0])) return false;
+    along = axis;
+  }
+  return along >= 0;
 }
 
 /**
@@ -81,17 +95,39 @@ export class DirtyCells {
 
   /** Marks the cells of a chunk part as written. */
   mark(parts: readonly AxisPart[]): void {
-    if (this.#boxes) {
-      const box = parts.map(range);
-      if (box.every((r) => r !== undefined) && this.#boxes.length < MAX_BOXES
-        && this.#boxes.every((b) => disjoint(b, box as [number, number][]))) {
-        this.#boxes.push(box as [number, number][]);
-        this.#cells += product(parts.map((p) => p.count));
-        return;
-      }
-      this.#toMask();
-    }
+    if (this.#boxes && this.#markBox(parts)) return;
+    if (this.#boxes) this.#toMask();
     fillStrided(chunkView(this.#mask!, this.#meta, parts), 1);
+  }
+
+  /**
+   * Box mode's `mark`: `false` when the part is not a box disjoint from those kept (or there
+   * would be too many). A box that continues a kept one along one axis (the next plane of a
+   * plane-by-plane writer, the next row) is merged into it, so such writers keep one box per
+   * chunk, not one per write, and each write is checked against one box: profiled on ram, 256
+   * planes into 36 chunks spent 9% of their time here with a box per plane.
+   */
+  #markBox(parts: readonly AxisPart[]): boolean {
+    const boxes = this.#boxes!;
+    const box: [number, number][] = [];
+    for (const part of parts) {
+      const r = range(part);
+      if (r === undefined) return false;
+      box.push(r);
+    }
+    let merge = -1;
+    for (let i = 0; i < boxes.length; i++) {
+      if (!disjoint(boxes[i], box)) return false;
+      if (merge < 0 && continues(boxes[i], box)) merge = i;
+    }
+    if (merge >= 0) {
+      boxes[merge] = boxes[merge].map(([lo, hi], a) => [Math.min(lo, box[a][0]), Math.max(hi, box[a][1])]);
+    } else {
+      if (boxes.length >= MAX_BOXES) return false;
+      boxes.push(box);
+    }
+    this.#cells += product(parts.map((p) => p.count));
+    return true;
   }
 
   /**
