@@ -337,7 +337,8 @@ export class ChunkCache {
 
   /** A new entry for a write of `parts` into chunk `index`. */
   #create(key: string, meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[]): Entry {
-    if (this.#startsFromStored(meta, parts)) return this.#createFromStored(key, meta, index);
+    const fromStored = this.#startsFromStored(meta, parts) ? this.#createFromStored(key, meta, index) : undefined;
+    if (fromStored) return fromStored;
     const valid = meta.chunkSize.map((c, a) => Math.min(c, meta.shape[a] - index[a] * c));
     const edge = valid.some((n, a) => n < meta.chunkSize[a]);
     // Only an edge chunk needs initializing: its padding is never written by a set, and is
@@ -363,7 +364,7 @@ export class ChunkCache {
 
   /**
    * A new entry holding a copy of the chunk as stored (in shared memory, with its generation),
-   * for the write about to go into it. Its commit then stores that very buffer if nobody
+   * for the write about to go into it; `undefined` when nothing is stored. Its commit then stores that very buffer if nobody
    * committed the chunk meanwhile (the candidate of `commitChunk`), where an entry of the
    * written cells only is completed at the commit: the stored chunk copied into a new buffer and
    * the written cells copied over it again, long after they were last in the processor's
@@ -377,14 +378,14 @@ export class ChunkCache {
    * same machine: 11.5, 8.7-8.9 and 19.3 ms). A copy of only the stored cells the write does not
    * cover (two slabs per axis) was no faster: their short rows cost what the bytes saved.
    */
-  #createFromStored(key: string, meta: DatasetMeta, index: ChunkIndex): Entry {
+  #createFromStored(key: string, meta: DatasetMeta, index: ChunkIndex): Entry | undefined {
     const asked = now();
     const { bytes, generation } = this.#store.readChunkVersionNow!(meta, index);
+    // Nothing stored: nothing to copy, and a commit of the written cells only reads nothing either.
+    if (!bytes) return undefined;
     const data = chunkCopy(meta, this.#store, bytes);
-    if (bytes) {
-      this.stats.loads++;
-      this.stats.bytesRead += bytes.byteLength;
-    }
+    this.stats.loads++;
+    this.stats.bytesRead += bytes.byteLength;
     const entry: Entry = { key, meta, index: [...index], data, loaded: true, generation, confirmedAt: asked, dirty: null, bytes: data.byteLength };
     this.#entries.set(key, entry);
     this.#bytes += entry.bytes;
