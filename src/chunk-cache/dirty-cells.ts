@@ -9,8 +9,9 @@
  *
  * Most writes are a few boxes (a plane, a block, a row): while the writes are disjoint
  * contiguous boxes, fewer than `MAX_BOXES`, the boxes themselves are kept (a write that
- * continues a kept box along one axis joins it), and coverage is a count of cells. Anything else (overlapping or strided writes, many small ones) switches to a
- * byte per cell (from the buffer pool), searched with Buffer#indexOf.
+ * continues a kept box along one axis joins it), and coverage is a count of cells. Anything
+ * else (overlapping or strided writes, many small ones) switches to a byte per cell (from the
+ * buffer pool), searched with Buffer#indexOf.
  */
 import { giveBack, takeBuffer } from '../buffer-pool.js';
 import { chunkView } from '../chunk-io.js';

@@ -364,9 +364,9 @@ export class ChunkCache {
 
   /**
    * A new entry holding a copy of the chunk as stored (in shared memory, with its generation),
-   * for the write about to go into it; `undefined` when nothing is stored. Its commit then stores that very buffer if nobody
-   * committed the chunk meanwhile (the candidate of `commitChunk`), where an entry of the
-   * written cells only is completed at the commit: the stored chunk copied into a new buffer and
+   * for the write about to go into it; `undefined` when nothing is stored. Its commit then
+   * stores that very buffer if nobody committed the chunk meanwhile (the candidate of
+   * `commitChunk`), where an entry of the written cells only is completed at the commit: the stored chunk copied into a new buffer and
    * the written cells copied over it again, long after they were last in the processor's
    * caches. Copying the stored chunk costs about what the entry's own buffer would (the store
    * copies a plain entry into shared memory when it keeps it), so a chunk that ends up written
