@@ -183,13 +183,11 @@ class RamStore implements Store {
   }
 
   readChunkNow(meta: DatasetMeta, index: ChunkIndex): Uint8Array | undefined {
-    if (meta.compression) throw new DosnaError(`internal: readChunkNow of dataset ${JSON.stringify(meta.name)}, which is compressed`);
-    const stored = this.dataset(meta).chunks.get(key(index));
-    return stored && new Uint8Array(stored.buffer);
+    return this.readChunkVersionNow(meta, index).bytes;
   }
 
   readChunkVersionNow(meta: DatasetMeta, index: ChunkIndex): ChunkVersion {
-    if (meta.compression) throw new DosnaError(`internal: readChunkVersionNow of dataset ${JSON.stringify(meta.name)}, which is compressed`);
+    if (meta.compression) throw new DosnaError(`internal: a synchronous read of dataset ${JSON.stringify(meta.name)}, which is compressed`);
     const stored = this.dataset(meta).chunks.get(key(index));
     return stored ? { bytes: new Uint8Array(stored.buffer), generation: stored.generation } : { bytes: undefined, generation: null };
   }

@@ -366,9 +366,9 @@ export class ChunkCache {
    * A new entry holding a copy of the chunk as stored (in shared memory, with its generation),
    * for the write about to go into it; `undefined` when nothing is stored. Its commit then
    * stores that very buffer if nobody committed the chunk meanwhile (the candidate of
-   * `commitChunk`), where an entry of the written cells only is completed at the commit: the stored chunk copied into a new buffer and
-   * the written cells copied over it again, long after they were last in the processor's
-   * caches. Copying the stored chunk costs about what the entry's own buffer would (the store
+   * `commitChunk`), where an entry of the written cells only is completed at the commit: the
+   * stored chunk copied into a new buffer and the written cells copied over it again, long
+   * after they were last in the processor's caches. Copying the stored chunk costs about what the entry's own buffer would (the store
    * copies a plain entry into shared memory when it keeps it), so a chunk that ends up written
    * whole costs no more. Measured by hand on ram (the block [36:180, 89:250, 7:200] of a 256^3
    * float32 cube set and flushed, medians of 100 sets, three processes per build, alternating),
