@@ -27,7 +27,8 @@
  *   creates or truncates `path`, writes the views' bytes in order from offset 0, sets its
  *   access and modification times to stampSeconds and returns its generation, "inode:mtimeNs".
  * statGenerations(paths)
- *   the generation of each file, or null where there is none (below).
+ *   the generation of each file, empty where there is none; paths and generations each one
+ *   string, separated by NUL (below).
  * The first two return a Promise of that result unless `sync`; a failed system call rejects (or throws)
  * an Error with Node's `code` (e.g. "EACCES"), `errno` and `syscall`.
  */
@@ -213,11 +214,32 @@ static napi_value error_of(napi_env env, file_task *task) {
   return dosna_errno_error(env, task->error, task->syscall, task->path);
 }
 
+/* Writes `value` in decimal at `at`; returns the end. */
+static char *put_decimal(char *at, uint64_t value) {
+  char digits[20];
+  int n = 0;
+  do digits[n++] = (char)('0' + value % 10); while ((value /= 10) != 0);
+  while (n > 0) *at++ = digits[--n];
+  return at;
+}
+
+/*
+ * Writes "inode:mtimeNs" at `at`, as `generationOf` makes it, and returns the end (at most 41
+ * characters). By hand, not with snprintf: a line's check formats one per chunk, and snprintf
+ * took a fifth of statGenerations' time outside the system calls (perf).
+ */
+static char *put_generation(char *at, uint64_t ino, int64_t mtime_ns) {
+  at = put_decimal(at, ino);
+  *at++ = ':';
+  if (mtime_ns < 0) *at++ = '-';
+  return put_decimal(at, mtime_ns < 0 ? 0 - (uint64_t)mtime_ns : (uint64_t)mtime_ns);
+}
+
 static napi_value generation_of(napi_env env, file_task *task) {
-  char text[64];
-  snprintf(text, sizeof text, "%" PRIu64 ":%" PRId64, task->ino, task->mtime_ns);
+  char text[48];
+  char *end = put_generation(text, task->ino, task->mtime_ns);
   napi_value value;
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &value);
+  napi_create_string_latin1(env, text, (size_t)(end - text), &value);
   return value;
 }
 
@@ -352,44 +374,63 @@ napi_value dosna_write_new_file(napi_env env, napi_callback_info info) {
 
 /*
  * statGenerations(paths) -> the generation of each file ("inode:mtimeNs", as `generationOf`
- * makes from a bigint stat), or null where there is no such file; on the calling thread. For
- * the chunk cache's check of many cached chunks at once: through Node a stat costs twice the
- * system call (the bigint Stats object and its strings), measured 2.3 against 1.1-1.6 us.
+ * makes from a bigint stat), empty where there is no such file; on the calling thread. For the
+ * chunk cache's check of many cached chunks at once: through Node a stat costs twice the system
+ * call (the bigint Stats object and its strings), measured 2.3 against 1.1-1.6 us. `paths` is
+ * one string of the paths separated by NUL (which no path holds), and the result one string of
+ * the generations separated by NUL: an array in and out took a lookup, a string and a store per
+ * file, 0.45 us of the 1.4 a file cost (perf: 8 paths in 11.1 us, the system calls 5.8).
  * Any other failure throws an Error with Node's code, errno and syscall, naming the path.
  */
 napi_value dosna_stat_generations(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result;
-  bool is_array = false;
-  uint32_t length = 0;
+  napi_valuetype type = napi_undefined;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 1 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) return dosna_fail(env, "statGenerations(paths): an array of paths");
-  napi_get_array_length(env, argv[0], &length);
-  napi_create_array_with_length(env, length, &result);
-  char path[PATH_MAX];
-  for (uint32_t i = 0; i < length; i++) {
-    napi_value item, value;
-    size_t n = 0;
-    if (napi_get_element(env, argv[0], i, &item) != napi_ok ||
-        napi_get_value_string_utf8(env, item, path, sizeof path, &n) != napi_ok || n == 0 || n >= sizeof path - 1 || strlen(path) != n) {
-      return dosna_fail(env, "statGenerations(paths): each path a non-empty string shorter than PATH_MAX, without NUL");
+  size_t length = 0;
+  if (argc != 1 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_string ||
+      napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok || length == 0) {
+    return dosna_fail(env, "statGenerations(paths): the paths in one string, separated by NUL");
+  }
+  char small_paths[8192], small_out[4096];
+  char *paths = length < sizeof small_paths ? small_paths : malloc(length + 1);
+  size_t files = 1;
+  if (paths) {
+    napi_get_value_string_utf8(env, argv[0], paths, length + 1, &length);
+    for (size_t i = 0; i < length; i++) files += paths[i] == '\0';
+  }
+  /* A generation takes at most 20 digits, a colon, a sign and 20 digits; then a separator. */
+  size_t capacity = files * 44;
+  char *out = !paths ? NULL : capacity <= sizeof small_out ? small_out : malloc(capacity);
+  char *at = out;
+  result = NULL;
+  if (!out) dosna_fail(env, "statGenerations(paths): out of memory");
+  for (char *path = paths, *stop = paths + length; out; path++) {
+    char *end = memchr(path, '\0', (size_t)(stop - path));
+    if (!end) end = stop;
+    if (end == path || end - path >= PATH_MAX) {
+      dosna_fail(env, "statGenerations(paths): each path non-empty and shorter than PATH_MAX");
+      break;
     }
+    *end = '\0'; /* already, or the string's end: this path ends there for stat */
     struct stat st;
     int rc;
     do rc = stat(path, &st); while (rc != 0 && errno == EINTR);
-    if (rc != 0) {
-      if (errno == ENOENT || errno == ENOTDIR) {
-        napi_get_null(env, &value);
-      } else {
-        file_task failed = { .error = errno, .syscall = "stat", .path = path };
-        napi_throw(env, error_of(env, &failed));
-        return NULL;
-      }
-    } else {
-      file_task found = { .ino = (uint64_t)st.st_ino, .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + (int64_t)st.st_mtim.tv_nsec };
-      value = generation_of(env, &found);
+    if (rc == 0) {
+      at = put_generation(at, (uint64_t)st.st_ino, (int64_t)st.st_mtim.tv_sec * 1000000000LL + (int64_t)st.st_mtim.tv_nsec);
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      file_task failed = { .error = errno, .syscall = "stat", .path = path };
+      napi_throw(env, error_of(env, &failed));
+      break;
     }
-    napi_set_element(env, result, i, value);
+    if (end == stop) {
+      napi_create_string_latin1(env, out, (size_t)(at - out), &result);
+      break;
+    }
+    *at++ = '\0';
+    path = end;
   }
+  if (out != small_out) free(out);
+  if (paths != small_paths) free(paths);
   return result;
 }

@@ -52,8 +52,11 @@ export interface NativeModule {
    * and closes it, in one step (native/file-io.c); its generation, "inode:mtimeNs".
    */
   writeNewFile<S extends boolean>(path: string, views: readonly ArrayBufferView[], stampSeconds: number, sync: S): S extends true ? string : Promise<string>;
-  /** The generation ("inode:mtimeNs") of each file, or null where there is none, on the calling thread (native/file-io.c). */
-  statGenerations(paths: readonly string[]): (string | null)[];
+  /**
+   * The generation ("inode:mtimeNs") of each file, empty where there is none, on the calling
+   * thread (native/file-io.c): the paths and the generations each one string, joined by NUL.
+   */
+  statGenerations(joinedPaths: string): string;
   /**
    * Reads the data parts of many chunk files of one byte template on the calling thread, in one
    * call (native/templated-files.c): file i's bytes from `starts[i]` of its data into its

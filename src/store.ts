@@ -130,6 +130,12 @@ export interface Store {
   /** The generation of the dataset's metadata (cheap: a stat, a HEAD), or `null` when it does not exist. */
   metaGeneration(name: string): Promise<Generation | null>;
   /**
+   * Optional, for stores whose check is local (a stat, a lookup in this process's memory):
+   * `metaGeneration` at once. A read whose metadata must be confirmed then checks it before
+   * reading, with no promise (see `Dataset.readOnCurrent`).
+   */
+  metaGenerationNow?(name: string): Generation | null;
+  /**
    * Creates the dataset's metadata and returns its generation; throws `DatasetExistsError`
    * if the dataset exists. Leftovers of an earlier dataset of that name are not shown by it.
    */
@@ -190,6 +196,11 @@ export interface Store {
    * each): for stores that can ask for them together (one native batch of stats).
    */
   chunkGenerations?(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<(Generation | null)[]>;
+  /**
+   * Optional, as `metaGenerationNow`: `chunkGenerations` at once, for stores that check with
+   * local system calls (the chunk cache's check of a line's chunks then takes no promise).
+   */
+  chunkGenerationsNow?(meta: DatasetMeta, indices: readonly ChunkIndex[]): (Generation | null)[];
   /** Bytes `[start, end)` of the chunk, or `undefined` when it was never written. */
   readChunkRange?(meta: DatasetMeta, index: ChunkIndex, start: number, end: number): Promise<Uint8Array | undefined>;
   /**

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
+import { EntryKeys } from '../src/chunk-cache/entry.js';
 import type { Index } from '../src/slicing.js';
+import type { DatasetMeta } from '../src/store.js';
 
 const dirs: string[] = [];
 afterAll(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
@@ -216,6 +218,24 @@ describe.each(backends)('chunk cache on %s', (backend) => {
     } finally {
       await con.disconnect();
     }
+  });
+});
+
+describe('chunk cache keys', () => {
+  it('one key per chunk of one dataset incarnation, whichever metadata object names it', () => {
+    const keys = new EntryKeys();
+    const meta = { name: 'a', uid: 'u1', shape: [100, 100], chunkSize: [10, 10], dtype: 'float32', fillValue: 0 } as DatasetMeta;
+    const again = { ...meta };
+    const resized = { ...meta, shape: [200, 100] };
+    const recreated = { ...meta, uid: 'u2' };
+    const other = { ...meta, name: 'b' };
+    expect(keys.of(again, [1, 23])).toBe(keys.of(meta, [1, 23]));
+    expect(keys.of(resized, [1, 23])).toBe(keys.of(meta, [1, 23]));
+    const distinct = [keys.of(meta, [1, 23]), keys.of(meta, [12, 3]), keys.of(meta, [1, 2]), keys.of(recreated, [1, 23]), keys.of(other, [1, 23]), keys.of(meta, [])];
+    expect(new Set(distinct).size).toBe(distinct.length);
+    // Another dataset's number is never one an earlier incarnation had.
+    expect(keys.of({ ...meta, uid: 'u3' }, [1, 23])).not.toBe(keys.of(meta, [1, 23]));
+    expect(keys.of(recreated, [1, 23])).toBe(distinct[3]);
   });
 });
 

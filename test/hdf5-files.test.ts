@@ -3,6 +3,7 @@
  * dosna's native module one call per file (native/file-io.c), and without it Node's calls one by
  * one. Both must find the same bytes, generations and errors on real files.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -53,6 +54,25 @@ for (const mode of ['native', 'node'] as const) {
       expect([statGeneration(a), statGeneration(missing), statGeneration(throughFile)]).toEqual([generationOf(fs.statSync(a, { bigint: true })), null, null]);
       expect(statGeneration(b)).toBe(statGenerations([b])[0]);
       expect(() => statGeneration(path.join(tmp, 'x'.repeat(300)))).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+      // A path with NUL (which no file name holds) is refused, not cut at the NUL.
+      expect(() => statGeneration(`${a}\u0000x`)).toThrow();
+      expect(() => statGenerations([a, `${b}\u0000x`])).toThrow();
+    });
+
+    it('gives the generations of more files than fit the native call\'s buffers on the stack, of names in any script and of times before 1970', async () => {
+      const names = Array.from({ length: 300 }, (_, i) => file(`gen-many-${'n'.repeat(40)}-${i}`));
+      for (const [i, f] of names.entries()) if (i % 3 !== 1) await writeFileParts(f, [bytes(4, i)]);
+      const unicode = file('gen-é-日本-🙂');
+      await writeFileParts(unicode, [bytes(4, 9)]);
+      const old = file('gen-1969');
+      await writeFileParts(old, [bytes(4, 8)]);
+      execFileSync('touch', ['-d', '@-86400.25', old]); // Node's utimes takes a time before 1970 for now
+      const all = [...names, unicode, old];
+      const expected = all.map((f) => (fs.existsSync(f) ? generationOf(fs.statSync(f, { bigint: true })) : null));
+      expect(expected.filter((g) => g === null)).toHaveLength(100);
+      expect(expected.at(-1)).toMatch(/^\d+:-\d+$/);
+      expect(statGenerations(all)).toEqual(expected);
+      expect(all.map(statGeneration)).toEqual(expected);
     });
 
     it('writes the parts in order, stamps a time later than any before and gives the generation of the file written', async () => {

@@ -35,6 +35,9 @@ describe.each(variants)('store contract: %s', (name, combo) => {
     const v1 = await store.readChunkVersion(meta, [0]);
     expect([valueOf(v1.bytes), v1.generation]).toEqual([1, g1]);
     expect(await store.chunkGeneration(meta, [0])).toBe(g1);
+    // The batched and synchronous forms (where a store has them) give the same answers.
+    expect(await store.chunkGenerations?.(meta, [[0], [1], [0]]) ?? [g1, null, g1]).toEqual([g1, null, g1]);
+    expect(store.chunkGenerationsNow?.(meta, [[0], [1], [0]]) ?? [g1, null, g1]).toEqual([g1, null, g1]);
 
     const g2 = await store.writeChunkIf(meta, [0], [bytes(2)], g1!);
     expect(g2).toBeDefined();
@@ -47,6 +50,7 @@ describe.each(variants)('store contract: %s', (name, combo) => {
     expect(await store.writeChunkIf(meta, [0], [bytes(9)], g2!)).toBeUndefined();
     expect(await store.deleteChunk(meta, [0])).toBe(true);
     expect(await store.chunkGeneration(meta, [0])).toBeNull();
+    expect(store.chunkGenerationsNow?.(meta, [[0]]) ?? [null]).toEqual([null]);
     expect(await store.writeChunkIf(meta, [0], [bytes(9)], g3)).toBeUndefined(); // deleted: g3 is stale too
     expect(await store.readChunk(meta, [0])).toBeUndefined();
     expect(await store.deleteChunk(meta, [0])).toBe(false);
@@ -77,10 +81,12 @@ describe.each(variants)('store contract: %s', (name, combo) => {
     const found = await store.readMeta('kv-meta');
     expect(found?.meta.uid).toBe(first.meta.uid);
     expect(found?.generation).toBe(await store.metaGeneration('kv-meta'));
+    expect(store.metaGenerationNow?.('kv-meta') ?? found?.generation).toBe(found?.generation);
     await expect(store.createMeta({ ...first.meta, uid: 'another' })).rejects.toBeInstanceOf(dn.DatasetExistsError);
     const firstGeneration = await store.metaGeneration('kv-meta');
     await store.deleteDataset('kv-meta');
     await expect(store.deleteDataset('kv-meta')).rejects.toBeInstanceOf(dn.DatasetNotFoundError);
+    expect(store.metaGenerationNow?.('kv-meta') ?? null).toBeNull();
     const second = await con.createDataset('kv-meta', { shape: [2], chunkSize: [1] });
     expect(second.meta.uid).not.toBe(first.meta.uid);
     // The same metadata but another dataset: another generation, or stale handles would pass.

@@ -156,6 +156,10 @@ class RamStore implements Store {
   }
 
   async metaGeneration(name: string): Promise<Generation | null> {
+    return this.metaGenerationNow(name);
+  }
+
+  metaGenerationNow(name: string): Generation | null {
     return this.datasets.get(name)?.generation ?? null;
   }
 

@@ -26,9 +26,35 @@ export interface Entry {
   bytes: number;
 }
 
-/** The identity of a dataset's chunk in the cache: the name and the incarnation (uid). */
-export function entryKey(meta: DatasetMeta, index: ChunkIndex): string {
-  return `${meta.name}\u0000${meta.uid}\u0000${index.join(',')}`;
+/**
+ * Makes the cache's keys of chunks: a short number for the dataset's incarnation (its name and
+ * uid), then the chunk's index. A lookup hashes a fresh key, and keys that spelled out the name
+ * and the 36-character uid cost 0.7 us a lookup, against 0.2 for these (by hand): 6 us of a
+ * line of 8 cached chunks.
+ */
+export class EntryKeys {
+  /** The number of each dataset incarnation seen (`name NUL uid`); one entry per incarnation for the cache's life, never reused. */
+  readonly #numbers = new Map<string, string>();
+  /** The key prefix of each metadata object seen (the handles pass the same one with every read). */
+  readonly #prefixes = new WeakMap<DatasetMeta, string>();
+
+  /** The key of chunk `index` of dataset `meta`. */
+  of(meta: DatasetMeta, index: ChunkIndex): string {
+    let key = this.#prefixes.get(meta) ?? this.#prefixOf(meta);
+    for (let a = 0; a < index.length; a++) key += a === 0 ? `${index[a]}` : `,${index[a]}`;
+    return key;
+  }
+
+  #prefixOf(meta: DatasetMeta): string {
+    const incarnation = `${meta.name}\u0000${meta.uid}`;
+    let prefix = this.#numbers.get(incarnation);
+    if (prefix === undefined) {
+      prefix = `${this.#numbers.size}:`;
+      this.#numbers.set(incarnation, prefix);
+    }
+    this.#prefixes.set(meta, prefix);
+    return prefix;
+  }
 }
 
 /** Cells of a full chunk (padding included). */

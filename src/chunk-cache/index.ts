@@ -32,7 +32,7 @@ import type { AxisPart } from '../slicing.js';
 import type { ChunkIndex, DatasetMeta, Generation, Store } from '../store.js';
 import { copyStrided, type StridedView } from '../strided.js';
 import { DirtyCells } from './dirty-cells.js';
-import { chunkElements, entryKey, type Entry } from './entry.js';
+import { chunkElements, EntryKeys, type Entry } from './entry.js';
 import { now } from '../recheck.js';
 import { newCacheStats, type CacheStats } from './stats.js';
 
@@ -56,6 +56,7 @@ export class ChunkCache {
   readonly #store: Store;
   /** Insertion order is recency: the first entry is the least recently used. */
   readonly #entries = new Map<string, Entry>();
+  readonly #keys = new EntryKeys();
   readonly #locks = new KeyedMutex();
   /** Whether the last commit of each dataset (by name, the most recent BLIND_HINTS) was blind: see `#takeData`. */
   readonly #blindLast = new Map<string, boolean>();
@@ -95,7 +96,7 @@ export class ChunkCache {
    * then drops the entry), so that later operations go through the cache after it, not around.
    */
   has(meta: DatasetMeta, index: ChunkIndex): boolean {
-    return this.#present(entryKey(meta, index));
+    return this.#present(this.#keys.of(meta, index));
   }
 
   /** Whether the entry of `key` is cached, or an operation on it holds or waits for its lock (see `has`). */
@@ -105,7 +106,7 @@ export class ChunkCache {
 
   /** Whether the cache holds writes to chunk `index` not yet committed. */
   isDirty(meta: DatasetMeta, index: ChunkIndex): boolean {
-    return (this.#entries.get(entryKey(meta, index))?.dirty ?? null) !== null;
+    return (this.#entries.get(this.#keys.of(meta, index))?.dirty ?? null) !== null;
   }
 
   /**
@@ -121,7 +122,7 @@ export class ChunkCache {
    * (a promise, a closure, a turn of the event loop) cost as much as copying the cells.
    */
   write(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], source: StridedView): Promise<void> | undefined {
-    const key = entryKey(meta, index);
+    const key = this.#keys.of(meta, index);
     if (this.#locks.isHeld(key)) {
       return this.#locks.run(key, async () => this.#writeCells(key, meta, index, parts, source)).then(() => this.#makeRoom());
     }
@@ -186,7 +187,7 @@ export class ChunkCache {
    * chunk is not cached, or its clean copy is older than the store's (then it is dropped).
    */
   async read(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], dst: StridedView): Promise<boolean> {
-    const key = entryKey(meta, index);
+    const key = this.#keys.of(meta, index);
     if (!this.#present(key)) return false;
     return this.#locks.run(key, async () => {
       const entry = await this.#usable(key);
@@ -200,9 +201,9 @@ export class ChunkCache {
 
   /**
    * Serves, in one pass, the chunks of `indices` that the cache holds clean: their generations
-   * checked against the store with one call (`chunkGenerations`: one native batch of stats on
-   * the file stores, the HEADs at once on object stores), then each part copied out through
-   * `view`. The per-chunk path (`read`, `readThrough`) takes a lock, a check and a promise for
+   * checked against the store with one call (`chunkGenerationsNow`: one native batch of stats
+   * on the file stores, with no promise; `chunkGenerations`: the HEADs at once on object
+   * stores), then each part copied out through `view`. The per-chunk path (`read`, `readThrough`) takes a lock, a check and a promise for
    * every chunk; for a line across 8 chunks of 32^3 that bookkeeping cost more than the reads
    * (profiled on hdf5). Returns the chunks served; the others (not cached, partly written, in
    * a commit, or stale: then dropped) are left to the per-chunk path.
@@ -211,7 +212,7 @@ export class ChunkCache {
     const served = new Set<ChunkIndex>();
     const ready: { index: ChunkIndex; entry: Entry; generation: Generation | null }[] = [];
     for (const index of indices) {
-      const entry = this.#entries.get(entryKey(meta, index));
+      const entry = this.#entries.get(this.#keys.of(meta, index));
       if (!entry || entry.dirty !== null || this.#locks.isHeld(entry.key)) continue;
       if (this.#trusted(entry)) this.#serve(entry, meta, index, view, served);
       else ready.push({ index, entry, generation: entry.generation });
@@ -220,7 +221,8 @@ export class ChunkCache {
     const store = this.#store;
     const chunks = ready.map((r) => r.entry.index);
     const asked = now();
-    const current = store.chunkGenerations ? await store.chunkGenerations(meta, chunks) : await Promise.all(chunks.map((c) => store.chunkGeneration(meta, c)));
+    const current = store.chunkGenerationsNow ? store.chunkGenerationsNow(meta, chunks)
+      : store.chunkGenerations ? await store.chunkGenerations(meta, chunks) : await Promise.all(chunks.map((c) => store.chunkGeneration(meta, c)));
     // No await from here on: what is checked below cannot change before it is copied.
     for (let i = 0; i < ready.length; i++) {
       const { index, entry, generation } = ready[i];
@@ -259,7 +261,7 @@ export class ChunkCache {
 
   /** Like `read`, reading the chunk into the cache first when it is not there. */
   async readThrough(meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[], dst: StridedView): Promise<void> {
-    const key = entryKey(meta, index);
+    const key = this.#keys.of(meta, index);
     await this.#locks.run(key, async () => {
       let entry = await this.#usable(key);
       if (entry) {
@@ -325,7 +327,7 @@ export class ChunkCache {
 
   /** Forgets chunk `index` of `meta` (see `discard`). */
   async discardChunk(meta: DatasetMeta, index: ChunkIndex): Promise<void> {
-    const key = entryKey(meta, index);
+    const key = this.#keys.of(meta, index);
     if (!this.#present(key)) return;
     await this.#locks.run(key, async () => {
       const entry = this.#entries.get(key);

@@ -72,6 +72,7 @@ export class Dataset {
    * @internal
    */
   async current(): Promise<DatasetMeta> {
+    if (this.#confirmedNow()) return this.#meta;
     const store = this.connection.store;
     const name = this.#meta.name;
     const asked = now();
@@ -89,6 +90,21 @@ export class Dataset {
     this.#meta = found.meta;
     this.#generation = found.generation;
     return this.#confirmed(asked, epoch);
+  }
+
+  /**
+   * Whether the store, asked at once (`metaGenerationNow`, stores that check locally), still
+   * has this handle's metadata; then notes it confirmed. `false` when it cannot tell at once or
+   * the metadata changed: `current` then reads the new metadata or reports the deletion.
+   */
+  #confirmedNow(): boolean {
+    const store = this.connection.store;
+    if (!store.metaGenerationNow) return false;
+    const asked = now();
+    const epoch = this.connection.metadataEpoch;
+    if (store.metaGenerationNow(this.#meta.name) !== this.#generation) return false;
+    this.#confirmed(asked, epoch);
+    return true;
   }
 
   /** Notes that the store confirmed this handle's metadata (asked at `asked`, with the connection's metadata epoch `epoch`), and returns it. */
@@ -167,6 +183,8 @@ export class Dataset {
   async readOnCurrent<T>(read: (meta: DatasetMeta) => Promise<T>): Promise<T> {
     const known = this.#meta;
     if (this.#metadataTrusted()) return read(known);
+    // A local check (a stat) costs less than overlapping it: checked first, then read.
+    if (this.#confirmedNow()) return read(known);
     const [checked, attempt] = await Promise.allSettled([this.current(), read(known)]);
     if (checked.status === 'rejected') {
       // Chunks the attempt cached after the check dropped that dataset's: dropped too.

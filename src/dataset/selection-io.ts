@@ -58,8 +58,8 @@ export async function readSelection(
       fast.push({ chunk: c, worker: 0, queueMs: 0, ioMs: 0, computeMs: 0, totalMs: 0, bytesRead: product(v.parts.map((p) => p.count)) * bpe, bytesWritten: 0 });
       return v;
     });
-    const candidates = misses.filter((c) => !served.has(c) && (through || cache.has(meta, c)));
-    const run = await runTasks(candidates, async (c) => {
+    const candidates = served.size === misses.length ? [] : misses.filter((c) => !served.has(c) && (through || cache.has(meta, c)));
+    const run = candidates.length === 0 ? { records: [] } : await runTasks(candidates, async (c) => {
       const { parts, dst } = view(c);
       if (through) await cache.readThrough(meta, c, parts, dst);
       else if (!(await cache.read(meta, c, parts, dst))) return {};

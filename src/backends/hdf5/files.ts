@@ -429,7 +429,12 @@ export function generationOf(stats: fs.BigIntStats): Generation {
  */
 export function statGeneration(file: string): Generation | null {
   const native = nativeModule();
-  if (native) return native.statGenerations([file])[0];
+  if (native) {
+    const generation = native.statGenerations(file);
+    // A NUL in the path would have made it two.
+    if (generation.includes('\0')) throw new DosnaError(`a path holds NUL: ${JSON.stringify(file)}`);
+    return generation || null;
+  }
   try {
     return generationOf(fs.statSync(file, { bigint: true }));
   } catch (error) {
@@ -438,10 +443,17 @@ export function statGeneration(file: string): Generation | null {
   }
 }
 
-/** The generations of many files at once (`statGeneration` of each): one native call when the module is built. */
+/**
+ * The generations of many files at once (`statGeneration` of each): one native call when the
+ * module is built, the paths and the generations passing as one string each (no path holds NUL).
+ */
 export function statGenerations(files: readonly string[]): (Generation | null)[] {
   const native = nativeModule();
-  return native ? native.statGenerations(files) : files.map(statGeneration);
+  if (!native || files.length === 0) return files.map(statGeneration);
+  const generations: (Generation | null)[] = native.statGenerations(files.join('\0')).split('\0');
+  if (generations.length !== files.length) throw new DosnaError(`a path holds NUL: ${JSON.stringify(files.find((f) => f.includes('\0')))}`);
+  for (let i = 0; i < generations.length; i++) if (generations[i] === '') generations[i] = null;
+  return generations;
 }
 
 /** Renames `from` over `to` (atomic on POSIX file systems). */

@@ -41,6 +41,8 @@ import { headerFor } from './pipeline.js';
 export { METADATA_FILE } from './metadata.js';
 export { MAX_CHUNK_BYTES } from './h5lib.js';
 
+/** How many datasets' metadata file paths a connection keeps (then it starts again). */
+const METADATA_PATHS_KEPT = 1024;
 
 class Hdf5Store implements Store {
   readonly capabilities = {};
@@ -53,6 +55,8 @@ class Hdf5Store implements Store {
   #connected = false;
   /** Per-dataset write settings, by the meta object they were made for. */
   #info = new WeakMap<DatasetMeta, DatasetInfo>();
+  /** Each dataset's metadata file path, by dataset name (see `metadataFile`). */
+  #metadataFiles = new Map<string, string>();
   /** Dataset folders already swept of what crashed writers left (once per store). */
   #swept = new Set<string>();
   #nodes: Hdf5Nodes | undefined;
@@ -187,13 +191,31 @@ class Hdf5Store implements Store {
   }
 
   async metaGeneration(name: string): Promise<Generation | null> {
+    return this.metaGenerationNow(name);
+  }
+
+  metaGenerationNow(name: string): Generation | null {
     this.check();
-    return statGeneration(path.join(this.datasetDir(name), METADATA_FILE));
+    return statGeneration(this.metadataFile(name));
+  }
+
+  /**
+   * The path of dataset `name`'s metadata file, kept per name: reads stat it every time, and
+   * checking and joining the name's segments cost more than the stat's path walk.
+   */
+  private metadataFile(name: string): string {
+    let file = this.#metadataFiles.get(name);
+    if (file === undefined) {
+      file = path.join(this.datasetDir(name), METADATA_FILE);
+      if (this.#metadataFiles.size >= METADATA_PATHS_KEPT) this.#metadataFiles.clear();
+      this.#metadataFiles.set(name, file);
+    }
+    return file;
   }
 
   async readMeta(name: string): Promise<MetaVersion | undefined> {
     this.check();
-    const file = path.join(this.datasetDir(name), METADATA_FILE);
+    const file = this.metadataFile(name);
     // HDF5 opens the file by name: the generation before and after must agree.
     for (let attempt = 1; ; attempt++) {
       const before = statGeneration(file);
@@ -273,6 +295,10 @@ class Hdf5Store implements Store {
   }
 
   async chunkGenerations(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<(Generation | null)[]> {
+    return this.chunkGenerationsNow(meta, indices);
+  }
+
+  chunkGenerationsNow(meta: DatasetMeta, indices: readonly ChunkIndex[]): (Generation | null)[] {
     this.check();
     return statGenerations(indices.map((index) => this.chunkPath(meta, index)));
   }

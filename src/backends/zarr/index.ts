@@ -263,6 +263,10 @@ class ZarrStore implements Store {
   }
 
   async metaGeneration(name: string): Promise<Generation | null> {
+    return this.metaGenerationNow(name);
+  }
+
+  metaGenerationNow(name: string): Generation | null {
     return statGeneration(this.arrayFile(this.dir(name)));
   }
 
@@ -368,6 +372,10 @@ class ZarrStore implements Store {
   }
 
   async chunkGenerations(meta: DatasetMeta, indices: readonly ChunkIndex[]): Promise<(Generation | null)[]> {
+    return this.chunkGenerationsNow(meta, indices);
+  }
+
+  chunkGenerationsNow(meta: DatasetMeta, indices: readonly ChunkIndex[]): (Generation | null)[] {
     return statGenerations(indices.map((index) => this.chunkPath(meta, index)));
   }
 
