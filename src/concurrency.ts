@@ -123,6 +123,24 @@ export function summarize(operation: string, engine: string, concurrency: number
   return { operation, engine, concurrency, chunks: run.records.length, wallMs: run.wallMs, bytesRead, bytesWritten, tasks: run.records };
 }
 
+/** Runs `fn` over `items`, `concurrency` at a time; tries every item, then throws the first error. */
+export async function tryEach<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const runner = async () => {
+    while (next < items.length) {
+      const item = items[next++];
+      try {
+        await fn(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, runner));
+  if (failure) throw failure.error;
+}
+
 /** Async mutual exclusion per key: `run(key, fn)` waits for earlier holders of the same key. */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();

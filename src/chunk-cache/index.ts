@@ -24,15 +24,16 @@
  * the cache (whole-chunk sets, load, apply, clear) drops the cached copies first.
  */
 import { chunkCopy, chunkFill, commitChunk, readForUpdate } from '../commit.js';
-import { giveBack, takeBuffer } from '../buffer-pool.js';
+import { giveBack } from '../buffer-pool.js';
 import { chunkView } from '../chunk-io.js';
-import { KeyedMutex } from '../concurrency.js';
-import { allocateSharedUninitialized, allocateUninitialized, bytesOf, bytesPerElement, viewAs, type TypedArray } from '../dtypes.js';
+import { KeyedMutex, tryEach } from '../concurrency.js';
+import { allocateUninitialized, bytesOf, bytesPerElement, type TypedArray } from '../dtypes.js';
 import type { AxisPart } from '../slicing.js';
 import type { ChunkIndex, DatasetMeta, Generation, Store } from '../store.js';
 import { copyStrided, type StridedView } from '../strided.js';
 import { DirtyCells } from './dirty-cells.js';
 import { chunkElements, EntryKeys, type Entry } from './entry.js';
+import { EntryMemory } from './entry-memory.js';
 import { now } from '../recheck.js';
 import { newCacheStats, type CacheStats } from './stats.js';
 
@@ -45,8 +46,6 @@ type PartView = (index: ChunkIndex) => { parts: readonly AxisPart[]; dst: Stride
 export const DEFAULT_CACHE_BYTES = 64 * 2 ** 20;
 /** Commits in flight at once when the cache is flushed or shrinks. */
 const COMMIT_CONCURRENCY = 8;
-/** Datasets whose last kind of commit the cache remembers (a hint for new entries' memory). */
-const BLIND_HINTS = 64;
 
 
 
@@ -58,8 +57,8 @@ export class ChunkCache {
   readonly #entries = new Map<string, Entry>();
   readonly #keys = new EntryKeys();
   readonly #locks = new KeyedMutex();
-  /** Whether the last commit of each dataset (by name, the most recent BLIND_HINTS) was blind: see `#takeData`. */
-  readonly #blindLast = new Map<string, boolean>();
+  /** Where new entries' memory comes from, by each dataset's last commit. */
+  readonly #memory: EntryMemory;
   #bytes = 0;
   #shrinking: Promise<void> | undefined;
   /** Write-behind commits under way (see `#writeBehind`), each settled when done. */
@@ -71,6 +70,7 @@ export class ChunkCache {
   /** `trustedSince`: from when (epoch ms) clean chunks are trusted, as recheck.ts derives it from `recheckCachedData` (never, by default). */
   constructor(store: Store, capacity: number, trustedSince = Infinity) {
     this.#store = store;
+    this.#memory = new EntryMemory(store);
     this.capacity = capacity;
     this.#trustedSince = trustedSince;
   }
@@ -308,7 +308,7 @@ export class ChunkCache {
     // A write-behind commit under way holds its chunk's lock and leaves the chunk dirty until it
     // ends (dirty still if it failed): the lock below waits for it.
     const dirty = [...this.#entries.values()].filter((e) => e.dirty !== null && which(e.meta));
-    await this.#each(dirty, (entry) => this.#locks.run(entry.key, async () => {
+    await tryEach(dirty, COMMIT_CONCURRENCY, (entry) => this.#locks.run(entry.key, async () => {
       if (this.#entries.get(entry.key) === entry) await this.#commit(entry);
     }));
   }
@@ -339,29 +339,18 @@ export class ChunkCache {
 
   /** A new entry for a write of `parts` into chunk `index`. */
   #create(key: string, meta: DatasetMeta, index: ChunkIndex, parts: readonly AxisPart[]): Entry {
-    const fromStored = this.#startsFromStored(meta, parts) ? this.#createFromStored(key, meta, index) : undefined;
+    const fromStored = this.#memory.startsFromStored(meta, parts) ? this.#createFromStored(key, meta, index) : undefined;
     if (fromStored) return fromStored;
     const valid = meta.chunkSize.map((c, a) => Math.min(c, meta.shape[a] - index[a] * c));
     const edge = valid.some((n, a) => n < meta.chunkSize[a]);
     // Only an edge chunk needs initializing: its padding is never written by a set, and is
     // stored as the fill value. Other cells are valid only once written (the dirty mask).
-    const data = this.#takeData(meta) ?? allocateUninitialized(meta.dtype, chunkElements(meta));
+    const data = this.#memory.take(meta) ?? allocateUninitialized(meta.dtype, chunkElements(meta));
     if (edge) chunkFill(data, meta);
     const entry: Entry = { key, meta, index: [...index], data, loaded: false, generation: null, confirmedAt: -Infinity, dirty: null, bytes: data.byteLength };
     this.#entries.set(key, entry);
     this.#bytes += entry.bytes;
     return entry;
-  }
-
-  /**
-   * Whether a write of `parts` starts its new entry from the stored chunk (`#createFromStored`):
-   * on a store that holds uncompressed chunks in this process's memory (`readChunkVersionNow`:
-   * ram), for a write of part of a chunk, unless this dataset's last commit here was blind
-   * (plane-by-plane writes, which fill whole chunks: `#takeData`).
-   */
-  #startsFromStored(meta: DatasetMeta, parts: readonly AxisPart[]): boolean {
-    return this.#store.readChunkVersionNow !== undefined && meta.compression === undefined
-      && this.#blindLast.get(meta.name) !== true && parts.some((p, a) => p.count < meta.chunkSize[a]);
   }
 
   /**
@@ -429,27 +418,6 @@ export class ChunkCache {
     entry.dirty?.release();
   }
 
-  /**
-   * A buffer for a new entry of `meta` (uninitialized: whatever the last chunk held).
-   *
-   * For a store that keeps chunks in shared memory, a shared buffer from the native pool when
-   * this dataset's last commit here was blind (every cell written: plane-by-plane writes): the
-   * store then keeps the entry's buffer itself, where a plain one is copied into a new shared
-   * buffer at the commit. Profiled on ram, the 256 planes of a 256 x 384 x 384 uint16 volume in
-   * 64 x 128 x 128 chunks spent as long in that copy as in copying the planes into the cache.
-   * Otherwise plain memory from the pool of spare buffers: a partial commit stores a new shared
-   * buffer anyway (commit.ts), and a shared entry then costs fresh pages twice per chunk
-   * (measured on ram, a block written across 36 chunks of 64^3 float32: 21 of them cached, 57
-   * fresh megabytes against 36), as it goes back to the native pool only once V8 collects it.
-   */
-  #takeData(meta: DatasetMeta): TypedArray | undefined {
-    if (this.#store.capabilities.sharedMemory && this.#blindLast.get(meta.name) === true) {
-      return allocateSharedUninitialized(meta.dtype, chunkElements(meta));
-    }
-    const spare = takeBuffer(chunkElements(meta) * bytesPerElement(meta.dtype));
-    return spare && viewAs(meta.dtype, spare);
-  }
-
   /** Completes a partly written chunk from the store: the stored chunk with the dirty cells over it. */
   async #load(entry: Entry): Promise<void> {
     const asked = now();
@@ -487,9 +455,7 @@ export class ChunkCache {
       }));
     }
     this.stats.commits++;
-    this.#blindLast.delete(meta.name);
-    this.#blindLast.set(meta.name, whole);
-    if (this.#blindLast.size > BLIND_HINTS) this.#blindLast.delete(this.#blindLast.keys().next().value!);
+    this.#memory.noteCommit(meta.name, whole);
     if (store.capabilities.sharedMemory) {
       // The store keeps the committed buffer itself (a shared one, which the pool never takes):
       // the cache must not write into it again. A plain buffer of the cache's goes to the pool.
@@ -530,23 +496,4 @@ export class ChunkCache {
     })();
     return this.#shrinking;
   }
-
-  /** Runs `fn` over `items`, `COMMIT_CONCURRENCY` at a time; tries every item, then throws the first error. */
-  async #each<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
-    let next = 0;
-    let failure: { error: unknown } | undefined;
-    const runner = async () => {
-      while (next < items.length) {
-        const item = items[next++];
-        try {
-          await fn(item);
-        } catch (error) {
-          failure ??= { error };
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(COMMIT_CONCURRENCY, items.length) }, runner));
-    if (failure) throw failure.error;
-  }
 }
-

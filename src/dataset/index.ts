@@ -6,11 +6,11 @@ import type { RunReport } from '../concurrency.js';
 import type { Connection } from '../connection.js';
 import { allocate, castInto, checkDType, dtypeOfArray, type DType, type Scalar, type TypedArray } from '../dtypes.js';
 import { checkOptions } from '../options.js';
-import { now } from '../recheck.js';
 import { Attributes } from '../attrs.js';
 import type { CompressionName } from '../codecs/index.js';
 import type { ExportHdf5Options } from '../interop/hdf5-file.js';
 import { chunkSlicesOf, outArray, RUN_CONTROL, sortChunks, type ChunkSlice, type CloneOptions, type GetOptions, type MapOptions, type RunControl } from './options.js';
+import { KnownMetadata } from './known-metadata.js';
 import { readSelection, writeSelection } from './selection-io.js';
 import { applyDataset, cloneDataset, mapDataset, sameDataset, type OpenDataset } from './transforms.js';
 import { appendToDataset, resizeDataset } from './reshape.js';
@@ -33,19 +33,17 @@ import { broadcastTo, inspectArray, isNdArray, toStridedView, type ArrayValue, t
 export class Dataset {
   /** The report of the last engine run on this object (`get`, `set`, `load`, `map`, ...): timings and bytes per chunk. */
   lastRun: RunReport | undefined;
-  #meta: DatasetMeta;
-  #generation: Generation;
-  /** When the store last confirmed `#meta` (epoch ms, before it was asked), and the connection's metadata epoch then: see `recheckCachedMetadata`. */
-  #confirmedAt = -Infinity;
-  #confirmedEpoch = -1;
+  /** The metadata this handle knows, and when the store last confirmed it. */
+  readonly #known: KnownMetadata;
   /** A handle on a dataset made from this one (map's output, a clone), on the same connection. */
   readonly #open: OpenDataset = (meta, generation) => new Dataset(this.connection, meta, generation);
 
   /** @internal Use `createDataset`/`getDataset`. */
   constructor(readonly connection: Connection, meta: DatasetMeta, generation: Generation) {
-    this.#meta = meta;
-    this.#generation = generation;
+    this.#known = new KnownMetadata(connection, meta, generation);
   }
+
+  get #meta(): DatasetMeta { return this.#known.meta; }
 
   /** The metadata as this handle last saw it. */
   get meta(): DatasetMeta { return this.#meta; }
@@ -71,56 +69,8 @@ export class Dataset {
    * metadata; throws `DatasetNotFoundError` when it was deleted (or deleted and created again).
    * @internal
    */
-  async current(): Promise<DatasetMeta> {
-    if (this.#confirmedNow()) return this.#meta;
-    const store = this.connection.store;
-    const name = this.#meta.name;
-    const asked = now();
-    const epoch = this.connection.metadataEpoch;
-    const generation = await store.metaGeneration(name);
-    if (generation === this.#generation) return this.#confirmed(asked, epoch);
-    const found = generation === null ? undefined : await store.readMeta(name);
-    if (!found || found.meta.uid !== this.#meta.uid) {
-      await this.connection.cache?.discard(sameDataset(this.#meta));
-      throw new DatasetNotFoundError(
-        `dataset ${JSON.stringify(name)} of connection ${JSON.stringify(this.connection.name)} was deleted${found ? ' and created again' : ''} `
-        + 'since this handle was opened; open it again with getDataset',
-      );
-    }
-    this.#meta = found.meta;
-    this.#generation = found.generation;
-    return this.#confirmed(asked, epoch);
-  }
-
-  /**
-   * Whether the store, asked at once (`metaGenerationNow`, stores that check locally), still
-   * has this handle's metadata; then notes it confirmed. `false` when it cannot tell at once or
-   * the metadata changed: `current` then reads the new metadata or reports the deletion.
-   */
-  #confirmedNow(): boolean {
-    const store = this.connection.store;
-    if (!store.metaGenerationNow) return false;
-    const asked = now();
-    const epoch = this.connection.metadataEpoch;
-    if (store.metaGenerationNow(this.#meta.name) !== this.#generation) return false;
-    this.#confirmed(asked, epoch);
-    return true;
-  }
-
-  /** Notes that the store confirmed this handle's metadata (asked at `asked`, with the connection's metadata epoch `epoch`), and returns it. */
-  #confirmed(asked: number, epoch: number): DatasetMeta {
-    this.#confirmedAt = asked;
-    this.#confirmedEpoch = epoch;
-    return this.#meta;
-  }
-
-  /**
-   * Whether a read may use this handle's metadata without asking the store: confirmed at or
-   * after the connection's `recheckCachedMetadata` time, and no resize or deletion made
-   * through this connection since.
-   */
-  #metadataTrusted(): boolean {
-    return this.#confirmedEpoch === this.connection.metadataEpoch && this.#confirmedAt >= this.connection.metadataTrustedSince;
+  current(): Promise<DatasetMeta> {
+    return this.#known.current();
   }
 
   /** @internal Throws the error of a handle whose dataset was deleted (or replaced) since it was opened. */
@@ -170,7 +120,8 @@ export class Dataset {
   /**
    * Runs a read against the metadata this handle knows while the store confirms that it is
    * still current ({@link current}), instead of before: on an object store that check is a
-   * round trip (a HEAD of the metadata object), which the chunk requests now overlap. When the
+   * round trip (a HEAD of the metadata object), which the chunk requests now overlap (a store
+   * that checks locally, with a stat, is asked first: a promise costs more). When the
    * dataset did change (another process resized it), the read runs again on the current
    * metadata, so the result is what the check-then-read order gives; when it was deleted, the
    * check's error is thrown once the read has settled, so nothing writes into `out` after
@@ -180,20 +131,8 @@ export class Dataset {
    * `get` and `DataChunk.getData` read this way.
    * @internal
    */
-  async readOnCurrent<T>(read: (meta: DatasetMeta) => Promise<T>): Promise<T> {
-    const known = this.#meta;
-    if (this.#metadataTrusted()) return read(known);
-    // A local check (a stat) costs less than overlapping it: checked first, then read.
-    if (this.#confirmedNow()) return read(known);
-    const [checked, attempt] = await Promise.allSettled([this.current(), read(known)]);
-    if (checked.status === 'rejected') {
-      // Chunks the attempt cached after the check dropped that dataset's: dropped too.
-      await this.connection.cache?.discard(sameDataset(known));
-      throw checked.reason;
-    }
-    if (checked.value !== known) return read(checked.value);
-    if (attempt.status === 'rejected') throw attempt.reason;
-    return attempt.value;
+  readOnCurrent<T>(read: (meta: DatasetMeta) => Promise<T>): Promise<T> {
+    return this.#known.readOnCurrent(read);
   }
 
   /**
