@@ -7,14 +7,56 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { codecReason, decodeChunk } from '../../codecs/index.js';
 import { bytesPerElement } from '../../dtypes.js';
-import { CorruptChunkError } from '../../errors.js';
+import { CorruptChunkError, DosnaError } from '../../errors.js';
 import type { ChunkIndex, ChunkVersion, DatasetMeta } from '../../store.js';
 import { errorCode, readFileOfSize, readWholeFile } from '../hdf5/files.js';
-import { shardingOf, type ZarrFormat } from './format.js';
+import { chunkKey, shardingOf, type ZarrFormat } from './format.js';
 import { decodeShard } from './sharding.js';
 
 const CHUNK_V2 = /^\d+(?:\.\d+)*$/;
 const INDEX = /^\d+$/;
+
+/** How many arrays' metadata file paths an `ArrayPaths` keeps (then it starts again). */
+const METADATA_PATHS_KEPT = 1024;
+
+/**
+ * The paths of a folder store's array files, with each array's folder and chunk grid kept (per
+ * metadata object; the metadata file's path per name): a read of cached chunks stats the
+ * metadata file and each chunk's file, and checking and joining the array's path segments every
+ * time cost more than the stats (as on hdf5).
+ */
+export class ArrayPaths {
+  readonly #layouts = new WeakMap<DatasetMeta, { prefix: string; grid: number[] }>();
+  readonly #metadataFiles = new Map<string, string>();
+
+  /** `folderOf(name)`: the folder of array `name` (checking the name); `metadataFile`: its metadata file's name. */
+  constructor(private readonly format: ZarrFormat, private readonly folderOf: (name: string) => string, private readonly metadataFile: string) {}
+
+  /** The file of chunk `index` of `meta`; throws for an index outside the chunk grid. */
+  chunk(meta: DatasetMeta, index: ChunkIndex): string {
+    let layout = this.#layouts.get(meta);
+    if (!layout) {
+      layout = { prefix: this.folderOf(meta.name) + path.sep, grid: meta.shape.map((n, a) => Math.ceil(n / meta.chunkSize[a])) };
+      this.#layouts.set(meta, layout);
+    }
+    const { prefix, grid } = layout;
+    if (index.length !== grid.length || !index.every((i, a) => Number.isSafeInteger(i) && i >= 0 && i < Math.max(1, grid[a]))) {
+      throw new DosnaError(`chunk index ${JSON.stringify(index)} is not valid for dataset ${JSON.stringify(meta.name)} with chunk grid ${JSON.stringify(grid)}`);
+    }
+    return prefix + chunkKey(this.format, index);
+  }
+
+  /** The metadata file of array `name`. */
+  metadata(name: string): string {
+    let file = this.#metadataFiles.get(name);
+    if (file === undefined) {
+      file = path.join(this.folderOf(name), this.metadataFile);
+      if (this.#metadataFiles.size >= METADATA_PATHS_KEPT) this.#metadataFiles.clear();
+      this.#metadataFiles.set(name, file);
+    }
+    return file;
+  }
+}
 
 /** Bytes of one whole chunk of `meta`, decoded. */
 export function chunkBytes(meta: DatasetMeta): number {

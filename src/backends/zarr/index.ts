@@ -23,8 +23,8 @@ import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, CopyOut, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { errorCode, readPartOfSize, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from '../hdf5/files.js';
 import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from '../hdf5/locks.js';
-import { chunkKey, decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
-import { chunkBytes, listChunkFiles, readChunkFile } from './chunk-files.js';
+import { decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
+import { ArrayPaths, chunkBytes, listChunkFiles, readChunkFile } from './chunk-files.js';
 import { ZarrObjectStore } from './objects.js';
 import { s3Settings, S3_OPTIONS } from '../s3.js';
 import { fillSegments } from '../../segments.js';
@@ -38,9 +38,12 @@ class ZarrStore implements Store {
   #folders = new Map<string, bigint>();
   /** Chunk folders already swept of what crashed writers left. */
   #swept = new Set<string>();
+  /** The paths of the arrays' chunk and metadata files. */
+  readonly #paths: ArrayPaths;
 
   constructor(readonly name: string, directory: string, private readonly create: boolean, readonly format: ZarrFormat) {
     this.root = path.resolve(directory, name);
+    this.#paths = new ArrayPaths(format, (dataset) => this.dir(dataset), FILES[format].array);
   }
 
   async connect(): Promise<void> {
@@ -267,7 +270,8 @@ class ZarrStore implements Store {
   }
 
   metaGenerationNow(name: string): Generation | null {
-    return statGeneration(this.arrayFile(this.dir(name)));
+    this.check();
+    return statGeneration(this.#paths.metadata(name));
   }
 
   async createMeta(meta: DatasetMeta): Promise<Generation> {
@@ -328,11 +332,8 @@ class ZarrStore implements Store {
 
 
   private chunkPath(meta: DatasetMeta, index: ChunkIndex): string {
-    const grid = meta.shape.map((n, a) => Math.ceil(n / meta.chunkSize[a]));
-    if (index.length !== grid.length || !index.every((i, a) => Number.isSafeInteger(i) && i >= 0 && i < Math.max(1, grid[a]))) {
-      throw new DosnaError(`chunk index ${JSON.stringify(index)} is not valid for dataset ${JSON.stringify(meta.name)} with chunk grid ${JSON.stringify(grid)}`);
-    }
-    return path.join(this.dir(meta.name), chunkKey(this.format, index));
+    this.check();
+    return this.#paths.chunk(meta, index);
   }
 
   /** The stored chunk's raw bytes and generation. */
