@@ -240,6 +240,24 @@ describe('chunk cache keys', () => {
 });
 
 describe('chunk cache: options and failures', () => {
+  it('an aborted read of chunks the cache holds is refused, as one it has to fetch', async () => {
+    const con = await open('hdf5');
+    try {
+      const ds = await con.createDataset('lines', { shape: [16, 8, 8], dtype: 'float32', chunkSize: [4, 4, 4] });
+      await ds.load(dn.ndarray(Float32Array.from({ length: 16 * 64 }, (_, i) => i), [16, 8, 8]));
+      const line: Index = [s(), 5, 7];
+      const first = await ds.get(line); // short rows: the chunks are kept
+      const hits = con.cacheStats!.hits;
+      expect(Array.from((await ds.get(line)).data as Float32Array)).toEqual(Array.from(first.data as Float32Array));
+      expect(con.cacheStats!.hits).toBe(hits + 4); // served from the cache
+      const controller = new AbortController();
+      controller.abort(new Error('client went away'));
+      await expect(ds.get(line, { signal: controller.signal })).rejects.toBeInstanceOf(dn.AbortError);
+    } finally {
+      await con.disconnect();
+    }
+  });
+
   it('a write-behind commit that fails is not lost: the chunk stays dirty and the flush throws', async () => {
     const con = await open('hdf5');
     try {

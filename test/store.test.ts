@@ -75,6 +75,27 @@ describe.each(variants)('store contract: %s', (name, combo) => {
     expect(absent.filter((g) => g !== undefined)).toHaveLength(1);
   });
 
+  it('after disconnect the synchronous checks refuse exactly when the asynchronous ones do', async () => {
+    const other = await openConnection({ ...combo, engine: 'cpu', cache: 'off', label: `${name} closed` });
+    const ds = await other.createDataset('kv-closed', { shape: [8], dtype: 'float64', chunkSize: [4] });
+    const closed = other.store;
+    const asyncRefuses = async (fn: () => Promise<unknown>) => fn().then(() => false, () => true);
+    const syncRefuses = (fn: () => unknown) => { try { fn(); return false; } catch { return true; } };
+    await ds.set([0], 1);
+    await other.disconnect();
+    try {
+      if (closed.metaGenerationNow) {
+        expect(syncRefuses(() => closed.metaGenerationNow!('kv-closed'))).toBe(await asyncRefuses(() => closed.metaGeneration('kv-closed')));
+      }
+      if (closed.chunkGenerationsNow) {
+        expect(syncRefuses(() => closed.chunkGenerationsNow!(ds.meta, [[0]]))).toBe(await asyncRefuses(() => closed.chunkGeneration(ds.meta, [0])));
+      }
+    } finally {
+      await other.connect();
+      await closeConnection(other);
+    }
+  });
+
   it('metadata: a generation per version, a new uid per dataset of the same name, deletable without reading it', async () => {
     expect(await store.metaGeneration('kv-meta')).toBeNull();
     const first = await con.createDataset('kv-meta', { shape: [2], chunkSize: [1] });

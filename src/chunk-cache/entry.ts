@@ -33,8 +33,14 @@ export interface Entry {
  * line of 8 cached chunks.
  */
 export class EntryKeys {
-  /** The number of each dataset incarnation seen (`name NUL uid`); one entry per incarnation for the cache's life, never reused. */
+  /**
+   * The number of each dataset incarnation seen (`name NUL uid`), for the cache's life (a few
+   * dozen bytes each): an incarnation must keep its number while any metadata object of it may
+   * still name it, which this map cannot tell.
+   */
   readonly #numbers = new Map<string, string>();
+  /** The next number; numbers are never reused. */
+  #next = 0;
   /** The key prefix of each metadata object seen (the handles pass the same one with every read). */
   readonly #prefixes = new WeakMap<DatasetMeta, string>();
 
@@ -49,7 +55,7 @@ export class EntryKeys {
     const incarnation = `${meta.name}\u0000${meta.uid}`;
     let prefix = this.#numbers.get(incarnation);
     if (prefix === undefined) {
-      prefix = `${this.#numbers.size}:`;
+      prefix = `${this.#next++}:`;
       this.#numbers.set(incarnation, prefix);
     }
     this.#prefixes.set(meta, prefix);

@@ -56,10 +56,14 @@ export class KnownMetadata {
    * Runs a read against the known metadata while the store confirms that it is still current
    * (see `Dataset.readOnCurrent`): without asking when the connection trusts the metadata,
    * after a local check (a stat costs less than overlapping it), or beside a remote one.
+   * (When the local check finds a change, `current` stats the file again before reading the
+   * new metadata: a rare path, kept simple.)
    */
   async readOnCurrent<T>(read: (meta: DatasetMeta) => Promise<T>): Promise<T> {
     const known = this.#meta;
     if (this.#trusted() || this.#confirmedNow()) return read(known);
+    // A local store said at once that the metadata changed: read on the new one (or throw).
+    if (this.connection.store.metaGenerationNow) return read(await this.current());
     const [checked, attempt] = await Promise.allSettled([this.current(), read(known)]);
     if (checked.status === 'rejected') {
       // Chunks the attempt cached after the check dropped that dataset's: dropped too.

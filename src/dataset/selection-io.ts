@@ -59,7 +59,8 @@ export async function readSelection(
       return v;
     });
     const candidates = served.size === misses.length ? [] : misses.filter((c) => !served.has(c) && (through || cache.has(meta, c)));
-    const run = candidates.length === 0 ? { records: [] } : await runTasks(candidates, async (c) => {
+    // No tasks: runTasks is skipped, unless it must report an abort.
+    const run = candidates.length === 0 && !signal?.aborted ? { records: [] } : await runTasks(candidates, async (c) => {
       const { parts, dst } = view(c);
       if (through) await cache.readThrough(meta, c, parts, dst);
       else if (!(await cache.read(meta, c, parts, dst))) return {};

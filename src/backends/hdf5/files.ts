@@ -430,10 +430,9 @@ export function generationOf(stats: fs.BigIntStats): Generation {
 export function statGeneration(file: string): Generation | null {
   const native = nativeModule();
   if (native) {
-    const generation = native.statGenerations(file);
-    // A NUL in the path would have made it two.
-    if (generation.includes('\0')) throw new DosnaError(`a path holds NUL: ${JSON.stringify(file)}`);
-    return generation || null;
+    // The native call takes NUL as the end of a path.
+    if (file.includes('\0')) throw new DosnaError(`a path holds NUL: ${JSON.stringify(file)}`);
+    return native.statGenerations(file) || null;
   }
   try {
     return generationOf(fs.statSync(file, { bigint: true }));
@@ -450,7 +449,15 @@ export function statGeneration(file: string): Generation | null {
 export function statGenerations(files: readonly string[]): (Generation | null)[] {
   const native = nativeModule();
   if (!native || files.length === 0) return files.map(statGeneration);
-  const generations: (Generation | null)[] = native.statGenerations(files.join('\0')).split('\0');
+  let joined: string;
+  try {
+    joined = native.statGenerations(files.join('\0'));
+  } catch (error) {
+    // A NUL inside a path cuts it in two: say so rather than what the pieces gave.
+    const cut = files.find((f) => f.includes('\0'));
+    throw cut === undefined ? error : new DosnaError(`a path holds NUL: ${JSON.stringify(cut)}`);
+  }
+  const generations: (Generation | null)[] = joined.split('\0');
   if (generations.length !== files.length) throw new DosnaError(`a path holds NUL: ${JSON.stringify(files.find((f) => f.includes('\0')))}`);
   for (let i = 0; i < generations.length; i++) if (generations[i] === '') generations[i] = null;
   return generations;
