@@ -72,3 +72,24 @@ export function isValidPath(nodePath: string): boolean {
     return false;
   }
 }
+
+/**
+ * A file path per dataset or group path, made once by `make` (which checks the name) and kept,
+ * up to `kept` of them (then it starts again): the folder stores stat a dataset's metadata file
+ * at every operation, and checking and joining the name's segments cost more than the stat.
+ */
+export class PathsByName {
+  readonly #paths = new Map<string, string>();
+
+  constructor(private readonly make: (name: string) => string, private readonly kept = 1024) {}
+
+  get(name: string): string {
+    let file = this.#paths.get(name);
+    if (file === undefined) {
+      file = this.make(name);
+      if (this.#paths.size >= this.kept) this.#paths.clear();
+      this.#paths.set(name, file);
+    }
+    return file;
+  }
+}

@@ -58,7 +58,7 @@ export async function readSelection(
       fast.push({ chunk: c, worker: 0, queueMs: 0, ioMs: 0, computeMs: 0, totalMs: 0, bytesRead: product(v.parts.map((p) => p.count)) * bpe, bytesWritten: 0 });
       return v;
     });
-    const candidates = served.size === misses.length ? [] : misses.filter((c) => !served.has(c) && (through || cache.has(meta, c)));
+    const candidates = misses.filter((c) => !served.has(c) && (through || cache.has(meta, c)));
     // No tasks: runTasks is skipped, unless it must report an abort.
     const run = candidates.length === 0 && !signal?.aborted ? { records: [] } : await runTasks(candidates, async (c) => {
       const { parts, dst } = view(c);

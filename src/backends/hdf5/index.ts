@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { bytesPerElement } from '../../dtypes.js';
 import { ConnectionError, DatasetExistsError, DatasetNotFoundError, DosnaError, GroupExistsError } from '../../errors.js';
 import { checkName } from '../../names.js';
-import { baseName, RESERVED_PREFIX } from '../../paths.js';
+import { baseName, PathsByName, RESERVED_PREFIX } from '../../paths.js';
 import type { Attrs, AttrsVersion } from '../../attrs.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkReadRequest, ChunkVersion, CopyOut, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { encodeChunk } from '../../codecs/index.js';
@@ -41,8 +41,6 @@ import { headerFor } from './pipeline.js';
 export { METADATA_FILE } from './metadata.js';
 export { MAX_CHUNK_BYTES } from './h5lib.js';
 
-/** How many datasets' metadata file paths a connection keeps (then it starts again). */
-const METADATA_PATHS_KEPT = 1024;
 
 class Hdf5Store implements Store {
   readonly capabilities = {};
@@ -55,8 +53,8 @@ class Hdf5Store implements Store {
   #connected = false;
   /** Per-dataset write settings, by the meta object they were made for. */
   #info = new WeakMap<DatasetMeta, DatasetInfo>();
-  /** Each dataset's metadata file path, by dataset name (see `metadataFile`). */
-  #metadataFiles = new Map<string, string>();
+  /** Each dataset's metadata file path, by dataset name (stat'ed at every operation). */
+  readonly #metadataFiles = new PathsByName((name) => path.join(this.datasetDir(name), METADATA_FILE));
   /** Dataset folders already swept of what crashed writers left (once per store). */
   #swept = new Set<string>();
   #nodes: Hdf5Nodes | undefined;
@@ -196,26 +194,12 @@ class Hdf5Store implements Store {
 
   metaGenerationNow(name: string): Generation | null {
     this.check();
-    return statGeneration(this.metadataFile(name));
-  }
-
-  /**
-   * The path of dataset `name`'s metadata file, kept per name: reads stat it every time, and
-   * checking and joining the name's segments cost more than the stat's path walk.
-   */
-  private metadataFile(name: string): string {
-    let file = this.#metadataFiles.get(name);
-    if (file === undefined) {
-      file = path.join(this.datasetDir(name), METADATA_FILE);
-      if (this.#metadataFiles.size >= METADATA_PATHS_KEPT) this.#metadataFiles.clear();
-      this.#metadataFiles.set(name, file);
-    }
-    return file;
+    return statGeneration(this.#metadataFiles.get(name));
   }
 
   async readMeta(name: string): Promise<MetaVersion | undefined> {
     this.check();
-    const file = this.metadataFile(name);
+    const file = this.#metadataFiles.get(name);
     // HDF5 opens the file by name: the generation before and after must agree.
     for (let attempt = 1; ; attempt++) {
       const before = statGeneration(file);

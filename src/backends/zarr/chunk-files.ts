@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { codecReason, decodeChunk } from '../../codecs/index.js';
 import { bytesPerElement } from '../../dtypes.js';
 import { CorruptChunkError, DosnaError } from '../../errors.js';
+import { PathsByName } from '../../paths.js';
 import type { ChunkIndex, ChunkVersion, DatasetMeta } from '../../store.js';
 import { errorCode, readFileOfSize, readWholeFile } from '../hdf5/files.js';
 import { chunkKey, shardingOf, type ZarrFormat } from './format.js';
@@ -15,9 +16,6 @@ import { decodeShard } from './sharding.js';
 
 const CHUNK_V2 = /^\d+(?:\.\d+)*$/;
 const INDEX = /^\d+$/;
-
-/** How many arrays' metadata file paths an `ArrayPaths` keeps (then it starts again). */
-const METADATA_PATHS_KEPT = 1024;
 
 /**
  * The paths of a folder store's array files, with each array's folder and chunk grid kept (per
@@ -27,10 +25,12 @@ const METADATA_PATHS_KEPT = 1024;
  */
 export class ArrayPaths {
   readonly #layouts = new WeakMap<DatasetMeta, { prefix: string; grid: number[] }>();
-  readonly #metadataFiles = new Map<string, string>();
+  readonly #metadataFiles: PathsByName;
 
   /** `folderOf(name)`: the folder of array `name` (checking the name); `metadataFile`: its metadata file's name. */
-  constructor(private readonly format: ZarrFormat, private readonly folderOf: (name: string) => string, private readonly metadataFile: string) {}
+  constructor(private readonly format: ZarrFormat, private readonly folderOf: (name: string) => string, metadataFile: string) {
+    this.#metadataFiles = new PathsByName((name) => path.join(folderOf(name), metadataFile));
+  }
 
   /** The file of chunk `index` of `meta`; throws for an index outside the chunk grid. */
   chunk(meta: DatasetMeta, index: ChunkIndex): string {
@@ -48,13 +48,7 @@ export class ArrayPaths {
 
   /** The metadata file of array `name`. */
   metadata(name: string): string {
-    let file = this.#metadataFiles.get(name);
-    if (file === undefined) {
-      file = path.join(this.folderOf(name), this.metadataFile);
-      if (this.#metadataFiles.size >= METADATA_PATHS_KEPT) this.#metadataFiles.clear();
-      this.#metadataFiles.set(name, file);
-    }
-    return file;
+    return this.#metadataFiles.get(name);
   }
 }
 
