@@ -146,6 +146,18 @@ export async function reduceChunk(store: Store, job: ReduceJob, index: ChunkInde
 }
 
 /**
+ * Told when a chunk function starts (`true`) and returns or throws (`false`) on this thread: the
+ * worker-pool's worker notes it where the main thread can read it, so that if the thread dies
+ * (a chunk function that calls `process.exit`, runs out of memory) the error names that chunk.
+ */
+let kernelWatch: ((running: boolean) => void) | undefined;
+
+/** Sets (or, with `undefined`, clears) this thread's {@link kernelWatch}. */
+export function watchKernels(watch: ((running: boolean) => void) | undefined): void {
+  kernelWatch = watch;
+}
+
+/**
  * Calls a kernel on one chunk of `input` (its data, maybe grown by a halo) with the chunk's
  * context; a throw becomes a `KernelError` naming the chunk. The time it takes is compute time.
  */
@@ -164,12 +176,14 @@ async function callKernel(
   // Timed synchronously: awaiting a plain value would let other tasks run inside the measurement.
   const t0 = performance.now();
   let result: Awaited<ReturnType<typeof fn>>;
+  kernelWatch?.(true);
   try {
     const returned = fn(chunk, ctx);
     result = returned instanceof Promise ? await returned : returned;
   } catch (error) {
     throw fail(error);
   } finally {
+    kernelWatch?.(false);
     stats.computeMs += performance.now() - t0;
   }
   return result;

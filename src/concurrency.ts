@@ -141,6 +141,53 @@ export async function tryEach<T>(items: readonly T[], concurrency: number, fn: (
   if (failure) throw failure.error;
 }
 
+/** How one item of a batch ended: its value, or the error it rejects with. */
+export type BatchOutcome<R> = { readonly value: R } | { readonly error: unknown };
+
+/**
+ * Gathers items submitted one at a time into batches of up to `size`, so that work whose fixed
+ * cost is per message (a worker thread's task) is paid once per batch. A batch goes out when it
+ * is full, or once the submissions of the current turn of the event loop are in (`setImmediate`),
+ * so a partial batch never waits for items that are not coming. `send` answers every item of a
+ * batch, in order; each `submit` settles with its own item's outcome. With `size` 1 every item
+ * goes out on its own at once.
+ */
+export class BatchQueue<T, R> {
+  private pending: { item: T; resolve(value: R): void; reject(error: unknown): void }[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly size: number,
+    private readonly send: (items: T[]) => Promise<BatchOutcome<R>[]>,
+  ) {}
+
+  submit(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.pending.push({ item, resolve, reject });
+      if (this.pending.length >= this.size) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => { this.scheduled = false; this.flush(); });
+      }
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    this.send(batch.map((p) => p.item)).then((outcomes) => {
+      // In order: the first error a caller sees is the first item's that failed.
+      batch.forEach((p, i) => {
+        const outcome = outcomes[i];
+        if (!outcome) p.reject(new Error(`internal: a batch of ${batch.length} answered ${outcomes.length} items`));
+        else if ('error' in outcome) p.reject(outcome.error);
+        else p.resolve(outcome.value);
+      });
+    }, (error: unknown) => { for (const p of batch) p.reject(error); });
+  }
+}
+
 /** Async mutual exclusion per key: `run(key, fn)` waits for earlier holders of the same key. */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<void>>();

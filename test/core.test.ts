@@ -7,7 +7,7 @@ import { normalizeIndex, sliceIndices, Slice } from '../src/slicing.js';
 import { copyRun, copyStrided, copyStridedJoined, fillArray, fillStrided, markCold } from '../src/strided.js';
 import { nativeModule, nativeStatus, setNativeEnabled } from '../src/native.js';
 import { allocate, fromNumpyTypeString, toNumpyTypeString, castScalar, viewAs } from '../src/dtypes.js';
-import { KeyedMutex, runTasks } from '../src/concurrency.js';
+import { BatchQueue, KeyedMutex, runTasks } from '../src/concurrency.js';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -504,6 +504,22 @@ describe('scheduling', () => {
     expect(peak).toBe(3);
     expect(running).toBe(0);
     expect(finished.length).toBeLessThan(19);
+  });
+
+  it('gathers the items of one turn into batches of at most its size, and answers each item with its own outcome', async () => {
+    const sent: number[][] = [];
+    const queue = new BatchQueue<number, number>(3, async (items) => {
+      sent.push(items);
+      if (items.includes(8)) throw new Error('batch with 8 lost');
+      return items.map((i) => (i === 4 ? { error: new Error('item 4 failed') } : { value: i * 10 }));
+    });
+    const first = Array.from({ length: 7 }, (_, i) => queue.submit(i).then((v) => ({ v }), (e: Error) => ({ e: e.message })));
+    expect(await Promise.all(first)).toEqual([{ v: 0 }, { v: 10 }, { v: 20 }, { v: 30 }, { e: 'item 4 failed' }, { v: 50 }, { v: 60 }]);
+    // Full batches went at once, the partial one after the turn's submissions.
+    expect(sent).toEqual([[0, 1, 2], [3, 4, 5], [6]]);
+    const second = [7, 8].map((i) => queue.submit(i).catch((e: Error) => e.message));
+    expect(await Promise.all(second)).toEqual(['batch with 8 lost', 'batch with 8 lost']);
+    expect(sent.at(-1)).toEqual([7, 8]);
   });
 
   it('serializes tasks that share a lock key', async () => {

@@ -5,7 +5,7 @@ import { s } from '../src/index.js';
 import { freeIdentifiers } from '../src/shipping.js';
 import { setNativeEnabled, sharedBufferPool } from '../src/native.js';
 import { keepSharedBuffer, reportedSharedBytes } from '../src/shared-memory.js';
-import { applyWrites } from '../src/engines/worker-pool.js';
+import { applyWrites, chunksPerTask } from '../src/engines/worker-pool.js';
 import { closeConnection, combos, openConnection } from './support/matrix.js';
 
 const flat = (a: dn.NdArray) => Array.from(a.data as ArrayLike<number>);
@@ -185,6 +185,40 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', cache
     await ds.set(undefined, [1, 2, 3, 4, 5, 6, 7, 8]);
     const ok = await ds.map((c) => Float32Array.from(c.data as Float32Array, (v) => -v), 'exits-after');
     expect(flat(await ok.get())).toEqual([-1, -2, -3, -4, -5, -6, -7, -8]);
+  });
+
+  it('small chunks go to the workers in batches; each chunk is still its own task, named when it fails or ends its thread', async () => {
+    // 32 chunks of 8 bytes, 4 tasks in flight: 4 chunks per worker task.
+    const ds = await con.createDataset('batched', { shape: [64], dtype: 'int32', chunkSize: [2] });
+    expect(chunksPerTask({ kind: 'clear', dataset: ds.meta }, 32, 4)).toBe(4);
+    await ds.set(undefined, 1);
+    await ds.apply((c, ctx) => Int32Array.from(c.data as Int32Array, (v) => v + ctx.index[0]));
+    expect(ds.lastRun!.tasks.map((t) => t.chunk[0]).sort((a, b) => a - b)).toEqual(Array.from({ length: 32 }, (_, i) => i));
+    expect(ds.lastRun!.tasks.every((t) => t.worker > 0)).toBe(true);
+    expect(flat(await ds.get())).toEqual(Array.from({ length: 64 }, (_, i) => 1 + Math.floor(i / 2)));
+
+    await ds.set(undefined, 1);
+    const thrown = await ds.apply((c, ctx) => {
+      if (ctx.index[0] === 13) throw new RangeError('not chunk 13');
+      return new Int32Array(c.data.length).fill(2);
+    }).catch((e: unknown) => e);
+    expect(thrown).toBeInstanceOf(dn.KernelError);
+    expect((thrown as dn.KernelError).chunk).toEqual([13]);
+    expect(((thrown as Error).cause as Error).name).toBe('RangeError');
+    const values = flat(await ds.get());
+    for (let chunk = 0; chunk < 32; chunk++) expect([[1, 1], [2, 2]]).toContainEqual(values.slice(chunk * 2, chunk * 2 + 2));
+    expect(values.slice(26, 28)).toEqual([1, 1]);
+
+    const died = await ds.map((c, ctx) => {
+      if (ctx.index[0] === 21) process.exit(9);
+      return c;
+    }, 'batched-out').catch((e: unknown) => e);
+    expect(died).toBeInstanceOf(dn.KernelError);
+    expect((died as dn.KernelError).chunk).toEqual([21]);
+    expect((died as Error).message).toMatch(/chunk \[21\]: the worker thread running it died \(.*code: 9\)/);
+    expect(await con.hasDataset('batched-out')).toBe(false);
+    const after = await ds.map((c) => Int32Array.from(c.data as Int32Array, (v) => -v), 'batched-after');
+    expect(flat(await after.get())).toEqual(values.map((v) => -v));
   });
 
   it('after a failed apply every chunk holds its old or its new data', async () => {

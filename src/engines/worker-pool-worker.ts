@@ -1,12 +1,14 @@
 /**
- * The worker thread side of the `worker-pool` engine: runs one chunk task with the same
- * `executeChunk` as every engine. Stores are opened here from the connection settings
+ * The worker thread side of the `worker-pool` engine: runs one task (a batch of chunks, one after
+ * another) with the same `executeChunk` as every engine. Stores are opened here from the connection settings
  * (cached per thread); the in-process `ram` store cannot be, so its chunks arrive with the
  * task as SharedArrayBuffers and the chunks this task writes go back the same way.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { threadId } from 'node:worker_threads';
 import { openStore, settingsKey } from '../store-cache.js';
 import { executeChunk, type ChunkJob, type ChunkStats } from '../chunk-ops.js';
+import { watchKernels } from '../chunk-kernels.js';
 import { sharedBufferOf } from '../segments.js';
 import { DosnaError } from '../errors.js';
 import { reviveKernel, installShims, type ShippedKernel } from '../shipping.js';
@@ -32,17 +34,32 @@ export type WorkerJob = Exclude<ChunkJob, { kind: 'map' | 'reduce' }>
 export interface WorkerTask {
   readonly settings: ConnectionSettings;
   readonly job: WorkerJob;
-  readonly index: ChunkIndex;
+  /** The chunks of this task, run in this order. */
+  readonly indices: readonly ChunkIndex[];
   /** Stores (by settingsKey) whose chunks travel with the task instead of being opened here. */
   readonly sharedStores: readonly string[];
+  /** The handed-over chunks every one of `indices` may read. */
   readonly chunks: readonly SharedChunk[];
+  /**
+   * Shared memory where the worker notes how many of `indices` it has finished (`[0]`) and
+   * which one's chunk function is running (`[1]`, its position plus one, or 0), so that if the
+   * thread dies the main thread knows which chunk it died on.
+   */
+  readonly progress: Int32Array;
+}
+
+/** How one chunk of a task ended. */
+export interface ChunkOutcome {
+  readonly stats?: ChunkStats;
+  /** Chunks written or deleted in shared stores. */
+  readonly writes?: ChunkWrite[];
+  readonly error?: SerializedError;
 }
 
 export interface WorkerResult {
   readonly worker: number;
-  readonly stats?: ChunkStats;
-  /** Chunks written or deleted in shared stores. */
-  readonly writes?: ChunkWrite[];
+  /** One per chunk of the task, in its order; absent when the task failed as a whole (`error`). */
+  readonly outcomes?: ChunkOutcome[];
   readonly error?: SerializedError;
 }
 
@@ -50,6 +67,13 @@ export { settingsKey };
 export const chunkKey = (index: ChunkIndex): string => index.join('.');
 
 installShims();
+
+/** The task chunk running in the current async context: where a chunk function's start is noted. */
+const runningChunk = new AsyncLocalStorage<{ readonly progress: Int32Array; readonly position: number }>();
+watchKernels((running) => {
+  const at = runningChunk.getStore();
+  if (at) Atomics.store(at.progress, 1, running ? at.position + 1 : 0);
+});
 
 /** A store made of the chunks that came with one task; writes are collected for the main thread. */
 class HandedOverStore implements Store {
@@ -116,28 +140,43 @@ class HandedOverStore implements Store {
   async writeAttrsIf(): Promise<Generation | undefined> { throw new DosnaError('internal: not available in a worker task'); }
 }
 
-/** Runs one task; failures come back as data so the pool survives and the caller gets the stack. */
+/**
+ * Runs one task's chunks one after another; failures come back as data (per chunk, so a chunk
+ * that fails does not hide the others' writes), the pool survives and the caller gets the stack.
+ */
 export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
+  let job: ChunkJob;
+  const byStore = new Map<string, Map<string, [SharedArrayBuffer | null, Generation | null]>>();
   try {
-    const ownKey = settingsKey(task.settings);
-    const byStore = new Map<string, Map<string, [SharedArrayBuffer | null, Generation | null]>>();
     for (const [store, dataset, chunk, buffer, generation] of task.chunks) {
       let table = byStore.get(store);
       if (!table) byStore.set(store, (table = new Map()));
       table.set(`${dataset}\u0000${chunk}`, [buffer, generation]);
     }
+    job = task.job.kind === 'map' || task.job.kind === 'reduce'
+      ? { ...task.job, kernel: await reviveKernel(task.job.kernel) }
+      : task.job;
+  } catch (error) {
+    return { worker: threadId, error: serializeError(error) };
+  }
+  const ownKey = settingsKey(task.settings);
+  const outcomes: ChunkOutcome[] = [];
+  for (const index of task.indices) {
+    // Each chunk's writes apart: the main thread commits them chunk by chunk.
     const writes: ChunkWrite[] = [];
     const storeFor = async (settings: ConnectionSettings): Promise<Store> => {
       const key = settingsKey(settings);
       if (!task.sharedStores.includes(key)) return openStore(settings);
       return new HandedOverStore(byStore.get(key) ?? new Map(), key === ownKey ? writes : undefined);
     };
-    const job: ChunkJob = task.job.kind === 'map' || task.job.kind === 'reduce'
-      ? { ...task.job, kernel: await reviveKernel(task.job.kernel) }
-      : task.job;
-    const stats = await executeChunk({ store: await storeFor(task.settings), storeFor }, job, task.index);
-    return { worker: threadId, stats, writes };
-  } catch (error) {
-    return { worker: threadId, error: serializeError(error) };
+    try {
+      const position = outcomes.length;
+      const stats = await runningChunk.run({ progress: task.progress, position }, async () => executeChunk({ store: await storeFor(task.settings), storeFor }, job, index));
+      outcomes.push({ stats, writes });
+    } catch (error) {
+      outcomes.push({ error: serializeError(error) });
+    }
+    Atomics.store(task.progress, 0, outcomes.length);
   }
+  return { worker: threadId, outcomes };
 }
