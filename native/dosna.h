@@ -39,6 +39,9 @@ void dosna_copy_after_release(napi_env env, dosna_copy_after *then);
 /* An Error like Node's for a failed system call: code (e.g. "ENOENT"), errno and syscall, naming the path (file-io.c). */
 napi_value dosna_errno_error(napi_env env, int error, const char *syscall, const char *path);
 
+/* Writes a file's generation, "inode:mtimeNs" as src/backends/hdf5/files.ts makes it, at `at` (at most 41 characters); returns the end (file-io.c). */
+char *dosna_put_generation(char *at, uint64_t ino, int64_t mtime_ns);
+
 /* Fills `count` iovecs from `position` of `fd` (preadv in calls of at most IOV_MAX): the bytes read, fewer only at the file's end, or -1 (errno) (file-io.c). */
 ssize_t dosna_read_all(int fd, struct iovec *iov, size_t count, off_t position);
 
@@ -65,6 +68,8 @@ napi_value dosna_recycled_shared_buffer(napi_env env, napi_callback_info info);
 napi_value dosna_shared_pool_stats(napi_env env, napi_callback_info info);
 napi_value dosna_read_file_ranges(napi_env env, napi_callback_info info);
 napi_value dosna_write_new_file(napi_env env, napi_callback_info info);
+napi_value dosna_commit_new_file(napi_env env, napi_callback_info info);
+napi_value dosna_file_owner(napi_env env, napi_callback_info info);
 napi_value dosna_stat_generations(napi_env env, napi_callback_info info);
 napi_value dosna_read_templated_files(napi_env env, napi_callback_info info);
 napi_value dosna_forget_open_files(napi_env env, napi_callback_info info);

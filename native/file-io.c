@@ -228,7 +228,7 @@ static char *put_decimal(char *at, uint64_t value) {
  * characters). By hand, not with snprintf: a line's check formats one per chunk, and snprintf
  * took a fifth of statGenerations' time outside the system calls (perf).
  */
-static char *put_generation(char *at, uint64_t ino, int64_t mtime_ns) {
+char *dosna_put_generation(char *at, uint64_t ino, int64_t mtime_ns) {
   at = put_decimal(at, ino);
   *at++ = ':';
   if (mtime_ns < 0) *at++ = '-';
@@ -237,7 +237,7 @@ static char *put_generation(char *at, uint64_t ino, int64_t mtime_ns) {
 
 static napi_value generation_of(napi_env env, file_task *task) {
   char text[48];
-  char *end = put_generation(text, task->ino, task->mtime_ns);
+  char *end = dosna_put_generation(text, task->ino, task->mtime_ns);
   napi_value value;
   napi_create_string_latin1(env, text, (size_t)(end - text), &value);
   return value;
@@ -417,7 +417,7 @@ napi_value dosna_stat_generations(napi_env env, napi_callback_info info) {
     int rc;
     do rc = stat(path, &st); while (rc != 0 && errno == EINTR);
     if (rc == 0) {
-      at = put_generation(at, (uint64_t)st.st_ino, (int64_t)st.st_mtim.tv_sec * 1000000000LL + (int64_t)st.st_mtim.tv_nsec);
+      at = dosna_put_generation(at, (uint64_t)st.st_ino, (int64_t)st.st_mtim.tv_sec * 1000000000LL + (int64_t)st.st_mtim.tv_nsec);
     } else if (errno != ENOENT && errno != ENOTDIR) {
       file_task failed = { .error = errno, .syscall = "stat", .path = path };
       napi_throw(env, error_of(env, &failed));

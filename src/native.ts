@@ -53,6 +53,22 @@ export interface NativeModule {
    */
   writeNewFile<S extends boolean>(path: string, views: readonly ArrayBufferView[], stampSeconds: number, sync: S): S extends true ? string : Promise<string>;
   /**
+   * A chunk file's commit in one step (native/commit-file.c): the views written to a new
+   * unnamed file in `lock`'s folder (O_TMPFILE) with `owner` noted on it and its times set to
+   * `stampSeconds`, linked as `lock` (the chunk's lock, an exclusive create), then, holding it,
+   * `folder`'s inode checked against `folderIno` and (unless `expected` is undefined) `file`'s
+   * generation against `expected` (null: no file), and with `replace` the lock renamed over
+   * `file`. The new generation when the checks held (with `replace` false the lock is then still
+   * held); else a status, nothing left behind: 0 `expected` did not hold, 1 the lock is held, 2
+   * the file system cannot (no O_TMPFILE, extended attributes or /proc), 3 `folder` changed.
+   */
+  commitNewFile<S extends boolean>(
+    lock: string, views: readonly ArrayBufferView[], stampSeconds: number, owner: string, folder: string, folderIno: string,
+    file: string, expected: string | null | undefined, replace: boolean, sync: S,
+  ): S extends true ? string | number : Promise<string | number>;
+  /** The owner `commitNewFile` noted on a file (a lock), or null when there is none or no file. */
+  fileOwner(path: string): string | null;
+  /**
    * The generation ("inode:mtimeNs") of each file, empty where there is none, on the calling
    * thread (native/file-io.c): the paths and the generations each one string, joined by NUL.
    */
@@ -126,7 +142,7 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'copyRowsJoined', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'statGenerations', 'readTemplatedFiles', 'forgetOpenFiles', 'openFilesStats'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'copyRowsJoined', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'commitNewFile', 'fileOwner', 'statGenerations', 'readTemplatedFiles', 'forgetOpenFiles', 'openFilesStats'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
       return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module, process.env) } };
     } catch (error) {

@@ -267,6 +267,45 @@ describe('chunk files: the native calls themselves', () => {
     expect(() => readTemplatedParts(template, DATA, [{ file: ours, start: DATA - 4, segments: [new Uint8Array(8)] }])).toThrow(/outside a chunk/);
   });
 
+  it('commits a new file in one call: written with no name, its owner noted, stamped, linked as the lock, checked, renamed; a failed check, a held lock or a changed folder leave nothing behind', async () => {
+    for (const sync of [true, false]) {
+      const dir = fs.mkdtempSync(path.join(tmp, 'commit-'));
+      const file = path.join(dir, 'c.h5');
+      const lock = `${file}.lock`;
+      const ino = fs.statSync(dir, { bigint: true }).ino.toString();
+      const commit = (parts: Uint8Array[], expected: string | null | undefined, options: { folderIno?: string; replace?: boolean } = {}) =>
+        native().commitNewFile(lock, parts, 1e9 + 0.25, 'abcd0123 42 nonce', dir, options.folderIno ?? ino, file, expected, options.replace ?? true, sync);
+      const first = await commit([bytes(100, 1), bytes(28, 2)], null);
+      expect(first).toBe(statGeneration(file));
+      expect([...fs.readFileSync(file)]).toEqual([...bytes(100, 1), ...bytes(28, 2)]);
+      expect(fs.statSync(file).mtimeMs).toBe(1e12 + 250);
+      expect(native().fileOwner(file)).toBe('abcd0123 42 nonce');
+      expect(fs.readdirSync(dir)).toEqual(['c.h5']);
+
+      expect(await commit([bytes(8, 3)], null)).toBe(0); // there is a file now
+      expect(await commit([bytes(8, 3)], `${first}1`)).toBe(0); // another generation
+      expect(await commit([bytes(8, 3)], undefined, { folderIno: `${BigInt(ino) + 1n}` })).toBe(3);
+      fs.writeFileSync(lock, 'held');
+      expect(await commit([bytes(8, 3)], first as string)).toBe(1);
+      expect(fs.readFileSync(lock, 'utf8')).toBe('held');
+      fs.rmSync(lock);
+      expect(fs.readdirSync(dir)).toEqual(['c.h5']);
+      expect([...fs.readFileSync(file)]).toEqual([...bytes(100, 1), ...bytes(28, 2)]);
+
+      const second = await commit([bytes(8, 3)], first as string);
+      expect(typeof second === 'string' && second !== first).toBe(true);
+      expect([...fs.readFileSync(file)]).toEqual([...bytes(8, 3)]);
+      // Not replaced: the lock is left held, with the new file under it.
+      const held = await commit([bytes(4, 4)], second as string, { replace: false });
+      expect(fs.readdirSync(dir).sort()).toEqual(['c.h5', 'c.h5.lock']);
+      expect(statGeneration(lock)).toBe(held);
+      expect([...fs.readFileSync(file)]).toEqual([...bytes(8, 3)]);
+      expect(native().fileOwner(path.join(dir, 'none'))).toBeNull();
+      fs.writeFileSync(path.join(dir, 'plain'), '');
+      expect(native().fileOwner(path.join(dir, 'plain'))).toBeNull();
+    }
+  });
+
   it('refuses arguments that do not fit before touching any file', () => {
     const f = path.join(tmp, 'refused');
     const calls: (() => unknown)[] = [
@@ -275,6 +314,9 @@ describe('chunk files: the native calls themselves', () => {
       () => native().readFileRanges('', Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(1)], false, true),
       () => native().writeNewFile(f, [new Uint8Array(1), 'text' as unknown as Uint8Array], 0, true),
       () => native().writeNewFile(f, [new Uint8Array(1)], Number.NaN, true),
+      () => native().commitNewFile(`${f}.lock`, [new Uint8Array(1)], 0, 'owner', tmp, 'not a number', f, undefined, true, true),
+      () => native().commitNewFile(`${f}.lock`, [new Uint8Array(1)], 0, 'owner', tmp, '1', f, 5 as never, true, true),
+      () => native().commitNewFile(`${f}.lock`, [new Uint8Array(1)], 0, '', tmp, '1', f, undefined, true, true),
       // a copy after the read whose rows fall outside its destination, or that is not an object of typed arrays
       () => native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(64)], false, true, { bytes: 64, checks: [], dst: new Float32Array(2), src: new Uint8Array(64), plan: Float64Array.of(1, 8, 0, 0, 2, 12, 16) }),
       () => native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(64)], false, true, { bytes: 64, checks: [new Uint8Array(1)], dst: new Float32Array(9), src: new Uint8Array(64), plan: Float64Array.of(0, 4, 0, 0) }),

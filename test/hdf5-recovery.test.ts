@@ -192,6 +192,45 @@ describe('hdf5 backend: dataset identity and what crashed writers leave', () => 
     }
   });
 
+  it('a lock a killed one-step commit left (its owner noted on the file) is broken at once; one a live process also holds by a temporary name is waited for', async () => {
+    const { HOST } = await import('../src/backends/hdf5/locks.js');
+    const { nativeModule } = await import('../src/native.js');
+    const native = nativeModule()!;
+    const con = await connection('noted-locks').connect();
+    try {
+      const ds = await con.createDataset('n', { shape: [4, 4], dtype: 'float32', chunkSize: [2, 2] });
+      await ds.set(undefined, 1);
+      const folder = path.join(scratch.path, 'noted-locks', 'n');
+      const ino = fs.statSync(folder, { bigint: true }).ino.toString();
+      const dead = await deadPid();
+      // What a writer killed between taking the lock and renaming leaves: the lock, its owner noted on it.
+      const leave = (chunk: string) => native.commitNewFile(path.join(folder, `${chunk}.lock`), [new Uint8Array(16)], 1e9, `${HOST} ${dead} abc`, folder, ino, path.join(folder, chunk), undefined, false, true);
+      expect(typeof leave('chunk_1_1.h5')).toBe('string');
+      const started = Date.now();
+      await ds.getChunk([1, 1]).setData(3);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(fs.readdirSync(folder).filter((n) => n.includes('.lock'))).toEqual([]);
+      expect(Array.from((await ds.get([3, s(2, 4)])).data as Float32Array)).toEqual([3, 3]);
+
+      // An exchange commit's window: the chunk's old file, with a dead writer's note, under the
+      // lock's name, and this live process's temporary name on it. Not stale.
+      expect(typeof leave('chunk_0_1.h5')).toBe('string');
+      const liveTmp = path.join(folder, `chunk_0_1.h5.tmp-${HOST}-${process.pid}-live-1`);
+      fs.linkSync(path.join(folder, 'chunk_0_1.h5.lock'), liveTmp);
+      let done = false;
+      const writing = ds.getChunk([0, 1]).setData(5).then(() => { done = true; });
+      await new Promise((r) => setTimeout(r, 150));
+      expect(done).toBe(false);
+      fs.rmSync(path.join(folder, 'chunk_0_1.h5.lock'));
+      fs.rmSync(liveTmp);
+      await writing;
+      expect(Array.from((await ds.get([0, s(2, 4)])).data as Float32Array)).toEqual([5, 5]);
+      expect(fs.readdirSync(folder).sort()).toEqual(['chunk_0_0.h5', 'chunk_0_1.h5', 'chunk_1_0.h5', 'chunk_1_1.h5', 'dataset.h5']);
+    } finally {
+      await con.disconnect();
+    }
+  });
+
   it('h5py reads the dataset identity attribute; Python DosNa\'s attributes are unchanged', async () => {
     const con = await connection('uid').connect();
     const ds = await con.createDataset('u', { shape: [3], dtype: 'uint8', chunkSize: [3] });

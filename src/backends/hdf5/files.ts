@@ -37,7 +37,7 @@ export interface Template {
  * when the ranks take every core. Otherwise the main thread stays asynchronous so its other
  * chunk tasks (copies, kernels) run while files move on an idle core.
  */
-const BLOCKING_IO = !isMainThread || ranksFillCores();
+export const BLOCKING_IO = !isMainThread || ranksFillCores();
 
 /** Linux takes at most this many buffers in one readv/writev (IOV_MAX). */
 const MAX_VECTORS = 1024;
@@ -401,7 +401,7 @@ let lastStamp = 0;
  * A modification time, in seconds, later than any this process stamped before by at least a
  * microsecond (a double keeps about half a microsecond of a current time).
  */
-function uniqueStamp(): number {
+export function uniqueStamp(): number {
   const now = (performance.timeOrigin + performance.now()) / 1000;
   lastStamp = Math.max(now, lastStamp + 1e-6);
   return lastStamp;

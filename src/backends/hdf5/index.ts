@@ -29,9 +29,9 @@ import type { AttrsOwner, Backend, ChunkIndex, ChunkReadRequest, ChunkVersion, C
 import { encodeChunk } from '../../codecs/index.js';
 import { readChunkFile, readChunkFileInto, readChunkFileVersion, READ_ATTEMPTS, type ChunkFile } from './chunk-reads.js';
 import { datasetInfo, type DatasetInfo } from './dataset-info.js';
-import { errorCode, forgetOpenFiles, readsTemplatedParts, readTemplatedParts, stampFile, statGeneration, statGenerations, writeFileParts } from './files.js';
+import { errorCode, forgetOpenFiles, readsTemplatedParts, readTemplatedParts, stampFile, statGeneration, statGenerations } from './files.js';
 import { hdf5Reason, loadH5, writeThroughHdf5 } from './h5lib.js';
-import { asideName, commitFile, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, tmpName, type CommitMode } from './locks.js';
+import { asideName, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, writeAndCommit, type CommitMode } from './locks.js';
 import { Hdf5Nodes } from './nodes.js';
 import { parseOptions } from './options.js';
 import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFile, writeMetaFile } from './metadata.js';
@@ -338,28 +338,26 @@ class Hdf5Store implements Store {
       throw new DosnaError(`chunk ${JSON.stringify(index)} of ${meta.name} must be ${info.bytes} bytes, got ${length}`);
     }
     const folder = this.folderOf(meta, info);
-    const tmp = tmpName(file);
+    const condition = { folder: info.dir, folderIno: folder, expected };
     try {
       const template = this.#fastPath && !info.pipeline ? makeTemplate(info) : null;
-      let generation: Generation;
+      let content: Parameters<typeof writeAndCommit>[1];
       if (info.pipeline) {
         const filtered = await encodeChunk(meta.compression!, bytesPerElement(meta.dtype), parts, 'hdf5');
-        generation = await writeFileParts(tmp, [headerFor(info.pipeline, filtered.byteLength), filtered]);
+        content = [headerFor(info.pipeline, filtered.byteLength), filtered];
       } else if (template) {
-        generation = await writeFileParts(tmp, [template.prefix, ...parts, template.suffix]);
+        content = [template.prefix, ...parts, template.suffix];
       } else {
-        writeThroughHdf5(tmp, info, parts.length === 1 ? parts[0] : Buffer.concat(parts));
-        generation = await stampFile(tmp);
+        // HDF5 itself writes the file, by name.
+        content = { write: async (tmp) => { writeThroughHdf5(tmp, info, parts.length === 1 ? parts[0] : Buffer.concat(parts)); return stampFile(tmp); } };
       }
-      const replaced = await commitFile(file, tmp, () => {
-        // The folder must still be this dataset's (not a new dataset of the same name).
-        if (fs.statSync(info.dir, { bigint: true }).ino !== folder) throw this.notFound(meta.name);
-        return expected === undefined || statGeneration(file) === expected;
-      }, this.#commitMode);
-      if (replaced) forgetOpenFiles(file); // the file it replaced, kept open by a read
-      return replaced ? generation : undefined;
+      const outcome = await writeAndCommit(file, content, condition, this.#commitMode);
+      // The folder must still be this dataset's (not a new dataset of the same name).
+      if (outcome === 'folder-changed') throw this.notFound(meta.name);
+      if (outcome === 'conflict') return undefined;
+      forgetOpenFiles(file); // the file it replaced, kept open by a read
+      return outcome;
     } catch (error) {
-      fs.rmSync(tmp, { force: true });
       if (error instanceof DatasetNotFoundError) throw error;
       if (!fs.existsSync(path.join(info.dir, METADATA_FILE))) throw this.notFound(meta.name, error);
       if (error instanceof DosnaError) throw error;

@@ -11,6 +11,15 @@
  * process id, keeps pointing at the lock's inode until the commit is done: that is how a lock's
  * owner is found.
  *
+ * With dosna's native module, on a local Linux file system, a commit makes its new file with no
+ * name at all (O_TMPFILE), notes its owner on the file (extended attribute `user.dosna.owner`)
+ * and links it as the lock directly, then checks and renames in the same call
+ * (native/commit-file.c): two changes of the folder instead of four (creating a named file and
+ * unlinking it take the folder's lock, under which ext4 also allocates the new inode), one
+ * hand-off to libuv's pool instead of four, and nothing to sweep if the writer dies before its
+ * link. Elsewhere (no native module, NFS, no user extended attributes) commits use the
+ * temporary name; the two kinds exclude each other through the same lock name.
+ *
  * A lock whose owner died (SIGKILL between link and rename) is stale: on the owner's host when
  * its process is gone; elsewhere, or when its owner cannot be found, when it is older than
  * `STALE_LOCK_MS`. A stale lock is broken under a second exclusive file (`.lock.break`), and
@@ -24,6 +33,8 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { DosnaError } from '../../errors.js';
 import { nativeModule } from '../../native.js';
+import type { Generation } from '../../store.js';
+import { BLOCKING_IO, statGeneration, uniqueStamp, writeFileParts } from './files.js';
 
 const renameAsync = promisify(fs.rename);
 const linkAsync = promisify(fs.link);
@@ -117,13 +128,33 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /** Who a break marker belongs to (a symlink's target: short, so ext4 keeps it in the inode). */
 const ownerLine = () => `${HOST} ${process.pid} ${NONCE}`;
 
-function isStale(owner: { host: string; pid: number } | undefined, stat: fs.Stats): boolean {
-  if (owner && alive(owner.host, owner.pid) === false) return true;
+interface Owner { readonly host: string; readonly pid: number }
+
+/**
+ * Whether a lock is stale: when every owner found is known to be dead, or (none found, or none
+ * whose liveness this host can tell) when it is older than `STALE_LOCK_MS`. A lock may show two
+ * owners: the one noted on the file and a temporary name of another process that holds it
+ * (an `exchange` commit swaps the old chunk file, with its old owner's note, into the lock's name).
+ */
+function isStale(owners: readonly Owner[], stat: fs.Stats): boolean {
+  const verdicts = owners.map((o) => alive(o.host, o.pid));
+  if (verdicts.includes(true)) return false;
+  if (verdicts.length > 0 && verdicts.every((v) => v === false)) return true;
   return ageMs(stat) > STALE_LOCK_MS;
 }
 
-/** The lock of `file`'s inode and owner (from the temporary file it is a link of), or `undefined` when there is none. */
-function lockOwner(lock: string): { stat: fs.Stats; owner?: { host: string; pid: number } } | undefined {
+/** The owner noted on a file by a native commit, if any. */
+function notedOwner(file: string): Owner | undefined {
+  const line = nativeModule()?.fileOwner(file);
+  const [host, pid] = line?.split(' ') ?? [];
+  return host && /^\d+$/.test(pid ?? '') ? { host, pid: Number(pid) } : undefined;
+}
+
+/**
+ * The lock of `file`'s inode and owners (the one noted on it, and the processes whose temporary
+ * files are links of it), or `undefined` when there is none.
+ */
+function lockOwner(lock: string): { stat: fs.Stats; owners: Owner[] } | undefined {
   let stat: fs.Stats;
   try {
     stat = fs.lstatSync(lock);
@@ -131,6 +162,9 @@ function lockOwner(lock: string): { stat: fs.Stats; owner?: { host: string; pid:
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // released meanwhile
     throw error;
   }
+  const owners: Owner[] = [];
+  const noted = notedOwner(lock);
+  if (noted) owners.push(noted);
   const dir = path.dirname(lock);
   const stem = `${path.basename(lock, '.lock')}.tmp-`;
   try {
@@ -138,18 +172,18 @@ function lockOwner(lock: string): { stat: fs.Stats; owner?: { host: string; pid:
       if (!name.startsWith(stem)) continue;
       const m = TEMP_RE.exec(name);
       try {
-        if (m && fs.lstatSync(path.join(dir, name)).ino === stat.ino) return { stat, owner: { host: m[1], pid: Number(m[2]) } };
+        if (m && fs.lstatSync(path.join(dir, name)).ino === stat.ino) owners.push({ host: m[1], pid: Number(m[2]) });
       } catch { /* gone meanwhile */ }
     }
   } catch { /* the folder is gone */ }
-  return { stat };
+  return { stat, owners };
 }
 
 /** Removes `lock` if it is stale and still the lock that was judged so. Returns whether the caller should try again at once. */
 function breakIfStale(lock: string): boolean {
   const judged = lockOwner(lock);
   if (!judged) return true;
-  if (!isStale(judged.owner, judged.stat)) return false;
+  if (!isStale(judged.owners, judged.stat)) return false;
   const marker = `${lock}.break`;
   try {
     fs.symlinkSync(ownerLine(), marker);
@@ -191,7 +225,7 @@ async function acquire(file: string, holder: string): Promise<string> {
     }
     if (breakIfStale(lock)) continue;
     if (Date.now() - started > LOCK_WAIT_MS) {
-      const held = lockOwner(lock)?.owner;
+      const held = lockOwner(lock)?.owners[0];
       throw new DosnaError(`chunk file ${file} has stayed locked for ${Math.round((Date.now() - started) / 1000)} s (by ${held ? `process ${held.pid} of host ${held.host}` : 'an unknown process'}); if that process is gone, remove ${lock}`);
     }
     await sleep(delay);
@@ -280,6 +314,62 @@ export async function commitFile(file: string, tmp: string, check: () => boolean
     }
   } finally {
     await unlinkIfPresent(tmp);
+  }
+}
+
+/** What must still hold when a new chunk file replaces the old one. */
+export interface CommitCondition {
+  /** The dataset's folder, which must still have inode `folderIno` (not a new dataset of the same name). */
+  readonly folder: string;
+  readonly folderIno: bigint;
+  /** The generation `file` must still have (`null`: no file), or `undefined` to replace whatever is there. */
+  readonly expected?: Generation | null;
+}
+
+/** The new file's generation, or why it did not replace the old one. */
+export type CommitOutcome = Generation | 'conflict' | 'folder-changed';
+
+/** Folders where unnamed files cannot be made (see the module comment): commits there use temporary names. */
+const namedOnly = new Set<string>();
+
+/**
+ * Writes a new file and puts it in place of `file` if `condition` holds when nobody else can
+ * replace it (see the module comment for how): its generation, `'conflict'` when `expected` did
+ * not hold, `'folder-changed'` when the folder is not the dataset's any more. The new file is
+ * `parts`, or what `write` makes at the temporary name it is given (returning its generation).
+ * Nothing of the new file is left behind unless it replaced `file`.
+ */
+export async function writeAndCommit(
+  file: string, content: readonly Uint8Array[] | { write(tmp: string): Promise<Generation> }, condition: CommitCondition, mode: CommitMode = 'rename',
+): Promise<CommitOutcome> {
+  const native = nativeModule();
+  const dir = path.dirname(file);
+  const parts = Array.isArray(content) ? content as readonly Uint8Array[] : undefined;
+  if (parts && native && locking && mode === 'rename' && !namedOnly.has(dir)) {
+    const outcome = await native.commitNewFile(
+      `${file}.lock`, parts, uniqueStamp(), ownerLine(), condition.folder, condition.folderIno.toString(), file, condition.expected, true, BLOCKING_IO,
+    );
+    if (typeof outcome === 'string') return outcome;
+    if (outcome === 0) return 'conflict';
+    if (outcome === 3) return 'folder-changed';
+    if (outcome === 2) {
+      if (namedOnly.size >= 1024) namedOnly.clear();
+      namedOnly.add(dir);
+    }
+    // 1: the lock is held; the named commit below waits for it.
+  }
+  const tmp = tmpName(file);
+  try {
+    const generation = parts ? await writeFileParts(tmp, parts) : await (content as { write(tmp: string): Promise<Generation> }).write(tmp);
+    let folderChanged = false;
+    const replaced = await commitFile(file, tmp, () => {
+      folderChanged = fs.statSync(condition.folder, { bigint: true }).ino !== condition.folderIno;
+      return !folderChanged && (condition.expected === undefined || statGeneration(file) === condition.expected);
+    }, mode);
+    return replaced ? generation : folderChanged ? 'folder-changed' : 'conflict';
+  } catch (error) {
+    fs.rmSync(tmp, { force: true });
+    throw error;
   }
 }
 

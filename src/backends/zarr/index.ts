@@ -22,7 +22,7 @@ import { checkOptions } from '../../options.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, CopyOut, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { errorCode, readPartOfSize, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from '../hdf5/files.js';
-import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName } from '../hdf5/locks.js';
+import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName, writeAndCommit } from '../hdf5/locks.js';
 import { decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
 import { ArrayPaths, chunkBytes, listChunkFiles, readChunkFile } from './chunk-files.js';
 import { ZarrObjectStore } from './objects.js';
@@ -427,16 +427,11 @@ class ZarrStore implements Store {
     // v3 keys are nested folders (c/i/j/...): made below the array's folder, never the folder itself.
     if (this.format === 3) await fs.promises.mkdir(path.dirname(file), { recursive: true });
     this.sweep(path.dirname(file));
-    const tmp = tmpName(file);
     try {
-      const generation = await writeFileParts(tmp, body);
-      const replaced = await commitFile(file, tmp, () => {
-        if (fs.statSync(this.dir(meta.name), { bigint: true }).ino !== folder) throw this.notFound(meta.name);
-        return expected === undefined || statGeneration(file) === expected;
-      });
-      return replaced ? generation : undefined;
+      const outcome = await writeAndCommit(file, body, { folder: this.dir(meta.name), folderIno: folder, expected });
+      if (outcome === 'folder-changed') throw this.notFound(meta.name);
+      return outcome === 'conflict' ? undefined : outcome;
     } catch (error) {
-      fs.rmSync(tmp, { force: true });
       if (error instanceof DosnaError) throw error;
       if (this.kindAt(this.dir(meta.name)) !== 'dataset') throw this.notFound(meta.name, error);
       throw new DosnaError(`cannot write chunk ${JSON.stringify(index)} of dataset ${JSON.stringify(meta.name)} to ${file}: ${(error as Error).message}`, { cause: error });
