@@ -36,7 +36,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#ifdef __linux__
 #include <sys/xattr.h>
+#endif
 #include <unistd.h>
 #include "dosna.h"
 
@@ -66,6 +68,7 @@ typedef struct {
   int64_t mtime_ns;
 } commit_task;
 
+#ifdef __linux__
 static void fail(commit_task *task, const char *syscall, const char *path) {
   task->error = errno;
   task->syscall = syscall;
@@ -140,6 +143,15 @@ static int check(commit_task *task) {
   return strcmp(now, task->expected) == 0 ? COMMITTED : CONFLICT;
 }
 
+#endif
+
+#ifndef __linux__
+/* O_TMPFILE, linkat through /proc and user extended attributes are Linux's: elsewhere the caller commits through a named file. */
+static void run(napi_env env, void *data) {
+  (void)env;
+  ((commit_task *)data)->status = UNSUPPORTED;
+}
+#else
 static void run(napi_env env, void *data) {
   (void)env;
   commit_task *task = data;
@@ -165,7 +177,8 @@ static void run(napi_env env, void *data) {
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
     if (linkat(AT_FDCWD, proc, AT_FDCWD, task->lock, AT_SYMLINK_FOLLOW) == 0) linked = true;
     else if (errno == EEXIST) task->status = LOCKED;
-    else if (unsupported(errno) || errno == ENOENT || errno == EPERM) task->status = UNSUPPORTED;
+    /* ENOENT is no /proc, or the folder gone since the open: only the first is unsupported. */
+    else if (unsupported(errno) || errno == EPERM || (errno == ENOENT && access("/proc/self/fd", F_OK) != 0)) task->status = UNSUPPORTED;
     else fail(task, "link", task->lock);
   }
   if (close(fd) != 0 && task->error == 0 && linked) fail(task, "close", task->lock); /* a delayed write error */
@@ -180,6 +193,8 @@ static void run(napi_env env, void *data) {
     if (outcome != -2) task->status = outcome;
   }
 }
+
+#endif
 
 static void release(napi_env env, commit_task *task) {
   if (task->views) napi_delete_reference(env, task->views);
@@ -296,7 +311,11 @@ napi_value dosna_file_owner(napi_env env, napi_callback_info info) {
   char *path = argc == 1 ? dosna_path_arg(env, argv[0]) : NULL;
   if (!path) return dosna_fail(env, "fileOwner(path): a non-empty path");
   char owner[256];
+#ifdef __linux__
   ssize_t n = lgetxattr(path, OWNER_ATTRIBUTE, owner, sizeof owner - 1);
+#else
+  ssize_t n = -1;
+#endif
   free(path);
   if (n < 0) {
     napi_get_null(env, &result);

@@ -192,7 +192,7 @@ describe('hdf5 backend: dataset identity and what crashed writers leave', () => 
     }
   });
 
-  it('a lock a killed one-step commit left (its owner noted on the file) is broken at once; one a live process also holds by a temporary name is waited for', async () => {
+  it('a lock a killed one-step commit left (its owner noted on the file) is broken at once; one a live process also holds by a temporary name is waited for; a live note under a dead temporary name is not', async () => {
     const { HOST } = await import('../src/backends/hdf5/locks.js');
     const { nativeModule } = await import('../src/native.js');
     const native = nativeModule()!;
@@ -225,6 +225,18 @@ describe('hdf5 backend: dataset identity and what crashed writers leave', () => 
       fs.rmSync(liveTmp);
       await writing;
       expect(Array.from((await ds.get([0, s(2, 4)])).data as Float32Array)).toEqual([5, 5]);
+
+      // The other way round (an exchange commit killed in its window): the old file noted by a
+      // live process, the lock held by a dead one's temporary name. Stale: broken at once.
+      const noted = native.commitNewFile(path.join(folder, 'chunk_1_0.h5.lock'), [new Uint8Array(16)], 1e9, `${HOST} ${process.pid} abc`, folder, ino, path.join(folder, 'chunk_1_0.h5'), undefined, false, true);
+      expect(typeof noted).toBe('string');
+      fs.linkSync(path.join(folder, 'chunk_1_0.h5.lock'), path.join(folder, `chunk_1_0.h5.tmp-${HOST}-${dead}-abc-9`));
+      const again = Date.now();
+      await ds.getChunk([1, 0]).setData(7);
+      expect(Date.now() - again).toBeLessThan(5000);
+      expect(Array.from((await ds.get([2, s(0, 2)])).data as Float32Array)).toEqual([7, 7]);
+      // Its temporary name goes at the next sweep (a new connection's first write).
+      fs.rmSync(path.join(folder, `chunk_1_0.h5.tmp-${HOST}-${dead}-abc-9`));
       expect(fs.readdirSync(folder).sort()).toEqual(['chunk_0_0.h5', 'chunk_0_1.h5', 'chunk_1_0.h5', 'chunk_1_1.h5', 'dataset.h5']);
     } finally {
       await con.disconnect();

@@ -221,6 +221,31 @@ describe.each(backends.map((backend) => ({ backend, engine: 'worker-pool', cache
     expect(flat(await after.get())).toEqual(values.map((v) => -v));
   });
 
+  it('an abort stops the batches in the workers before their next chunk', async () => {
+    // 32 chunks in batches of 4, four batches started at once; each chunk takes 40 ms.
+    const ds = await con.createDataset('batched-abort', { shape: [64], dtype: 'int32', chunkSize: [2] });
+    expect(chunksPerTask({ kind: 'clear', dataset: ds.meta }, 32, 4)).toBe(4);
+    await ds.set(undefined, 1);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 60);
+    const error = await ds.apply((c) => {
+      const end = Date.now() + 40;
+      while (Date.now() < end);
+      return new Int32Array(c.data.length).fill(2);
+    }, { signal: controller.signal }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(dn.AbortError);
+    const values = flat(await ds.get());
+    let changed = 0;
+    for (let chunk = 0; chunk < 32; chunk++) {
+      const pair = values.slice(chunk * 2, chunk * 2 + 2);
+      expect([[1, 1], [2, 2]]).toContainEqual(pair);
+      if (pair[0] === 2) changed++;
+    }
+    // Two threads ran a chunk or two each before the abort and finish the one they are on; the
+    // four batches started whole would have made 16.
+    expect(changed).toBeLessThan(12);
+  });
+
   it('after a failed apply every chunk holds its old or its new data', async () => {
     const ds = await con.createDataset('halfapplied', { shape: [20], dtype: 'int32', chunkSize: [2] });
     await ds.set(undefined, 1);

@@ -5,7 +5,7 @@
  * task as SharedArrayBuffers and the chunks this task writes go back the same way.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { threadId } from 'node:worker_threads';
+import { isMainThread, threadId } from 'node:worker_threads';
 import { openStore, settingsKey } from '../store-cache.js';
 import { executeChunk, type ChunkJob, type ChunkStats } from '../chunk-ops.js';
 import { watchKernels } from '../chunk-kernels.js';
@@ -43,13 +43,17 @@ export interface WorkerTask {
   /**
    * Shared memory where the worker notes how many of `indices` it has finished (`[0]`) and
    * which one's chunk function is running (`[1]`, its position plus one, or 0), so that if the
-   * thread dies the main thread knows which chunk it died on.
+   * thread dies the main thread knows which chunk it died on; and where the main thread (or the
+   * worker, at a chunk's failure) asks it to start no more of them (`[2]` not 0: the operation
+   * was aborted or failed).
    */
   readonly progress: Int32Array;
 }
 
 /** How one chunk of a task ended. */
 export interface ChunkOutcome {
+  /** Not started: the task was asked to stop (`progress[2]`). */
+  readonly notRun?: true;
   readonly stats?: ChunkStats;
   /** Chunks written or deleted in shared stores. */
   readonly writes?: ChunkWrite[];
@@ -70,10 +74,13 @@ installShims();
 
 /** The task chunk running in the current async context: where a chunk function's start is noted. */
 const runningChunk = new AsyncLocalStorage<{ readonly progress: Int32Array; readonly position: number }>();
-watchKernels((running) => {
-  const at = runningChunk.getStore();
-  if (at) Atomics.store(at.progress, 1, running ? at.position + 1 : 0);
-});
+// Only in the workers (the main thread imports this module's helpers too).
+if (!isMainThread) {
+  watchKernels((running) => {
+    const at = runningChunk.getStore();
+    if (at) Atomics.store(at.progress, 1, running ? at.position + 1 : 0);
+  });
+}
 
 /** A store made of the chunks that came with one task; writes are collected for the main thread. */
 class HandedOverStore implements Store {
@@ -162,6 +169,13 @@ export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
   const ownKey = settingsKey(task.settings);
   const outcomes: ChunkOutcome[] = [];
   for (const index of task.indices) {
+    // Stopped (an abort, or a failure here or in another task): start no more chunks, as the
+    // main thread starts no more tasks.
+    if (Atomics.load(task.progress, 2) !== 0) {
+      outcomes.push({ notRun: true });
+      Atomics.store(task.progress, 0, outcomes.length);
+      continue;
+    }
     // Each chunk's writes apart: the main thread commits them chunk by chunk.
     const writes: ChunkWrite[] = [];
     const storeFor = async (settings: ConnectionSettings): Promise<Store> => {
@@ -175,6 +189,7 @@ export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
       outcomes.push({ stats, writes });
     } catch (error) {
       outcomes.push({ error: serializeError(error) });
+      Atomics.store(task.progress, 2, 1);
     }
     Atomics.store(task.progress, 0, outcomes.length);
   }

@@ -131,15 +131,15 @@ const ownerLine = () => `${HOST} ${process.pid} ${NONCE}`;
 interface Owner { readonly host: string; readonly pid: number }
 
 /**
- * Whether a lock is stale: when every owner found is known to be dead, or (none found, or none
- * whose liveness this host can tell) when it is older than `STALE_LOCK_MS`. A lock may show two
- * owners: the one noted on the file and a temporary name of another process that holds it
- * (an `exchange` commit swaps the old chunk file, with its old owner's note, into the lock's name).
+ * Whether a lock is stale: when its owners are all known to be dead; when one is alive, when it
+ * has been held (since it was last linked or renamed: its ctime) longer than `STALE_LOCK_MS`, as
+ * a commit holds it for a stat and a rename (a worker thread of a live process may have died
+ * holding it); when no owner's liveness can be told here, when it is older than that.
  */
 function isStale(owners: readonly Owner[], stat: fs.Stats): boolean {
   const verdicts = owners.map((o) => alive(o.host, o.pid));
-  if (verdicts.includes(true)) return false;
   if (verdicts.length > 0 && verdicts.every((v) => v === false)) return true;
+  if (verdicts.includes(true)) return Date.now() - stat.ctimeMs > STALE_LOCK_MS;
   return ageMs(stat) > STALE_LOCK_MS;
 }
 
@@ -151,8 +151,11 @@ function notedOwner(file: string): Owner | undefined {
 }
 
 /**
- * The lock of `file`'s inode and owners (the one noted on it, and the processes whose temporary
- * files are links of it), or `undefined` when there is none.
+ * The lock of `file`'s inode and owners, or `undefined` when there is none. The owners are the
+ * processes whose temporary files are links of it; only when there are none, the one noted on
+ * it (a one-step commit's lock has no other name). A note alone can mislead: an `exchange`
+ * commit swaps the old chunk file, noted by whoever wrote it, into the lock's name, and marks
+ * the lock its own by a temporary name.
  */
 function lockOwner(lock: string): { stat: fs.Stats; owners: Owner[] } | undefined {
   let stat: fs.Stats;
@@ -163,8 +166,6 @@ function lockOwner(lock: string): { stat: fs.Stats; owners: Owner[] } | undefine
     throw error;
   }
   const owners: Owner[] = [];
-  const noted = notedOwner(lock);
-  if (noted) owners.push(noted);
   const dir = path.dirname(lock);
   const stem = `${path.basename(lock, '.lock')}.tmp-`;
   try {
@@ -176,6 +177,8 @@ function lockOwner(lock: string): { stat: fs.Stats; owners: Owner[] } | undefine
       } catch { /* gone meanwhile */ }
     }
   } catch { /* the folder is gone */ }
+  const noted = owners.length === 0 ? notedOwner(lock) : undefined;
+  if (noted) owners.push(noted);
   return { stat, owners };
 }
 
