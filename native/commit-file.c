@@ -42,10 +42,6 @@
 #include <unistd.h>
 #include "dosna.h"
 
-#ifndef IOV_MAX
-#define IOV_MAX 1024
-#endif
-
 #define OWNER_ATTRIBUTE "user.dosna.owner"
 
 enum { COMMITTED = -1, CONFLICT = 0, LOCKED = 1, UNSUPPORTED = 2, FOLDER_CHANGED = 3 };
@@ -80,25 +76,6 @@ static bool unsupported(int error) {
   return error == EOPNOTSUPP || error == ENOTSUP || error == EISDIR || error == EINVAL || error == ENOSYS || error == EXDEV;
 }
 
-static bool write_all(commit_task *task, int fd) {
-  struct iovec *iov = task->iov;
-  size_t count = task->iov_count;
-  off_t position = 0;
-  while (count > 0) {
-    int batch = count > IOV_MAX ? IOV_MAX : (int)count;
-    ssize_t n = pwritev(fd, iov, batch, position);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail(task, "write", task->lock);
-      return false;
-    }
-    position += n;
-    while (count > 0 && (size_t)n >= iov->iov_len) { n -= (ssize_t)iov->iov_len; iov++; count--; }
-    if (count > 0 && n > 0) { iov->iov_base = (char *)iov->iov_base + n; iov->iov_len -= (size_t)n; }
-  }
-  return true;
-}
-
 /* Writes, stamps and notes the unnamed file; false on an error or when unsupported (task->status). */
 static bool fill(commit_task *task, int fd) {
   if (fsetxattr(fd, OWNER_ATTRIBUTE, task->owner, strlen(task->owner), 0) != 0) {
@@ -106,12 +83,8 @@ static bool fill(commit_task *task, int fd) {
     else fail(task, "fsetxattr", task->lock);
     return false;
   }
-  if (!write_all(task, fd)) return false;
-  struct timespec times[2];
-  times[0].tv_sec = (time_t)floor(task->stamp);
-  times[0].tv_nsec = (long)((task->stamp - (double)times[0].tv_sec) * 1e9);
-  times[1] = times[0];
-  if (futimens(fd, times) != 0) { fail(task, "futime", task->lock); return false; }
+  if (dosna_write_all(fd, task->iov, task->iov_count) != 0) { fail(task, "write", task->lock); return false; }
+  if (dosna_stamp(fd, task->stamp) != 0) { fail(task, "futime", task->lock); return false; }
   struct stat st;
   if (fstat(fd, &st) != 0) { fail(task, "fstat", task->lock); return false; }
   task->ino = (uint64_t)st.st_ino;
@@ -232,32 +205,12 @@ static void done(napi_env env, napi_status status, void *data) {
   release(env, task);
 }
 
-/* The views' memory as iovecs, referenced while the pool thread uses them. */
-static bool views_arg(napi_env env, napi_value array, commit_task *task) {
-  bool is_array = false;
-  uint32_t length = 0;
-  if (napi_is_array(env, array, &is_array) != napi_ok || !is_array) return false;
-  napi_get_array_length(env, array, &length);
-  task->iov = malloc(sizeof(struct iovec) * (length ? length : 1));
-  if (!task->iov) return false;
-  task->iov_count = length;
-  for (uint32_t i = 0; i < length; i++) {
-    napi_value view;
-    uint8_t *bytes;
-    size_t size;
-    if (napi_get_element(env, array, i, &view) != napi_ok || !dosna_bytes_of(env, view, &bytes, &size)) return false;
-    task->iov[i].iov_base = bytes;
-    task->iov[i].iov_len = size;
-  }
-  return napi_create_reference(env, array, 1, &task->views) == napi_ok;
-}
-
 napi_value dosna_commit_new_file(napi_env env, napi_callback_info info) {
   size_t argc = 10;
   napi_value argv[10];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   commit_task *task = argc == 10 ? calloc(1, sizeof *task) : NULL;
-  bool ok = task && (task->lock = dosna_path_arg(env, argv[0])) && views_arg(env, argv[1], task) &&
+  bool ok = task && (task->lock = dosna_path_arg(env, argv[0])) && dosna_views_arg(env, argv[1], &task->iov, &task->iov_count, &task->views) &&
             napi_get_value_double(env, argv[2], &task->stamp) == napi_ok && isfinite(task->stamp) && task->stamp >= 0 &&
             (task->owner = dosna_path_arg(env, argv[3])) && (task->folder = dosna_path_arg(env, argv[4])) &&
             (task->file = dosna_path_arg(env, argv[6]));

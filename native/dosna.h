@@ -42,6 +42,13 @@ napi_value dosna_errno_error(napi_env env, int error, const char *syscall, const
 /* Writes a file's generation, "inode:mtimeNs" as src/backends/hdf5/files.ts makes it, at `at` (at most 41 characters); returns the end (file-io.c). */
 char *dosna_put_generation(char *at, uint64_t ino, int64_t mtime_ns);
 
+/* The views (an array of typed arrays) as iovecs (*iov, the caller frees it) and a reference keeping them alive; false when malformed (file-io.c). */
+bool dosna_views_arg(napi_env env, napi_value array, struct iovec **iov, size_t *count, napi_ref *ref);
+/* Writes every iovec from offset 0 of `fd` (pwritev in calls of at most IOV_MAX): 0, or -1 (errno) (file-io.c). */
+int dosna_write_all(int fd, struct iovec *iov, size_t count);
+/* Sets the access and modification times of `fd` to `seconds` as libuv would: 0, or -1 (errno) (file-io.c). */
+int dosna_stamp(int fd, double seconds);
+
 /* Fills `count` iovecs from `position` of `fd` (preadv in calls of at most IOV_MAX): the bytes read, fewer only at the file's end, or -1 (errno) (file-io.c). */
 ssize_t dosna_read_all(int fd, struct iovec *iov, size_t count, off_t position);
 

@@ -147,35 +147,40 @@ static void run_read(file_task *task) {
   if (task->then && task->error == 0) dosna_copy_after_read(task->then, task->bytes);
 }
 
-static void run_write(file_task *task) {
-  int fd;
-  do fd = open(task->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666); while (fd < 0 && errno == EINTR);
-  if (fd < 0) { fail(task, "open"); return; }
-  struct iovec *iov = task->iov;
-  size_t count = task->iov_count;
+/* Writes every iovec from offset 0, in calls of at most IOV_MAX: 0, or -1 on an error (errno). */
+int dosna_write_all(int fd, struct iovec *iov, size_t count) {
   off_t position = 0;
   while (count > 0) {
     int batch = count > IOV_MAX ? IOV_MAX : (int)count;
     ssize_t n = pwritev(fd, iov, batch, position);
     if (n < 0) {
       if (errno == EINTR) continue;
-      fail(task, "write");
-      break;
+      return -1;
     }
     position += n;
     /* Past the views written whole; a view written in part keeps its rest for the next call. */
     while (count > 0 && (size_t)n >= iov->iov_len) { n -= (ssize_t)iov->iov_len; iov++; count--; }
     if (count > 0 && n > 0) { iov->iov_base = (char *)iov->iov_base + n; iov->iov_len -= (size_t)n; }
   }
-  if (task->error == 0) {
-    /* As libuv converts a time in seconds: whole seconds, and the fraction truncated to ns. */
-    struct timespec times[2];
-    times[0].tv_sec = (time_t)floor(task->stamp);
-    times[0].tv_nsec = (long)((task->stamp - (double)times[0].tv_sec) * 1e9);
-    times[1] = times[0];
-    if (futimens(fd, times) != 0) fail(task, "futime");
-    else take_stat(task, fd);
-  }
+  return 0;
+}
+
+/* Sets a file's access and modification times to `seconds`, as libuv converts a time in seconds: whole seconds, and the fraction truncated to ns. */
+int dosna_stamp(int fd, double seconds) {
+  struct timespec times[2];
+  times[0].tv_sec = (time_t)floor(seconds);
+  times[0].tv_nsec = (long)((seconds - (double)times[0].tv_sec) * 1e9);
+  times[1] = times[0];
+  return futimens(fd, times);
+}
+
+static void run_write(file_task *task) {
+  int fd;
+  do fd = open(task->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666); while (fd < 0 && errno == EINTR);
+  if (fd < 0) { fail(task, "open"); return; }
+  if (dosna_write_all(fd, task->iov, task->iov_count) != 0) fail(task, "write");
+  else if (dosna_stamp(fd, task->stamp) != 0) fail(task, "futime");
+  else take_stat(task, fd);
   if (close(fd) != 0 && task->error == 0) fail(task, "close"); /* a delayed write error shows here */
 }
 
@@ -270,24 +275,27 @@ static void done(napi_env env, napi_status status, void *data) {
   release(env, task);
 }
 
-/* The views' memory as iovecs; false when `array` is not an array of typed arrays. */
-static bool views_arg(napi_env env, napi_value array, file_task *task) {
+/*
+ * The views' memory as iovecs (*iov, freed by the caller) and a reference keeping them alive
+ * while a pool thread uses them; false when `array` is not an array of typed arrays.
+ */
+bool dosna_views_arg(napi_env env, napi_value array, struct iovec **iov, size_t *count, napi_ref *ref) {
   bool is_array = false;
   uint32_t length = 0;
   if (napi_is_array(env, array, &is_array) != napi_ok || !is_array) return false;
   napi_get_array_length(env, array, &length);
-  task->iov = malloc(sizeof(struct iovec) * (length ? length : 1));
-  if (!task->iov) return false;
-  task->iov_count = length;
+  *iov = malloc(sizeof(struct iovec) * (length ? length : 1));
+  if (!*iov) return false;
+  *count = length;
   for (uint32_t i = 0; i < length; i++) {
     napi_value view;
     uint8_t *data;
-    size_t length;
-    if (napi_get_element(env, array, i, &view) != napi_ok || !dosna_bytes_of(env, view, &data, &length)) return false;
-    task->iov[i].iov_base = data;
-    task->iov[i].iov_len = length;
+    size_t size;
+    if (napi_get_element(env, array, i, &view) != napi_ok || !dosna_bytes_of(env, view, &data, &size)) return false;
+    (*iov)[i].iov_base = data;
+    (*iov)[i].iov_len = size;
   }
-  return napi_create_reference(env, array, 1, &task->views) == napi_ok;
+  return napi_create_reference(env, array, 1, ref) == napi_ok;
 }
 
 static napi_value start(napi_env env, file_task *task, bool sync, const char *name) {
@@ -311,7 +319,7 @@ napi_value dosna_read_file_ranges(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   file_task *task = argc == 6 || argc == 7 ? calloc(1, sizeof *task) : NULL;
-  bool ok = task && (task->path = dosna_path_arg(env, argv[0])) && views_arg(env, argv[3], task);
+  bool ok = task && (task->path = dosna_path_arg(env, argv[0])) && dosna_views_arg(env, argv[3], &task->iov, &task->iov_count, &task->views);
   if (ok) {
     napi_typedarray_type pt, ct;
     size_t pn, cn, offset;
@@ -360,7 +368,7 @@ napi_value dosna_write_new_file(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   file_task *task = argc == 4 ? calloc(1, sizeof *task) : NULL;
-  bool ok = task && (task->path = dosna_path_arg(env, argv[0])) && views_arg(env, argv[1], task) &&
+  bool ok = task && (task->path = dosna_path_arg(env, argv[0])) && dosna_views_arg(env, argv[1], &task->iov, &task->iov_count, &task->views) &&
             napi_get_value_double(env, argv[2], &task->stamp) == napi_ok && isfinite(task->stamp) && task->stamp >= 0;
   bool sync = false;
   if (ok) napi_get_value_bool(env, argv[3], &sync);
