@@ -235,7 +235,8 @@ Workloads and targets are those of the project's benchmark plan (the first round
 peers). Every figure stands beside a reference measured in the same run on the same machine; these machines are shared and noisy,
 so the ratios mean more than the absolute times. Each workload ran in its own process (peak RSS is that process's, worker threads
 included). The I/O workloads of the local backends (ram, hdf5, zarr) and the Python peers' ran in interleaved rounds (every
-backend and engine, then the peers, then the next round; a few timed runs each per round, after a warm-up), and each figure is the
+backend and engine, the engines in turn going first, then the peers, then the next round; a few timed runs each per round, after a
+warm-up), and each figure is the
 median of all the rounds' runs: a drift of the machine's speed over minutes weighs on dosna and its peers alike. Short repeated
 workloads (a read, write_sub, apply: dosna's and the peers' alike) get more timed runs per round, until they take
 ${TIMED_MS} ms in all or reach ${TIMED_RUNS} runs (bench/common.ts): a handful of sub-millisecond runs made their medians move by 30%
@@ -357,7 +358,9 @@ machine's root file system is ext4 without a journal; there a new inode skips ev
 what was deleted just before them, and the files of one folder are created, linked, renamed and unlinked under the folder's lock. Profiled by hand with \`perf\` (10
 loads of 512 chunk files of 32^3, each after a delete), 25% of the samples were threads spinning on a folder's lock
 (\`rwsem_spin_on_owner\`) and 14% that scan of recently freed inodes, under \`ext4_create\`: the kernel's, on any layout of
-many files, where h5py appends the chunks to one open file.
+many files, where h5py appends the chunks to one open file. The scan covers the inodes freed in the new file's block group, which
+ext4 picks by its folder; dosna marks the folder datasets are made in (\`chattr +T\`) so that their folders are spread over the
+groups (backends/hdf5.md), and the plain files' folders here are made in that same folder.
 
 | backend | engine | C | chunk files | dosna write | dosna write, after the floor | plain new files, renamed in | zarr-python write | h5py write |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |

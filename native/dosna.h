@@ -77,6 +77,7 @@ napi_value dosna_read_file_ranges(napi_env env, napi_callback_info info);
 napi_value dosna_write_new_file(napi_env env, napi_callback_info info);
 napi_value dosna_commit_new_file(napi_env env, napi_callback_info info);
 napi_value dosna_file_owner(napi_env env, napi_callback_info info);
+napi_value dosna_spread_subfolders(napi_env env, napi_callback_info info);
 napi_value dosna_stat_generations(napi_env env, napi_callback_info info);
 napi_value dosna_read_templated_files(napi_env env, napi_callback_info info);
 napi_value dosna_forget_open_files(napi_env env, napi_callback_info info);

@@ -1,4 +1,4 @@
-/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c, exchange.c, shared-pool.c, file-io.c (with copy-after.c), commit-file.c and templated-files.c (with open-files.c). */
+/* dosna's native module (src/native.ts loads it): registers the functions of strided.c, gaussian.c, malloc.c, external-memory.c, exchange.c, shared-pool.c, file-io.c (with copy-after.c), commit-file.c, folder-flags.c and templated-files.c (with open-files.c). */
 #include <stdlib.h>
 #include <string.h>
 #include "dosna.h"
@@ -41,6 +41,7 @@ NAPI_MODULE_INIT() {
   define(env, exports, "writeNewFile", dosna_write_new_file);
   define(env, exports, "commitNewFile", dosna_commit_new_file);
   define(env, exports, "fileOwner", dosna_file_owner);
+  define(env, exports, "spreadSubfolders", dosna_spread_subfolders);
   define(env, exports, "statGenerations", dosna_stat_generations);
   define(env, exports, "readTemplatedFiles", dosna_read_templated_files);
   define(env, exports, "forgetOpenFiles", dosna_forget_open_files);

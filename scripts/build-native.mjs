@@ -1,4 +1,4 @@
-// Builds dosna's native module (native/*.c: the strided copy, the gaussian pass, malloc's thresholds, V8's count of shared memory, the swap of chunk files and one-call chunk file I/O) at install, with the node-gyp that npm ships
+// Builds dosna's native module (native/*.c: the strided copy, the gaussian pass, malloc's thresholds, V8's count of shared memory, the swap of chunk files, one-call chunk file I/O and the placement of dataset folders) at install, with the node-gyp that npm ships
 // and the Node headers npm is configured with (nothing is downloaded when they are local).
 // The module is optional: where it cannot be built (no C compiler, no headers), dosna copies
 // with its JavaScript loops instead, so a failed build warns and leaves the install working.

@@ -69,6 +69,11 @@ export interface NativeModule {
   /** The owner `commitNewFile` noted on a file (a lock), or null when there is none or no file. */
   fileOwner(path: string): string | null;
   /**
+   * Marks a folder as the top of a hierarchy (FS_TOPDIR_FL, `chattr +T`: its subfolders are
+   * placed apart, native/folder-flags.c); false where that cannot be done.
+   */
+  spreadSubfolders(path: string): boolean;
+  /**
    * The generation ("inode:mtimeNs") of each file, empty where there is none, on the calling
    * thread (native/file-io.c): the paths and the generations each one string, joined by NUL.
    */

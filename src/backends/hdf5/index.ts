@@ -32,6 +32,7 @@ import { datasetInfo, type DatasetInfo } from './dataset-info.js';
 import { errorCode, forgetOpenFiles, readsTemplatedParts, readTemplatedParts, stampFile, statGeneration, statGenerations } from './files.js';
 import { hdf5Reason, loadH5, writeThroughHdf5 } from './h5lib.js';
 import { asideName, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, writeAndCommit, type CommitMode } from './locks.js';
+import { spreadSubfolders } from './folder-placement.js';
 import { Hdf5Nodes } from './nodes.js';
 import { parseOptions } from './options.js';
 import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFile, writeMetaFile } from './metadata.js';
@@ -223,6 +224,7 @@ class Hdf5Store implements Store {
     // processes creating it, one wins.
     const parent = path.dirname(dir);
     const staging = asideName(parent, baseName(meta.name), 'creating');
+    spreadSubfolders(parent);
     await fs.promises.mkdir(staging);
     try {
       const file = path.join(staging, METADATA_FILE);
