@@ -236,8 +236,7 @@ peers). Every figure stands beside a reference measured in the same run on the s
 so the ratios mean more than the absolute times. Each workload ran in its own process (peak RSS is that process's, worker threads
 included). The I/O workloads of the local backends (ram, hdf5, zarr) and the Python peers' ran in interleaved rounds (every
 backend and engine, the engines in turn going first, then the peers, then the next round; a few timed runs each per round, after a
-warm-up), and each figure is the
-median of all the rounds' runs: a drift of the machine's speed over minutes weighs on dosna and its peers alike. Short repeated
+warm-up), and each figure is the median of all the rounds' runs: a drift of the machine's speed over minutes weighs on dosna and its peers alike. Short repeated
 workloads (a read, write_sub, apply: dosna's and the peers' alike) get more timed runs per round, until they take
 ${TIMED_MS} ms in all or reach ${TIMED_RUNS} runs (bench/common.ts): a handful of sub-millisecond runs made their medians move by 30%
 and more between runs of the benchmark. Every workload, dosna's and the peers', first runs untimed for ${WARMUP_MS} ms (at least
