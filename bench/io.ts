@@ -204,7 +204,8 @@ async function newFilesFloor(con: dn.Connection, name: string, C: number): Promi
  */
 async function rewriteFloor(count: number, size: number, concurrency: number): Promise<{ chunks: number; replace: number; inPlace: number }> {
   const { open, readFile, rename, writeFile } = await import('node:fs/promises');
-  const dir = mkdtempSync(join(scratch, 'floor-'));
+  // In the connection's folder, as the datasets' folders are (placed alike: see backends/hdf5.md).
+  const dir = mkdtempSync(join(scratch, connectionName, '.floor-'));
   const files = Array.from({ length: count }, (_, i) => join(dir, `chunk_${i}.h5`));
   const blob = new Uint8Array(cube.data.buffer, 0, size);
   for (const f of files) await writeFile(f, blob);

@@ -323,7 +323,8 @@ ${codecRows.join('\n')}
 Writing the misaligned block changes most of the chunks it touches only in part: each must be read, changed and written back.
 dosna's hdf5 layout is a file per chunk, and a chunk must be replaced whole so that a crash leaves it old or new: a new file written
 beside it and renamed over it. The same read and replace of as many chunk files, with plain \`fs\` and nothing else (no copy of the
-block, no lock, no check), is the floor for any library on this layout and file system; the same files rewritten in place (what one
+block, no lock, no check; the files in a folder made where dosna makes its datasets' folders, so placed alike), is the floor for any
+library on this layout and file system; the same files rewritten in place (what one
 HDF5 file allows h5py, and what a crash can tear) show what the renames cost. On ext4 most of that is the file system itself: a
 rename over a file makes it start writing the new file's data to disk (auto_da_alloc), so that a power cut leaves the chunk old or
 new. The column "commit: exchange" is dosna with the hdf5 option that swaps the new file in instead (Linux's renameat2, as atomic

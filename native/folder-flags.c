@@ -3,7 +3,7 @@
  * "top of a hierarchy" flag, FS_TOPDIR_FL, `chattr +T`), false where it cannot be set (another
  * file system, a folder of another owner, a system without the flag).
  *
- * Why (src/backends/folder-placement.ts): ext4 puts a new file's inode in its folder's block
+ * Why (src/backends/hdf5/folder-placement.ts): ext4 puts a new file's inode in its folder's block
  * group, and a subfolder's near its parent unless the parent has this flag, when the Orlov
  * allocator spreads subfolders over the groups with the most room. A dataset's chunk files
  * then come from a group of their own, not from the one where the datasets deleted before

@@ -147,7 +147,7 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'copyRowsJoined', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'commitNewFile', 'fileOwner', 'statGenerations', 'readTemplatedFiles', 'forgetOpenFiles', 'openFilesStats'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'copyRowsJoined', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'commitNewFile', 'fileOwner', 'spreadSubfolders', 'statGenerations', 'readTemplatedFiles', 'forgetOpenFiles', 'openFilesStats'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
       return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module, process.env) } };
     } catch (error) {

@@ -9,26 +9,26 @@
  * group where the datasets deleted before it freed theirs; and ext4 without a journal (this
  * project's benchmark machine) skips, one by one, for every new file, the inodes freed in the
  * last one to six minutes. Measured by hand there (create + load of a 256^3 float32 cube in
- * 32^3 chunks, twelve times a process, each time after deleting the last one; medians, three
- * processes each, alternating): 96, 114 and 133 ms without the mark, rising with every process,
- * against 52, 52 and 52 ms with it. Datasets and groups are unrelated trees, as the mark means,
- * and a journaled ext4 only spreads them.
+ * 32^3 chunks, twelve times a process, each time after deleting the last one; medians, builds
+ * alternating, three processes each): 135, 164 and 177 ms without the mark, rising with every
+ * process, against 46, 50 and 51 ms with it (backends/hdf5.md has more). Datasets and groups
+ * are unrelated trees, as the mark means, and a journaled ext4 only spreads them.
  *
- * So before dosna makes a dataset's or a group's folder, the folder it goes in is marked, once
- * per process; on other file systems, or a folder of another owner, nothing happens (the mark
- * is a placement hint, never needed for correctness), and without the native module neither.
+ * So each time dosna makes a dataset's or a group's folder, the folder it goes in is marked
+ * first (an open, two ioctls and a close, next to the files a new dataset writes: not worth
+ * remembering, and a folder deleted and made again, or unmarked by hand, is marked again). On
+ * other file systems, or a folder of another owner, nothing happens: the mark is a placement
+ * hint, never needed for correctness; without the native module neither.
  */
 import { nativeModule } from '../../native.js';
 
-/** Whether each folder this process asked about is marked. */
-const marked = new Map<string, boolean>();
-
 /** Marks `parent` so that the file system spreads its subfolders (see above); whether it is marked. */
 export function spreadSubfolders(parent: string): boolean {
-  let done = marked.get(parent);
-  if (done === undefined) {
-    done = nativeModule()?.spreadSubfolders(parent) ?? false;
-    marked.set(parent, done);
+  const native = nativeModule();
+  if (!native) return false;
+  try {
+    return native.spreadSubfolders(parent);
+  } catch {
+    return false; // a path the call refuses (it cannot hold a NUL): a hint, not a failure
   }
-  return done;
 }
