@@ -175,9 +175,9 @@ if (local.length > 0) {
     // process that writes chunk files pays for those the ones before it deleted. By hand, hdf5
     // create + load in 32^3 chunks, the cpu and worker-pool engines alternating process by
     // process: 52.8 and 55.6 ms, then 63.6 and 74.2, then 85.6 and 85.3, each slower than the
-    // one before it, so an engine always run second was timed after more deletes. (A quick run has one round, the
-    // profiles are taken in the first; since 351d7a5 each dataset's folder is placed apart, which
-    // leaves the order far less to decide.)
+    // one before it, so an engine always run second was timed after more deletes. (A quick run
+    // has one round, and the profiles are taken in the first; since 351d7a5 each dataset's
+    // folder is placed apart, which leaves the order far less to decide.)
     const order = round % 2 === 0 ? engines : [...engines].reverse();
     for (const backend of local) {
       for (const engine of order) records.push(...(await child('io.js', ioArgs(backend, engine, runsPerRound, round === 0))));
