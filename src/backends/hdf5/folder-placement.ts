@@ -20,7 +20,9 @@
  * other file systems, or a folder of another owner, nothing happens: the mark is a placement
  * hint, never needed for correctness; without the native module neither.
  */
+import * as fs from 'node:fs';
 import { nativeModule } from '../../native.js';
+import { asideName } from './locks.js';
 
 /** Marks `parent` so that the file system spreads its subfolders (see above); whether it is marked. */
 export function spreadSubfolders(parent: string): boolean {
@@ -31,4 +33,15 @@ export function spreadSubfolders(parent: string): boolean {
   } catch {
     return false; // a path the call refuses (it cannot hold a NUL): a hint, not a failure
   }
+}
+
+/**
+ * Makes the hidden folder a new node (dataset or group) named `name` is built in, in `parent`
+ * (marked first, see above), and returns its path; the caller renames it into place.
+ */
+export async function makeStagingFolder(parent: string, name: string): Promise<string> {
+  const staging = asideName(parent, name, 'creating');
+  spreadSubfolders(parent);
+  await fs.promises.mkdir(staging);
+  return staging;
 }

@@ -32,7 +32,7 @@ import { datasetInfo, type DatasetInfo } from './dataset-info.js';
 import { errorCode, forgetOpenFiles, readsTemplatedParts, readTemplatedParts, stampFile, statGeneration, statGenerations } from './files.js';
 import { hdf5Reason, loadH5, writeThroughHdf5 } from './h5lib.js';
 import { asideName, isAbandoned, isScratchName, placeFolder, removeFile, sweepFolder, writeAndCommit, type CommitMode } from './locks.js';
-import { spreadSubfolders } from './folder-placement.js';
+import { makeStagingFolder } from './folder-placement.js';
 import { Hdf5Nodes } from './nodes.js';
 import { parseOptions } from './options.js';
 import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFile, writeMetaFile } from './metadata.js';
@@ -223,9 +223,7 @@ class Hdf5Store implements Store {
     // Built under a hidden name and renamed into place: the dataset appears whole, and of two
     // processes creating it, one wins.
     const parent = path.dirname(dir);
-    const staging = asideName(parent, baseName(meta.name), 'creating');
-    spreadSubfolders(parent);
-    await fs.promises.mkdir(staging);
+    const staging = await makeStagingFolder(parent, baseName(meta.name));
     try {
       const file = path.join(staging, METADATA_FILE);
       try {

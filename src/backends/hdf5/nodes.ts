@@ -23,7 +23,7 @@ import type { AttrsOwner, DatasetMeta, Generation, NodeEntry, NodeKind } from '.
 import { errorCode, stampFile, statGeneration } from './files.js';
 import { hdf5Reason } from './h5lib.js';
 import { asideName, commitFile, isScratchName, tmpName } from './locks.js';
-import { spreadSubfolders } from './folder-placement.js';
+import { makeStagingFolder } from './folder-placement.js';
 import { checkDatasetOptions, GROUP_FILE, METADATA_FILE, readDatasetFile, readGroupFile, writeGroupFile, writeMetaFile } from './metadata.js';
 
 
@@ -61,9 +61,7 @@ export class Hdf5Nodes {
     const parent = this.requireGroup(parentOf(groupPath));
     // Built under a hidden name and renamed into place, as datasets are: of two processes
     // making it, one wins and the other finds the group.
-    const staging = asideName(parent, baseName(groupPath), 'creating');
-    spreadSubfolders(parent);
-    await fs.promises.mkdir(staging);
+    const staging = await makeStagingFolder(parent, baseName(groupPath));
     try {
       try {
         writeGroupFile(path.join(staging, GROUP_FILE), {});

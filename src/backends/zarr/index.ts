@@ -23,7 +23,7 @@ import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, CopyOut, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { errorCode, readPartOfSize, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from '../hdf5/files.js';
 import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName, writeAndCommit } from '../hdf5/locks.js';
-import { spreadSubfolders } from '../hdf5/folder-placement.js';
+import { makeStagingFolder } from '../hdf5/folder-placement.js';
 import { decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
 import { ArrayPaths, chunkBytes, listChunkFiles, readChunkFile } from './chunk-files.js';
 import { ZarrObjectStore } from './objects.js';
@@ -151,9 +151,7 @@ class ZarrStore implements Store {
   /** Makes `dir` (a new array or group) from `files`, built under a hidden name and renamed into place. */
   private async makeNode(nodePath: string, dir: string, files: Record<string, string>, exists: () => Error): Promise<Generation> {
     const parent = path.dirname(dir);
-    const staging = asideName(parent, baseName(nodePath), 'creating');
-    spreadSubfolders(parent);
-    await fs.promises.mkdir(staging);
+    const staging = await makeStagingFolder(parent, baseName(nodePath));
     try {
       const generation = await this.writeFiles(staging, files);
       await placeFolder(staging, dir, () => {
