@@ -15,6 +15,9 @@ import { s } from '../src/index.js';
 import { parseConnectionArgs } from '../src/cli/connection-args.js';
 import { emit, median, pairedRounds, peakRssMiB, pool, randomFloat32, timeRuns } from './common.js';
 import { profileShares, type ProfileShares } from './profile.js';
+import { resolveCommitMode, type CommitOption } from '../src/backends/hdf5/commit-mode.js';
+import type { CommitMode } from '../src/backends/hdf5/locks.js';
+import { nativeModule } from '../src/native.js';
 
 const { args, values } = parseConnectionArgs(process.argv.slice(2), {
   n: { type: 'string', default: '256' }, chunks: { type: 'string', default: '64' }, runs: { type: 'string', default: '5' },
@@ -199,11 +202,13 @@ async function newFilesFloor(con: dn.Connection, name: string, C: number): Promi
 /**
  * The floor under write_sub on a file-per-chunk layout, with plain fs on this file system:
  * `count` chunk files of `size` bytes each read and written back by atomic replacement (a new
- * file renamed over the old, as a crash-safe chunk write must be) and, for comparison, in
- * place (what one HDF5 file allows, and what is not crash-safe). Medians of `runs`, in ms.
+ * file renamed over the old, as a crash-safe chunk write must be, or swapped with it and the old
+ * removed, as the hdf5 option `commit: 'exchange'` does) and, for comparison, in place (what one
+ * HDF5 file allows, and what is not crash-safe). Medians of `runs`, in ms.
  */
-async function rewriteFloor(count: number, size: number, concurrency: number): Promise<{ chunks: number; replace: number; inPlace: number }> {
-  const { open, readFile, rename, writeFile } = await import('node:fs/promises');
+async function rewriteFloor(count: number, size: number, concurrency: number): Promise<{ chunks: number; replace: number; swap?: number; inPlace: number }> {
+  const { open, readFile, rename, unlink, writeFile } = await import('node:fs/promises');
+  const exchangeFiles = nativeModule()?.exchangeFiles;
   // In the connection's folder, as the datasets' folders are (placed alike: see backends/hdf5.md).
   const dir = mkdtempSync(join(scratch, connectionName, '.floor-'));
   const files = Array.from({ length: count }, (_, i) => join(dir, `chunk_${i}.h5`));
@@ -214,6 +219,12 @@ async function rewriteFloor(count: number, size: number, concurrency: number): P
     await writeFile(`${f}.tmp`, bytes);
     await rename(`${f}.tmp`, f);
   }));
+  const swap = exchangeFiles && await timeRuns(runs, () => pool(files, concurrency, async (f) => {
+    const bytes = await readFile(f);
+    await writeFile(`${f}.tmp`, bytes);
+    if (!(await exchangeFiles(`${f}.tmp`, f))) throw new Error(`cannot swap ${f}`);
+    await unlink(`${f}.tmp`);
+  }));
   const inPlace = await timeRuns(runs, () => pool(files, concurrency, async (f) => {
     const handle = await open(f, 'r+');
     const bytes = Buffer.allocUnsafe(size);
@@ -221,17 +232,16 @@ async function rewriteFloor(count: number, size: number, concurrency: number): P
     await handle.write(bytes, 0, size, 0);
     await handle.close();
   }));
-  return { chunks: count, replace: median(replace), inPlace: median(inPlace) };
+  return { chunks: count, replace: median(replace), ...(swap ? { swap: median(swap) } : {}), inPlace: median(inPlace) };
 }
 
 /**
- * write, write_sub and apply through a second connection to the same folder whose chunk files are
- * swapped in rather than renamed over the old ones (hdf5 option `commit: 'exchange'`: as atomic
- * for every process, but ext4 is not made to start writing each chunk out at its commit, so a
- * power cut may lose recent chunks). Medians of `runs`, in ms.
+ * write, write_sub and apply through a second connection to the same folder that commits chunk
+ * files the other way than the default does in this folder (the hdf5 option `commit`: renamed
+ * over the old ones, or swapped with them, src/backends/hdf5/commit-mode.ts). Medians of `runs`, in ms.
  */
-async function exchangeCommitTimes(name: string, C: number): Promise<{ write: number; setBlock: number; apply: number }> {
-  return dn.withConnection(connectionName, { ...connectionOptions(), commit: 'exchange' }, async (con) => {
+async function otherCommitTimes(name: string, C: number, commit: CommitMode): Promise<{ commit: CommitMode; write: number; setBlock: number; apply: number }> {
+  return dn.withConnection(connectionName, { ...connectionOptions(), commit }, async (con) => {
     let ds!: dn.Dataset;
     const write = await timeRuns(runs, async () => {
       ds = await con.createDataset(name, { shape: [N, N, N], dtype: 'float32', chunkSize: [C, C, C] });
@@ -240,7 +250,7 @@ async function exchangeCommitTimes(name: string, C: number): Promise<{ write: nu
     const setBlock = await timeRuns(runs, async () => { await ds.set(block, blockData); await ds.flush(); }, { warmup: true });
     const apply = await timeRuns(runs, () => ds.apply(plusOne), { warmup: true });
     await ds.delete();
-    return { write: median(write), setBlock: median(setBlock), apply: median(apply) };
+    return { commit, write: median(write), setBlock: median(setBlock), apply: median(apply) };
   });
 }
 
@@ -258,6 +268,8 @@ try {
         await ds.load(cube);
       }, { before: async () => { if (await con.hasDataset(name)) await con.delDataset(name); }, warmup: true, cold: cold.write });
       const concurrency = ds.lastRun!.concurrency;
+      // How the hdf5 backend's default commits chunk files in this folder (commit-mode.ts).
+      const defaultCommit = resolveCommitMode((args.connectionOptions?.commit as CommitOption | undefined) ?? 'auto', join(scratch, connectionName));
       // The same read into one reused array (get's `out`): no fresh allocation to fault in.
       const reused = new Float32Array(N ** 3);
       const workloads: Record<string, () => Promise<unknown>> = {
@@ -338,7 +350,9 @@ try {
           // The same for apply: every chunk file read and replaced.
           applyFloor: await rewriteFloor(N ** 3 / C ** 3, C ** 3 * 4, concurrency),
           writeFloor: await newFilesFloor(con, `${name}-floor`, C),
-          exchangeCommits: await exchangeCommitTimes(name, C),
+          // The default's commit here, and the same workloads committed the other way.
+          commitMode: defaultCommit,
+          otherCommit: await otherCommitTimes(name, C, defaultCommit === 'rename' ? 'exchange' : 'rename'),
           writeSubFloor: await rewriteFloor(ds.chunkSlices(block).filter((c) => c.chunk.some((sl, a) => (sl.stop! - sl.start!) !== C)).length, C ** 3 * 4, concurrency),
         } : {}),
         reference: { name: ref.name, write: median(paired.refWrite), read: median(paired.refRead) },

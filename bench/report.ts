@@ -32,6 +32,8 @@ export interface BenchRun {
 
 const MB = 1e6;
 export const fmt = (v: number | undefined, d = 1) => (v !== undefined && Number.isFinite(v) ? v.toFixed(d) : '-');
+/** A time in ms with the hdf5 commit mode that made it, when the result says (bench/io.ts). */
+const withCommit = (ms: number | undefined, commit: string | undefined) => (ms === undefined ? '-' : commit ? `${fmt(ms, 1)} (${commit})` : fmt(ms, 1));
 
 /** How many rounds a median of round ratios comes from, and the middle half of them. */
 function roundSpread(ratios: readonly number[]): string {
@@ -179,18 +181,18 @@ export function report(run: BenchRun): string {
   }
   const floorRows = io.filter((r) => r.writeSubFloor).map((r) => {
     const h5 = results.find((x) => x.kind === 'peer-io' && x.peer === 'h5py' && x.N === r.N && x.C === r.C);
-    return `| ${r.backend} | ${r.engine} | ${r.C} | ${r.writeSubFloor.chunks} | ${fmt(r.ms.setBlock, 1)} | ${fmt(r.exchangeCommits?.setBlock, 1)} | ${fmt(r.writeSubFloor.replace, 1)} | ${fmt(r.writeSubFloor.inPlace, 1)} | ${fmt(h5?.ms.setBlock, 1)} |`;
+    return `| ${r.backend} | ${r.engine} | ${r.C} | ${r.writeSubFloor.chunks} | ${withCommit(r.ms.setBlock, r.commitMode)} | ${withCommit(r.otherCommit?.setBlock, r.otherCommit?.commit)} | ${fmt(r.writeSubFloor.replace, 1)} | ${fmt(r.writeSubFloor.swap, 1)} | ${fmt(r.writeSubFloor.inPlace, 1)} | ${fmt(h5?.ms.setBlock, 1)} |`;
   });
   const applyFloorRows = io.filter((r) => r.applyFloor).map((r) => {
     const h5 = results.find((x) => x.kind === 'peer-io' && x.peer === 'h5py' && x.N === r.N && x.C === r.C);
-    return `| ${r.backend} | ${r.engine} | ${r.C} | ${r.applyFloor.chunks} | ${fmt(r.ms.apply, 1)} | ${fmt(r.exchangeCommits?.apply, 1)} | ${fmt(r.applyFloor.replace, 1)} | ${fmt(r.applyFloor.inPlace, 1)} | ${fmt(h5?.ms.apply, 1)} |`;
+    return `| ${r.backend} | ${r.engine} | ${r.C} | ${r.applyFloor.chunks} | ${withCommit(r.ms.apply, r.commitMode)} | ${withCommit(r.otherCommit?.apply, r.otherCommit?.commit)} | ${fmt(r.applyFloor.replace, 1)} | ${fmt(r.applyFloor.swap, 1)} | ${fmt(r.applyFloor.inPlace, 1)} | ${fmt(h5?.ms.apply, 1)} |`;
   });
   const writeFloorRows = io.filter((r) => r.writeFloor).map((r) => {
     const peer = (name: string) => results.find((x) => x.kind === 'peer-io' && x.peer === name && x.N === r.N && x.C === r.C);
     return `| ${r.backend} | ${r.engine} | ${r.C} | ${r.writeFloor.chunks} | ${fmt(r.ms.write, 1)} | ${fmt(r.writeFloor.write, 1)} | ${fmt(r.writeFloor.floor, 1)} | ${fmt(peer('zarr-dir')?.ms.write, 1)} | ${fmt(peer('h5py')?.ms.write, 1)} |`;
   });
   const commitRows = io.filter((r) => r.writeWithoutLocks !== undefined).map((r) =>
-    `| ${r.backend} | ${r.engine} | ${r.C} | ${r.chunks} | ${fmt(r.ms.write, 1)} | ${fmt(r.writeWithoutLocks, 1)} | ${fmt((100 * (r.ms.write - r.writeWithoutLocks)) / r.writeWithoutLocks, 1)}% | ${fmt(r.exchangeCommits?.write, 1)} |`);
+    `| ${r.backend} | ${r.engine} | ${r.C} | ${r.chunks} | ${withCommit(r.ms.write, r.commitMode)} | ${fmt(r.writeWithoutLocks, 1)} | ${fmt((100 * (r.ms.write - r.writeWithoutLocks)) / r.writeWithoutLocks, 1)}% | ${withCommit(r.otherCommit?.write, r.otherCommit?.commit)} |`);
 
   // --- convolution ----------------------------------------------------------------------------
   const convTable = [
@@ -322,27 +324,29 @@ ${codecRows.join('\n')}
 
 Writing the misaligned block changes most of the chunks it touches only in part: each must be read, changed and written back.
 dosna's hdf5 layout is a file per chunk, and a chunk must be replaced whole so that a crash leaves it old or new: a new file written
-beside it and renamed over it. The same read and replace of as many chunk files, with plain \`fs\` and nothing else (no copy of the
-block, no lock, no check; the files in a folder made where dosna makes its datasets' folders, so placed alike), is the floor for any
-library on this layout and file system; the same files rewritten in place (what one
-HDF5 file allows h5py, and what a crash can tear) show what the renames cost. On ext4 most of that is the file system itself: a
-rename over a file makes it start writing the new file's data to disk (auto_da_alloc), so that a power cut leaves the chunk old or
-new. The column "commit: exchange" is dosna with the hdf5 option that swaps the new file in instead (Linux's renameat2, as atomic
-for every process, nothing forced to disk, so a power cut may lose the most recent chunks, as it may tear h5py's). Same run, ms.
+beside it and put in its place, renamed over it or swapped with it (the hdf5 option \`commit\`). The same read and replace of as
+many chunk files, with plain \`fs\` and nothing else (no copy of the block, no lock, no check; the files in a folder made where
+dosna makes its datasets' folders, so placed alike), is the floor for any library on this layout and file system; the same files
+rewritten in place (what one HDF5 file allows h5py, and what a crash can tear) show what the replacements cost. On ext4 a rename
+over a file makes the file system start writing the new file's data to disk (auto_da_alloc), which with a journal keeps a power
+cut from leaving the chunk empty; a swap (Linux's renameat2 RENAME_EXCHANGE, as atomic for every process) forces nothing out.
+dosna's default, \`commit: 'auto'\`, swaps on an ext4 without a journal, where the rename orders nothing, and renames elsewhere
+(backends/hdf5.md); this machine's root file system is such an ext4. The commit each dosna figure used is in brackets, with the
+same workload committed the other way beside it. Same run, ms.
 
-| backend | engine | C | partly written chunks | dosna write_sub | commit: exchange | plain files, replaced | plain files, in place | h5py write_sub |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| backend | engine | C | partly written chunks | dosna write_sub | dosna, the other commit | plain files, renamed | plain files, swapped | plain files, in place | h5py write_sub |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${floorRows.join('\n')}
 ${applyFloorRows.length ? `
 ## The floor under apply on hdf5
 
-apply reads every chunk and writes it back; on dosna's layout each write is a new chunk file renamed over the old one. The same
-read and replace of every chunk file with plain \`fs\` and nothing else (no kernel, no copy, no lock, no check), and the same
-files rewritten in place (what one HDF5 file lets h5py do, and what a crash can tear), and dosna with the hdf5 option
-\`commit: 'exchange'\` (see write_sub above), same run, ms:
+apply reads every chunk and writes it back; on dosna's layout each write is a new chunk file put in place of the old one (see
+write_sub above). The same read and replace of every chunk file with plain \`fs\` and nothing else (no kernel, no copy, no lock,
+no check), renamed and swapped, the same files rewritten in place (what one HDF5 file lets h5py do, and what a crash can tear),
+and dosna committing the other way, same run, ms:
 
-| backend | engine | C | chunk files | dosna apply | commit: exchange | plain files, replaced | plain files, in place | h5py apply |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| backend | engine | C | chunk files | dosna apply | dosna, the other commit | plain files, renamed | plain files, swapped | plain files, in place | h5py apply |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${applyFloorRows.join('\n')}
 ` : ''}
 ${writeFloorRows.length ? `
@@ -371,11 +375,11 @@ ${writeFloorRows.join('\n')}
 A load replaces chunks outright (no read, no condition), but on hdf5 each chunk write still takes the chunk's lock (a hard link
 of the new file) around its rename, so that conditional commits of other writers stay atomic. The same create + load, in the same
 process, with the locks switched off (safe only with no other writer: a switch for this measurement alone) gives the lock's cost;
-the unique modification time every chunk file gets is in both. ram and s3/ceph loads add nothing: a counter, a plain PUT. The last column is the same load with the
-hdf5 option \`commit: 'exchange'\` (see "The floor under write_sub on hdf5"): a load's chunks are new files, which are renamed in
-all the same, so it should differ only by noise.
+the unique modification time every chunk file gets is in both. ram and s3/ceph loads add nothing: a counter, a plain PUT. The last column is the same load
+committed the other way (the hdf5 option \`commit\`, see "The floor under write_sub on hdf5"): a load's chunks are new files,
+which are renamed in all the same, so it should differ only by noise.
 
-| backend | engine | C | chunks | write ms | without locks ms | overhead | commit: exchange |
+| backend | engine | C | chunks | write ms | without locks ms | overhead | the other commit |
 | --- | --- | --- | --- | --- | --- | --- | --- |
 ${commitRows.join('\n')}
 

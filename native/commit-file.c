@@ -16,13 +16,20 @@
  *   its times to stampSeconds, and links it as `lock` (fails if the name exists: an exclusive
  *   create, the lock). Then, holding the lock, checks that `folder`'s inode is still
  *   `folderIno` (a decimal string) and, unless `expected` is undefined, that `file`'s generation
- *   is `expected` (null: that there is no `file`); if `replace`, renames the lock over `file`.
- *   -> the new file's generation ("inode:mtimeNs") when the checks held (with `replace` false,
+ *   is `expected` (null: that there is no `file`); then, as `replace` says, renames the lock over
+ *   `file` ("rename"), swaps the two ("exchange", below), or keeps the lock ("hold").
+ *   -> the new file's generation ("inode:mtimeNs") when the checks held (with "hold",
  *   the lock is then still held: the caller puts it in place); else a status, nothing left
  *   behind: 0 a check of `expected` failed, 1 the lock is held by someone else, 2 this file
  *   system cannot do it (no O_TMPFILE, no user extended attributes, no /proc), 3 `folder` is not
  *   the folder it was. A Promise unless `sync`; a failed system call rejects (or throws) an
  *   Error with Node's code, errno and syscall.
+ *   "exchange" swaps the new file and the old one in one step (renameat2 RENAME_EXCHANGE) and
+ *   removes the old, which then holds the lock's name: a rename over a file makes ext4 start
+ *   writing the new file out (auto_da_alloc) and, where it has no journal, free the old file's
+ *   blocks (with a discard on a `discard` mount), neither of which a swap does. The old file is
+ *   first noted as this process's, since waiters judge the lock by the owner noted on it. Where
+ *   there is no old file or no swap (another file system, an older kernel), it renames.
  * fileOwner(path) -> the owner noted on the file, or null when there is none or no such file;
  *   on the calling thread.
  */
@@ -37,6 +44,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #ifdef __linux__
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #endif
 #include <unistd.h>
@@ -46,12 +54,20 @@
 
 enum { COMMITTED = -1, CONFLICT = 0, LOCKED = 1, UNSUPPORTED = 2, FOLDER_CHANGED = 3 };
 
+/* What a commit does with the lock once the checks hold. */
+typedef enum { HOLD, RENAME, EXCHANGE } replace_mode;
+
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref views;
   char *lock, *owner, *folder, *file, *expected; /* expected NULL: no check of the file */
-  bool expect_absent, replace;
+  bool expect_absent;
+  replace_mode replace;
   uint64_t folder_ino;
   double stamp;
   struct iovec *iov;
@@ -116,6 +132,32 @@ static int check(commit_task *task) {
   return strcmp(now, task->expected) == 0 ? COMMITTED : CONFLICT;
 }
 
+
+/* Errors of renameat2 that mean no swap here: the caller renames instead. */
+static bool no_swap(int error) {
+  return error == EINVAL || error == ENOSYS || error == EOPNOTSUPP || error == ENOTSUP || error == ENOENT;
+}
+
+/*
+ * Swaps the lock (the new file) with `file` and removes the old one, releasing the lock; renames
+ * where it cannot swap. False on an error (task->error set). The old file is noted as this
+ * process's first: between the swap and its removal it is the lock, and a waiter that found the
+ * note of a dead writer on it would break a live lock.
+ */
+static bool swap_in(commit_task *task) {
+  bool swapped = lsetxattr(task->file, OWNER_ATTRIBUTE, task->owner, strlen(task->owner), 0) == 0 &&
+                 syscall(SYS_renameat2, AT_FDCWD, task->lock, AT_FDCWD, task->file, RENAME_EXCHANGE) == 0;
+  if (!swapped) {
+    if (errno != 0 && !no_swap(errno) && !unsupported(errno) && errno != EPERM && errno != EACCES) {
+      fail(task, "renameat2", task->file);
+      return false;
+    }
+    if (rename(task->lock, task->file) != 0) { fail(task, "rename", task->lock); return false; }
+    return true;
+  }
+  if (unlink(task->lock) != 0) { fail(task, "unlink", task->lock); return false; }
+  return true;
+}
 #endif
 
 #ifndef __linux__
@@ -157,7 +199,8 @@ static void run(napi_env env, void *data) {
   if (close(fd) != 0 && task->error == 0 && linked) fail(task, "close", task->lock); /* a delayed write error */
   if (!linked) return;
   int outcome = task->error == 0 ? check(task) : -2;
-  if (outcome == COMMITTED && task->replace && rename(task->lock, task->file) != 0) {
+  if (outcome == COMMITTED && task->replace == EXCHANGE && !swap_in(task)) outcome = -2;
+  else if (outcome == COMMITTED && task->replace == RENAME && rename(task->lock, task->file) != 0) {
     fail(task, "rename", task->lock);
     outcome = -2;
   }
@@ -237,10 +280,19 @@ napi_value dosna_commit_new_file(napi_env env, napi_callback_info info) {
     }
   }
   bool sync = false;
-  ok = ok && napi_get_value_bool(env, argv[8], &task->replace) == napi_ok && napi_get_value_bool(env, argv[9], &sync) == napi_ok;
+  if (ok) {
+    char mode[16];
+    size_t length = 0;
+    ok = napi_get_value_string_latin1(env, argv[8], mode, sizeof mode, &length) == napi_ok;
+    if (ok && strcmp(mode, "hold") == 0) task->replace = HOLD;
+    else if (ok && strcmp(mode, "rename") == 0) task->replace = RENAME;
+    else if (ok && strcmp(mode, "exchange") == 0) task->replace = EXCHANGE;
+    else ok = false;
+  }
+  ok = ok && napi_get_value_bool(env, argv[9], &sync) == napi_ok;
   if (!ok) {
     if (task) release(env, task);
-    return dosna_fail(env, "commitNewFile(lock, views, stampSeconds, owner, folder, folderIno, file, expected, replace, sync): paths, typed arrays, a time, a decimal inode, a generation, null or undefined, and two booleans");
+    return dosna_fail(env, "commitNewFile(lock, views, stampSeconds, owner, folder, folderIno, file, expected, replace, sync): paths, typed arrays, a time, a decimal inode, a generation, null or undefined, \"hold\", \"rename\" or \"exchange\", and a boolean");
   }
   if (sync) {
     run(env, task);

@@ -57,14 +57,16 @@ export interface NativeModule {
    * unnamed file in `lock`'s folder (O_TMPFILE) with `owner` noted on it and its times set to
    * `stampSeconds`, linked as `lock` (the chunk's lock, an exclusive create), then, holding it,
    * `folder`'s inode checked against `folderIno` and (unless `expected` is undefined) `file`'s
-   * generation against `expected` (null: no file), and with `replace` the lock renamed over
-   * `file`. The new generation when the checks held (with `replace` false the lock is then still
-   * held); else a status, nothing left behind: 0 `expected` did not hold, 1 the lock is held, 2
-   * the file system cannot (no O_TMPFILE, extended attributes or /proc), 3 `folder` changed.
+   * generation against `expected` (null: no file), and then the lock renamed over `file`
+   * (`replace` 'rename'), swapped with it and the old file removed ('exchange', which renames
+   * where there is no old file or no swap), or kept ('hold'). The new generation when the checks
+   * held (with 'hold' the lock is then still held); else a status, nothing left behind: 0
+   * `expected` did not hold, 1 the lock is held, 2 the file system cannot (no O_TMPFILE,
+   * extended attributes or /proc), 3 `folder` changed.
    */
   commitNewFile<S extends boolean>(
     lock: string, views: readonly ArrayBufferView[], stampSeconds: number, owner: string, folder: string, folderIno: string,
-    file: string, expected: string | null | undefined, replace: boolean, sync: S,
+    file: string, expected: string | null | undefined, replace: 'hold' | 'rename' | 'exchange', sync: S,
   ): S extends true ? string | number : Promise<string | number>;
   /** The owner `commitNewFile` noted on a file (a lock), or null when there is none or no file. */
   fileOwner(path: string): string | null;

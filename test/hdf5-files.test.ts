@@ -273,8 +273,8 @@ describe('chunk files: the native calls themselves', () => {
       const file = path.join(dir, 'c.h5');
       const lock = `${file}.lock`;
       const ino = fs.statSync(dir, { bigint: true }).ino.toString();
-      const commit = (parts: Uint8Array[], expected: string | null | undefined, options: { folderIno?: string; replace?: boolean } = {}) =>
-        native().commitNewFile(lock, parts, 1e9 + 0.25, 'abcd0123 42 nonce', dir, options.folderIno ?? ino, file, expected, options.replace ?? true, sync);
+      const commit = (parts: Uint8Array[], expected: string | null | undefined, options: { folderIno?: string; replace?: 'hold' | 'rename' | 'exchange' } = {}) =>
+        native().commitNewFile(lock, parts, 1e9 + 0.25, 'abcd0123 42 nonce', dir, options.folderIno ?? ino, file, expected, options.replace ?? 'rename', sync);
       const first = await commit([bytes(100, 1), bytes(28, 2)], null);
       expect(first).toBe(statGeneration(file));
       expect([...fs.readFileSync(file)]).toEqual([...bytes(100, 1), ...bytes(28, 2)]);
@@ -296,13 +296,51 @@ describe('chunk files: the native calls themselves', () => {
       expect(typeof second === 'string' && second !== first).toBe(true);
       expect([...fs.readFileSync(file)]).toEqual([...bytes(8, 3)]);
       // Not replaced: the lock is left held, with the new file under it.
-      const held = await commit([bytes(4, 4)], second as string, { replace: false });
+      const held = await commit([bytes(4, 4)], second as string, { replace: 'hold' });
       expect(fs.readdirSync(dir).sort()).toEqual(['c.h5', 'c.h5.lock']);
       expect(statGeneration(lock)).toBe(held);
       expect([...fs.readFileSync(file)]).toEqual([...bytes(8, 3)]);
       expect(native().fileOwner(path.join(dir, 'none'))).toBeNull();
       fs.writeFileSync(path.join(dir, 'plain'), '');
       expect(native().fileOwner(path.join(dir, 'plain'))).toBeNull();
+    }
+  });
+
+  it('commits in one call by swapping: the new file takes the name, the old one is removed with the lock, a reader holding the old one keeps it whole; with no old file it renames', async () => {
+    for (const sync of [true, false]) {
+      const dir = fs.mkdtempSync(path.join(tmp, 'swap-'));
+      const file = path.join(dir, 'c.h5');
+      const ino = fs.statSync(dir, { bigint: true }).ino.toString();
+      const commit = (parts: Uint8Array[], expected: string | null | undefined, owner: string) =>
+        native().commitNewFile(`${file}.lock`, parts, 1e9 + 0.5, owner, dir, ino, file, expected, 'exchange', sync);
+      const first = await commit([bytes(64, 1)], null, 'abcd0123 43 first'); // no old file: renamed in
+      expect(first).toBe(statGeneration(file));
+      const reader = fs.openSync(file, 'r');
+      const kept = path.join(tmp, `kept-${sync}`); // a second name of the old file, to see what the commit did to it
+      fs.linkSync(file, kept);
+      try {
+        const second = await commit([bytes(32, 2)], first as string, 'abcd0123 43 second');
+        expect(typeof second === 'string' && second !== first).toBe(true);
+        expect(second).toBe(statGeneration(file));
+        expect([...fs.readFileSync(file)]).toEqual([...bytes(32, 2)]);
+        expect(fs.readdirSync(dir)).toEqual(['c.h5']); // the old file's lock name is gone
+        expect(fs.fstatSync(reader).nlink).toBe(1); // only the second name is left
+        // Swapped, not renamed over: the old file was noted as the second commit's before it
+        // became the lock (a rename leaves it as the first noted it).
+        expect(native().fileOwner(kept)).toBe('abcd0123 43 second');
+        expect(native().fileOwner(file)).toBe('abcd0123 43 second');
+        const old = Buffer.alloc(64);
+        expect(fs.readSync(reader, old, 0, 64, 0)).toBe(64);
+        expect([...old]).toEqual([...bytes(64, 1)]);
+        // A failed check swaps nothing.
+        expect(await commit([bytes(8, 3)], first as string, 'abcd0123 43 third')).toBe(0);
+        expect([...fs.readFileSync(file)]).toEqual([...bytes(32, 2)]);
+        expect(fs.readdirSync(dir)).toEqual(['c.h5']);
+        expect(native().fileOwner(file)).toBe('abcd0123 43 second');
+      } finally {
+        fs.closeSync(reader);
+        fs.rmSync(kept, { force: true });
+      }
     }
   });
 
@@ -314,9 +352,11 @@ describe('chunk files: the native calls themselves', () => {
       () => native().readFileRanges('', Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(1)], false, true),
       () => native().writeNewFile(f, [new Uint8Array(1), 'text' as unknown as Uint8Array], 0, true),
       () => native().writeNewFile(f, [new Uint8Array(1)], Number.NaN, true),
-      () => native().commitNewFile(`${f}.lock`, [new Uint8Array(1)], 0, 'owner', tmp, 'not a number', f, undefined, true, true),
-      () => native().commitNewFile(`${f}.lock`, [new Uint8Array(1)], 0, 'owner', tmp, '1', f, 5 as never, true, true),
-      () => native().commitNewFile(`${f}.lock`, [new Uint8Array(1)], 0, '', tmp, '1', f, undefined, true, true),
+      () => native().commitNewFile(`${f}.lock`, [new Uint8Array(1)], 0, 'owner', tmp, 'not a number', f, undefined, 'rename', true),
+      () => native().commitNewFile(`${f}.lock`, [new Uint8Array(1)], 0, 'owner', tmp, '1', f, 5 as never, 'rename', true),
+      () => native().commitNewFile(`${f}.lock`, [new Uint8Array(1)], 0, '', tmp, '1', f, undefined, 'rename', true),
+      () => native().commitNewFile(`${f}.lock`, [new Uint8Array(1)], 0, 'owner', tmp, '1', f, undefined, true as never, true),
+      () => native().commitNewFile(`${f}.lock`, [new Uint8Array(1)], 0, 'owner', tmp, '1', f, undefined, 'swap' as never, true),
       // a copy after the read whose rows fall outside its destination, or that is not an object of typed arrays
       () => native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(64)], false, true, { bytes: 64, checks: [], dst: new Float32Array(2), src: new Uint8Array(64), plan: Float64Array.of(1, 8, 0, 0, 2, 12, 16) }),
       () => native().readFileRanges(f, Float64Array.of(0), Uint32Array.of(1), [new Uint8Array(64)], false, true, { bytes: 64, checks: [new Uint8Array(1)], dst: new Float32Array(9), src: new Uint8Array(64), plan: Float64Array.of(0, 4, 0, 0) }),

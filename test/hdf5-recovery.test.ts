@@ -204,7 +204,7 @@ describe('hdf5 backend: dataset identity and what crashed writers leave', () => 
       const ino = fs.statSync(folder, { bigint: true }).ino.toString();
       const dead = await deadPid();
       // What a writer killed between taking the lock and renaming leaves: the lock, its owner noted on it.
-      const leave = (chunk: string) => native.commitNewFile(path.join(folder, `${chunk}.lock`), [new Uint8Array(16)], 1e9, `${HOST} ${dead} abc`, folder, ino, path.join(folder, chunk), undefined, false, true);
+      const leave = (chunk: string) => native.commitNewFile(path.join(folder, `${chunk}.lock`), [new Uint8Array(16)], 1e9, `${HOST} ${dead} abc`, folder, ino, path.join(folder, chunk), undefined, 'hold', true);
       expect(typeof leave('chunk_1_1.h5')).toBe('string');
       const started = Date.now();
       await ds.getChunk([1, 1]).setData(3);
@@ -228,7 +228,7 @@ describe('hdf5 backend: dataset identity and what crashed writers leave', () => 
 
       // The other way round (an exchange commit killed in its window): the old file noted by a
       // live process, the lock held by a dead one's temporary name. Stale: broken at once.
-      const noted = native.commitNewFile(path.join(folder, 'chunk_1_0.h5.lock'), [new Uint8Array(16)], 1e9, `${HOST} ${process.pid} abc`, folder, ino, path.join(folder, 'chunk_1_0.h5'), undefined, false, true);
+      const noted = native.commitNewFile(path.join(folder, 'chunk_1_0.h5.lock'), [new Uint8Array(16)], 1e9, `${HOST} ${process.pid} abc`, folder, ino, path.join(folder, 'chunk_1_0.h5'), undefined, 'hold', true);
       expect(typeof noted).toBe('string');
       fs.linkSync(path.join(folder, 'chunk_1_0.h5.lock'), path.join(folder, `chunk_1_0.h5.tmp-${HOST}-${dead}-abc-9`));
       const again = Date.now();

@@ -13,6 +13,7 @@ import { s } from '../src/index.js';
 import { DTYPES, type DType } from '../src/dtypes.js';
 import { CorruptChunkError } from '../src/errors.js';
 import { nativeModule } from '../src/native.js';
+import { renameOrdersData, resolveCommitMode } from '../src/backends/hdf5/commit-mode.js';
 import { python, PYTHON } from './support/python.js';
 import { hdf5TestFolder } from './support/hdf5-folder.js';
 
@@ -195,7 +196,9 @@ print(json.dumps({'compression': c.compression, 'level': c.compression_opts, 'su
     fs.rmSync(a);
     fs.rmSync(b);
 
-    const swaps = vi.spyOn(native, 'exchangeFiles');
+    // Commits in one native call swap in the same call (test/hdf5-files.test.ts); commits through
+    // named files (where O_TMPFILE or extended attributes are missing) swap with exchangeFiles.
+    const commits = vi.spyOn(native, 'commitNewFile');
     try {
       const con = await connection('exchanged', { commit: 'exchange' }).connect();
       const ds = await con.createDataset('x', { shape: [8, 8], dtype: 'float32', chunkSize: [4, 4] });
@@ -205,8 +208,9 @@ print(json.dumps({'compression': c.compression, 'level': c.compression_opts, 'su
       await ds.set([s(1, 3), s(1, 3)], 7); // partial writes of one chunk: merged and swapped in
       await ds.flush();
       expect(fs.statSync(file).ino).not.toBe(before);
-      expect(swaps).toHaveBeenCalled();
-      expect(await swaps.mock.results.at(-1)!.value).toBe(true);
+      expect(commits).toHaveBeenCalled();
+      expect(commits.mock.calls.map((call) => call[8])).toEqual(commits.mock.calls.map(() => 'exchange'));
+      expect(typeof (await commits.mock.results.at(-1)!.value)).toBe('string');
       expect(Array.from((await ds.get([1, s(0, 4)])).data as Float32Array)).toEqual([1, 7, 7, 1]);
       expect(fs.readdirSync(path.dirname(file)).filter((n) => !/^chunk_\d+_\d+\.h5$|^dataset\.h5$/.test(n)), 'left beside the chunks').toEqual([]);
       await con.disconnect();
@@ -216,10 +220,41 @@ print(json.dumps(h5py.File(sys.argv[1], 'r')['data'][1].tolist()))
 `, file));
       expect(rows).toEqual([1, 7, 7, 1]);
     } finally {
-      swaps.mockRestore();
+      commits.mockRestore();
     }
     for (const commit of ['fast', true, '']) {
       await expect(dn.connect('exchanged', { backend: 'hdf5', directory: scratch.path, commit })).rejects.toThrow(dn.OptionError);
+    }
+  });
+
+  it("commit: 'auto' (the default) swaps chunk files in only where a rename orders nothing: an ext4 without a journal", async () => {
+    // What the file system says, found another way than the backend does: the mount's device
+    // from df, its ext4 entry in sysfs.
+    const device = path.basename(execFileSync('df', ['--output=source', scratch.path], { encoding: 'utf8' }).trim().split('\n').at(-1)!);
+    const entry = `/sys/fs/ext4/${device}/journal_task`;
+    const journal = fs.existsSync(entry) ? fs.readFileSync(entry, 'utf8').trim() !== '<none>' : undefined;
+    expect(renameOrdersData(scratch.path)).toBe(journal);
+    expect(resolveCommitMode('auto', scratch.path)).toBe(journal === false ? 'exchange' : 'rename');
+    expect(resolveCommitMode('rename', scratch.path)).toBe('rename');
+    expect(resolveCommitMode('exchange', scratch.path)).toBe('exchange');
+    if (fs.existsSync('/dev/shm')) {
+      expect(renameOrdersData('/dev/shm')).toBeUndefined(); // tmpfs: not ext4, so renamed as before
+      expect(resolveCommitMode('auto', '/dev/shm')).toBe('rename');
+    }
+    expect(renameOrdersData(path.join(scratch.path, 'no-such-folder'))).toBeUndefined();
+
+    const commits = vi.spyOn(nativeModule()!, 'commitNewFile');
+    try {
+      const con = await connection('auto-commit').connect();
+      const ds = await con.createDataset('x', { shape: [8, 8], dtype: 'float32', chunkSize: [4, 4] });
+      await ds.set(undefined, 1);
+      await ds.set([s(1, 3), s(1, 3)], 7);
+      await ds.flush();
+      expect(new Set(commits.mock.calls.map((call) => call[8]))).toEqual(new Set([journal === false ? 'exchange' : 'rename']));
+      expect(Array.from((await ds.get([1, s(0, 4)])).data as Float32Array)).toEqual([1, 7, 7, 1]);
+      await con.disconnect();
+    } finally {
+      commits.mockRestore();
     }
   });
 

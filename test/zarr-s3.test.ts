@@ -194,6 +194,7 @@ describe('zarr v3 on S3 and zarrita.js', () => {
   it('refuses S3 options without storage: s3, and unknown ones with it', async () => {
     await expect(dn.connect('x', { backend: 'zarr', endpoint: env().endpoint })).rejects.toThrow(/storage: 's3'/);
     await expect(dn.connect('x', { ...options(3), directory: '/tmp' })).rejects.toThrow(dn.OptionError);
+    await expect(dn.connect('x', { ...options(3), commit: 'exchange' })).rejects.toThrow(dn.OptionError); // a folder's option
     await expect(dn.connect('x', { backend: 'zarr', storage: 'gcs' })).rejects.toThrow(/storage must be 'folder' or 's3'/);
   });
 });

@@ -8,12 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import FileSystemStore from '@zarrita/storage/fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as zarr from 'zarrita';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { ensureDebianPackages, python } from './support/python.js';
 import { crc32c } from '../src/backends/zarr/sharding.js';
+import { resolveCommitMode } from '../src/backends/hdf5/commit-mode.js';
+import { nativeModule } from '../src/native.js';
 import { SHARDED_EXPECTED, writeShardedArray } from './support/zarr-fixtures.js';
 
 let tmp: string;
@@ -262,5 +264,40 @@ describe('zarr: part of an uncompressed chunk is read from its file, its length 
         }
       });
     }
+  });
+});
+
+describe('zarr chunk commits', () => {
+  it("commit: 'rename', 'exchange' or 'auto' (the default, as the file system decides) replace chunk files that way, and zarr-python reads them; other values are refused", async () => {
+    const commits = vi.spyOn(nativeModule()!, 'commitNewFile');
+    try {
+      for (const commit of ['rename', 'exchange', undefined] as const) {
+        commits.mockClear();
+        const name = `commit-${commit ?? 'auto'}`;
+        await dn.withConnection(name, { backend: 'zarr', directory: tmp, create: true, format: 2, ...(commit ? { commit } : {}) }, async (con) => {
+          const ds = await con.createDataset('x', { shape: [8, 8], dtype: 'float32', chunkSize: [4, 4] });
+          await ds.set(undefined, 1);
+          const file = path.join(tmp, name, 'x', '0.0');
+          const before = fs.statSync(file).ino;
+          await ds.set([s(1, 3), s(1, 3)], 7); // a partial write: the chunk read, merged and replaced
+          await ds.flush();
+          expect(fs.statSync(file).ino).not.toBe(before);
+          expect(fs.readdirSync(path.dirname(file)).filter((n) => !/^\d+\.\d+$|^\.z/.test(n)), 'left beside the chunks').toEqual([]);
+        });
+        const expected = commit ?? resolveCommitMode('auto', path.join(tmp, name));
+        expect(new Set(commits.mock.calls.map((call) => call[8]))).toEqual(new Set([expected]));
+        const row = JSON.parse(python(`
+import json, sys, zarr
+print(json.dumps(zarr.open(sys.argv[1], mode='r')['x'][1].tolist()))
+`, path.join(tmp, name)));
+        expect(row).toEqual([1, 7, 7, 1, 1, 1, 1, 1]);
+      }
+    } finally {
+      commits.mockRestore();
+    }
+    for (const commit of ['fast', true, '']) {
+      await expect(dn.connect('commit-bad', { backend: 'zarr', directory: tmp, create: true, commit })).rejects.toThrow(dn.OptionError);
+    }
+    expect(fs.existsSync(path.join(tmp, 'commit-bad'))).toBe(false);
   });
 });

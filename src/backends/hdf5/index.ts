@@ -38,6 +38,7 @@ import { parseOptions } from './options.js';
 import { checkDatasetOptions, chunkFileName, CHUNK_RE, METADATA_FILE, readMetaFile, writeMetaFile } from './metadata.js';
 import { makeTemplate } from './template.js';
 import { headerFor } from './pipeline.js';
+import { resolveCommitMode, type CommitOption } from './commit-mode.js';
 
 export { METADATA_FILE } from './metadata.js';
 export { MAX_CHUNK_BYTES } from './h5lib.js';
@@ -49,8 +50,10 @@ class Hdf5Store implements Store {
   readonly root: string;
   readonly #create: boolean;
   readonly #fastPath: boolean;
-  /** How chunk files replace the old ones (locks.ts's CommitMode). */
-  readonly #commitMode: CommitMode;
+  /** How chunk files replace the old ones, as asked (commit-mode.ts). */
+  readonly #commitOption: CommitOption;
+  /** And as resolved for the connection's folder at connect (locks.ts's CommitMode). */
+  #commitMode: CommitMode = 'rename';
   #connected = false;
   /** Per-dataset write settings, by the meta object they were made for. */
   #info = new WeakMap<DatasetMeta, DatasetInfo>();
@@ -62,11 +65,11 @@ class Hdf5Store implements Store {
   /** The inode of each dataset incarnation's folder (by uid), to refuse writing into a folder that replaced it. */
   #folders = new Map<string, bigint>();
 
-  constructor(readonly name: string, directory: string, create: boolean, fastPath: boolean, commitMode: CommitMode) {
+  constructor(readonly name: string, directory: string, create: boolean, fastPath: boolean, commitOption: CommitOption) {
     this.root = path.resolve(directory, name);
     this.#create = create;
     this.#fastPath = fastPath;
-    this.#commitMode = commitMode;
+    this.#commitOption = commitOption;
     this.vectoredWrites = fastPath;
   }
 
@@ -93,6 +96,7 @@ class Hdf5Store implements Store {
     } catch (error) {
       throw new ConnectionError(`cannot load h5wasm for the hdf5 backend: ${(error as Error).message}`, { cause: error });
     }
+    this.#commitMode = resolveCommitMode(this.#commitOption, this.root);
     this.#connected = true;
   }
 

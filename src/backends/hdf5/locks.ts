@@ -253,16 +253,18 @@ export async function withoutLocksForBenchmark<T>(fn: () => Promise<T>): Promise
 }
 
 /**
- * How a commit puts the new chunk file in place of the old one:
+ * How a commit puts the new chunk file in place of the old one (the hdf5 option `commit`, whose
+ * default picks one per folder: commit-mode.ts):
  * - `rename`: renamed over it. ext4 (auto_da_alloc) then starts writing the new file's data to
  *   disk before the rename is journaled, so after a power cut each chunk is old or new; the
  *   commit pays for starting that write-out.
  * - `exchange`: swapped with it in one step (Linux's renameat2 RENAME_EXCHANGE, through dosna's
- *   native module), and the old file removed. Just as atomic for every process, but no write-out
- *   is forced: measured on ext4, 64 commits of 1 MiB took ~33 ms against ~80-100 ms renamed. A
- *   power cut may then leave recently committed chunks empty, as h5py's in-place writes may
- *   leave them torn. Where the swap is not available (no native module, another system, a file
- *   system without it, no old file) the commit renames.
+ *   native module: in the same call as the rest of a one-step commit, native/commit-file.c), and
+ *   the old file removed. Just as atomic for every process, but no write-out is forced: measured
+ *   on ext4, 64 commits of 1 MiB took ~33 ms against ~80-100 ms renamed. On a journaling file
+ *   system a power cut may then leave recently committed chunks empty, as h5py's in-place writes
+ *   may leave them torn. Where the swap is not available (no native module, another system, a
+ *   file system without it, no old file) the commit renames.
  */
 export type CommitMode = 'rename' | 'exchange';
 
@@ -348,9 +350,9 @@ export async function writeAndCommit(
   const native = nativeModule();
   const dir = path.dirname(file);
   const parts = Array.isArray(content) ? content as readonly Uint8Array[] : undefined;
-  if (parts && native && locking && mode === 'rename' && !namedOnly.has(dir)) {
+  if (parts && native && locking && !namedOnly.has(dir)) {
     const outcome = await native.commitNewFile(
-      `${file}.lock`, parts, uniqueStamp(), ownerLine(), condition.folder, condition.folderIno.toString(), file, condition.expected, true, BLOCKING_IO,
+      `${file}.lock`, parts, uniqueStamp(), ownerLine(), condition.folder, condition.folderIno.toString(), file, condition.expected, mode, BLOCKING_IO,
     );
     if (typeof outcome === 'string') return outcome;
     if (outcome === 0) return 'conflict';

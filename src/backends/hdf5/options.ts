@@ -1,10 +1,10 @@
 /** The hdf5 backend's connection options, checked (docs/backends/hdf5.md lists them). */
 import { InvalidNameError, OptionError } from '../../errors.js';
 import { checkOptions } from '../../options.js';
-import type { CommitMode } from './locks.js';
+import type { CommitOption } from './commit-mode.js';
 
 const OPTIONS = ['directory', 'create', 'fastPath', 'commit'];
-const COMMIT_MODES: readonly CommitMode[] = ['rename', 'exchange'];
+const COMMIT_OPTIONS: readonly CommitOption[] = ['auto', 'rename', 'exchange'];
 
 export interface Hdf5Options {
   /** The folder holding the connection's folder. */
@@ -13,8 +13,8 @@ export interface Hdf5Options {
   readonly create: boolean;
   /** Read and write uncompressed chunk files as plain bytes when they are HDF5's own layout. */
   readonly fastPath: boolean;
-  /** How new chunk files replace old ones (locks.ts). */
-  readonly commit: CommitMode;
+  /** How new chunk files replace old ones (locks.ts), or 'auto' (commit-mode.ts). */
+  readonly commit: CommitOption;
 }
 
 /** The options given to a connection, defaults filled in; throws OptionError for an unknown or bad one. */
@@ -27,7 +27,7 @@ export function parseOptions(options: Readonly<Record<string, unknown>>): Hdf5Op
   if (typeof create !== 'boolean') throw new OptionError(`hdf5 option create must be true or false, got ${JSON.stringify(create)}`);
   const fastPath = options.fastPath ?? true;
   if (typeof fastPath !== 'boolean') throw new OptionError(`hdf5 option fastPath must be true or false, got ${JSON.stringify(fastPath)}`);
-  const commit = options.commit ?? 'rename';
-  if (!COMMIT_MODES.includes(commit as CommitMode)) throw new OptionError(`hdf5 option commit must be ${COMMIT_MODES.map((m) => JSON.stringify(m)).join(' or ')}, got ${JSON.stringify(commit)}`);
-  return { directory, create, fastPath, commit: commit as CommitMode };
+  const commit = options.commit ?? 'auto';
+  if (!COMMIT_OPTIONS.includes(commit as CommitOption)) throw new OptionError(`hdf5 option commit must be ${COMMIT_OPTIONS.map((m) => JSON.stringify(m)).join(', ')}, got ${JSON.stringify(commit)}`);
+  return { directory, create, fastPath, commit: commit as CommitOption };
 }

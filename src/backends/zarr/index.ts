@@ -6,9 +6,9 @@
  * run over arrays they wrote (format.ts has the layout).
  *
  * Files are replaced as the hdf5 backend replaces chunk files (`hdf5/locks.ts`): a new file
- * beside the old, renamed over it under the file's lock after comparing its generation (inode
- * and a unique modification time), so partial writes are conditional commits and a crash
- * leaves every chunk old or new. Arrays and groups are built under a hidden name and renamed
+ * beside the old, renamed over it or swapped with it (option `commit`, hdf5/commit-mode.ts)
+ * under the file's lock after comparing its generation (inode and a unique modification time),
+ * so partial writes are conditional commits and a crash leaves every chunk old or new. Arrays and groups are built under a hidden name and renamed
  * into place; a deleted one is renamed aside first, so it vanishes at once.
  */
 import * as fs from 'node:fs';
@@ -22,7 +22,9 @@ import { checkOptions } from '../../options.js';
 import { baseName, checkPath, parentOf, RESERVED_PREFIX, ROOT, segmentsOf } from '../../paths.js';
 import type { AttrsOwner, Backend, ChunkIndex, ChunkVersion, CopyOut, DatasetMeta, Generation, MetaVersion, NodeEntry, NodeKind, Store } from '../../store.js';
 import { errorCode, readPartOfSize, readWholeFile, stampFile, statGeneration, statGenerations, writeFileParts } from '../hdf5/files.js';
-import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName, writeAndCommit } from '../hdf5/locks.js';
+import { asideName, commitFile, isScratchName, placeFolder, removeFile, sweepFolder, tmpName, writeAndCommit, type CommitMode } from '../hdf5/locks.js';
+import { resolveCommitMode, type CommitOption } from '../hdf5/commit-mode.js';
+import { parseFolderOptions } from './options.js';
 import { makeStagingFolder } from '../hdf5/folder-placement.js';
 import { decodeArray, encodeArray, encodeGroup, FILES, refuseSharded, shardingOf, splitAttrs, type ZarrFormat } from './format.js';
 import { ArrayPaths, chunkBytes, listChunkFiles, readChunkFile } from './chunk-files.js';
@@ -42,7 +44,12 @@ class ZarrStore implements Store {
   /** The paths of the arrays' chunk and metadata files. */
   readonly #paths: ArrayPaths;
 
-  constructor(readonly name: string, directory: string, private readonly create: boolean, readonly format: ZarrFormat) {
+  /** How chunk files replace the old ones, as asked and as resolved at connect (hdf5/commit-mode.ts). */
+  readonly #commitOption: CommitOption;
+  #commitMode: CommitMode = 'rename';
+
+  constructor(readonly name: string, directory: string, private readonly create: boolean, readonly format: ZarrFormat, commitOption: CommitOption) {
+    this.#commitOption = commitOption;
     this.root = path.resolve(directory, name);
     this.#paths = new ArrayPaths(format, (dataset) => this.dir(dataset), FILES[format].array);
   }
@@ -70,6 +77,7 @@ class ZarrStore implements Store {
       if (this.otherFormat(this.root)) throw new ConnectionError(`zarr connection folder ${this.root} holds zarr format ${this.format === 3 ? 2 : 3} metadata; connect with format: ${this.format === 3 ? 2 : 3}`);
       await this.writeFiles(this.root, encodeGroup(this.format, {}));
     }
+    this.#commitMode = resolveCommitMode(this.#commitOption, this.root);
     this.#connected = true;
   }
 
@@ -428,7 +436,7 @@ class ZarrStore implements Store {
     if (this.format === 3) await fs.promises.mkdir(path.dirname(file), { recursive: true });
     this.sweep(path.dirname(file));
     try {
-      const outcome = await writeAndCommit(file, body, { folder: this.dir(meta.name), folderIno: folder, expected });
+      const outcome = await writeAndCommit(file, body, { folder: this.dir(meta.name), folderIno: folder, expected }, this.#commitMode);
       if (outcome === 'folder-changed') throw this.notFound(meta.name);
       return outcome === 'conflict' ? undefined : outcome;
     } catch (error) {
@@ -463,8 +471,6 @@ class ZarrStore implements Store {
   }
 }
 
-const FOLDER_OPTIONS = ['storage', 'directory', 'create', 'format'];
-
 export const backend: Backend = {
   name: 'zarr',
   open(name, options) {
@@ -478,14 +484,8 @@ export const backend: Backend = {
       checkOptions('the zarr backend (storage s3)', s3, [...S3_OPTIONS]);
       return new ZarrObjectStore(s3Settings(name, s3, 'zarr'), format);
     }
-    const s3Only = Object.keys(options).filter((k) => S3_OPTIONS.includes(k) && !FOLDER_OPTIONS.includes(k));
-    if (s3Only.length > 0) throw new OptionError(`zarr option ${s3Only[0]} is for a zarr hierarchy on S3: pass storage: 's3' with it (or directory for a folder)`);
-    checkOptions('the zarr backend', options, FOLDER_OPTIONS);
+    const { directory, create, commit } = parseFolderOptions(options);
     checkName(name, 'connection');
-    const directory = options.directory ?? '.';
-    if (typeof directory !== 'string' || directory === '') throw new OptionError(`zarr option directory must be a folder path, got ${JSON.stringify(directory)}`);
-    const create = options.create ?? false;
-    if (typeof create !== 'boolean') throw new OptionError(`zarr option create must be true or false, got ${JSON.stringify(create)}`);
-    return new ZarrStore(name, directory, create, format);
+    return new ZarrStore(name, directory, create, format, commit);
   },
 };
