@@ -330,9 +330,9 @@ dosna makes its datasets' folders, so placed alike), is the floor for any librar
 rewritten in place (what one HDF5 file allows h5py, and what a crash can tear) show what the replacements cost. On ext4 a rename
 over a file makes the file system start writing the new file's data to disk (auto_da_alloc), which with a journal keeps a power
 cut from leaving the chunk empty; a swap (Linux's renameat2 RENAME_EXCHANGE, as atomic for every process) forces nothing out.
-dosna's default, \`commit: 'auto'\`, swaps on an ext4 without a journal, where the rename orders nothing, and renames elsewhere
-(backends/hdf5.md); this machine's root file system is such an ext4. The commit each dosna figure used is in brackets, with the
-same workload committed the other way beside it. Same run, ms.
+dosna's default, \`commit: 'auto'\`, swaps on an ext4 without a journal, where the rename guarantees nothing, and renames
+elsewhere (backends/hdf5.md). The commit each dosna figure used (the default's choice where the benchmark ran) is in brackets,
+with the same workload committed the other way beside it. Same run, ms.
 
 | backend | engine | C | partly written chunks | dosna write_sub | dosna, the other commit | plain files, renamed | plain files, swapped | plain files, in place | h5py write_sub |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |

@@ -1,6 +1,7 @@
 /*
  * A chunk file's commit in one step: the new file written with no name, then made the chunk's
- * lock, checked and renamed over the chunk, on libuv's thread pool (or inline in worker threads).
+ * lock, checked and put in place of the chunk (renamed over it, or swapped with it), on libuv's
+ * thread pool (or inline in worker threads).
  *
  * Why: profiled on ext4 (perf, the misaligned block written into 32^3 chunks), a quarter of the
  * samples were pool threads spinning on the chunk folder's lock and a quarter allocating inodes
@@ -25,11 +26,14 @@
  *   the folder it was. A Promise unless `sync`; a failed system call rejects (or throws) an
  *   Error with Node's code, errno and syscall.
  *   "exchange" swaps the new file and the old one in one step (renameat2 RENAME_EXCHANGE) and
- *   removes the old, which then holds the lock's name: a rename over a file makes ext4 start
- *   writing the new file out (auto_da_alloc) and, where it has no journal, free the old file's
- *   blocks (with a discard on a `discard` mount), neither of which a swap does. The old file is
- *   first noted as this process's, since waiters judge the lock by the owner noted on it. Where
- *   there is no old file or no swap (another file system, an older kernel), it renames.
+ *   removes the old, which then holds the lock's name: a rename over a file makes ext4 give the
+ *   new file its blocks and start writing it out at once (auto_da_alloc), blocks freed again
+ *   (and discarded on a `discard` mount) when the chunk is next rewritten; after a swap nothing
+ *   is forced, and a file replaced before the page cache writes it out never gets blocks. Where
+ *   there is no old file, the old file has other names, or there is no swap (another file
+ *   system, an older kernel), it renames (swap_in below).
+ * commitCounts() -> { renamed, swapped }: how many of this process's one-call commits put their
+ *   file in place each way, for tests and benchmarks.
  * fileOwner(path) -> the owner noted on the file, or null when there is none or no such file;
  *   on the calling thread.
  */
@@ -44,7 +48,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #ifdef __linux__
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 #endif
 #include <unistd.h>
@@ -57,9 +60,8 @@ enum { COMMITTED = -1, CONFLICT = 0, LOCKED = 1, UNSUPPORTED = 2, FOLDER_CHANGED
 /* What a commit does with the lock once the checks hold. */
 typedef enum { HOLD, RENAME, EXCHANGE } replace_mode;
 
-#ifndef RENAME_EXCHANGE
-#define RENAME_EXCHANGE (1 << 1)
-#endif
+/* Commits that put their file in place by a rename and by a swap, since the module loaded (commitCounts). */
+static uint64_t renamed_count, swapped_count;
 
 typedef struct {
   napi_async_work work;
@@ -133,29 +135,39 @@ static int check(commit_task *task) {
 }
 
 
-/* Errors of renameat2 that mean no swap here: the caller renames instead. */
-static bool no_swap(int error) {
-  return error == EINVAL || error == ENOSYS || error == EOPNOTSUPP || error == ENOTSUP || error == ENOENT;
-}
-
 /*
  * Swaps the lock (the new file) with `file` and removes the old one, releasing the lock; renames
- * where it cannot swap. False on an error (task->error set). The old file is noted as this
- * process's first: between the swap and its removal it is the lock, and a waiter that found the
- * note of a dead writer on it would break a live lock.
+ * where it does not swap. False on an error (task->error set), the lock still held.
+ *
+ * Only a file with no other name is swapped: between the swap and its removal the old file is
+ * the lock, which waiters judge by its owner (src/backends/hdf5/locks.ts, lockOwner): by the
+ * temporary names linked to it first, and a name a dead writer left on the chunk would make
+ * the lock look abandoned. The old file is noted as this process's before the swap for the same
+ * reason; its ctime, which the note and the swap both renew, is what a waiter without dosna's
+ * native module goes by. A note left on a chunk where the swap then fails is harmless.
  */
 static bool swap_in(commit_task *task) {
-  bool swapped = lsetxattr(task->file, OWNER_ATTRIBUTE, task->owner, strlen(task->owner), 0) == 0 &&
-                 syscall(SYS_renameat2, AT_FDCWD, task->lock, AT_FDCWD, task->file, RENAME_EXCHANGE) == 0;
-  if (!swapped) {
-    if (errno != 0 && !no_swap(errno) && !unsupported(errno) && errno != EPERM && errno != EACCES) {
+  struct stat st;
+  int swap = -1;
+  if (lstat(task->file, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+      lsetxattr(task->file, OWNER_ATTRIBUTE, task->owner, strlen(task->owner), 0) == 0) {
+    swap = dosna_swap_files(task->lock, task->file);
+    if (swap > 0) {
+      errno = swap;
       fail(task, "renameat2", task->file);
       return false;
     }
+  }
+  if (swap != 0) {
     if (rename(task->lock, task->file) != 0) { fail(task, "rename", task->lock); return false; }
+    __atomic_fetch_add(&renamed_count, 1, __ATOMIC_RELAXED);
     return true;
   }
-  if (unlink(task->lock) != 0) { fail(task, "unlink", task->lock); return false; }
+  __atomic_fetch_add(&swapped_count, 1, __ATOMIC_RELAXED);
+  /* Committed. Should the old file's removal fail (it cannot for want of permission: its folder
+   * was just written), the commit stands and the lock, noted as this process's, goes stale
+   * with it: never a second unlink, which could take a lock someone else holds by then. */
+  unlink(task->lock);
   return true;
 }
 #endif
@@ -200,9 +212,12 @@ static void run(napi_env env, void *data) {
   if (!linked) return;
   int outcome = task->error == 0 ? check(task) : -2;
   if (outcome == COMMITTED && task->replace == EXCHANGE && !swap_in(task)) outcome = -2;
-  else if (outcome == COMMITTED && task->replace == RENAME && rename(task->lock, task->file) != 0) {
-    fail(task, "rename", task->lock);
-    outcome = -2;
+  else if (outcome == COMMITTED && task->replace == RENAME) {
+    if (rename(task->lock, task->file) == 0) __atomic_fetch_add(&renamed_count, 1, __ATOMIC_RELAXED);
+    else {
+      fail(task, "rename", task->lock);
+      outcome = -2;
+    }
   }
   if (outcome != COMMITTED) {
     unlink(task->lock); /* releases the lock; the file goes with its only name */
@@ -327,5 +342,16 @@ napi_value dosna_file_owner(napi_env env, napi_callback_info info) {
     return result;
   }
   napi_create_string_utf8(env, owner, (size_t)n, &result);
+  return result;
+}
+
+napi_value dosna_commit_counts(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result, renamed, swapped;
+  napi_create_object(env, &result);
+  napi_create_double(env, (double)__atomic_load_n(&renamed_count, __ATOMIC_RELAXED), &renamed);
+  napi_create_double(env, (double)__atomic_load_n(&swapped_count, __ATOMIC_RELAXED), &swapped);
+  napi_set_named_property(env, result, "renamed", renamed);
+  napi_set_named_property(env, result, "swapped", swapped);
   return result;
 }

@@ -38,6 +38,9 @@ void dosna_copy_after_release(napi_env env, dosna_copy_after *then);
 
 /* An Error like Node's for a failed system call: code (e.g. "ENOENT"), errno and syscall, naming the path (file-io.c). */
 napi_value dosna_errno_error(napi_env env, int error, const char *syscall, const char *path);
+/* Swaps the names of two files in one step (renameat2 RENAME_EXCHANGE): 0 when swapped, -1 where
+ * that cannot be done (not Linux, a file system or kernel without it, `b` missing), else errno. */
+int dosna_swap_files(const char *a, const char *b);
 
 /* Writes a file's generation, "inode:mtimeNs" as src/backends/hdf5/files.ts makes it, at `at` (at most 41 characters); returns the end (file-io.c). */
 char *dosna_put_generation(char *at, uint64_t ino, int64_t mtime_ns);
@@ -71,6 +74,7 @@ napi_value dosna_keep_large_blocks(napi_env env, napi_callback_info info);
 napi_value dosna_trim_malloc(napi_env env, napi_callback_info info);
 napi_value dosna_adjust_external_memory(napi_env env, napi_callback_info info);
 napi_value dosna_exchange_files(napi_env env, napi_callback_info info);
+napi_value dosna_commit_counts(napi_env env, napi_callback_info info);
 napi_value dosna_recycled_shared_buffer(napi_env env, napi_callback_info info);
 napi_value dosna_shared_pool_stats(napi_env env, napi_callback_info info);
 napi_value dosna_read_file_ranges(napi_env env, napi_callback_info info);

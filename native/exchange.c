@@ -2,8 +2,9 @@
  * exchangeFiles(a, b) -> Promise<boolean>: swaps the names of two files in one step
  * (renameat2 with RENAME_EXCHANGE), on libuv's thread pool as Node's own file calls run.
  * Resolves true when swapped, false where the system or file system cannot swap (not Linux,
- * ENOSYS, EINVAL: the caller then renames), or when `b` does not exist (ENOENT: nothing to swap
- * with); rejects with the errno's name otherwise. src/backends/hdf5/locks.ts says why.
+ * ENOSYS, EINVAL, EOPNOTSUPP: the caller then renames), or when `b` does not exist (ENOENT:
+ * nothing to swap with); rejects with the errno's name otherwise. src/backends/hdf5/locks.ts
+ * says why. The swap itself, dosna_swap_files, is also commit-file.c's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,19 +30,22 @@ typedef struct {
   int error; /* 0: swapped; -1: cannot swap here; else errno */
 } exchange_task;
 
+int dosna_swap_files(const char *a, const char *b) {
+#if defined(__linux__) && defined(SYS_renameat2)
+  if (syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0) return 0;
+  int e = errno;
+  return (e == ENOSYS || e == EINVAL || e == ENOENT || e == EOPNOTSUPP || e == ENOTSUP) ? -1 : e;
+#else
+  (void)a;
+  (void)b;
+  return -1;
+#endif
+}
+
 static void run(napi_env env, void *data) {
   (void)env;
   exchange_task *task = data;
-#if defined(__linux__) && defined(SYS_renameat2)
-  if (syscall(SYS_renameat2, AT_FDCWD, task->a, AT_FDCWD, task->b, RENAME_EXCHANGE) == 0) {
-    task->error = 0;
-  } else {
-    int e = errno;
-    task->error = (e == ENOSYS || e == EINVAL || e == ENOENT) ? -1 : e;
-  }
-#else
-  task->error = -1;
-#endif
+  task->error = dosna_swap_files(task->a, task->b);
 }
 
 static void done(napi_env env, napi_status status, void *data) {

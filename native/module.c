@@ -40,6 +40,7 @@ NAPI_MODULE_INIT() {
   define(env, exports, "readFileRanges", dosna_read_file_ranges);
   define(env, exports, "writeNewFile", dosna_write_new_file);
   define(env, exports, "commitNewFile", dosna_commit_new_file);
+  define(env, exports, "commitCounts", dosna_commit_counts);
   define(env, exports, "fileOwner", dosna_file_owner);
   define(env, exports, "spreadSubfolders", dosna_spread_subfolders);
   define(env, exports, "statGenerations", dosna_stat_generations);

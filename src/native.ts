@@ -59,7 +59,8 @@ export interface NativeModule {
    * `folder`'s inode checked against `folderIno` and (unless `expected` is undefined) `file`'s
    * generation against `expected` (null: no file), and then the lock renamed over `file`
    * (`replace` 'rename'), swapped with it and the old file removed ('exchange', which renames
-   * where there is no old file or no swap), or kept ('hold'). The new generation when the checks
+   * where there is no old file, the old file has other names, or there is no swap), or kept
+   * ('hold'). The new generation when the checks
    * held (with 'hold' the lock is then still held); else a status, nothing left behind: 0
    * `expected` did not hold, 1 the lock is held, 2 the file system cannot (no O_TMPFILE,
    * extended attributes or /proc), 3 `folder` changed.
@@ -68,6 +69,8 @@ export interface NativeModule {
     lock: string, views: readonly ArrayBufferView[], stampSeconds: number, owner: string, folder: string, folderIno: string,
     file: string, expected: string | null | undefined, replace: 'hold' | 'rename' | 'exchange', sync: S,
   ): S extends true ? string | number : Promise<string | number>;
+  /** How many of this process's `commitNewFile` calls put their file in place by a rename and by a swap. */
+  commitCounts(): { renamed: number; swapped: number };
   /** The owner `commitNewFile` noted on a file (a lock), or null when there is none or no file. */
   fileOwner(path: string): string | null;
   /**
@@ -149,7 +152,7 @@ function load(): { module?: NativeModule; status: NativeStatus } {
     if (!existsSync(file)) continue;
     try {
       const module = createRequire(import.meta.url)(file) as NativeModule;
-      const missing = (['copyRows', 'copyRowsJoined', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'commitNewFile', 'fileOwner', 'spreadSubfolders', 'statGenerations', 'readTemplatedFiles', 'forgetOpenFiles', 'openFilesStats'] as const).filter((name) => typeof module[name] !== 'function');
+      const missing = (['copyRows', 'copyRowsJoined', 'correlateAxis', 'tuneMalloc', 'keepLargeBlocks', 'trimMalloc', 'adjustExternalMemory', 'exchangeFiles', 'recycledSharedBuffer', 'sharedPoolStats', 'readFileRanges', 'writeNewFile', 'commitNewFile', 'commitCounts', 'fileOwner', 'spreadSubfolders', 'statGenerations', 'readTemplatedFiles', 'forgetOpenFiles', 'openFilesStats'] as const).filter((name) => typeof module[name] !== 'function');
       if (missing.length) throw new Error(`${missing.join(', ')} missing (an older build? npm rebuild dosna)`);
       return { module, status: { loaded: true, detail: file, malloc: applyMallocPolicy(module, process.env) } };
     } catch (error) {

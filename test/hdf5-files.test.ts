@@ -306,40 +306,53 @@ describe('chunk files: the native calls themselves', () => {
     }
   });
 
-  it('commits in one call by swapping: the new file takes the name, the old one is removed with the lock, a reader holding the old one keeps it whole; with no old file it renames', async () => {
+  it('commits in one call by swapping: the new file takes the name, the old one goes with the lock, a reader holding it keeps it whole; with no old file, or an old file with another name, it renames', async () => {
     for (const sync of [true, false]) {
       const dir = fs.mkdtempSync(path.join(tmp, 'swap-'));
       const file = path.join(dir, 'c.h5');
       const ino = fs.statSync(dir, { bigint: true }).ino.toString();
       const commit = (parts: Uint8Array[], expected: string | null | undefined, owner: string) =>
         native().commitNewFile(`${file}.lock`, parts, 1e9 + 0.5, owner, dir, ino, file, expected, 'exchange', sync);
-      const first = await commit([bytes(64, 1)], null, 'abcd0123 43 first'); // no old file: renamed in
-      expect(first).toBe(statGeneration(file));
-      const reader = fs.openSync(file, 'r');
-      const kept = path.join(tmp, `kept-${sync}`); // a second name of the old file, to see what the commit did to it
+      const counted = async (run: () => unknown) => {
+        const before = native().commitCounts();
+        const result = await run();
+        const after = native().commitCounts();
+        return { result, renamed: after.renamed - before.renamed, swapped: after.swapped - before.swapped };
+      };
+      const first = await counted(() => commit([bytes(64, 1)], null, 'abcd0123 43 first'));
+      expect(first).toEqual({ result: statGeneration(file), renamed: 1, swapped: 0 }); // no old file: renamed in
+
+      // An old file with a second name (as a dead writer's temporary name would be): renamed
+      // over, its note left as it was.
+      const kept = path.join(dir, 'c.h5.kept');
       fs.linkSync(file, kept);
+      const second = await counted(() => commit([bytes(48, 2)], first.result as string, 'abcd0123 43 second'));
+      expect(second.renamed).toBe(1);
+      expect(second.swapped).toBe(0);
+      expect(second.result).toBe(statGeneration(file));
+      expect(native().fileOwner(kept)).toBe('abcd0123 43 first');
+      fs.rmSync(kept);
+
+      const reader = fs.openSync(file, 'r');
       try {
-        const second = await commit([bytes(32, 2)], first as string, 'abcd0123 43 second');
-        expect(typeof second === 'string' && second !== first).toBe(true);
-        expect(second).toBe(statGeneration(file));
-        expect([...fs.readFileSync(file)]).toEqual([...bytes(32, 2)]);
-        expect(fs.readdirSync(dir)).toEqual(['c.h5']); // the old file's lock name is gone
-        expect(fs.fstatSync(reader).nlink).toBe(1); // only the second name is left
-        // Swapped, not renamed over: the old file was noted as the second commit's before it
-        // became the lock (a rename leaves it as the first noted it).
-        expect(native().fileOwner(kept)).toBe('abcd0123 43 second');
-        expect(native().fileOwner(file)).toBe('abcd0123 43 second');
-        const old = Buffer.alloc(64);
-        expect(fs.readSync(reader, old, 0, 64, 0)).toBe(64);
-        expect([...old]).toEqual([...bytes(64, 1)]);
-        // A failed check swaps nothing.
-        expect(await commit([bytes(8, 3)], first as string, 'abcd0123 43 third')).toBe(0);
-        expect([...fs.readFileSync(file)]).toEqual([...bytes(32, 2)]);
+        const third = await counted(() => commit([bytes(32, 3)], second.result as string, 'abcd0123 43 third'));
+        expect(third.renamed).toBe(0);
+        expect(third.swapped).toBe(1);
+        expect(typeof third.result === 'string' && third.result !== second.result).toBe(true);
+        expect(third.result).toBe(statGeneration(file));
+        expect([...fs.readFileSync(file)]).toEqual([...bytes(32, 3)]);
+        expect(fs.readdirSync(dir)).toEqual(['c.h5']); // the old file went with the lock's name
+        expect(fs.fstatSync(reader).nlink).toBe(0);
+        const old = Buffer.alloc(48);
+        expect(fs.readSync(reader, old, 0, 48, 0)).toBe(48);
+        expect([...old]).toEqual([...bytes(48, 2)]);
+        // A failed check swaps nothing and leaves nothing.
+        const fourth = await counted(() => commit([bytes(8, 4)], second.result as string, 'abcd0123 43 fourth'));
+        expect(fourth).toEqual({ result: 0, renamed: 0, swapped: 0 });
+        expect([...fs.readFileSync(file)]).toEqual([...bytes(32, 3)]);
         expect(fs.readdirSync(dir)).toEqual(['c.h5']);
-        expect(native().fileOwner(file)).toBe('abcd0123 43 second');
       } finally {
         fs.closeSync(reader);
-        fs.rmSync(kept, { force: true });
       }
     }
   });

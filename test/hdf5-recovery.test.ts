@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { CorruptChunkError } from '../src/errors.js';
@@ -238,6 +238,40 @@ describe('hdf5 backend: dataset identity and what crashed writers leave', () => 
       // Its temporary name goes at the next sweep (a new connection's first write).
       fs.rmSync(path.join(folder, `chunk_1_0.h5.tmp-${HOST}-${dead}-abc-9`));
       expect(fs.readdirSync(folder).sort()).toEqual(['chunk_0_0.h5', 'chunk_0_1.h5', 'chunk_1_0.h5', 'chunk_1_1.h5', 'dataset.h5']);
+    } finally {
+      await con.disconnect();
+    }
+  });
+
+  it('a swapped-in commit\'s window (the old chunk file under the lock\'s name, noted by its live writer) is waited for, also by a waiter that cannot read notes: by the lock\'s ctime, not the old chunk\'s mtime', async () => {
+    const { HOST, judgeLock } = await import('../src/backends/hdf5/locks.js');
+    const { nativeModule } = await import('../src/native.js');
+    const native = nativeModule()!;
+    const con = await connection('swap-window').connect();
+    try {
+      const ds = await con.createDataset('w', { shape: [4, 4], dtype: 'float32', chunkSize: [2, 2] });
+      await ds.set(undefined, 1);
+      const folder = path.join(scratch.path, 'swap-window', 'w');
+      const ino = fs.statSync(folder, { bigint: true }).ino.toString();
+      const lock = path.join(folder, 'chunk_0_0.h5.lock');
+      // Noted by this (live) process, its mtime an old chunk's (2001), its ctime now.
+      expect(typeof native.commitNewFile(lock, [new Uint8Array(16)], 1e9, `${HOST} ${process.pid} abc`, folder, ino, path.join(folder, 'chunk_0_0.h5'), undefined, 'hold', true)).toBe('string');
+      expect(fs.statSync(lock).mtimeMs).toBe(1e12);
+      expect(judgeLock(lock)).toBe('held');
+      const notes = vi.spyOn(native, 'fileOwner').mockReturnValue(null); // a waiter without dosna's native module
+      try {
+        expect(judgeLock(lock)).toBe('held');
+      } finally {
+        notes.mockRestore();
+      }
+      let done = false;
+      const writing = ds.getChunk([0, 0]).setData(5).then(() => { done = true; });
+      await new Promise((r) => setTimeout(r, 150));
+      expect(done).toBe(false);
+      fs.rmSync(lock);
+      await writing;
+      expect(Array.from((await ds.get([0, s(0, 2)])).data as Float32Array)).toEqual([5, 5]);
+      expect(judgeLock(lock)).toBe('free');
     } finally {
       await con.disconnect();
     }

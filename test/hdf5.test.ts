@@ -14,6 +14,7 @@ import { DTYPES, type DType } from '../src/dtypes.js';
 import { CorruptChunkError } from '../src/errors.js';
 import { nativeModule } from '../src/native.js';
 import { renameOrdersData, resolveCommitMode } from '../src/backends/hdf5/commit-mode.js';
+import { expectedRenameOrdersData } from './support/commit-mode.js';
 import { python, PYTHON } from './support/python.js';
 import { hdf5TestFolder } from './support/hdf5-folder.js';
 
@@ -205,8 +206,10 @@ print(json.dumps({'compression': c.compression, 'level': c.compression_opts, 'su
       await ds.set(undefined, 1); // new chunk files: renamed in, nothing to swap with
       const file = path.join(scratch.path, 'exchanged', 'x', 'chunk_0_0.h5');
       const before = fs.statSync(file).ino;
+      const counts = native.commitCounts();
       await ds.set([s(1, 3), s(1, 3)], 7); // partial writes of one chunk: merged and swapped in
       await ds.flush();
+      expect(native.commitCounts()).toEqual({ renamed: counts.renamed, swapped: counts.swapped + 1 });
       expect(fs.statSync(file).ino).not.toBe(before);
       expect(commits).toHaveBeenCalled();
       expect(commits.mock.calls.map((call) => call[8])).toEqual(commits.mock.calls.map(() => 'exchange'));
@@ -228,11 +231,7 @@ print(json.dumps(h5py.File(sys.argv[1], 'r')['data'][1].tolist()))
   });
 
   it("commit: 'auto' (the default) swaps chunk files in only where a rename orders nothing: an ext4 without a journal", async () => {
-    // What the file system says, found another way than the backend does: the mount's device
-    // from df, its ext4 entry in sysfs.
-    const device = path.basename(execFileSync('df', ['--output=source', scratch.path], { encoding: 'utf8' }).trim().split('\n').at(-1)!);
-    const entry = `/sys/fs/ext4/${device}/journal_task`;
-    const journal = fs.existsSync(entry) ? fs.readFileSync(entry, 'utf8').trim() !== '<none>' : undefined;
+    const journal = expectedRenameOrdersData(scratch.path);
     expect(renameOrdersData(scratch.path)).toBe(journal);
     expect(resolveCommitMode('auto', scratch.path)).toBe(journal === false ? 'exchange' : 'rename');
     expect(resolveCommitMode('rename', scratch.path)).toBe('rename');

@@ -14,7 +14,7 @@ import * as dn from '../src/index.js';
 import { s } from '../src/index.js';
 import { ensureDebianPackages, python } from './support/python.js';
 import { crc32c } from '../src/backends/zarr/sharding.js';
-import { resolveCommitMode } from '../src/backends/hdf5/commit-mode.js';
+import { expectedAutoCommit } from './support/commit-mode.js';
 import { nativeModule } from '../src/native.js';
 import { SHARDED_EXPECTED, writeShardedArray } from './support/zarr-fixtures.js';
 
@@ -284,7 +284,7 @@ describe('zarr chunk commits', () => {
           expect(fs.statSync(file).ino).not.toBe(before);
           expect(fs.readdirSync(path.dirname(file)).filter((n) => !/^\d+\.\d+$|^\.z/.test(n)), 'left beside the chunks').toEqual([]);
         });
-        const expected = commit ?? resolveCommitMode('auto', path.join(tmp, name));
+        const expected = commit ?? expectedAutoCommit(path.join(tmp, name));
         expect(new Set(commits.mock.calls.map((call) => call[8]))).toEqual(new Set([expected]));
         const row = JSON.parse(python(`
 import json, sys, zarr

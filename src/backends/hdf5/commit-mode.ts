@@ -6,19 +6,31 @@
  * ext4: the journal orders the rename after the new file's data, which ext4 starts writing out at
  * the rename (auto_da_alloc). That write-out is the price: measured on the development VM, 512
  * rewrites of 128 KiB files took ~105 ms renamed over the old ones against ~42 ms swapped in
- * (renameat2 RENAME_EXCHANGE, locks.ts), most of it the new blocks allocated and, on a `discard`
- * mount, the old ones discarded. Where the file system has no journal the rename orders nothing
- * (after a power cut an old name may point at blocks already given to a new file), so the swap,
- * just as atomic for every process, loses no promise there and is the default. Everywhere else,
- * or when dosna cannot tell, the default renames.
+ * (renameat2 RENAME_EXCHANGE, locks.ts): a renamed file gets its blocks at once, freed again
+ * (and discarded on a `discard` mount) at the next rewrite, where a file swapped in and replaced
+ * before the page cache writes it out never gets any. Where the file system has no journal the
+ * rename guarantees nothing (its metadata reaches the disk in no set order, so after a power
+ * cut an old name may point at blocks already given to a new file), so the swap, just as atomic
+ * for every process, breaks no promise there and is the default. Everywhere else, or when dosna
+ * cannot tell, the default renames.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { OptionError } from '../../errors.js';
 import { nativeModule } from '../../native.js';
 import type { CommitMode } from './locks.js';
 
 /** The `commit` option: a mode, or `'auto'` to let the folder's file system choose. */
 export type CommitOption = CommitMode | 'auto';
+
+const COMMIT_OPTIONS: readonly CommitOption[] = ['auto', 'rename', 'exchange'];
+
+/** The `commit` option of `backend` (default `'auto'`); OptionError for another value. */
+export function parseCommitOption(backend: string, value: unknown): CommitOption {
+  const commit = value ?? 'auto';
+  if (!COMMIT_OPTIONS.includes(commit as CommitOption)) throw new OptionError(`${backend} option commit must be ${COMMIT_OPTIONS.map((m) => JSON.stringify(m)).join(', ')}, got ${JSON.stringify(commit)}`);
+  return commit as CommitOption;
+}
 
 /** statfs's f_type of ext2, ext3 and ext4. */
 const EXT_SUPER_MAGIC = 0xef53;
@@ -51,8 +63,8 @@ export function renameOrdersData(folder: string): boolean | undefined {
  */
 function ext4JournalTask(dev: bigint): string | undefined {
   // glibc's encoding of a device number (gnu_dev_major and gnu_dev_minor).
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
   try {
     const device = path.basename(fs.realpathSync(`/sys/dev/block/${major}:${minor}`));
     return fs.readFileSync(`/sys/fs/ext4/${device}/journal_task`, 'utf8').trim();

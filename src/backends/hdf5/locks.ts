@@ -140,6 +140,11 @@ function isStale(owners: readonly Owner[], stat: fs.Stats): boolean {
   const verdicts = owners.map((o) => alive(o.host, o.pid));
   if (verdicts.length > 0 && verdicts.every((v) => v === false)) return true;
   if (verdicts.includes(true)) return Date.now() - stat.ctimeMs > STALE_LOCK_MS;
+  // No owner known (no note, or no native module to read one): by its last change, the ctime
+  // too, not only the mtime: a swapped-in commit's lock is the old chunk file, whose mtime is
+  // the chunk's, while the swap renewed its ctime. (Swaps happen only on a local file system,
+  // so a lock whose owner is on another host is a new file: its mtime is its age.)
+  if (owners.length === 0) return Date.now() - Math.max(stat.mtimeMs, stat.ctimeMs) > STALE_LOCK_MS;
   return ageMs(stat) > STALE_LOCK_MS;
 }
 
@@ -153,9 +158,10 @@ function notedOwner(file: string): Owner | undefined {
 /**
  * The lock of `file`'s inode and owners, or `undefined` when there is none. The owners are the
  * processes whose temporary files are links of it; only when there are none, the one noted on
- * it (a one-step commit's lock has no other name). A note alone can mislead: an `exchange`
- * commit swaps the old chunk file, noted by whoever wrote it, into the lock's name, and marks
- * the lock its own by a temporary name.
+ * it (a one-step commit's lock has no other name). An `exchange` commit puts the old chunk
+ * file under the lock's name: through named files it marks the lock its own by a temporary
+ * name; in one call (native/commit-file.c) it notes itself on the old file first, and swaps
+ * only a file with no other name, so that no dead writer's temporary name speaks for the lock.
  */
 function lockOwner(lock: string): { stat: fs.Stats; owners: Owner[] } | undefined {
   let stat: fs.Stats;
@@ -180,6 +186,12 @@ function lockOwner(lock: string): { stat: fs.Stats; owners: Owner[] } | undefine
   const noted = owners.length === 0 ? notedOwner(lock) : undefined;
   if (noted) owners.push(noted);
   return { stat, owners };
+}
+
+/** How a waiter judges `lock` now: gone, held by a live owner, or stale (its owner dead, or silent too long). */
+export function judgeLock(lock: string): 'free' | 'held' | 'stale' {
+  const judged = lockOwner(lock);
+  return !judged ? 'free' : isStale(judged.owners, judged.stat) ? 'stale' : 'held';
 }
 
 /** Removes `lock` if it is stale and still the lock that was judged so. Returns whether the caller should try again at once. */

@@ -1,10 +1,9 @@
 /** The hdf5 backend's connection options, checked (docs/backends/hdf5.md lists them). */
 import { InvalidNameError, OptionError } from '../../errors.js';
 import { checkOptions } from '../../options.js';
-import type { CommitOption } from './commit-mode.js';
+import { parseCommitOption, type CommitOption } from './commit-mode.js';
 
 const OPTIONS = ['directory', 'create', 'fastPath', 'commit'];
-const COMMIT_OPTIONS: readonly CommitOption[] = ['auto', 'rename', 'exchange'];
 
 export interface Hdf5Options {
   /** The folder holding the connection's folder. */
@@ -27,7 +26,5 @@ export function parseOptions(options: Readonly<Record<string, unknown>>): Hdf5Op
   if (typeof create !== 'boolean') throw new OptionError(`hdf5 option create must be true or false, got ${JSON.stringify(create)}`);
   const fastPath = options.fastPath ?? true;
   if (typeof fastPath !== 'boolean') throw new OptionError(`hdf5 option fastPath must be true or false, got ${JSON.stringify(fastPath)}`);
-  const commit = options.commit ?? 'auto';
-  if (!COMMIT_OPTIONS.includes(commit as CommitOption)) throw new OptionError(`hdf5 option commit must be ${COMMIT_OPTIONS.map((m) => JSON.stringify(m)).join(', ')}, got ${JSON.stringify(commit)}`);
-  return { directory, create, fastPath, commit: commit as CommitOption };
+  return { directory, create, fastPath, commit: parseCommitOption('hdf5', options.commit) };
 }

@@ -8,8 +8,9 @@
  * Files are replaced as the hdf5 backend replaces chunk files (`hdf5/locks.ts`): a new file
  * beside the old, renamed over it or swapped with it (option `commit`, hdf5/commit-mode.ts)
  * under the file's lock after comparing its generation (inode and a unique modification time),
- * so partial writes are conditional commits and a crash leaves every chunk old or new. Arrays and groups are built under a hidden name and renamed
- * into place; a deleted one is renamed aside first, so it vanishes at once.
+ * so partial writes are conditional commits and a crash leaves every chunk old or new. Arrays
+ * and groups are built under a hidden name and renamed into place; a deleted one is renamed
+ * aside first, so it vanishes at once.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -1,12 +1,12 @@
 /** The zarr backend's options for a hierarchy in a folder, checked (docs/backends/zarr.md lists them). */
 import { OptionError } from '../../errors.js';
 import { checkOptions } from '../../options.js';
-import type { CommitOption } from '../hdf5/commit-mode.js';
+import { parseCommitOption, type CommitOption } from '../hdf5/commit-mode.js';
 import { S3_OPTIONS } from '../s3.js';
 
 const FOLDER_OPTIONS = ['storage', 'directory', 'create', 'format', 'commit'];
-const COMMIT_OPTIONS: readonly CommitOption[] = ['auto', 'rename', 'exchange'];
 
+/** A zarr connection to a folder, as its options say. */
 export interface ZarrFolderOptions {
   /** The folder holding the connection's folder. */
   readonly directory: string;
@@ -25,7 +25,5 @@ export function parseFolderOptions(options: Readonly<Record<string, unknown>>): 
   if (typeof directory !== 'string' || directory === '') throw new OptionError(`zarr option directory must be a folder path, got ${JSON.stringify(directory)}`);
   const create = options.create ?? false;
   if (typeof create !== 'boolean') throw new OptionError(`zarr option create must be true or false, got ${JSON.stringify(create)}`);
-  const commit = options.commit ?? 'auto';
-  if (!COMMIT_OPTIONS.includes(commit as CommitOption)) throw new OptionError(`zarr option commit must be ${COMMIT_OPTIONS.map((m) => JSON.stringify(m)).join(', ')}, got ${JSON.stringify(commit)}`);
-  return { directory, create, commit: commit as CommitOption };
+  return { directory, create, commit: parseCommitOption('zarr', options.commit) };
 }
