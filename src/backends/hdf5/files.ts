@@ -9,9 +9,10 @@
  *
  * Generations. A file's generation is its inode number and its modification time. Every file
  * this backend writes gets a modification time that no earlier file of this process had, to
- * the microsecond, and is renamed over the old one (a new inode each time). A file system may
- * give a new file the inode number of one deleted before; that file was written later, so
- * its time differs: an old generation never comes back (see docs/concurrency.md).
+ * the microsecond, and replaces the old one whole, renamed over it or swapped with it (a new
+ * inode each time). A file system may give a new file the inode number of one deleted before;
+ * that file was written later, so its time differs: an old generation never comes back (see
+ * docs/concurrency.md).
  */
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';

@@ -12,9 +12,10 @@
  *   <group>/.dosna-group.h5, <group>/...    a group (see nodes.ts), holding datasets and groups laid out the same way
  * ```
  *
- * Every file is written beside its final name (`<file>.tmp-...`) and renamed over it, so
+ * Every file is written beside its final name (with no name through the native module, else
+ * `<file>.tmp-...`) and renamed over it, or for chunks swapped with it (commit-mode.ts), so
  * readers never see a torn file. Chunk commits take the chunk's lock file (locks.ts) for the
- * compare-and-rename, so conditional writes are atomic between processes and hosts. A new
+ * compare-and-replace, so conditional writes are atomic between processes and hosts. A new
  * dataset folder is built under a hidden name and renamed into place, and a deleted one is
  * renamed aside before it is removed: a dataset appears and disappears whole.
  */
