@@ -3,7 +3,7 @@
  * lies in a chunk, reading it (whole, a byte span, or vectored rows) and writing it (whole,
  * assembled, or through the conditional commit of commit.ts), with what each cost.
  */
-import { allocateUninitialized, bytesOf, bytesPerElement, viewAs, type TypedArray } from './dtypes.js';
+import { allocateSharedUninitialized, allocateUninitialized, bytesOf, bytesPerElement, viewAs, type TypedArray } from './dtypes.js';
 import { chunkCopy, chunkFill, commitChunk } from './commit.js';
 import { giveBack, takeBuffer } from './buffer-pool.js';
 import { chunkPart, cStrides, product, selectionShape, touchedChunks, type AxisPart, type Selection } from './slicing.js';
@@ -317,13 +317,15 @@ export async function writePart(
 }
 
 /** Reads a box of a dataset (a selection without integer axes) into a new C-order array. */
-export async function readRegion(store: Store, meta: DatasetMeta, selection: Selection, stats: ChunkStats): Promise<TypedArray> {
+export async function readRegion(store: Store, meta: DatasetMeta, selection: Selection, stats: ChunkStats, shared = false): Promise<TypedArray> {
   // Uninitialized: the touched chunks tile the box, so every cell gets data or the fill value.
-  // A spare buffer when this thread has one: a caller that gathers the region into another
-  // array gives it back (see mapChunk), so a map's regions do not each cost new memory.
+  // `shared`: in a SharedArrayBuffer of its own from the pool, for a region that may become a
+  // chunk of a store keeping chunks in shared memory (which adopts it without a copy).
+  // Otherwise a spare buffer when this thread has one: a caller that gathers the region into
+  // another array gives it back (see mapChunk), so a map's regions do not each cost new memory.
   const length = product(selectionShape(selection));
-  const spare = takeBuffer(length * bytesPerElement(meta.dtype));
-  const out = spare ? viewAs(meta.dtype, spare, 0, length) : allocateUninitialized(meta.dtype, length);
+  const spare = shared ? undefined : takeBuffer(length * bytesPerElement(meta.dtype));
+  const out = shared ? allocateSharedUninitialized(meta.dtype, length) : spare ? viewAs(meta.dtype, spare, 0, length) : allocateUninitialized(meta.dtype, length);
   await Promise.all(touchedChunks(selection, meta.chunkSize).map((c) => readPart(store, meta, selection, out, c, stats)));
   return out;
 }

@@ -228,7 +228,8 @@ export interface GaussianArgs {
 /**
  * Chunk kernel: the N-d Gaussian of each chunk (`ctx.args`: `{ sigma, truncate? }`). Float
  * chunks are filtered in place (a map task's chunk is its own copy), so a map allocates no
- * result array per chunk.
+ * result array per chunk (and on ram, where that copy is made in shared memory, the store
+ * keeps it as the output chunk with no further copy).
  */
 export function gaussian3d(chunk: NdArray, ctx: ChunkContext<GaussianArgs>): FloatArray {
   const { data } = chunk;
