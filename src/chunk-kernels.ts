@@ -50,19 +50,20 @@ function inPlace(job: MapJob): boolean {
 export async function mapChunk(store: Store, job: MapJob, index: ChunkIndex, stats: ChunkStats, ledger?: CommitLedger): Promise<void> {
   if (!inPlace(job) || job.halo.some((h) => h > 0)) {
     const { axes, box } = mapInput(job.input, index, job.halo);
+    const valid = validShape(job.input, index);
     // A region that is a whole chunk of the output as stored (no halo, every cell of the chunk,
     // the output's dtype) goes into shared memory when the store keeps its chunks there: a
     // chunk function that works in place (as the gaussian kernels do) returns it, and the store
     // adopts it without another copy.
-    const wholeOutputChunk = !axes && job.output.dtype === job.input.dtype && validShape(job.input, index).every((n, a) => n === job.output.chunkSize[a]);
+    const wholeOutputChunk = !axes && job.output.dtype === job.input.dtype && valid.every((n, a) => n === job.output.chunkSize[a]);
     const region = await readRegion(store, job.input, box, stats, wholeOutputChunk && store.capabilities.sharedMemory === true);
     const data = axes ? gatherPadded(job.input.dtype, region, axes) : region;
     // Gathered, the region is this task's alone and dead: its memory serves the next region.
     // (The chunk function's input is never recycled: it may keep it.)
     if (data !== region) giveBack(region);
-    const shape = axes ? axes.map((ax) => ax.coords.length) : validShape(job.input, index);
+    const shape = axes ? axes.map((ax) => ax.coords.length) : valid;
     const view = await runKernel(job, index, data, shape, stats);
-    await writeWholeChunk(store, job.output, index, cropToChunk(view, shape, validShape(job.input, index), job.halo), stats);
+    await writeWholeChunk(store, job.output, index, cropToChunk(view, shape, valid, job.halo), stats);
     return;
   }
   // In place: the result replaces the chunk only if nobody changed it since it was read;
